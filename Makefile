@@ -1,0 +1,50 @@
+# Kiln: the two commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+PIPFLAGS := --disable-pip-version-check --quiet
+CONSTRAINTS := requirements/constraints.txt
+
+.PHONY: demo test lint typecheck bench install install-dev lock clean
+
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install $(PIPFLAGS) -c $(CONSTRAINTS) -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install $(PIPFLAGS) -c $(CONSTRAINTS) -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## demo: run the platform with the virtual factory at http://127.0.0.1:8000
+demo: install
+	$(VENV)/bin/kiln demo $(DEMO_ARGS)
+
+## test: lint, type-check and run the whole test suite (what CI runs)
+test: install-dev lint typecheck
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+typecheck: install-dev
+	$(VENV)/bin/mypy
+
+## bench: run the benchmarks, one JSON object per line (BENCH_ARGS=--quick for a smoke run)
+bench: install-dev
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+## lock: re-pin every dependency (run after changing pyproject.toml)
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install $(PIPFLAGS) -e '.[dev]'
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^kiln' > $(CONSTRAINTS)
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

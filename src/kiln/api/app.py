@@ -1,0 +1,127 @@
+"""The FastAPI application factory. Its lifespan owns the Platform: start, serve, stop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
+from starlette.types import ASGIApp, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
+
+from kiln import __version__
+from kiln.api.metrics import PlatformCollector, render
+from kiln.api.routers import assets, health, history, ingest, live, values, web
+from kiln.assembly import build_platform
+from kiln.core.clock import Clock
+from kiln.core.errors import InvalidPathError, QueryTooLargeError
+from kiln.settings import Settings
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit before reading them (413), to bound memory."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_bytes:
+                response = JSONResponse(
+                    {"detail": f"request body over {self.max_bytes} bytes: send smaller batches"},
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+                return
+            received = 0
+            inner_receive = receive
+
+            async def limited() -> dict[str, object]:
+                nonlocal received
+                message = dict(await inner_receive())
+                body = message.get("body", b"")
+                received += len(body) if isinstance(body, bytes) else 0
+                if received > self.max_bytes:
+                    raise _TooLarge()
+                return message
+
+            try:
+                await self.app(scope, limited, send)  # type: ignore[arg-type]
+            except _TooLarge:
+                response = JSONResponse(
+                    {"detail": f"request body over {self.max_bytes} bytes: send smaller batches"},
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    """A Kiln app for `settings`; the platform is built and started by the app's lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        platform = build_platform(settings, clock=clock)
+        async with platform:
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(PlatformCollector(platform))
+            app.state.platform = platform
+            app.state.metrics = registry
+            _LOGGER.info(
+                "Kiln %s running with %d services (data in %s)",
+                __version__,
+                len(platform.services),
+                settings.data_dir,
+            )
+            yield
+        _LOGGER.info("Kiln stopped")
+
+    app = FastAPI(
+        title="Kiln",
+        version=__version__,
+        summary="Open industrial internet platform",
+        lifespan=lifespan,
+        docs_url=None,  # served by web.docs from local assets instead of a CDN
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.live_connections = 0
+
+    api = "/api/v1"
+    for module in (health, assets, values, history, ingest, live):
+        app.include_router(module.router, prefix=api)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=Path(str(swagger_ui_path))), name="docs-assets")
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        return Response(
+            render(request.app.state.metrics),
+            media_type="text/plain; version=0.0.4; charset=utf-8",
+        )
+
+    @app.exception_handler(InvalidPathError)
+    async def _bad_path(request: Request, err: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=400)
+
+    @app.exception_handler(QueryTooLargeError)
+    async def _too_large(request: Request, err: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=400)
+
+    app.add_middleware(BodyLimit, max_bytes=settings.http.max_body_bytes)
+    return app

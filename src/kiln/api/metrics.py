@@ -1,0 +1,136 @@
+"""Prometheus metrics, read from the live platform at scrape time.
+
+A collector per app (never the global default registry) keeps two platforms in one process,
+as in tests, from sharing counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from kiln.connectors.http.ingest import HttpIngest
+from kiln.core.platform import Platform, Status
+from kiln.historian import Historian
+from kiln.sim import SimSource
+
+_STATUS_VALUE = {Status.OK: 1.0, Status.DEGRADED: 0.5, Status.STARTING: 0.5}
+
+
+class PlatformCollector(Collector):
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._bus()
+        yield from self._historian()
+        yield from self._ingest()
+        yield from self._sim()
+        up = GaugeMetricFamily(
+            "kiln_subsystem_up", "1 ok, 0.5 degraded or starting, 0 failed", labels=["subsystem"]
+        )
+        for name, health in self.platform.health().items():
+            up.add_metric([name], _STATUS_VALUE.get(health.status, 0.0))
+        yield up
+
+    def _bus(self) -> Iterator[Metric]:
+        bus = self.platform.bus
+        yield CounterMetricFamily(
+            "kiln_bus_published_points", "points published on the bus", value=bus.published_points
+        )
+        depth = GaugeMetricFamily(
+            "kiln_bus_queue_depth_points", "points waiting per subscriber", labels=["subscriber"]
+        )
+        bound = GaugeMetricFamily(
+            "kiln_bus_queue_max_points", "queue bound per subscriber", labels=["subscriber"]
+        )
+        dropped = CounterMetricFamily(
+            "kiln_bus_dropped_points", "points dropped by overflow", labels=["subscriber"]
+        )
+        blocked = CounterMetricFamily(
+            "kiln_bus_blocked_seconds",
+            "time publishers waited on a full queue (back-pressure)",
+            labels=["subscriber"],
+        )
+        delivered = CounterMetricFamily(
+            "kiln_bus_delivered_points", "points taken by each subscriber", labels=["subscriber"]
+        )
+        for sub in self.platform.bus.subscriptions:
+            # Live connections come and go; fold them into one label to bound cardinality.
+            label = "live" if sub.name.startswith("live#") else sub.name
+            st = sub.stats
+            depth.add_metric([label], st.depth_points)
+            bound.add_metric([label], st.max_points)
+            dropped.add_metric([label], st.dropped_points)
+            blocked.add_metric([label], st.blocked_seconds)
+            delivered.add_metric([label], st.delivered_points)
+        yield from (depth, bound, dropped, blocked, delivered)
+
+    def _historian(self) -> Iterator[Metric]:
+        if not self.platform.has(Historian):
+            return
+        st = self.platform.service(Historian).stats
+        yield CounterMetricFamily(
+            "kiln_historian_points_written", "points committed", value=st.points
+        )
+        yield CounterMetricFamily(
+            "kiln_historian_late_points", "points stored out of order", value=st.late_points
+        )
+        yield CounterMetricFamily("kiln_historian_commits", "transactions", value=st.commits)
+        yield CounterMetricFamily("kiln_historian_write_errors", "failed commits", value=st.errors)
+        yield GaugeMetricFamily(
+            "kiln_historian_series", "series (tags) with history", value=st.series
+        )
+        yield GaugeMetricFamily(
+            "kiln_historian_last_batch_points",
+            "points in the last commit",
+            value=st.last_batch_points,
+        )
+        yield GaugeMetricFamily(
+            "kiln_historian_commit_seconds_max",
+            "slowest commit so far",
+            value=st.commit_seconds_max,
+        )
+        commit = GaugeMetricFamily(
+            "kiln_historian_commit_seconds_last",
+            "duration of the last commit",
+            value=st.last_commit_seconds,
+        )
+        yield commit
+        yield CounterMetricFamily(
+            "kiln_historian_commit_seconds", "time spent committing", value=st.commit_seconds_sum
+        )
+
+    def _ingest(self) -> Iterator[Metric]:
+        if not self.platform.has(HttpIngest):
+            return
+        st = self.platform.service(HttpIngest).stats
+        yield CounterMetricFamily("kiln_ingest_requests", "ingest requests", value=st.requests)
+        yield CounterMetricFamily(
+            "kiln_ingest_accepted_points", "points accepted and durable", value=st.accepted_points
+        )
+        yield CounterMetricFamily(
+            "kiln_ingest_rejected_points", "invalid points rejected", value=st.rejected_points
+        )
+        yield CounterMetricFamily(
+            "kiln_ingest_not_durable", "requests answered 503", value=st.not_durable
+        )
+
+    def _sim(self) -> Iterator[Metric]:
+        if not self.platform.has(SimSource):
+            return
+        sim = self.platform.service(SimSource)
+        yield CounterMetricFamily("kiln_sim_ticks", "simulator steps", value=sim.ticks)
+        yield CounterMetricFamily(
+            "kiln_sim_skipped_ticks",
+            "steps skipped because the simulator fell behind",
+            value=sim.skipped_ticks,
+        )
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    data: bytes = generate_latest(registry)
+    return data

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from kiln.api.deps import HistorianDep, PlatformDep, SettingsDep
+from kiln.api.schemas import AggregateOut, PointOut, RawOut
+from kiln.core.clock import us_to_datetime
+from kiln.core.quality import quality_name
+from kiln.core.timespec import parse_duration_us, parse_time_us
+
+router = APIRouter(prefix="/history", tags=["history"])
+
+AGGREGATES = ("avg", "min", "max", "count", "first", "last")
+_NICE_INTERVALS = [
+    ("1s", 1), ("2s", 2), ("5s", 5), ("10s", 10), ("15s", 15), ("30s", 30),
+    ("1m", 60), ("2m", 120), ("5m", 300), ("10m", 600), ("15m", 900), ("30m", 1800),
+    ("1h", 3600), ("2h", 7200), ("3h", 10800), ("6h", 21600), ("12h", 43200),
+    ("1d", 86400), ("7d", 604800),
+]  # fmt: skip
+
+TagQ = Annotated[str, Query(description="tag path")]
+StartQ = Annotated[str, Query(description="ISO 8601, epoch ms, now, or relative like -1h")]
+EndQ = Annotated[str, Query(description="ISO 8601, epoch ms, now, or relative like -5m")]
+
+
+def _range(platform_now: int, start: str, end: str) -> tuple[int, int]:
+    try:
+        start_us, end_us = parse_time_us(start, platform_now), parse_time_us(end, platform_now)
+    except ValueError as err:
+        raise HTTPException(400, str(err)) from None
+    if end_us <= start_us:
+        raise HTTPException(400, f"end ({end}) must be after start ({start})")
+    return start_us, end_us
+
+
+def suggest_interval(span_us: int, max_buckets: int) -> str:
+    """The smallest round interval that keeps the bucket count within the bound."""
+    for label, seconds in _NICE_INTERVALS:
+        if span_us / (seconds * 1_000_000) <= max_buckets:
+            return label
+    return f"{-(-span_us // (max_buckets * 86_400_000_000))}d"
+
+
+@router.get("/raw", response_model=RawOut)
+async def raw(
+    historian: HistorianDep,
+    platform: PlatformDep,
+    settings: SettingsDep,
+    tag: TagQ,
+    start: StartQ = "-1h",
+    end: EndQ = "now",
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> RawOut:
+    """Stored values in [start, end) in time order, at most `limit`; page on with `next_start`."""
+    bound = settings.limits.raw_max
+    limit = limit or settings.limits.raw_default
+    if limit > bound:
+        raise HTTPException(
+            400,
+            f"limit {limit} exceeds {bound}: page through the range with next_start, "
+            "or use /history/aggregate for an overview",
+        )
+    start_us, end_us = _range(platform.clock.now_us(), start, end)
+    result = await historian.raw(tag, start_us, end_us, limit=limit)
+    next_start = None
+    if result.truncated and result.points:
+        next_start = us_to_datetime(result.points[-1].source_us + 1)
+    return RawOut(
+        tag=tag,
+        start=us_to_datetime(start_us),
+        end=us_to_datetime(end_us),
+        values=[
+            PointOut(ts=p.source_ts, value=p.value, quality=quality_name(p.quality))
+            for p in result.points
+        ],
+        truncated=result.truncated,
+        next_start=next_start,
+    )
+
+
+@router.get("/aggregate", response_model=AggregateOut)
+async def aggregate(
+    historian: HistorianDep,
+    platform: PlatformDep,
+    settings: SettingsDep,
+    tag: TagQ,
+    start: StartQ = "-1h",
+    end: EndQ = "now",
+    interval: Annotated[str, Query(description="bucket width: 10s, 1m, 1h, ...")] = "1m",
+    agg: Annotated[str, Query(description=f"comma-separated: {', '.join(AGGREGATES)}")] = "avg",
+) -> AggregateOut:
+    """Bucketed aggregates of Good-quality values; buckets start at multiples of the interval."""
+    start_us, end_us = _range(platform.clock.now_us(), start, end)
+    try:
+        interval_us = parse_duration_us(interval)
+    except ValueError as err:
+        raise HTTPException(400, str(err)) from None
+    aggs = [a.strip() for a in agg.split(",") if a.strip()]
+    unknown = [a for a in aggs if a not in AGGREGATES]
+    if unknown or not aggs:
+        raise HTTPException(
+            400, f"unknown aggregate(s) {unknown or agg!r}: choose from {', '.join(AGGREGATES)}"
+        )
+    buckets = -(-(end_us - start_us) // interval_us)
+    if buckets > settings.limits.max_buckets:
+        better = suggest_interval(end_us - start_us, settings.limits.max_buckets)
+        raise HTTPException(
+            400,
+            f"the query would return {buckets} buckets (limit {settings.limits.max_buckets}): "
+            f"use interval={better} or a shorter range",
+        )
+    rows = await historian.aggregate(tag, start_us, end_us, interval_us, aggs)
+    return AggregateOut(
+        tag=tag,
+        start=us_to_datetime(start_us),
+        end=us_to_datetime(end_us),
+        interval=interval,
+        aggs=aggs,
+        buckets=[{"ts": us_to_datetime(b.start_us), **b.values} for b in rows],
+    )

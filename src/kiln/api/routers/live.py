@@ -1,0 +1,98 @@
+"""Live values over WebSocket: the current snapshot first, then every change as it arrives."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect, status
+
+from kiln.api.deps import get_historian, get_platform, get_settings
+from kiln.core.bus import Overflow, Subscription
+from kiln.core.errors import InvalidPathError
+from kiln.core.quality import quality_name
+from kiln.core.values import TagValue, ValueBatch, validate_path
+
+_LOGGER = logging.getLogger(__name__)
+
+router = APIRouter(tags=["live"])
+
+
+def _row(tv: TagValue) -> dict[str, Any]:
+    return {
+        "path": tv.path,
+        "value": tv.value,
+        "source_ts": tv.source_ts.isoformat(),
+        "quality": quality_name(tv.quality),
+    }
+
+
+def coalesce(batches: list[ValueBatch]) -> list[dict[str, Any]]:
+    """The newest value of each path across the batches (a view wants the present, not a log)."""
+    newest: dict[str, TagValue] = {}
+    for batch in batches:
+        for tv in batch:
+            old = newest.get(tv.path)
+            if old is None or tv.source_us >= old.source_us:
+                newest[tv.path] = tv
+    return [_row(tv) for tv in newest.values()]
+
+
+@router.websocket("/live")
+async def live(
+    websocket: WebSocket,
+    prefix: Annotated[str | None, Query(description="namespace subtree")] = None,
+) -> None:
+    settings = get_settings(websocket)
+    platform = get_platform(websocket)
+    if prefix:
+        try:
+            if "/" in prefix.strip("/"):
+                validate_path(prefix.strip("/"))
+        except InvalidPathError as err:
+            await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason=str(err)[:120])
+            return
+    state = websocket.app.state
+    if state.live_connections >= settings.live.max_connections:
+        await websocket.close(code=status.WS_1013_TRY_AGAIN_LATER, reason="too many live clients")
+        return
+    await websocket.accept()
+    state.live_connections += 1
+    sub = platform.bus.subscribe(
+        f"live#{id(websocket)}",
+        max_points=settings.live.queue_points,
+        overflow=Overflow.DROP_OLDEST,
+        prefix=prefix or None,
+    )
+    try:
+        snapshot = await get_historian(websocket).latest(
+            prefix=prefix or None, limit=settings.limits.latest_max
+        )
+        await websocket.send_json({"values": [_row(v) for v in snapshot], "snapshot": True})
+        try:
+            async with asyncio.TaskGroup() as tg:
+                sender = tg.create_task(_send(websocket, sub, settings.live.queue_points))
+                await _wait_closed(websocket)
+                sender.cancel()
+        except* (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the client went away while we were sending
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass  # the client went away before the snapshot was sent
+    finally:
+        sub.close()
+        state.live_connections -= 1
+
+
+async def _send(websocket: WebSocket, sub: Subscription, max_points: int) -> None:
+    async for first in sub:
+        batches = [first, *sub.drain(max_points)]
+        await websocket.send_json({"values": coalesce(batches)})
+
+
+async def _wait_closed(websocket: WebSocket) -> None:
+    """Consume client messages until it disconnects (clients have nothing to say yet)."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from kiln.api.deps import HistorianDep, SettingsDep
+from kiln.api.schemas import LatestOut, ValueOut
+
+router = APIRouter(tags=["values"])
+
+
+@router.get("/values/latest", response_model=LatestOut)
+async def latest(
+    historian: HistorianDep,
+    settings: SettingsDep,
+    prefix: Annotated[str | None, Query(description="namespace subtree")] = None,
+    tag: Annotated[list[str] | None, Query(description="exact tag paths (repeatable)")] = None,
+    limit: Annotated[int, Query(ge=1)] = 10_000,
+) -> LatestOut:
+    """The current value of each tag (the historian's snapshot), with quality and timestamps."""
+    bound = settings.limits.latest_max
+    if limit > bound:
+        raise HTTPException(400, f"limit {limit} exceeds {bound}: narrow the prefix instead")
+    if tag:
+        if len(tag) > bound:
+            raise HTTPException(400, f"{len(tag)} tags requested; at most {bound} per request")
+        values = await historian.latest(tag, limit=limit + 1)
+    else:
+        values = await historian.latest(prefix=prefix, limit=limit + 1)
+    return LatestOut(values=[ValueOut.of(v) for v in values[:limit]], truncated=len(values) > limit)

@@ -1,0 +1,164 @@
+"""The `kiln` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kiln import __version__
+from kiln.core.errors import ConfigError
+from kiln.settings import HttpSettings, Settings, load_settings
+from kiln.sim import FactorySpec
+
+_LOGGER = logging.getLogger(__name__)
+
+EPILOG = """\
+examples:
+  kiln demo                          run the virtual factory, UI at http://127.0.0.1:8000
+  kiln demo --tags 5000 --rate 2     a bigger plant, updating twice a second
+  kiln run --config plant.yaml       run a configured plant
+  kiln config check plant.yaml       validate a configuration without running it
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kiln",
+        description="Kiln: open industrial internet platform (connect, historian, API, web UI).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"kiln {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the platform with the built-in virtual factory",
+        description="Run the whole platform in one process with the virtual factory feeding it.",
+    )
+    _server_options(demo)
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("kiln-data"),
+        help="where data is kept (default: %(default)s)",
+    )
+    demo.add_argument("--seed", type=int, default=42, help="simulator seed (default: %(default)s)")
+    demo.add_argument(
+        "--tags",
+        type=int,
+        default=None,
+        help="size the plant to about this many tags (default: ~100)",
+    )
+    demo.add_argument(
+        "--rate",
+        type=float,
+        default=1.0,
+        help="simulator updates per second (default: %(default)s)",
+    )
+
+    run = sub.add_parser(
+        "run",
+        help="run a configured plant",
+        description="Run the platform from a YAML configuration.",
+    )
+    run.add_argument("--config", type=Path, required=True, help="plant configuration (YAML)")
+    _server_options(run)
+
+    config = sub.add_parser("config", help="work with configuration files")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
+    check = config_sub.add_parser(
+        "check", help="validate a configuration file and say what is wrong"
+    )
+    check.add_argument("file", type=Path)
+    return parser
+
+
+def _server_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default=None, help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="HTTP port (default: 8000)")
+    p.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default=None,
+        help="log detail",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            spec = (
+                FactorySpec.for_tag_count(args.tags, seed=args.seed, rate_hz=args.rate)
+                if args.tags
+                else FactorySpec(seed=args.seed, rate_hz=args.rate)
+            )
+            settings = Settings(name="Kiln demo", data_dir=args.data_dir.resolve(), sim=spec)
+            return _serve(_override(settings, args))
+        if args.command == "run":
+            return _serve(_override(load_settings(args.config), args))
+        if args.command == "config" and args.config_command == "check":
+            settings = load_settings(args.file)
+            print(
+                f"{args.file}: OK ({len(settings.model.types)} asset types, "
+                f"{len(settings.model.assets)} assets, simulator {'on' if settings.sim else 'off'})"
+            )
+            return 0
+    except ConfigError as err:
+        print(f"kiln: configuration error: {err}", file=sys.stderr)
+        return 2
+    except ValueError as err:
+        print(f"kiln: {err}", file=sys.stderr)
+        return 2
+    parser.print_help()
+    return 0 if args.command is None else 2
+
+
+def _override(settings: Settings, args: argparse.Namespace) -> Settings:
+    http = settings.http.model_dump()
+    if args.host is not None:
+        http["host"] = args.host
+    if args.port is not None:
+        http["port"] = args.port
+    update: dict[str, object] = {"http": HttpSettings(**http)}
+    if args.log_level is not None:
+        update["log_level"] = args.log_level
+    return settings.model_copy(update=update)
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn  # imported here: `kiln --help` and `kiln config check` stay fast
+
+    from kiln.api import create_app
+    from kiln.core.errors import StartupError
+
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    app = create_app(settings)
+    url = f"http://{settings.http.host}:{settings.http.port}"
+    print(f"Kiln {__version__}: serving {url}  (API docs {url}/docs, data in {settings.data_dir})")
+    config = uvicorn.Config(
+        app,
+        host=settings.http.host,
+        port=settings.http.port,
+        log_level=settings.log_level,
+        lifespan="on",
+        ws="websockets-sansio",
+    )
+    try:
+        uvicorn.Server(config).run()
+    except StartupError as err:
+        print(f"kiln: could not start: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Connectors bring values from devices and clients into the namespace."""

@@ -1,0 +1,1 @@
+"""HTTP ingest: any client posts batches of values as JSON."""

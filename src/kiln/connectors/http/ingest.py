@@ -1,0 +1,131 @@
+"""The HTTP ingest service: validate, create tags, publish, and answer once durable."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kiln.connectors.http.codec import ItemError, parse_items
+from kiln.core.errors import NotDurableError
+from kiln.core.platform import Health, Platform, Status
+from kiln.core.values import Scalar, TagValue, ValueBatch
+from kiln.model.definitions import DataType
+from kiln.model.service import AssetModel
+
+_LOGGER = logging.getLogger(__name__)
+
+_NUMERIC = frozenset({DataType.FLOAT, DataType.INT, DataType.STATE, DataType.BOOL})
+
+
+@dataclass(slots=True)
+class IngestResult:
+    accepted: int
+    rejected: list[ItemError]
+    created_tags: list[str]
+
+
+@dataclass(slots=True)
+class IngestStats:
+    requests: int = 0
+    accepted_points: int = 0
+    rejected_points: int = 0
+    created_tags: int = 0
+    not_durable: int = 0
+    ack_seconds_sum: float = 0.0
+    ack_seconds_max: float = 0.0
+
+
+@dataclass(slots=True)
+class HttpIngest:
+    """A Service: turns posted items into one durable batch on the bus."""
+
+    ack_timeout_s: float = 30.0
+    name: str = "ingest"
+    stats: IngestStats = field(default_factory=IngestStats)
+    _platform: Platform | None = None
+    _model: AssetModel | None = None
+
+    async def start(self, platform: Platform) -> None:
+        self._platform = platform
+        self._model = platform.service(AssetModel)
+
+    async def stop(self) -> None:
+        self._platform = None
+
+    def health(self) -> Health:
+        status = Status.OK if self._platform is not None else Status.STOPPED
+        return Health(
+            status,
+            {"accepted_points": self.stats.accepted_points, "not_durable": self.stats.not_durable},
+        )
+
+    async def ingest(self, items: Sequence[Any]) -> IngestResult:
+        """Accept what is valid, reject the rest item by item; return once the accepted are durable.
+
+        Raises NotDurableError when the historian does not commit within the timeout: the
+        sender must then retry, which is harmless because writes are idempotent.
+        """
+        platform, model = self._platform, self._model
+        if platform is None or model is None:
+            raise NotDurableError("ingest is not running")
+        self.stats.requests += 1
+        receive_us = platform.clock.now_us()
+        parsed, errors = parse_items(items, receive_us)
+
+        unknown: dict[str, Scalar] = {}
+        for _, tv in parsed:
+            if model.tag(tv.path) is None:
+                unknown.setdefault(tv.path, tv.value)
+        created: list[str] = []
+        rejected_paths: dict[str, str] = {}
+        if unknown:
+            ensured = await model.ensure_tags(unknown)
+            created, rejected_paths = list(ensured.created), dict(ensured.rejected)
+            self.stats.created_tags += len(created)
+
+        accepted: list[TagValue] = []
+        for index, tv in parsed:
+            reason = rejected_paths.get(tv.path) or _type_mismatch(model, tv)
+            if reason:
+                errors.append(ItemError(index, tv.path, reason))
+            else:
+                accepted.append(tv)
+        errors.sort(key=lambda e: e.index)
+        self.stats.rejected_points += len(errors)
+
+        if accepted:
+            batch = ValueBatch.of(accepted, receive_us)
+            batch.want_ack()
+            started = platform.clock.monotonic()
+            try:
+                async with asyncio.timeout(self.ack_timeout_s):
+                    await platform.bus.publish(batch)
+                    await batch.wait_durable()
+            except TimeoutError:
+                self.stats.not_durable += 1
+                raise NotDurableError(
+                    f"the historian did not commit within {self.ack_timeout_s:.0f} s; "
+                    "retry the request (re-sending is harmless)"
+                ) from None
+            except NotDurableError:
+                self.stats.not_durable += 1
+                raise
+            elapsed = platform.clock.monotonic() - started
+            self.stats.ack_seconds_sum += elapsed
+            self.stats.ack_seconds_max = max(self.stats.ack_seconds_max, elapsed)
+            self.stats.accepted_points += len(accepted)
+        return IngestResult(len(accepted), errors, created)
+
+
+def _type_mismatch(model: AssetModel, tv: TagValue) -> str | None:
+    info = model.tag(tv.path)
+    if info is None:
+        return None
+    if info.data_type in _NUMERIC and isinstance(tv.value, str):
+        return f"tag {tv.path} holds {info.data_type.value} values; got the text {tv.value[:40]!r}"
+    if info.data_type is DataType.STRING and not isinstance(tv.value, str):
+        return f"tag {tv.path} holds text values; send the value as a JSON string"
+    return None

@@ -1,0 +1,107 @@
+"""The plant configuration file (`kiln run --config plant.yaml`): one section per subsystem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from kiln.core.config import load_config
+from kiln.core.values import validate_path
+from kiln.model.definitions import AssetDef, AssetTypeDef
+from kiln.sim.spec import FactorySpec
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HttpSettings(_Section):
+    host: str = Field(default="127.0.0.1", description="address to bind; 0.0.0.0 exposes the API")
+    port: int = Field(default=8000, ge=0, le=65535)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+
+
+class HistorianSettings(_Section):
+    backend: Literal["duckdb"] = "duckdb"
+    path: Path | None = Field(default=None, description="default: <data_dir>/history.duckdb")
+    max_batch_points: int = Field(default=200_000, gt=0, description="points per commit at most")
+    queue_points: int = Field(
+        default=1_000_000, gt=0, description="bus queue bound (blocks when full)"
+    )
+
+
+class ModelSettings(_Section):
+    url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
+    types: list[AssetTypeDef] = []
+    assets: list[AssetDef] = []
+
+
+class NamespaceSettings(_Section):
+    locked: list[str] = Field(
+        default=[],
+        description="subtrees where only configured tags exist: ingest of unknown paths is refused",
+    )
+
+    @field_validator("locked")
+    @classmethod
+    def _paths(cls, prefixes: list[str]) -> list[str]:
+        for p in prefixes:
+            if "/" in p:
+                validate_path(p)
+        return prefixes
+
+
+class IngestSettings(_Section):
+    max_items: int = Field(default=100_000, gt=0, description="values per request at most")
+    ack_timeout_s: float = Field(default=30.0, gt=0, description="wait for durability at most")
+
+
+class LiveSettings(_Section):
+    queue_points: int = Field(default=20_000, gt=0, description="per connection; oldest dropped")
+    max_connections: int = Field(default=200, gt=0)
+
+
+class QueryLimits(_Section):
+    raw_default: int = Field(default=1_000, gt=0)
+    raw_max: int = Field(default=100_000, gt=0)
+    max_buckets: int = Field(default=10_000, gt=0)
+    latest_max: int = Field(default=10_000, gt=0)
+    list_max: int = Field(default=10_000, gt=0)
+
+
+class Settings(_Section):
+    """Everything a plant is configured with. Relative paths are relative to the config file."""
+
+    name: str = "Kiln"
+    data_dir: Path = Path("kiln-data")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    http: HttpSettings = HttpSettings()
+    historian: HistorianSettings = HistorianSettings()
+    model: ModelSettings = ModelSettings()
+    namespace: NamespaceSettings = NamespaceSettings()
+    ingest: IngestSettings = IngestSettings()
+    live: LiveSettings = LiveSettings()
+    limits: QueryLimits = QueryLimits()
+    sim: FactorySpec | None = Field(default=None, description="run the virtual factory in-process")
+
+    def resolved(self, base: Path) -> Settings:
+        """A copy whose relative paths are anchored at `base` (the config file's folder)."""
+        data_dir = self.data_dir if self.data_dir.is_absolute() else base / self.data_dir
+        hist = self.historian
+        if hist.path is not None and not hist.path.is_absolute():
+            hist = hist.model_copy(update={"path": base / hist.path})
+        return self.model_copy(update={"data_dir": data_dir, "historian": hist})
+
+    @property
+    def historian_path(self) -> Path:
+        return self.historian.path or self.data_dir / "history.duckdb"
+
+    @property
+    def model_url(self) -> str:
+        return self.model.url or f"sqlite:///{self.data_dir / 'model.db'}"
+
+
+def load_settings(path: Path) -> Settings:
+    return load_config(path, Settings).resolved(path.resolve().parent)

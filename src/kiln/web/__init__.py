@@ -1,0 +1,1 @@
+"""The web UI: static files served by the API at / and /static/."""
