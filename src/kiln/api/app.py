@@ -55,7 +55,7 @@ class BodyLimit:
                 return message
 
             try:
-                await self.app(scope, limited, send)  # type: ignore[arg-type]
+                await self.app(scope, limited, send)
             except _TooLarge:
                 response = JSONResponse(
                     {"detail": f"request body over {self.max_bytes} bytes: send smaller batches"},

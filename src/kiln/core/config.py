@@ -29,7 +29,7 @@ _FIXES = {
     "float_parsing": "give a number",
     "bool_type": "use true or false",
     "bool_parsing": "use true or false",
-    "string_type": "give a text value (quote it if it looks like a number)",
+    "string_type": "give a text value (quote it if it looks like a number, or is yes/no/on/off)",
     "list_type": "give a list (YAML '- item' lines)",
     "tuple_type": "give a list (YAML '- item' lines)",
     "dict_type": "give a mapping (YAML 'key: value' lines)",

@@ -55,7 +55,7 @@ async def raw(
 ) -> RawOut:
     """Stored values in [start, end) in time order, at most `limit`; page on with `next_start`."""
     bound = settings.limits.raw_max
-    limit = limit or settings.limits.raw_default
+    limit = limit or min(settings.limits.raw_default, bound)
     if limit > bound:
         raise HTTPException(
             400,

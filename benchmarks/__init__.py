@@ -1,0 +1,1 @@
+"""Kiln's benchmarks: `make bench` (or `python -m benchmarks`) prints one JSON object per line."""

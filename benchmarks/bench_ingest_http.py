@@ -1,0 +1,130 @@
+"""End-to-end POST /api/v1/ingest throughput, batches of 1,000 points, against a real server.
+
+Both servers run as subprocesses under uvicorn on loopback and are driven by the same client
+with the same pre-encoded bodies and the same concurrency, so the ratio isolates what Kiln adds
+(validation, tag lookup, bus, historian commit before answering) to HTTP + JSON parsing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+BATCH = 1_000
+CONCURRENCY = 4
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _bodies(batches: int, tags: int = 200) -> list[bytes]:
+    start_ms = 1_767_225_600_000
+    out = []
+    for b in range(batches):
+        values = []
+        for i in range(BATCH):
+            n = b * BATCH + i
+            tag = n % tags
+            values.append(
+                {
+                    "path": f"acme/plant1/area{tag % 4}/line{tag % 10}/m{tag}/temp",
+                    "value": 20.0 + (n % 97) * 0.1,
+                    "ts": start_ms + (n // tags) * 1000,
+                }
+            )
+        out.append(json.dumps({"values": values}).encode())
+    return out
+
+
+def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server at {url} did not come up")
+
+
+async def _drive(url: str, bodies: list[bytes]) -> float:
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    headers = {"content-type": "application/json"}
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            r = await client.post(url, content=body, headers=headers)
+            if r.status_code != 200:
+                raise RuntimeError(f"{url} answered {r.status_code}: {r.text[:200]}")
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        await client.post(url, content=bodies[0], headers=headers)  # warm-up, also creates tags
+        started = time.perf_counter()
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(CONCURRENCY):
+                tg.create_task(worker(client))
+        return time.perf_counter() - started
+
+
+def _measure(cmd: list[str], port: int, path_ok: str, bodies: list[bytes], cwd: Path) -> float:
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_up(f"http://127.0.0.1:{port}{path_ok}", proc)
+        seconds = asyncio.run(_drive(f"http://127.0.0.1:{port}/api/v1/ingest", bodies))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return len(bodies) * BATCH / seconds
+
+
+def run(quick: bool = False) -> Iterator[dict[str, Any]]:
+    bodies = _bodies(30 if quick else 300)
+    with tempfile.TemporaryDirectory(prefix="kiln-bench-") as tmp:
+        root = Path(tmp)
+        (root / "plant.yaml").write_text("name: bench\ndata_dir: data\nlog_level: warning\n")
+        port = _free_port()
+        kiln = _measure(
+            [sys.executable, "-m", "kiln.cli", "run", "--config", str(root / "plant.yaml"),
+             "--port", str(port)],
+            port, "/api/v1/health", bodies, root,
+        )  # fmt: skip
+        port = _free_port()
+        floor = _measure(
+            [sys.executable, "-m", "uvicorn", "benchmarks.baseline_ingest_app:app",
+             "--port", str(port), "--log-level", "warning"],
+            port, "/docs", bodies, Path.cwd(),
+        )  # fmt: skip
+    yield {
+        "metric": "http_ingest_points_per_s",
+        "value": round(kiln),
+        "unit": "points/s",
+        "baseline": "FastAPI parsing the same bodies into the same model, no storage",
+        "baseline_value": round(floor),
+        "ratio": round(kiln / floor, 3),
+        "batch": BATCH,
+        "concurrency": CONCURRENCY,
+        "points": len(bodies) * BATCH,
+    }
+
+
+if __name__ == "__main__":
+    for row in run(quick="--quick" in sys.argv):
+        print(json.dumps(row))

@@ -1,0 +1,272 @@
+"""The historian service: one writer that turns bus batches into commits, and the queries.
+
+The writer is one task on the event loop plus one dedicated thread that owns the DuckDB write
+connection (the recorder-thread pattern). The task takes a batch from its bus subscription,
+then everything else already queued up to `max_batch_points` (group commit: the busier the bus,
+the larger and cheaper the commits), hands the group to the thread, and after COMMIT resolves
+each batch's acknowledgement. A batch is never acknowledged before its commit; a failed commit
+fails the acknowledgements of its batches and the writer carries on with the next group.
+
+Queries run in worker threads on their own cursors, so they never wait for the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kiln.core.bus import Overflow, Subscription, SubscriptionClosed
+from kiln.core.errors import KilnError
+from kiln.core.platform import Health, Status
+from kiln.core.values import TagValue, ValueBatch
+from kiln.historian.query import Bucket, RawResult
+from kiln.historian.store import DuckDBStore, StoreClosedError, WriteStats
+
+if TYPE_CHECKING:
+    from kiln.core.platform import Platform
+
+_LOGGER = logging.getLogger(__name__)
+
+# One failed commit (a full disk for a moment) degrades the historian; this many in a row mean
+# the store is unusable and nothing is being recorded.
+_FAILED_AFTER = 3
+
+
+class HistorianStoppedError(KilnError):
+    """The writer stopped before it could commit a batch."""
+
+
+@dataclass(slots=True)
+class WriterStats:
+    """Counters of the writer since start, for health and metrics."""
+
+    batches: int = 0
+    points: int = 0
+    late_points: int = 0
+    duplicate_points: int = 0
+    rejected_batches: int = 0  # batches that could not be converted (bad path or value)
+    commits: int = 0
+    errors: int = 0  # failed commits
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    last_batch_points: int = 0  # points in the last commit
+    last_commit_seconds: float = 0.0
+    commit_seconds_sum: float = 0.0
+    commit_seconds_max: float = 0.0
+    series: int = 0
+
+    def record(self, result: WriteStats, series: int) -> None:
+        self.batches += result.batches - len(result.rejected)
+        self.points += result.points
+        self.late_points += result.late_points
+        self.duplicate_points += result.duplicate_points
+        self.rejected_batches += len(result.rejected)
+        self.commits += 1
+        self.last_batch_points = result.points
+        self.last_commit_seconds = result.seconds
+        self.commit_seconds_sum += result.seconds
+        self.commit_seconds_max = max(self.commit_seconds_max, result.seconds)
+        self.series = series
+
+
+class Historian:
+    """Stores every value on the bus in DuckDB and answers latest/raw/aggregate queries."""
+
+    name = "historian"
+
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        max_batch_points: int = 200_000,
+        queue_points: int = 1_000_000,
+    ) -> None:
+        """`path` None keeps the database in memory (tests)."""
+        if max_batch_points < 1 or queue_points < 1:
+            raise ValueError("max_batch_points and queue_points must be at least 1")
+        self.path = path
+        self.max_batch_points = max_batch_points
+        self.queue_points = queue_points
+        self.stats = WriterStats()
+        self._store: DuckDBStore | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._sub: Subscription | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._status = Status.STARTING
+
+    @property
+    def store(self) -> DuckDBStore | None:
+        """The underlying store while running (for ad-hoc reads through `store.cursor()`)."""
+        return self._store
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self, platform: Platform) -> None:
+        """Open the store in the writer thread, subscribe to the bus, start the writer."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiln-historian-writer")
+        store = DuckDBStore(self.path, clock=platform.clock)
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, store.open)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        self._executor, self._store = executor, store
+        self.stats.series = len(store.series)
+        self._sub = platform.bus.subscribe(
+            "historian", max_points=self.queue_points, overflow=Overflow.BLOCK
+        )
+        self._task = platform.spawn(self._write_loop(self._sub), name="historian-writer")
+        self._status = Status.OK
+
+    async def stop(self) -> None:
+        """Stop taking batches, commit those already queued, checkpoint and close."""
+        if self._sub is not None:
+            self._sub.close()
+        if self._task is not None:
+            await asyncio.wait({self._task})
+        store, executor = self._store, self._executor
+        if store is not None and executor is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(executor, store.close)
+            finally:
+                executor.shutdown(wait=True)
+        self._status = Status.STOPPED
+
+    def health(self) -> Health:
+        st = self.stats
+        status = self._status
+        if status is Status.OK:
+            writer_died = self._task is not None and self._task.done()
+            if writer_died or st.consecutive_failures >= _FAILED_AFTER:
+                status = Status.FAILED
+            elif st.consecutive_failures:
+                status = Status.DEGRADED
+        detail = asdict(st)
+        if self._sub is not None:
+            detail["queue_points"] = self._sub.stats.depth_points
+            detail["blocked_seconds"] = self._sub.stats.blocked_seconds
+        return Health(status, detail)
+
+    # -- the writer -----------------------------------------------------------------------
+
+    async def _write_loop(self, sub: Subscription) -> None:
+        try:
+            while True:
+                try:
+                    group = [await sub.get()]
+                except SubscriptionClosed:
+                    return
+                room = self.max_batch_points - len(group[0])
+                if room > 0:
+                    group.extend(sub.drain(room))
+                await self._commit(group)
+        finally:
+            # Cancelled: whatever is still queued will never be written; say so to the senders.
+            sub.close()
+            while True:
+                left = sub.drain(self.queue_points)
+                if not left:
+                    break
+                for batch in left:
+                    batch.mark_durable(HistorianStoppedError("the historian writer stopped"))
+
+    async def _commit(self, group: list[ValueBatch]) -> None:
+        store, executor = self._store, self._executor
+        assert store is not None
+        assert executor is not None
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(executor, store.write, group)
+        except asyncio.CancelledError:
+            stopped = HistorianStoppedError("the historian stopped before the commit completed")
+            for batch in group:
+                batch.mark_durable(stopped)
+            raise
+        except Exception as err:
+            self._failed(err, sum(map(len, group)))
+            for batch in group:
+                batch.mark_durable(err)
+            return
+        before = self.stats.rejected_batches
+        self.stats.record(result, len(store.series))
+        for i, batch in enumerate(group):
+            batch.mark_durable(result.rejected.get(i))
+        # A producer that keeps sending bad values would flood the log: first, then every 1000.
+        if result.rejected and (
+            before == 0 or before // 1000 != self.stats.rejected_batches // 1000
+        ):
+            _LOGGER.warning(
+                "Historian rejected %d batches so far (their senders get NotDurableError), "
+                "latest because: %s",
+                self.stats.rejected_batches,
+                next(iter(result.rejected.values())),
+            )
+        if self.stats.consecutive_failures:
+            _LOGGER.info(
+                "Historian commits recovered after %d failures", self.stats.consecutive_failures
+            )
+            self.stats.consecutive_failures = 0
+
+    def _failed(self, err: Exception, points: int) -> None:
+        st = self.stats
+        st.errors += 1
+        st.consecutive_failures += 1
+        st.last_error = f"{type(err).__name__}: {err}"
+        # Log the first failure of a run with its traceback; repeats would flood the log.
+        if st.consecutive_failures == 1:
+            _LOGGER.error(
+                "Historian commit of %d points failed; senders get NotDurableError",
+                points,
+                exc_info=not isinstance(err, StoreClosedError),
+            )
+        elif st.consecutive_failures == _FAILED_AFTER:
+            _LOGGER.error("Historian commits keep failing (%d in a row): %s", _FAILED_AFTER, err)
+
+    # -- queries --------------------------------------------------------------------------
+
+    def _reader(self) -> DuckDBStore:
+        if self._store is None or not self._store.is_open:
+            raise StoreClosedError("the historian is not running")
+        return self._store
+
+    async def latest(
+        self,
+        paths: Sequence[str] | None = None,
+        *,
+        prefix: str | None = None,
+        limit: int = 10_000,
+    ) -> list[TagValue]:
+        """Latest live value of `paths` (in that order), or of every tag under `prefix`."""
+        store = self._reader()
+        return await asyncio.to_thread(store.latest, paths, prefix=prefix, limit=limit)
+
+    async def raw(self, path: str, start_us: int, end_us: int, *, limit: int) -> RawResult:
+        """Stored points with start <= source ts < end, in time order, at most `limit`."""
+        store = self._reader()
+        return await asyncio.to_thread(store.raw, path, start_us, end_us, limit=limit)
+
+    async def aggregate(
+        self,
+        path: str,
+        start_us: int,
+        end_us: int,
+        interval_us: int,
+        aggs: Sequence[str],
+    ) -> list[Bucket]:
+        """Aggregates of Good points per bucket aligned to multiples of `interval_us`.
+
+        `aggs` is a subset of avg, min, max, count, first, last; buckets without data are
+        left out. Raises ValueError for an unknown aggregate, QueryTooLargeError for too
+        many buckets.
+        """
+        store = self._reader()
+        return await asyncio.to_thread(store.aggregate, path, start_us, end_us, interval_us, aggs)
+
+    def series_kind(self, path: str) -> str | None:
+        """'float', 'int', 'bool' or 'string' for a stored tag, None for an unknown one."""
+        return None if self._store is None else self._store.series_kind(path)

@@ -1,0 +1,376 @@
+"""DuckDBStore: the historian's storage, synchronous and usable without asyncio.
+
+Writing (one thread only; see `service.py` for the thread that owns it):
+
+1. Each batch is converted to NumPy columns and its paths resolved to series ids. A batch that
+   cannot be converted (malformed path, value of no known type) is rejected alone; the rest of
+   the group is still written.
+2. The group is sorted by (series, ts) and duplicates within it are dropped, the last one sent
+   winning.
+3. A point newer than its series' high-water mark cannot be in the table yet and is simply
+   appended. Points at or below it (late, out of order, or re-sent) first DELETE any stored
+   row with the same (series, ts), bounded by their ts and id range so that DuckDB's zone maps
+   prune the scan. So writes are idempotent without a primary key, whose index check would
+   cost an order of magnitude in ingest rate.
+4. New series, the DELETE and the INSERT commit in one transaction. DuckDB fdatasyncs its WAL
+   (or, for large inserts, the data file and then the WAL) before COMMIT returns, so a point
+   is durable when `write` returns, and reopening the file replays the WAL.
+5. Only then are the in-memory high-water marks and snapshot advanced.
+
+Reading uses a fresh cursor per query, so a reader in another thread never waits for the
+writer: DuckDB's MVCC shows it the last committed state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from kiln.core.clock import Clock, SystemClock
+from kiln.core.errors import KilnError
+from kiln.core.values import TagValue, ValueBatch
+from kiln.historian import query
+from kiln.historian.columns import (
+    FLOAT,
+    Columns,
+    batch_columns,
+    concat,
+    decode,
+    encode_values,
+    kind_of,
+    order_and_dedupe,
+)
+from kiln.historian.schema import ensure_schema
+from kiln.historian.series import SeriesRegistry
+from kiln.historian.snapshot import Snapshot, SnapshotRows
+
+_LOGGER = logging.getLogger(__name__)
+
+_TS = pa.timestamp("us", tz="UTC")
+
+# arg_max_null, not arg_max: the latter skips NULL arguments and would pair a string point's
+# NULL value with an older point's number.
+_LOAD_STATE_SQL = """
+SELECT series_id AS sid, epoch_us(max(ts)) AS ts,
+       arg_max_null(value, ts) AS value, arg_max_null(text, ts) AS text,
+       arg_max_null(quality, ts) AS quality, epoch_us(arg_max_null(recv_ts, ts)) AS recv
+FROM points GROUP BY series_id
+"""
+
+_DELETE_SQL = """
+DELETE FROM points USING kiln_late AS l
+WHERE points.series_id = l.series_id AND points.ts = l.ts
+  AND points.ts >= make_timestamptz($t0) AND points.ts <= make_timestamptz($t1)
+  AND points.series_id >= $s0 AND points.series_id <= $s1
+"""
+
+
+class StoreClosedError(KilnError):
+    """The store is not open."""
+
+
+@dataclass(slots=True)
+class WriteStats:
+    """What one `write` did."""
+
+    batches: int = 0
+    points: int = 0  # rows inserted (after dropping in-group duplicates)
+    late_points: int = 0  # rows at or below their series' high-water mark (DELETE + insert)
+    duplicate_points: int = 0  # dropped because a later point in the group had the same key
+    new_series: int = 0
+    seconds: float = 0.0
+    rejected: dict[int, Exception] = field(default_factory=dict)  # batch index -> why
+
+
+class DuckDBStore:
+    """The historian's DuckDB database: one writer, any number of readers."""
+
+    def __init__(self, path: Path | None, *, clock: Clock | None = None) -> None:
+        """`path` None keeps the database in memory (tests, benchmarks)."""
+        self.path = path
+        self._clock: Clock = clock or SystemClock()
+        self._conn: duckdb.DuckDBPyConnection | None = None
+        self.series = SeriesRegistry()
+        self.snapshot = Snapshot()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open (creating if needed), replay the WAL, and load series, marks and snapshot."""
+        if self._conn is not None:
+            return
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = duckdb.connect(":memory:" if self.path is None else str(self.path))
+        try:
+            ensure_schema(conn, self._clock.now_us())
+            self._load(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        _LOGGER.debug(
+            "Historian store %s open: %d series", self.path or ":memory:", len(self.series)
+        )
+
+    def _load(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.series = SeriesRegistry()
+        self.snapshot = Snapshot()
+        self.series.load(conn.execute("SELECT id, path, kind FROM series").fetchall())
+        self.snapshot.grow(self.series.size)
+        state = conn.execute(_LOAD_STATE_SQL).fetchnumpy()
+        if len(state["sid"]):
+            self.snapshot.load(
+                np.asarray(state["sid"], dtype=np.int32),
+                SnapshotRows(
+                    ts=np.asarray(state["ts"], dtype=np.int64),
+                    value=np.asarray(np.ma.filled(state["value"], 0.0), dtype=np.float64),
+                    text=_objects(state["text"]),
+                    quality=np.asarray(state["quality"], dtype=np.uint32),
+                    recv=np.asarray(np.ma.filled(state["recv"], 0), dtype=np.int64),
+                ),
+            )
+
+    def close(self, *, checkpoint: bool = True) -> None:
+        """Close; with `checkpoint`, first fold the WAL into the database file."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if checkpoint and self.path is not None:
+                conn.checkpoint()
+        finally:
+            conn.close()
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new connection to the same database, for one reader thread."""
+        if self._conn is None:
+            raise StoreClosedError("the historian store is closed")
+        return self._conn.cursor()
+
+    # -- writing --------------------------------------------------------------------------
+
+    def write(self, batches: Sequence[ValueBatch]) -> WriteStats:
+        """Commit `batches` in one transaction; returns once they are durable.
+
+        Batches that cannot be converted are left out and reported in `WriteStats.rejected`.
+        Raises (and commits nothing) if the transaction fails.
+        """
+        conn = self._conn
+        if conn is None:
+            raise StoreClosedError("the historian store is closed")
+        # perf_counter, not the injected clock: this measures real work for metrics.
+        started = time.perf_counter()
+        stats = WriteStats(batches=len(batches))
+        parts: list[Columns] = []
+        try:
+            for i, batch in enumerate(batches):
+                try:
+                    parts.append(self._columns(batch))
+                except (ValueError, TypeError, OverflowError) as err:
+                    stats.rejected[i] = err
+            parts = [p for p in parts if len(p)]
+            if parts:
+                self._commit(conn, concat(parts), stats)
+            else:
+                self.series.rollback()
+        except BaseException:
+            self.series.rollback()
+            raise
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    def _columns(self, batch: ValueBatch) -> Columns:
+        values = encode_values(batch.values)
+        mark = self.series.size
+        try:
+            if values.dtype_kind is not None:
+                dtype_kind = values.dtype_kind
+                series = self.series.resolve(batch.paths, lambda _: dtype_kind)
+            else:
+                raw = batch.values
+                series = self.series.resolve(batch.paths, lambda i: kind_of(raw[i]))
+            return batch_columns(batch, series, values)
+        except BaseException:
+            self.series.rollback(to=mark)  # a rejected batch creates no series
+            raise
+
+    def _commit(self, conn: duckdb.DuckDBPyConnection, cols: Columns, stats: WriteStats) -> None:
+        cols, stats.duplicate_points = order_and_dedupe(cols)
+        self.snapshot.grow(self.series.size)
+        late = cols.ts <= self.snapshot.hwm[cols.series]
+        stats.late_points = int(np.count_nonzero(late))
+        stats.points = len(cols)
+        new_series = self.series.pending()
+        stats.new_series = len(new_series)
+        # Inputs are registered outside the transaction: unregistering inside an aborted one
+        # would raise and hide the error that aborted it.
+        inputs = {"kiln_points_in": _arrow(cols)}
+        if new_series:
+            inputs["kiln_series_in"] = self._series_table(new_series)
+        if stats.late_points:
+            inputs["kiln_late"] = pa.table(
+                {"series_id": pa.array(cols.series[late]), "ts": pa.array(cols.ts[late], _TS)}
+            )
+        for name, table in inputs.items():
+            conn.register(name, table)
+        try:
+            conn.begin()
+            try:
+                if new_series:
+                    conn.execute("INSERT INTO series BY NAME SELECT * FROM kiln_series_in")
+                if stats.late_points:
+                    conn.execute(_DELETE_SQL, _bounds(cols.series[late], cols.ts[late])).fetchall()
+                conn.execute("INSERT INTO points BY NAME SELECT * FROM kiln_points_in")
+                conn.commit()
+            except BaseException:
+                # After a failed COMMIT there is no transaction left to roll back.
+                with contextlib.suppress(duckdb.Error):
+                    conn.rollback()
+                raise
+        finally:
+            for name in inputs:
+                with contextlib.suppress(duckdb.Error):
+                    conn.unregister(name)
+        self.series.commit()
+        self.snapshot.apply(cols)
+
+    def _series_table(self, rows: list[tuple[int, str, str]]) -> pa.Table:
+        now = self._clock.now_us()
+        return pa.table(
+            {
+                "id": pa.array([r[0] for r in rows], pa.int32()),
+                "path": pa.array([r[1] for r in rows], pa.string()),
+                "kind": pa.array([r[2] for r in rows], pa.string()),
+                "created_ts": pa.array([now] * len(rows), _TS),
+            }
+        )
+
+    # -- reading --------------------------------------------------------------------------
+
+    def series_kind(self, path: str) -> str | None:
+        sid = self.series.id_of(path)
+        return None if sid is None else self.series.kind(sid)
+
+    def latest(
+        self,
+        paths: Sequence[str] | None = None,
+        *,
+        prefix: str | None = None,
+        limit: int = 10_000,
+    ) -> list[TagValue]:
+        """Latest value of each tag: of `paths` (in that order) or else of every tag at or
+        below `prefix`, in path order. Tags without history are left out, and at most
+        `limit` values are returned (ask for one more to learn whether there were more).
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        if paths is not None:
+            index = self.series.ids_of([paths] if isinstance(paths, str) else paths)
+        else:
+            index = np.asarray(self.series.under(prefix), dtype=np.int32)
+        # A series never loses its snapshot, so filtering first and reading after is safe.
+        index = index[self.snapshot.has_value(index)][:limit]
+        rows = self.snapshot.read(index)
+        ids = index.tolist()
+        kinds = self.series.kinds_of(ids)
+        # The common case (a float with no text) skips decode(): this runs per tag.
+        values = [
+            v if t is None and k == FLOAT else decode(k, v, t)
+            for k, v, t in zip(kinds, rows.value.tolist(), rows.text.tolist(), strict=True)
+        ]
+        return list(
+            map(
+                TagValue,
+                self.series.paths_of(ids),
+                values,
+                rows.ts.tolist(),
+                rows.quality.tolist(),
+                rows.recv.tolist(),
+            )
+        )
+
+    def raw(self, path: str, start_us: int, end_us: int, *, limit: int) -> query.RawResult:
+        """Stored points of `path` with start <= source ts < end, in time order."""
+        sid = self.series.id_of(path)
+        if sid is None:
+            query.check_range(start_us, end_us)
+            return query.RawResult(path, [], False)
+        cur = self.cursor()
+        try:
+            return query.raw(cur, sid, path, self.series.kind(sid), start_us, end_us, limit)
+        finally:
+            cur.close()
+
+    def aggregate(
+        self,
+        path: str,
+        start_us: int,
+        end_us: int,
+        interval_us: int,
+        aggs: Sequence[str],
+    ) -> list[query.Bucket]:
+        """Aggregates of Good-quality points per interval (see `query.aggregate`)."""
+        sid = self.series.id_of(path)
+        if sid is None:
+            query.check_aggregates(aggs)
+            query.check_range(start_us, end_us)
+            return []
+        cur = self.cursor()
+        try:
+            return query.aggregate(
+                cur, sid, self.series.kind(sid), start_us, end_us, interval_us, aggs
+            )
+        finally:
+            cur.close()
+
+
+def _arrow(cols: Columns) -> pa.Table:
+    text = (
+        pa.nulls(len(cols), pa.string())
+        if cols.text is None
+        else pa.array(cols.text, type=pa.string(), from_pandas=True)
+    )
+    return pa.table(
+        {
+            "series_id": pa.array(cols.series),
+            "ts": pa.array(cols.ts, _TS),
+            "value": pa.array(cols.value, mask=cols.text_mask()),
+            "text": text,
+            "quality": pa.array(cols.quality),
+            "recv_ts": pa.array(cols.recv, _TS),
+        }
+    )
+
+
+def _bounds(series: np.ndarray, ts: np.ndarray) -> dict[str, int]:
+    """The ts and id range of the late points: constant filters DuckDB prunes row groups by."""
+    return {
+        "t0": int(ts.min()),
+        "t1": int(ts.max()),
+        "s0": int(series.min()),
+        "s1": int(series.max()),
+    }
+
+
+def _objects(col: np.ndarray) -> np.ndarray:
+    """A fetched VARCHAR column (masked where NULL) as an object array with None for NULL."""
+    out = np.full(len(col), None, dtype=object)
+    if np.ma.isMaskedArray(col):
+        valid = ~np.ma.getmaskarray(col)
+        out[valid] = np.ma.getdata(col)[valid]
+    else:
+        out[:] = col
+    return out

@@ -1,0 +1,132 @@
+"""The virtual factory as a data source: it steps the plant on a fixed tick and publishes.
+
+Ticks are aligned to a schedule (start + k / rate), not to "now + period", so a slow tick does
+not push every later one back. If the loop falls more than a whole period behind (a slow
+subscriber blocked the bus, the machine was suspended) it skips the missed ticks instead of
+replaying them in a burst, and counts them: a live plant also does not send the past twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from kiln.core.platform import Health, Platform, Status
+from kiln.core.values import ValueBatch
+from kiln.sim.factory import VirtualFactory
+from kiln.sim.spec import FactorySpec
+
+_LOGGER = logging.getLogger(__name__)
+
+# Tolerance for float error when comparing monotonic times to the tick schedule.
+_EPSILON_S = 1e-9
+# How long after a skipped tick the source reports itself degraded.
+_DEGRADED_FOR_S = 60.0
+
+
+class SimSource:
+    """A Service named "sim" that runs a `VirtualFactory` at `spec.rate_hz` frames per second."""
+
+    name = "sim"
+
+    def __init__(self, spec: FactorySpec) -> None:
+        self.spec = spec
+        # Until start() knows the clock, a factory at time 0: its structure (types, assets,
+        # paths) is the same whatever the start time, so it can be declared beforehand.
+        self._factory = VirtualFactory(spec, 0)
+        self._task: asyncio.Task[None] | None = None
+        self._platform: Platform | None = None
+        self._stopped = False
+        self._behind = False
+        self._last_skip_mono: float | None = None
+        self.ticks = 0
+        self.skipped_ticks = 0
+        self.last_step_s = 0.0
+
+    @property
+    def factory(self) -> VirtualFactory:
+        """The plant being simulated (its structure is available before start)."""
+        return self._factory
+
+    async def start(self, platform: Platform) -> None:
+        if self._task is not None:
+            raise RuntimeError("the simulator is already running")
+        self._platform = platform
+        self._stopped = False
+        # The tick schedule starts now, not whenever the task first gets to run.
+        self._factory = VirtualFactory(self.spec, platform.clock.now_us())
+        self._task = platform.spawn(self._run(platform, platform.clock.monotonic()), name="sim")
+        # Let the loop reach its first sleep, so the source is ticking when start() returns.
+        await asyncio.sleep(0)
+        _LOGGER.info(
+            "Virtual factory started: %d tags at %g Hz", self._factory.tag_count, self.spec.rate_hz
+        )
+
+    async def stop(self) -> None:
+        self._stopped = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})
+
+    def health(self) -> Health:
+        detail: dict[str, object] = {
+            "ticks": self.ticks,
+            "skipped_ticks": self.skipped_ticks,
+            "tags": self._factory.tag_count,
+            "rate_hz": self.spec.rate_hz,
+            "last_step_ms": round(self.last_step_s * 1000.0, 3),
+        }
+        if self._stopped:
+            return Health(Status.STOPPED, detail)
+        if self._task is None or self._platform is None:
+            return Health(Status.STARTING, detail)
+        if self._task.done():  # the loop ended without stop(): it failed
+            return Health(Status.FAILED, detail)
+        now = self._platform.clock.monotonic()
+        if self._last_skip_mono is not None and now - self._last_skip_mono < _DEGRADED_FOR_S:
+            return Health(Status.DEGRADED, {**detail, "reason": "falling behind the tick rate"})
+        return Health(Status.OK, detail)
+
+    async def _run(self, platform: Platform, start_mono: float) -> None:
+        clock, bus, factory = platform.clock, platform.bus, self._factory
+        period = 1.0 / self.spec.rate_hz
+        start_us = factory.time_us
+        tick = 0
+        while True:
+            tick += 1
+            deadline = start_mono + tick * period
+            delay = deadline - clock.monotonic()
+            if delay > 0:
+                await clock.sleep(delay)
+            late = int((clock.monotonic() - deadline) / period + _EPSILON_S)
+            if late > 0:
+                self._skip(late, clock.monotonic())
+                tick += late
+            elif self._behind:
+                self._behind = False
+                _LOGGER.info("Simulator caught up after %d skipped ticks", self.skipped_ticks)
+            started = time.perf_counter()  # the real CPU cost of a step, whatever the clock
+            frame = factory.step_to(start_us + round(tick * period * 1_000_000))
+            self.last_step_s = time.perf_counter() - started
+            batch = ValueBatch(
+                paths=frame.paths,
+                values=frame.values,
+                source_us=[frame.time_us] * len(frame.paths),
+                qualities=frame.qualities,
+                receive_us=clock.now_us(),
+            )
+            await bus.publish(batch)
+            self.ticks += 1
+
+    def _skip(self, late: int, now: float) -> None:
+        self.skipped_ticks += late
+        self._last_skip_mono = now
+        if not self._behind:
+            self._behind = True
+            _LOGGER.warning(
+                "Simulator fell %d ticks behind its %g Hz schedule; skipping them",
+                late,
+                self.spec.rate_hz,
+            )

@@ -1,0 +1,226 @@
+// Live values over the WebSocket /api/v1/live, with automatic reconnection.
+// A malformed message is counted and ignored: one bad frame must not stop the HMI.
+
+/** Connection states reported to `onState`. */
+export const LiveState = Object.freeze({
+  IDLE: "idle",
+  CONNECTING: "connecting",
+  LIVE: "live",
+  RETRYING: "retrying",
+});
+
+const SCALAR_TYPES = new Set(["number", "string", "boolean"]);
+
+/** True when `entry` has the fields the UI relies on. */
+export function isValidEntry(entry) {
+  return (
+    entry !== null &&
+    typeof entry === "object" &&
+    typeof entry.path === "string" &&
+    entry.path !== "" &&
+    typeof entry.source_ts === "string" &&
+    typeof entry.quality === "string" &&
+    (entry.value === null || SCALAR_TYPES.has(typeof entry.value))
+  );
+}
+
+/**
+ * Parse one frame. Returns {values, rejected, detail}: the valid entries, how many entries (or
+ * the whole frame, as 1) were unusable, and a server error text if the frame carried one.
+ */
+export function parseLiveMessage(text) {
+  let message;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    return { values: [], rejected: 1, detail: null };
+  }
+  if (message === null || typeof message !== "object" || Array.isArray(message)) {
+    return { values: [], rejected: 1, detail: null };
+  }
+  if (!Array.isArray(message.values)) {
+    // The server reports a refused subscription as {"detail": "..."} before closing.
+    if (typeof message.detail === "string") return { values: [], rejected: 0, detail: message.detail };
+    return { values: [], rejected: 1, detail: null };
+  }
+  const values = message.values.filter(isValidEntry);
+  return { values, rejected: message.values.length - values.length, detail: null };
+}
+
+/** The WebSocket address of the live feed on the server that served this page. */
+export function liveUrl(prefix, loc = globalThis.location) {
+  const scheme = loc.protocol === "https:" ? "wss:" : "ws:";
+  const query = new URLSearchParams({ prefix }).toString();
+  return `${scheme}//${loc.host}/api/v1/live?${query}`;
+}
+
+/**
+ * One live subscription at a time. `subscribe(prefix)` replaces the current one; a dropped
+ * connection is retried with exponential backoff and jitter (0.5 s doubling to 15 s), reset
+ * once a connection opens.
+ */
+export class LiveFeed {
+  #onValues;
+  #onState;
+  #onServerError;
+  #createSocket;
+  #urlFor;
+  #setTimer;
+  #clearTimer;
+  #random;
+  #initialMs;
+  #maxMs;
+  #socket = null;
+  #timer = null;
+  #prefix = null;
+  #attempt = 0;
+  #everOpened = false;
+  #stats = { messages: 0, malformed: 0, rejectedEntries: 0, reconnects: 0 };
+
+  /**
+   * Callbacks: `onValues(entries)`, `onState(state, info)`, `onServerError(detail)`.
+   * The remaining options are seams for tests.
+   */
+  constructor({
+    onValues,
+    onState = () => {},
+    onServerError = () => {},
+    createSocket = (url) => new WebSocket(url),
+    urlFor = (prefix) => liveUrl(prefix),
+    setTimer = (fn, ms) => setTimeout(fn, ms),
+    clearTimer = (id) => clearTimeout(id),
+    random = Math.random,
+    initialMs = 500,
+    maxMs = 15000,
+  }) {
+    this.#onValues = onValues;
+    this.#onState = onState;
+    this.#onServerError = onServerError;
+    this.#createSocket = createSocket;
+    this.#urlFor = urlFor;
+    this.#setTimer = setTimer;
+    this.#clearTimer = clearTimer;
+    this.#random = random;
+    this.#initialMs = initialMs;
+    this.#maxMs = maxMs;
+  }
+
+  /** Counters: frames received, malformed frames, rejected entries, reconnect attempts. */
+  get stats() {
+    return { ...this.#stats };
+  }
+
+  /** The prefix currently subscribed, or null. */
+  get prefix() {
+    return this.#prefix;
+  }
+
+  /** Subscribe to every tag under `prefix` ("" for all), dropping the previous subscription. */
+  subscribe(prefix) {
+    this.#teardown();
+    this.#prefix = prefix;
+    this.#attempt = 0;
+    this.#everOpened = false;
+    this.#open();
+  }
+
+  /** Close the connection and stop reconnecting. */
+  stop() {
+    this.#teardown();
+    this.#prefix = null;
+    this.#onState(LiveState.IDLE, {});
+  }
+
+  /** Reconnect at once, e.g. when the browser reports it is back online. */
+  retryNow() {
+    if (this.#prefix === null || this.#timer === null) return;
+    this.#clearTimer(this.#timer);
+    this.#timer = null;
+    this.#open();
+  }
+
+  #teardown() {
+    if (this.#timer !== null) {
+      this.#clearTimer(this.#timer);
+      this.#timer = null;
+    }
+    const socket = this.#socket;
+    this.#socket = null;
+    if (socket) {
+      // Handlers check identity with this.#socket, so late events of the old socket are ignored.
+      try {
+        socket.close(1000, "subscription changed");
+      } catch {
+        // Closing a socket that never connected can throw in some browsers; nothing to undo.
+      }
+    }
+  }
+
+  #open() {
+    const prefix = this.#prefix;
+    this.#onState(LiveState.CONNECTING, { prefix, attempt: this.#attempt });
+    let socket;
+    try {
+      socket = this.#createSocket(this.#urlFor(prefix));
+    } catch (err) {
+      this.#scheduleRetry(`cannot open WebSocket: ${err?.message ?? err}`);
+      return;
+    }
+    this.#socket = socket;
+    socket.onopen = () => {
+      if (socket !== this.#socket) return;
+      const reconnected = this.#everOpened || this.#attempt > 0;
+      this.#attempt = 0;
+      this.#everOpened = true;
+      this.#onState(LiveState.LIVE, { prefix, reconnected });
+    };
+    socket.onmessage = (event) => {
+      if (socket !== this.#socket) return;
+      this.#handleFrame(event.data);
+    };
+    socket.onerror = () => {
+      // Always followed by a close event, which drives the retry.
+    };
+    socket.onclose = (event) => {
+      if (socket !== this.#socket) return;
+      this.#socket = null;
+      const reason = event?.reason ? `${event.reason} (code ${event.code})` : `code ${event?.code ?? "?"}`;
+      this.#scheduleRetry(`connection closed: ${reason}`);
+    };
+  }
+
+  #handleFrame(data) {
+    this.#stats.messages += 1;
+    const { values, rejected, detail } =
+      typeof data === "string"
+        ? parseLiveMessage(data)
+        : { values: [], rejected: 1, detail: null };
+    if (rejected > 0) {
+      this.#stats.malformed += 1;
+      this.#stats.rejectedEntries += rejected;
+    }
+    if (detail !== null) this.#onServerError(detail);
+    if (values.length > 0) {
+      try {
+        this.#onValues(values);
+      } catch (err) {
+        // A rendering bug for one frame must not kill the feed; count it and carry on.
+        this.#stats.malformed += 1;
+        console.error("live value handler failed", err);
+      }
+    }
+  }
+
+  #scheduleRetry(reason) {
+    const base = Math.min(this.#maxMs, this.#initialMs * 2 ** this.#attempt);
+    // Jitter spreads the reconnect storm when a server restarts under many open HMIs.
+    const delayMs = Math.round(base * (0.5 + 0.5 * this.#random()));
+    this.#attempt += 1;
+    this.#stats.reconnects += 1;
+    this.#onState(LiveState.RETRYING, { prefix: this.#prefix, delayMs, reason, attempt: this.#attempt });
+    this.#timer = this.#setTimer(() => {
+      this.#timer = null;
+      this.#open();
+    }, delayMs);
+  }
+}

@@ -1,0 +1,504 @@
+"""Checks on the static web UI that need no browser.
+
+Every asset the page references exists, nothing is fetched from another host (plants are often
+offline), every JavaScript module parses, data never reaches the DOM as HTML, and the DOM-free
+modules (formatting, axes, live feed, history loading, chart maths) behave as specified: those run
+under node through tests/web/web_static_probe.mjs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from functools import cache
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STATIC = ROOT / "src" / "kiln" / "web" / "static"
+PROBE = Path(__file__).with_name("web_static_probe.mjs")
+TEXT_SUFFIXES = {".html", ".css", ".js", ".mjs", ".svg", ".json", ".txt", ".map"}
+
+# Static `import ... from "x"`, `export ... from "x"`, bare `import "x"`, and dynamic import("x").
+_IMPORT = re.compile(
+    r"""(?:^|[;\s])(?:import|export)\s[^'"`;]*?\bfrom\s*(['"])(?P<a>[^'"]+)\1"""
+    r"""|(?:^|[;\s])import\s*(['"])(?P<b>[^'"]+)\3"""
+    r"""|\bimport\s*\(\s*(['"])(?P<c>[^'"]+)\5\s*\)""",
+    re.MULTILINE,
+)
+# A URL with a scheme that reaches a host; loopback is the only host allowed.
+_REMOTE_URL = re.compile(
+    r"\b(?:https?|wss?|ftp)://(?!(?:localhost|127\.0\.0\.1|\[::1\])[:/])", re.I
+)
+
+
+def _static_files() -> list[Path]:
+    return sorted(p for p in STATIC.rglob("*") if p.is_file())
+
+
+def _js_files() -> list[Path]:
+    return sorted(STATIC.rglob("*.js"))
+
+
+def _strip_js_comments(source: str) -> str:
+    # Comments may mention words like `import`; strings are kept because specifiers live there.
+    source = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)
+    return re.sub(r"(^|[^:\\'\"`])//[^\n]*", r"\1", source)
+
+
+def _imports_in(source: str) -> list[str]:
+    text = _strip_js_comments(source)
+    return [m.group("a") or m.group("b") or m.group("c") for m in _IMPORT.finditer(text)]
+
+
+def _imports(js: Path) -> list[str]:
+    return _imports_in(js.read_text(encoding="utf-8"))
+
+
+def _resolve_import(js: Path, specifier: str) -> Path:
+    if specifier.startswith("/static/"):
+        return STATIC / specifier.removeprefix("/static/")
+    assert specifier.startswith(("./", "../")), (
+        f"{js.name} imports {specifier!r}: use a relative path such as './x.js' "
+        "(there is no bundler, and bare module names cannot load in the browser)"
+    )
+    return (js.parent / specifier).resolve()
+
+
+class _PageRefs(HTMLParser):
+    """Collects the URLs index.html makes the browser load, and the element ids it defines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[tuple[str, str]] = []
+        self.ids: list[str] = []
+        self.module_scripts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if "id" in a:
+            self.ids.append(a["id"])
+        for attr in ("src", "href", "poster", "data"):
+            if attr in a and tag != "a":
+                self.refs.append((f"<{tag} {attr}>", a[attr]))
+        if tag == "script" and a.get("type") == "module" and "src" in a:
+            self.module_scripts.append(a["src"])
+
+
+@cache
+def _page() -> _PageRefs:
+    parser = _PageRefs()
+    parser.feed((STATIC / "index.html").read_text(encoding="utf-8"))
+    return parser
+
+
+def _node() -> str:
+    node = shutil.which("node") or ("/usr/bin/node" if Path("/usr/bin/node").exists() else None)
+    if node is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("node is required in CI to check the JavaScript of the web UI")
+        pytest.skip("node is not installed: the JavaScript syntax and behaviour checks need it")
+    return node
+
+
+# --- the page and its assets -----------------------------------------------------------------
+
+
+def test_page_files_exist() -> None:
+    for name in ("index.html", "app.css", "app.js"):
+        assert (STATIC / name).is_file(), f"{name} is missing from {STATIC}"
+
+
+def test_every_asset_index_html_references_exists() -> None:
+    page = _page()
+    local = [(where, url) for where, url in page.refs if not url.startswith(("data:", "#"))]
+    assert ("<link href>", "/static/app.css") in local
+    assert page.module_scripts == ["/static/app.js"]
+    for where, url in local:
+        # index.html is served at "/", so a relative "app.js" would resolve to "/app.js".
+        assert url.startswith("/static/"), f"{where} {url!r} must be an absolute /static/ path"
+        assert (STATIC / url.removeprefix("/static/")).is_file(), f"{where} {url!r} does not exist"
+
+
+def test_every_js_import_resolves_to_a_file() -> None:
+    seen = 0
+    for js in _js_files():
+        for specifier in _imports(js):
+            target = _resolve_import(js, specifier)
+            assert target.is_file(), f"{js.name} imports {specifier!r}, which does not exist"
+            assert STATIC.resolve() in target.resolve().parents, (
+                f"{js.name}: {specifier!r} escapes static/"
+            )
+            seen += 1
+    assert seen >= 10, "the import scan found almost nothing: is the regex still right?"
+
+
+def test_every_js_module_is_reachable_from_app_js() -> None:
+    reachable: set[Path] = set()
+    todo = [STATIC / "app.js"]
+    while todo:
+        js = todo.pop().resolve()
+        if js in reachable:
+            continue
+        reachable.add(js)
+        todo.extend(_resolve_import(js, s) for s in _imports(js))
+    unused = {p.resolve() for p in _js_files()} - reachable
+    assert not unused, f"modules no page loads: {sorted(p.name for p in unused)}"
+
+
+def test_import_scanner_sees_every_form() -> None:
+    source = (
+        'import { a } from "./a.js";\nimport "./side.js";\n'
+        "export { b } from './b.js';\nconst m = await import(\"./lazy.js\");\n"
+        '// import { c } from "./commented.js";\n'
+    )
+    assert _imports_in(source) == ["./a.js", "./side.js", "./b.js", "./lazy.js"]
+
+
+def test_no_static_file_points_at_another_host() -> None:
+    offenders = []
+    for path in _static_files():
+        if path.suffix not in TEXT_SUFFIXES:
+            continue
+        text = path.read_text(encoding="utf-8")
+        offenders += [f"{path.name}: {m.group(0)}..." for m in _REMOTE_URL.finditer(text)]
+        # Protocol-relative URLs ("//cdn.example/x.js") reach another host too.
+        offenders += [
+            f"{path.name}: {m.group(0)}"
+            for m in re.finditer(r"""(?:src|href)\s*=\s*["']//|url\(\s*["']?//|@import""", text)
+        ]
+    assert not offenders, "the UI must work offline; remote references: " + "; ".join(offenders)
+
+
+def test_remote_url_pattern_catches_what_it_should() -> None:
+    assert _REMOTE_URL.search('<script src="https://cdn.jsdelivr.net/x.js">')
+    assert _REMOTE_URL.search("fetch('http://10.0.0.5/api')")
+    assert _REMOTE_URL.search("new WebSocket('wss://kiln.example/live')")
+    assert not _REMOTE_URL.search("http://localhost:8000/api")
+    assert not _REMOTE_URL.search("`${scheme}//${loc.host}/api/v1/live`")
+
+
+def test_no_font_or_css_fetched_from_outside() -> None:
+    css = (STATIC / "app.css").read_text(encoding="utf-8")
+    assert "@font-face" not in css, "web fonts must not be needed: use the system font stack"
+    for url in re.findall(r"url\(\s*['\"]?([^'\")]+)", css):
+        assert url.startswith(("data:", "/static/", "./")), f"app.css loads {url!r}"
+
+
+# --- JavaScript hygiene ------------------------------------------------------------------------
+
+
+def test_js_never_writes_html_strings_into_the_dom() -> None:
+    # Tag names, descriptions and error texts come from the plant: they only go in via textContent.
+    sinks = re.compile(
+        r"\.(?:innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write|\beval\s*\(|new\s+Function\s*\("
+    )
+    for js in _js_files():
+        text = _strip_js_comments(js.read_text(encoding="utf-8"))
+        found = sinks.findall(text)
+        assert not found, f"{js.name} uses {found}: build nodes and set textContent instead"
+
+
+def test_element_ids_used_by_the_scripts_exist_in_index_html() -> None:
+    ids = _page().ids
+    assert len(ids) == len(set(ids)), f"duplicate ids in index.html: {sorted(ids)}"
+    wanted: set[str] = set()
+    for js in _js_files():
+        text = js.read_text(encoding="utf-8")
+        wanted |= set(re.findall(r"""(?:byId|getElementById)\(\s*["']([\w-]+)["']\s*\)""", text))
+        wanted |= set(re.findall(r"""querySelector(?:All)?\(\s*["']#([\w-]+)""", text))
+    assert len(wanted) >= 20, "the id scan found almost nothing: is the regex still right?"
+    missing = sorted(wanted - set(ids))
+    assert not missing, f"app.js looks up ids that index.html lacks: {missing}"
+
+
+@pytest.mark.parametrize("js", _js_files(), ids=lambda p: p.name)
+def test_js_module_parses(js: Path) -> None:
+    node = _node()
+    result = subprocess.run(
+        [node, "--input-type=module", "--check"],
+        input=js.read_bytes(),
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, f"{js.name} does not parse:\n{result.stderr.decode()}"
+
+
+def test_syntax_check_rejects_broken_module() -> None:
+    node = _node()
+    result = subprocess.run(
+        [node, "--input-type=module", "--check"],
+        input=b"export const a = ;\n",
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode != 0
+
+
+# --- behaviour of the DOM-free modules, run under node --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def probe() -> dict[str, Any]:
+    node = _node()
+    # A fixed zone keeps the time-axis labels independent of the machine running the tests.
+    env = {**os.environ, "TZ": "UTC"}
+    result = subprocess.run(
+        [node, str(PROBE), str(STATIC)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env=env,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, f"probe failed:\n{result.stderr.decode()}"
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_quality_severity_and_label(probe: dict[str, Any]) -> None:
+    assert probe["severity"] == [
+        "good",
+        "good",
+        "uncertain",
+        "bad",
+        "bad",
+        "unknown",
+        "unknown",
+        "unknown",
+        "unknown",
+    ]
+    assert probe["qualityLabel"] == ["Good", "Bad: sensor failure", "Uncertain", "Bad: 0x808f0000"]
+
+
+def test_values_are_formatted_for_operators(probe: dict[str, Any]) -> None:
+    assert probe["formatValue"] == {
+        "state": "running",
+        "stateUnknown": "9",
+        "boolTrue": "on",
+        "boolZero": "off",
+        "floatSpan100": "72.3",
+        "floatNoRange": "0.482",
+        "floatBig": "1234.6",
+        "negativeZero": "0.00",
+        "int": "4",
+        "missing": "—",
+        "text": "batch 42",
+        "withUnit": "72.3 °C",
+        "stateWithUnit": "running",
+    }
+    assert probe["formatAge"] == [
+        "now",
+        "2 s ago",
+        "2 min ago",
+        "3 h ago",
+        "3 d ago",
+        "in 5 s (clock ahead)",
+        "—",
+    ]
+
+
+def test_timestamps_are_read_as_utc(probe: dict[str, Any]) -> None:
+    jan1 = 1_704_067_200_000
+    assert probe["parseTimestamp"] == [jan1, jan1, jan1, jan1 + 123, "NaN", "NaN"]
+
+
+def test_aggregate_interval_gives_about_300_buckets(probe: dict[str, Any]) -> None:
+    minute = 60_000
+    assert {k: v["text"] for k, v in probe["intervals"].items()} == {
+        str(15 * minute): "5s",
+        str(60 * minute): "15s",
+        str(480 * minute): "2m",
+        str(1440 * minute): "5m",
+    }
+    table = probe["intervalTable"]
+    for range_ms, chosen in probe["intervals"].items():
+        buckets = int(range_ms) / chosen["ms"]
+        assert 100 <= buckets <= 300
+        shorter = table[table.index(chosen["ms"]) - 1]
+        assert int(range_ms) / shorter > 300, "a shorter interval would still have fitted"
+
+
+def test_value_axis_ticks_are_round_and_cover_the_data(probe: dict[str, Any]) -> None:
+    ticks = probe["niceTicks"]
+    assert ticks["wide"]["ticks"] == [0, 2, 4, 6, 8, 10]
+    assert ticks["small"]["ticks"] == [0.1, 0.15, 0.2, 0.25, 0.3]
+    assert ticks["negative"]["ticks"] == [-15, -10, -5, 0, 5]
+    assert ticks["reversed"]["ticks"] == ticks["wide"]["ticks"]
+    flat = ticks["flat"]
+    assert flat["min"] < 5 < flat["max"], "a flat series still needs a visible band"
+    assert ticks["invalid"] is None
+
+
+def test_time_axis_ticks_sit_on_round_local_times(probe: dict[str, Any]) -> None:
+    tt = probe["timeTicks"]
+    assert [label for _, label, _ in tt["hourUtc"]] == [
+        "10:10",
+        "10:20",
+        "10:30",
+        "10:40",
+        "10:50",
+        "11:00",
+    ]
+    # Same instants, one hour east: the labels follow the operator's clock.
+    assert [t for t, _, _ in tt["hourUtcPlus1"]] == [t for t, _, _ in tt["hourUtc"]]
+    assert tt["hourUtcPlus1"][0][1] == "11:10"
+    # UTC+05:30: hourly ticks land on the local hour, i.e. half past in UTC.
+    assert all(label.endswith(":00") for _, label, _ in tt["hourIndia"])
+    assert all(t % 3_600_000 == 1_800_000 for t, _, _ in tt["hourIndia"])
+    # Across midnight, the midnight tick carries the date and is marked major.
+    majors = [(label, major) for _, label, major in tt["dayUtc"] if major]
+    assert majors == [("2 Jan", True)]
+    assert [label for _, label, _ in tt["minuteUtc"]] == [
+        "10:07:30",
+        "10:08:00",
+        "10:08:30",
+        "10:09:00",
+    ]
+    assert tt["empty"] == []
+
+
+def test_live_messages_are_validated(probe: dict[str, Any]) -> None:
+    parsed = probe["parseLive"]
+    assert parsed["notJson"] == {"values": [], "rejected": 1, "detail": None}
+    assert [v["path"] for v in parsed["mixed"]["values"]] == ["a/b"]
+    assert parsed["mixed"]["rejected"] == 2
+    assert parsed["detail"]["detail"] == "prefix 'x' is not a valid path"
+    assert parsed["array"]["rejected"] == 1
+    assert parsed["valuesNotList"]["rejected"] == 1
+    assert parsed["nullValue"]["rejected"] == 0
+    assert probe["liveUrl"] == [
+        "ws://kiln.local:8000/api/v1/live?prefix=acme%2Fplant+1",
+        "wss://kiln.local/api/v1/live?prefix=",
+    ]
+
+
+def test_live_feed_counts_bad_frames_and_reconnects_with_backoff(probe: dict[str, Any]) -> None:
+    feed = probe["liveFeed"]
+    log = [tuple(e) for e in feed["log"]]
+    # A garbage frame, a half-bad frame and a handler that throws are counted, not fatal.
+    assert feed["stats"] == {"messages": 5, "malformed": 3, "rejectedEntries": 2, "reconnects": 6}
+    assert ("serverError", "too many subscribers") in log
+    # Backoff with jitter at its low end: 250, 500, 1000, 2000 then the 4000 ms cap halved.
+    assert [e[1] for e in log if e[0] == "timer"] == [250, 500, 1000, 2000, 2000, 250]
+    live_states = [e for e in log if e[:2] == ("state", "live")]
+    assert [e[3] for e in live_states] == [False, True, False]
+    # Changing the subscription closes the old socket cleanly before opening the new one.
+    close_a = log.index(("close", "ws://test/live?prefix=a", 1000))
+    assert log[close_a + 2] == ("socket", "ws://test/live?prefix=b")
+    # Events from the replaced socket are ignored: no values and no retry after the switch.
+    after = log[close_a:]
+    assert not any(e[0] == "values" for e in after)
+    assert [e for e in after if e[0] == "timer"] == []
+    assert feed["pendingTimers"] == 0
+    assert feed["prefix"] is None
+    assert log[-1] == ("state", "idle", None, None)
+
+
+def test_api_errors_carry_the_server_detail(probe: dict[str, Any]) -> None:
+    assert probe["errorDetail"] == [
+        "unknown tag 'x': list tags with GET /api/v1/tags",
+        "query.limit: Input should be less than 10000",
+        "HTTP 500 Internal Server Error with no error detail",
+        "HTTP 502 with no error detail",
+    ]
+    assert probe["queryString"] == "?tag=a%2Fb+c&start=-1h"
+    api = probe["api"]
+    assert api["ok"] == {"ok": True}
+    assert api["err"] == ["ApiError", 503, "historian is starting: retry in a few seconds"]
+    assert api["down"][:2] == ["ApiError", 0]
+    assert "Cannot reach the Kiln server" in api["down"][2]
+    assert api["fetches"] == ["/ok?a=1", "/err", "/down"]
+    assert api["offsetHours"] == 3, "the Date header should reveal a 3 h clock skew"
+
+
+def test_server_clock_ignores_noise_and_corrects_skew(probe: dict[str, Any]) -> None:
+    assert probe["clock"] == {"small": 0, "skewed": 60_500, "afterNaN": 60_500, "now": 60_500}
+
+
+def test_history_plan_per_data_type(probe: dict[str, Any]) -> None:
+    plan = probe["plan"]
+    assert plan["text"] == "none"
+    assert plan["state"]["mode"] == "raw"
+    assert plan["short"]["mode"] == "raw-first"
+    assert plan["hour"] == "raw-first"
+    assert plan["long"] == {"mode": "aggregate", "interval": {"ms": 120_000, "text": "2m"}}
+    assert probe["stepped"] == [True, True, True, False, False]
+    assert probe["numeric"] == [1, 0, 2, 2.5, True, True]
+
+
+def test_history_answers_become_sorted_points(probe: dict[str, Any]) -> None:
+    jan1 = 1_704_067_200_000
+    assert probe["buckets"] == [
+        {"t": jan1, "avg": None, "min": None, "max": None},
+        {"t": jan1 + 60_000, "avg": 2, "min": 1, "max": 3},
+    ]
+    assert probe["points"] == [
+        {"t": jan1 + 1000, "v": 0, "q": "bad_not_connected"},
+        {"t": jan1 + 5000, "v": 1, "q": "good"},
+    ]
+
+
+def test_history_loading_falls_back_from_raw_to_aggregates(probe: dict[str, Any]) -> None:
+    lh = probe["loadHistory"]
+    kind, count, end_ms, calls = lh["fits"]
+    assert (kind, count, end_ms) == ("raw", 1, 1_704_070_800_000)
+    assert calls == [
+        [
+            "/api/v1/history/raw",
+            {"tag": "a/b/temp", "start": "-15m", "end": "now", "limit": 3000},
+        ]
+    ]
+    kind, interval_ms, buckets, calls = lh["tooMany"]
+    assert (kind, interval_ms, buckets) == ("aggregate", 5000, 1)
+    assert [c[0] for c in calls] == ["/api/v1/history/raw", "/api/v1/history/aggregate"]
+    assert calls[1][1] == {
+        "tag": "a/b/temp",
+        "start": "-15m",
+        "end": "now",
+        "interval": "5s",
+        "agg": "avg,min,max",
+    }
+    kind, interval_ms, calls = lh["long"]
+    assert (kind, interval_ms) == ("aggregate", 300_000)
+    assert [c[0] for c in calls] == ["/api/v1/history/aggregate"]
+    kind, truncated, calls = lh["discrete"]
+    assert (kind, truncated) == ("raw", True)
+    assert [c[0] for c in calls] == ["/api/v1/history/raw"]
+    assert lh["text"] == ["none", 0]
+
+
+def test_tag_names_are_shown_relative_to_the_selected_asset(probe: dict[str, Any]) -> None:
+    assert probe["relativePath"] == ["filler/weight", "acme/p1/line10/x", "acme/p1/x", "x"]
+
+
+def test_trend_chart_merges_history_and_live_points(probe: dict[str, Any]) -> None:
+    assert probe["lowerBound"] == [0, 0, 1, 3, 4]
+    tr = probe["trend"]
+    assert tr["emptyHasData"] is False
+    assert tr["hasData"] is True
+    assert tr["clearedHasData"] is False
+    # A point older than the history cut is already stored; the same stamp twice replaces.
+    assert tr["added"] == [0, 2, 1, 0]
+    assert tr["canvasSize"] == [800, 300]
+    # The one-hour window ending 12:00 UTC gets ten-minute ticks.
+    assert tr["texts"][-7:] == ["11:00", "11:10", "11:20", "11:30", "11:40", "11:50", "12:00"]
+    value_labels = [float(t) for t in tr["texts"][:-7]]
+    assert min(value_labels) <= 40 and max(value_labels) >= 65.9, "axis must span the min/max band"
+    # The empty bucket splits the min/max band in two; plus the two live dots.
+    assert tr["fills"] == 4
+
+
+def test_trend_chart_bridges_buckets_the_server_left_out(probe: dict[str, Any]) -> None:
+    gap = probe["trendGap"]
+    assert gap["fills"] == 2, "the band must stop where buckets are missing"
+    # One dotted bridge over the hole (pattern [2, 3]), then the dash is reset.
+    assert gap["dashes"] == [[2, 3], []]

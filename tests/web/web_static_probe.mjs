@@ -1,0 +1,371 @@
+// Runs the DOM-free modules of the web UI under node and prints what they computed as JSON.
+// tests/web/test_web_static.py runs this file and asserts on the output; the expectations live
+// there so a failure reads as a normal pytest assertion.
+//
+// usage: node web_static_probe.mjs <static dir>
+
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+const dir = process.argv[2];
+const load = (name) => import(pathToFileURL(path.join(dir, name)).href);
+
+const format = await load("format.js");
+const scale = await load("scale.js");
+const live = await load("live.js");
+const api = await load("api.js");
+const clock = await load("clock.js");
+const history = await load("history.js");
+const trend = await load("trend.js");
+const tagtable = await load("tagtable.js");
+
+const out = {};
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+
+// --- format.js ---------------------------------------------------------------------------
+const stateTag = { data_type: "state", states: { 0: "stopped", 2: "running" }, unit: "" };
+const tempTag = { data_type: "float", unit: "°C", low: 0, high: 100 };
+out.severity = ["good", "good_local_override", "uncertain_last_usable_value", "bad_sensor_failure", "BAD", "", null, "goodish", 5].map(
+  format.qualitySeverity,
+);
+out.qualityLabel = ["good", "bad_sensor_failure", "uncertain", "bad_0x808f0000"].map(format.qualityLabel);
+out.formatValue = {
+  state: format.formatValue(2, stateTag),
+  stateUnknown: format.formatValue(9, stateTag),
+  boolTrue: format.formatValue(true, { data_type: "bool" }),
+  boolZero: format.formatValue(0, { data_type: "bool" }),
+  floatSpan100: format.formatValue(72.345, tempTag),
+  floatNoRange: format.formatValue(0.48234, { data_type: "float" }),
+  floatBig: format.formatValue(1234.56, { data_type: "float" }),
+  negativeZero: format.formatNumber(-0.001, 2),
+  int: format.formatValue(4.0, { data_type: "int" }),
+  missing: format.formatValue(null, tempTag),
+  text: format.formatValue("batch 42", { data_type: "string" }),
+  withUnit: format.formatWithUnit(72.345, tempTag),
+  stateWithUnit: format.formatWithUnit(2, { ...stateTag, unit: "x" }),
+};
+out.formatAge = [500, 2500, 125_000, 3 * HOUR, 3 * 24 * HOUR, -5000, Number.NaN].map(format.formatAge);
+out.parseTimestamp = [
+  "2024-01-01T00:00:00Z",
+  "2024-01-01T00:00:00",
+  "2024-01-01T01:00:00+01:00",
+  "2024-01-01T00:00:00.123456+00:00",
+  "garbage",
+  "",
+].map((s) => {
+  const v = format.parseTimestamp(s);
+  return Number.isNaN(v) ? "NaN" : v;
+});
+
+// --- scale.js ----------------------------------------------------------------------------
+out.intervals = Object.fromEntries(
+  [15 * MIN, HOUR, 8 * HOUR, 24 * HOUR].map((ms) => [String(ms), scale.chooseInterval(ms)]),
+);
+out.intervalTable = scale.INTERVALS.map(([ms]) => ms);
+out.niceTicks = {
+  wide: scale.niceTicks(0.13, 9.7, 5),
+  flat: scale.niceTicks(5, 5, 5),
+  small: scale.niceTicks(0.1, 0.3, 4),
+  negative: scale.niceTicks(-12.5, 3.2, 6),
+  reversed: scale.niceTicks(10, 0, 5),
+  invalid: scale.niceTicks(Number.NaN, 1, 5),
+};
+const t0 = Date.UTC(2024, 0, 1, 10, 7, 13);
+const labels = (ticks) => ticks.map((t) => [t.t, t.label, t.major]);
+out.timeTicks = {
+  hourUtc: labels(scale.timeTicks(t0, t0 + HOUR, 8, () => 0)),
+  hourUtcPlus1: labels(scale.timeTicks(t0, t0 + HOUR, 8, () => -60)),
+  hourIndia: labels(scale.timeTicks(t0, t0 + 8 * HOUR, 8, () => -330)),
+  dayUtc: labels(scale.timeTicks(Date.UTC(2024, 0, 1, 12), Date.UTC(2024, 0, 2, 12), 8, () => 0)),
+  minuteUtc: labels(scale.timeTicks(t0, t0 + 2 * MIN, 6, () => 0)),
+  empty: labels(scale.timeTicks(t0, t0, 8, () => 0)),
+};
+
+// --- live.js -----------------------------------------------------------------------------
+const entry = { path: "a/b", value: 1.5, source_ts: "2024-01-01T00:00:00Z", quality: "good" };
+out.parseLive = {
+  notJson: live.parseLiveMessage("this is not json"),
+  mixed: live.parseLiveMessage(JSON.stringify({ values: [entry, { path: 5 }, { ...entry, value: {} }] })),
+  detail: live.parseLiveMessage(JSON.stringify({ detail: "prefix 'x' is not a valid path" })),
+  array: live.parseLiveMessage("[]"),
+  valuesNotList: live.parseLiveMessage(JSON.stringify({ values: "x" })),
+  nullValue: live.parseLiveMessage(JSON.stringify({ values: [{ ...entry, value: null }] })),
+};
+out.liveUrl = [
+  live.liveUrl("acme/plant 1", { protocol: "http:", host: "kiln.local:8000" }),
+  live.liveUrl("", { protocol: "https:", host: "kiln.local" }),
+];
+
+// A scripted run of LiveFeed against fake sockets and timers.
+{
+  const log = [];
+  const sockets = [];
+  const timers = new Map();
+  let nextTimer = 1;
+  class FakeSocket {
+    constructor(url) {
+      this.url = url;
+      this.closed = false;
+      sockets.push(this);
+      log.push(["socket", url]);
+    }
+    close(code) {
+      this.closed = true;
+      log.push(["close", this.url, code]);
+    }
+  }
+  let failHandler = false;
+  const feed = new live.LiveFeed({
+    onValues: (values) => {
+      log.push(["values", values.map((v) => v.path)]);
+      if (failHandler) throw new Error("render bug");
+    },
+    onState: (state, info) => log.push(["state", state, info.delayMs ?? null, info.reconnected ?? null]),
+    onServerError: (detail) => log.push(["serverError", detail]),
+    createSocket: (url) => new FakeSocket(url),
+    urlFor: (prefix) => `ws://test/live?prefix=${prefix}`,
+    setTimer: (fn, ms) => {
+      const id = nextTimer++;
+      timers.set(id, { fn, ms });
+      log.push(["timer", ms]);
+      return id;
+    },
+    clearTimer: (id) => timers.delete(id),
+    random: () => 0, // the low end of the jitter: half the backoff
+    initialMs: 500,
+    maxMs: 4000,
+  });
+  const fire = () => {
+    const [id, { fn }] = timers.entries().next().value;
+    timers.delete(id);
+    fn();
+  };
+  const realError = console.error;
+  console.error = () => {};
+  feed.subscribe("a");
+  const s1 = sockets[0];
+  s1.onopen();
+  s1.onmessage({ data: JSON.stringify({ values: [entry] }) });
+  s1.onmessage({ data: "garbage" });
+  s1.onmessage({ data: JSON.stringify({ values: [entry, { path: 1 }] }) });
+  failHandler = true;
+  s1.onmessage({ data: JSON.stringify({ values: [entry] }) });
+  failHandler = false;
+  s1.onmessage({ data: JSON.stringify({ detail: "too many subscribers" }) });
+  s1.onclose({ code: 1006, reason: "" });
+  fire(); // reconnect 1
+  sockets[1].onclose({ code: 1006 });
+  fire(); // reconnect 2
+  sockets[2].onclose({ code: 1006 });
+  fire();
+  sockets[3].onclose({ code: 1006 });
+  fire();
+  sockets[4].onclose({ code: 1006 });
+  fire();
+  sockets[5].onopen(); // back: the backoff resets
+  sockets[5].onclose({ code: 1001, reason: "server restart" });
+  fire();
+  feed.subscribe("b"); // replaces the socket; late events of the old one are ignored
+  sockets[6].onmessage({ data: JSON.stringify({ values: [entry] }) });
+  sockets[6].onclose({ code: 1006 });
+  sockets[7].onopen();
+  feed.stop();
+  console.error = realError;
+  out.liveFeed = { log, stats: feed.stats, pendingTimers: timers.size, prefix: feed.prefix };
+}
+
+// --- api.js and clock.js -----------------------------------------------------------------
+out.errorDetail = [
+  api.errorDetail(404, { detail: "unknown tag 'x': list tags with GET /api/v1/tags" }),
+  api.errorDetail(422, { detail: [{ loc: ["query", "limit"], msg: "Input should be less than 10000" }] }),
+  api.errorDetail(500, null, "Internal Server Error"),
+  api.errorDetail(502, { detail: "" }),
+];
+out.queryString = api.queryString({ tag: "a/b c", start: "-1h", skip: null, none: undefined });
+{
+  const fetches = [];
+  const fakeFetch = async (url) => {
+    fetches.push(url);
+    if (url.startsWith("/down")) throw new TypeError("Failed to fetch");
+    const status = url.startsWith("/err") ? 503 : 200;
+    return {
+      ok: status < 400,
+      status,
+      statusText: status === 503 ? "Service Unavailable" : "OK",
+      headers: { get: (name) => (name === "Date" ? new Date(Date.now() + 3 * HOUR).toUTCString() : null) },
+      json: async () => (status === 503 ? { detail: "historian is starting: retry in a few seconds" } : { ok: true }),
+    };
+  };
+  const serverClock = new clock.ServerClock();
+  const client = new api.Api(serverClock, fakeFetch);
+  const results = {};
+  results.ok = await client.get("/ok", { a: 1 });
+  try {
+    await client.get("/err");
+  } catch (err) {
+    results.err = [err.name, err.status, err.message];
+  }
+  try {
+    await client.get("/down");
+  } catch (err) {
+    results.down = [err.name, err.status, err.message];
+  }
+  results.fetches = fetches;
+  results.offsetHours = Math.round(serverClock.offsetMs / HOUR);
+  out.api = results;
+}
+{
+  let local = 1_000_000;
+  const c = new clock.ServerClock(() => local);
+  c.observe(local + 800, local - 50, local + 50);
+  const small = c.offsetMs;
+  c.observe(local + 60_000, local - 100, local + 100);
+  const skewed = c.offsetMs;
+  c.observe(Number.NaN, local, local);
+  out.clock = { small, skewed, afterNaN: c.offsetMs, now: c.now() - local };
+}
+
+// --- history.js --------------------------------------------------------------------------
+const floatTag = { path: "a/b/temp", data_type: "float" };
+out.plan = {
+  text: history.planHistory({ data_type: "string" }, HOUR).mode,
+  state: history.planHistory({ data_type: "state" }, 24 * HOUR),
+  short: history.planHistory(floatTag, 15 * MIN),
+  hour: history.planHistory(floatTag, HOUR).mode,
+  long: history.planHistory(floatTag, 8 * HOUR),
+};
+out.stepped = ["bool", "state", "int", "float", "string"].map((t) => history.isStepped({ data_type: t }));
+out.numeric = [
+  history.numericValue(true, "bool"),
+  history.numericValue("off", "bool"),
+  history.numericValue("2", "state"),
+  history.numericValue(2.5, "float"),
+  Number.isNaN(history.numericValue("", "float")),
+  Number.isNaN(history.numericValue(null, "float")),
+];
+out.buckets = history.toBuckets([
+  { ts: "2024-01-01T00:01:00Z", avg: 2, min: 1, max: 3 },
+  { ts: "2024-01-01T00:00:00Z", avg: null, min: null, max: null },
+  { ts: "not a time", avg: 1, min: 1, max: 1 },
+]);
+out.points = history.toPoints(
+  [
+    { ts: "2024-01-01T00:00:05Z", value: true, quality: "good" },
+    { ts: "2024-01-01T00:00:01Z", value: false, quality: "bad_not_connected" },
+  ],
+  { data_type: "bool" },
+);
+{
+  const calls = [];
+  const fakeApi = (rawTruncated) => ({
+    get: async (p, params) => {
+      calls.push([p, params]);
+      if (p.endsWith("/raw")) {
+        return {
+          end: "2024-01-01T01:00:00Z",
+          truncated: rawTruncated,
+          values: [{ ts: "2024-01-01T00:30:00Z", value: 1, quality: "good" }],
+        };
+      }
+      return { end: "2024-01-01T01:00:00Z", buckets: [{ ts: "2024-01-01T00:00:00Z", avg: 1, min: 0, max: 2 }] };
+    },
+  });
+  const fits = await history.loadHistory(fakeApi(false), floatTag, "15m");
+  const fitsCalls = calls.splice(0);
+  const tooMany = await history.loadHistory(fakeApi(true), floatTag, "15m");
+  const tooManyCalls = calls.splice(0);
+  const long = await history.loadHistory(fakeApi(false), floatTag, "24h");
+  const longCalls = calls.splice(0);
+  const discrete = await history.loadHistory(fakeApi(true), { path: "a/s", data_type: "state" }, "24h");
+  const discreteCalls = calls.splice(0);
+  const text = await history.loadHistory(fakeApi(false), { path: "a/t", data_type: "string" }, "1h");
+  out.loadHistory = {
+    fits: [fits.kind, fits.points.length, fits.endMs, fitsCalls],
+    tooMany: [tooMany.kind, tooMany.intervalMs, tooMany.buckets.length, tooManyCalls],
+    long: [long.kind, long.intervalMs, longCalls],
+    discrete: [discrete.kind, discrete.truncated, discreteCalls],
+    text: [text.kind, calls.length],
+  };
+}
+
+// --- tagtable.js (pure helper) ------------------------------------------------------------
+out.relativePath = [
+  tagtable.relativePath("acme/p1/line1/filler/weight", "acme/p1/line1"),
+  tagtable.relativePath("acme/p1/line10/x", "acme/p1/line1"),
+  tagtable.relativePath("acme/p1/x", ""),
+  tagtable.relativePath("acme/p1/x", "acme/p1/"),
+];
+
+// --- trend.js against a recording 2D context ------------------------------------------------
+out.lowerBound = [0, 5, 10, 11, 30].map((t) => trend.lowerBound([{ t: 5 }, { t: 10 }, { t: 10 }, { t: 20 }], t));
+{
+  const calls = [];
+  const ctx = new Proxy(
+    { measureText: (text) => ({ width: text.length * 6 }) },
+    {
+      get(target, name) {
+        if (name in target) return target[name];
+        return (...args) => calls.push([name, ...args]);
+      },
+      set(target, name, value) {
+        target[name] = value;
+        return true;
+      },
+    },
+  );
+  const canvas = {
+    clientWidth: 800,
+    clientHeight: 300,
+    width: 0,
+    height: 0,
+    getContext: () => ctx,
+    addEventListener: () => {},
+    getBoundingClientRect: () => ({ left: 0, top: 0 }),
+  };
+  const readout = { hidden: true, style: {}, replaceChildren: () => {}, offsetWidth: 100 };
+  const end = Date.UTC(2024, 0, 1, 12, 0, 0);
+  const chart = new trend.TrendChart(canvas, readout, { now: () => end });
+  chart.configure({ windowMs: HOUR, stepped: false, format: (v) => `${v}`, yLabels: null });
+  const emptyHasData = chart.hasData();
+  const buckets = [];
+  for (let i = 0; i < 60; i++) {
+    const t = end - HOUR + i * MIN;
+    buckets.push(i === 30 ? { t, avg: null, min: null, max: null } : { t, avg: 50 + i / 10, min: 40, max: 60 + i / 10 });
+  }
+  chart.setHistory({ kind: "aggregate", buckets, intervalMs: MIN, endMs: end - 30_000 });
+  const added = [
+    chart.addLive([{ t: end - 40_000, v: 1, q: "good" }]), // before the history cut: already stored
+    chart.addLive([{ t: end - 10_000, v: 55, q: "good" }, { t: end - 20_000, v: 54, q: "uncertain" }]),
+    chart.addLive([{ t: end - 10_000, v: 56, q: "good" }]), // same stamp: replaces
+    chart.addLive([{ t: Number.NaN, v: 1, q: "good" }]),
+  ];
+  chart.render();
+  const texts = calls.filter((c) => c[0] === "fillText").map((c) => c[1]);
+  out.trend = {
+    emptyHasData,
+    hasData: chart.hasData(),
+    added,
+    texts,
+    fills: calls.filter((c) => c[0] === "fill").length,
+    lineTos: calls.filter((c) => c[0] === "lineTo").length,
+    canvasSize: [canvas.width, canvas.height],
+  };
+  chart.clear();
+  out.trend.clearedHasData = chart.hasData();
+
+  // The server may leave empty buckets out: ten minutes without data inside the window.
+  calls.length = 0;
+  const sparse = [];
+  for (let i = 0; i < 30; i++) {
+    if (i < 10 || i >= 20) sparse.push({ t: end - 30 * MIN + i * MIN, avg: 5, min: 4, max: 6 });
+  }
+  chart.setHistory({ kind: "aggregate", buckets: sparse, intervalMs: MIN, endMs: end });
+  chart.render();
+  out.trendGap = {
+    fills: calls.filter((c) => c[0] === "fill").length,
+    dashes: calls.filter((c) => c[0] === "setLineDash").map((c) => c[1]),
+  };
+}
+
+process.stdout.write(JSON.stringify(out));
