@@ -6,7 +6,8 @@ PIP    := $(VENV)/bin/pip
 PIPFLAGS := --disable-pip-version-check --quiet
 CONSTRAINTS := requirements/constraints.txt
 
-.PHONY: demo test lint typecheck bench install install-dev lock clean
+.PHONY: demo test lint typecheck bench install install-dev browser lock clean
+CHROMIUM ?= /usr/bin/chromium
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,8 +26,16 @@ demo: install
 	$(VENV)/bin/kiln demo $(DEMO_ARGS)
 
 ## test: lint, type-check and run the whole test suite (what CI runs)
-test: install-dev lint typecheck
+test: install-dev browser lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The browser test drives Debian's Chromium (never a downloaded browser); install it when we can.
+browser:
+	@if [ ! -x $(CHROMIUM) ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "make: installing Debian's chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	    || echo "make: could not install chromium; the browser test will say so"; \
+	fi
 
 lint: install-dev
 	$(VENV)/bin/ruff check src tests benchmarks

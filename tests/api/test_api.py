@@ -189,3 +189,11 @@ def test_oversized_body_is_refused(client: TestClient) -> None:
     r = client.post("/api/v1/ingest", content=big, headers={"content-type": "application/json"})
     assert r.status_code == 413
     assert "send smaller batches" in r.json()["detail"]
+
+
+def test_unknown_tag_is_404_with_a_hint(client: TestClient) -> None:
+    r = client.get("/api/v1/history/raw", params={"tag": "acme/site1/nope"})
+    assert r.status_code == 404
+    assert "/api/v1/tags?prefix=acme/site1" in r.json()["detail"]
+    r = client.get("/api/v1/history/aggregate", params={"tag": "acme/site1/nope"})
+    assert r.status_code == 404

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from kiln.core.bus import Bus, Overflow, SubscriptionClosed
+from kiln.core.errors import NotDurableError
 from kiln.core.values import ValueBatch
 from kiln.testing import FakeClock
 
@@ -96,3 +97,13 @@ async def test_empty_batch_is_acknowledged_at_once() -> None:
     empty.want_ack()
     await bus.publish(empty)
     await asyncio.wait_for(empty.wait_durable(), timeout=1)
+
+
+async def test_ack_fails_fast_when_nobody_stores_the_batch() -> None:
+    bus = Bus(FakeClock())
+    bus.subscribe("live", max_points=100, overflow=Overflow.DROP_OLDEST, prefix="elsewhere")
+    b = batch(2)
+    b.want_ack()
+    await bus.publish(b)
+    with pytest.raises(NotDurableError, match="no subscriber stores this batch"):
+        await asyncio.wait_for(b.wait_durable(), timeout=1)

@@ -20,6 +20,7 @@ from kiln.api.routers import assets, health, history, ingest, live, values, web
 from kiln.assembly import build_platform
 from kiln.core.clock import Clock
 from kiln.core.errors import InvalidPathError, QueryTooLargeError
+from kiln.historian.store import StoreClosedError
 from kiln.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
@@ -118,6 +119,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     @app.exception_handler(InvalidPathError)
     async def _bad_path(request: Request, err: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=400)
+
+    @app.exception_handler(StoreClosedError)
+    async def _stopped(request: Request, err: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"{err}; try again shortly"}, status_code=503)
 
     @app.exception_handler(QueryTooLargeError)
     async def _too_large(request: Request, err: Exception) -> JSONResponse:

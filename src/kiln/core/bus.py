@@ -196,7 +196,13 @@ class Bus:
             return
         self.published_batches += 1
         self.published_points += len(batch)
+        taken_whole = False
         for sub in list(self._subs):
             accepted = sub._accepts(batch)
             if accepted is not None:
                 await sub._put(accepted)
+                taken_whole = taken_whole or accepted is batch
+        if batch.wants_ack and not taken_whole:
+            # Only a subscriber that receives the batch itself can acknowledge it; without one
+            # the sender would wait forever for an acknowledgement nobody is going to give.
+            batch.mark_durable(RuntimeError("no subscriber stores this batch"))

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from kiln.api.deps import HistorianDep, PlatformDep, SettingsDep
+from kiln.api.deps import HistorianDep, ModelDep, PlatformDep, SettingsDep
 from kiln.api.schemas import AggregateOut, PointOut, RawOut
 from kiln.core.clock import us_to_datetime
 from kiln.core.quality import quality_name
@@ -35,6 +35,14 @@ def _range(platform_now: int, start: str, end: str) -> tuple[int, int]:
     return start_us, end_us
 
 
+def _known(tag: str, model: ModelDep, historian: HistorianDep) -> None:
+    if model.tag(tag) is None and historian.series_kind(tag) is None:
+        parent = tag.rsplit("/", 1)[0]
+        raise HTTPException(
+            404, f"no tag {tag!r}: list the tags there with /api/v1/tags?prefix={parent}"
+        )
+
+
 def suggest_interval(span_us: int, max_buckets: int) -> str:
     """The smallest round interval that keeps the bucket count within the bound."""
     for label, seconds in _NICE_INTERVALS:
@@ -46,6 +54,7 @@ def suggest_interval(span_us: int, max_buckets: int) -> str:
 @router.get("/raw", response_model=RawOut)
 async def raw(
     historian: HistorianDep,
+    model: ModelDep,
     platform: PlatformDep,
     settings: SettingsDep,
     tag: TagQ,
@@ -62,6 +71,7 @@ async def raw(
             f"limit {limit} exceeds {bound}: page through the range with next_start, "
             "or use /history/aggregate for an overview",
         )
+    _known(tag, model, historian)
     start_us, end_us = _range(platform.clock.now_us(), start, end)
     result = await historian.raw(tag, start_us, end_us, limit=limit)
     next_start = None
@@ -83,6 +93,7 @@ async def raw(
 @router.get("/aggregate", response_model=AggregateOut)
 async def aggregate(
     historian: HistorianDep,
+    model: ModelDep,
     platform: PlatformDep,
     settings: SettingsDep,
     tag: TagQ,
@@ -92,6 +103,7 @@ async def aggregate(
     agg: Annotated[str, Query(description=f"comma-separated: {', '.join(AGGREGATES)}")] = "avg",
 ) -> AggregateOut:
     """Bucketed aggregates of Good-quality values; buckets start at multiples of the interval."""
+    _known(tag, model, historian)
     start_us, end_us = _range(platform.clock.now_us(), start, end)
     try:
         interval_us = parse_duration_us(interval)
