@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,14 +18,10 @@ from typing import Any
 
 import httpx
 
+from kiln.testing.server import free_port, kiln_command, running_server
+
 BATCH = 1_000
 CONCURRENCY = 4
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _bodies(batches: int, tags: int = 200) -> list[bytes]:
@@ -47,19 +41,6 @@ def _bodies(batches: int, tags: int = 200) -> list[bytes]:
             )
         out.append(json.dumps({"values": values}).encode())
     return out
-
-
-def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"server at {url} did not come up")
 
 
 async def _drive(url: str, bodies: list[bytes]) -> float:
@@ -84,14 +65,9 @@ async def _drive(url: str, bodies: list[bytes]) -> float:
         return time.perf_counter() - started
 
 
-def _measure(cmd: list[str], port: int, path_ok: str, bodies: list[bytes], cwd: Path) -> float:
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_up(f"http://127.0.0.1:{port}{path_ok}", proc)
+def _measure(cmd: list[str], port: int, ready: str, bodies: list[bytes], cwd: Path) -> float:
+    with running_server(cmd, port=port, ready_path=ready, cwd=cwd):
         seconds = asyncio.run(_drive(f"http://127.0.0.1:{port}/api/v1/ingest", bodies))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     return len(bodies) * BATCH / seconds
 
 
@@ -100,13 +76,12 @@ def run(quick: bool = False) -> Iterator[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="kiln-bench-") as tmp:
         root = Path(tmp)
         (root / "plant.yaml").write_text("name: bench\ndata_dir: data\nlog_level: warning\n")
-        port = _free_port()
+        port = free_port()
         kiln = _measure(
-            [sys.executable, "-m", "kiln.cli", "run", "--config", str(root / "plant.yaml"),
-             "--port", str(port)],
+            kiln_command("run", "--config", str(root / "plant.yaml"), "--port", str(port)),
             port, "/api/v1/health", bodies, root,
         )  # fmt: skip
-        port = _free_port()
+        port = free_port()
         floor = _measure(
             [sys.executable, "-m", "uvicorn", "benchmarks.baseline_ingest_app:app",
              "--port", str(port), "--log-level", "warning"],

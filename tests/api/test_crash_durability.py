@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,44 +12,18 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kiln.testing.server import free_port, kiln_command, running_server
+
 pytestmark = pytest.mark.slow
 
 N = 2_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def server(config: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kiln.cli", "run", "--config", str(config), "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if (
-                    httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code
-                    == 200
-                ):
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not come up:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
+    command = kiln_command("run", "--config", str(config), "--port", str(port))
+    with running_server(command, port=port, log=log) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=30)
 
 
 def test_acknowledged_points_survive_kill_9(tmp_path: Path) -> None:

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from kiln.testing.server import free_port, kiln_command, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -42,34 +41,15 @@ def _need_chromium() -> None:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     data = tmp_path_factory.mktemp("demo")
-    log = (data / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kiln.cli", "demo", "--port", str(port), "--rate", "5",
-         "--data-dir", str(data / "d"), "--log-level", "warning"],
-        stdout=log, stderr=subprocess.STDOUT,
+    command = kiln_command(
+        "demo", "--port", str(port), "--rate", "5", "--data-dir", str(data / "d"),
+        "--log-level", "warning",
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError((data / "server.log").read_text()[-3000:])
-            time.sleep(0.1)
+    with running_server(command, port=port, log=data / "server.log"):
         time.sleep(2)  # a few frames of history for the trend
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_tree_live_values_and_trend(demo: str, tmp_path: Path) -> None:

@@ -58,6 +58,14 @@ _DATA_TYPES = {d.value: d for d in DataType}
 
 _TYPES = cast(Table, AssetTypeRow.__table__)
 _ASSETS = cast(Table, AssetRow.__table__)
+# The columns both loading and applying read for each asset.
+_ASSET_ROW = (
+    _ASSETS.c.id,
+    _ASSETS.c.path,
+    _ASSETS.c.level,
+    _ASSETS.c.type_name,
+    _ASSETS.c.description,
+)
 _TAGS = cast(Table, TagRow.__table__)
 
 # What a declared tag's row is compared on (with its asset and origin) to decide on an update.
@@ -215,15 +223,7 @@ class ModelStore:
             types = [_type_def(row) for row in conn.execute(select(_TYPES)).mappings()]
             paths: dict[int, str] = {}
             assets: list[AssetDef] = []
-            for row in conn.execute(
-                select(
-                    _ASSETS.c.id,
-                    _ASSETS.c.path,
-                    _ASSETS.c.level,
-                    _ASSETS.c.type_name,
-                    _ASSETS.c.description,
-                )
-            ):
+            for row in conn.execute(select(*_ASSET_ROW)):
                 paths[row.id] = row.path
                 assets.append(
                     AssetDef(
@@ -348,15 +348,7 @@ class _AssetPlan:
                 _check_path(f"{a.path}/x", f"asset {a.path!r}")
         ids: dict[str, int] = {}
         final: dict[str, _AssetState] = {}
-        for row in conn.execute(
-            select(
-                _ASSETS.c.id,
-                _ASSETS.c.path,
-                _ASSETS.c.level,
-                _ASSETS.c.type_name,
-                _ASSETS.c.description,
-            )
-        ):
+        for row in conn.execute(select(*_ASSET_ROW)):
             ids[row.path] = row.id
             final[row.path] = _AssetState(Level(row.level), row.type_name, row.description)
         updates: list[dict[str, Any]] = []
