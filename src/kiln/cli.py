@@ -157,6 +157,10 @@ def _serve(settings: Settings) -> int:
     except StartupError as err:
         print(f"kiln: could not start: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # uvicorn re-raises Ctrl-C after its graceful shutdown; the platform has already
+        # stopped and checkpointed, so there is nothing left to report.
+        pass
     return 0
 
 

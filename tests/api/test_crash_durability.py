@@ -63,3 +63,24 @@ def test_acknowledged_points_survive_kill_9(tmp_path: Path) -> None:
         assert again.status_code == 200
         raw = httpx.get(f"{base}/history/raw", params=params, timeout=30).json()
         assert len(raw["values"]) == N
+
+
+def test_ctrl_c_stops_cleanly_and_checkpoints(tmp_path: Path) -> None:
+    config = tmp_path / "plant.yaml"
+    config.write_text("name: stop test\ndata_dir: data\n")
+    port = free_port()
+    log = tmp_path / "server.log"
+    with server(config, port, log) as proc:
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/ingest",
+            json={"values": [{"path": "a/b/c", "value": 1.0}]},
+            timeout=30,
+        )
+        assert r.status_code == 200
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    text = log.read_text()
+    assert "Kiln stopped" in text
+    assert "Traceback" not in text
+    assert (tmp_path / "data" / "history.duckdb").exists()
+    assert not (tmp_path / "data" / "history.duckdb.wal").exists(), "stop checkpoints the WAL"
