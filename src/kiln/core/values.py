@@ -9,6 +9,7 @@ what DuckDB, Arrow and PostgreSQL store, and they cost nothing to compare.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
 MAX_PATH_LENGTH = 512
 
 
+# Ingest validates the same few thousand paths over and over; remembering the valid ones takes
+# the regex work off the hot path. Invalid paths raise, and lru_cache never caches a raise.
+@functools.lru_cache(maxsize=65_536)
 def validate_path(path: str) -> str:
     """Return `path` if it is a valid namespace path, else raise InvalidPathError saying why."""
     if not isinstance(path, str) or not path:
