@@ -10,6 +10,10 @@ from kiln.core.platform import Health, Platform, Stage, Status
 from kiln.historian import Historian
 from kiln.model.definitions import AssetDef, AssetTypeDef
 from kiln.model.service import AssetModel
+from kiln.security.audit import AuditLog
+from kiln.security.passwords import PasswordHasherSettings
+from kiln.security.secrets import load_or_create_secret
+from kiln.security.service import Identity
 from kiln.settings import Settings
 from kiln.sim import SimSource, VirtualFactory
 
@@ -37,8 +41,38 @@ class Declarations:
         )
 
 
-def build_platform(settings: Settings, *, clock: Clock | None = None) -> Platform:
-    platform = Platform(clock=clock or SystemClock(), data_dir=settings.data_dir)
+def build_platform(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    password_settings: PasswordHasherSettings | None = None,
+) -> Platform:
+    """`password_settings` lets tests use cheap hashing; production keeps argon2id's defaults."""
+    clock = clock or SystemClock()
+    platform = Platform(clock=clock, data_dir=settings.data_dir)
+    sec = settings.security
+    platform.add(
+        Identity(
+            settings.identity_url,
+            data_dir=settings.data_dir,
+            clock=clock,
+            password_settings=password_settings,
+            access_ttl_s=sec.access_ttl_s,
+            refresh_ttl_s=sec.refresh_ttl_s,
+            max_login_failures=sec.max_login_failures,
+            lockout_s=sec.lockout_s,
+        ),
+        Stage.STORAGE,
+    )
+    platform.add(
+        AuditLog(
+            settings.audit_url,
+            load_or_create_secret(settings.data_dir),
+            data_dir=settings.data_dir,
+            max_records=sec.audit_max_records,
+        ),
+        Stage.STORAGE,
+    )
     platform.add(
         AssetModel(settings.model_url, locked_prefixes=settings.namespace.locked), Stage.STORAGE
     )

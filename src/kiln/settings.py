@@ -21,6 +21,20 @@ class HttpSettings(_Section):
     host: str = Field(default="127.0.0.1", description="address to bind; 0.0.0.0 exposes the API")
     port: int = Field(default=8000, ge=0, le=65535)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    tls_cert: Path | None = Field(default=None, description="PEM certificate: serve HTTPS")
+    tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
+
+
+class SecuritySettings(_Section):
+    url: str | None = Field(
+        default=None, description="identity database; default SQLite in data_dir"
+    )
+    audit_url: str | None = Field(default=None, description="audit database; default SQLite")
+    audit_max_records: int = Field(default=1_000_000, ge=100)
+    access_ttl_s: int = Field(default=900, gt=0, le=86_400, description="bearer token lifetime")
+    refresh_ttl_s: int = Field(default=8 * 3600, gt=0, description="session lifetime")
+    max_login_failures: int = Field(default=5, gt=0)
+    lockout_s: float = Field(default=300.0, gt=0)
 
 
 class HistorianSettings(_Section):
@@ -84,6 +98,7 @@ class Settings(_Section):
     ingest: IngestSettings = IngestSettings()
     live: LiveSettings = LiveSettings()
     limits: QueryLimits = QueryLimits()
+    security: SecuritySettings = SecuritySettings()
     sim: FactorySpec | None = Field(default=None, description="run the virtual factory in-process")
 
     def resolved(self, base: Path) -> Settings:
@@ -92,7 +107,14 @@ class Settings(_Section):
         hist = self.historian
         if hist.path is not None and not hist.path.is_absolute():
             hist = hist.model_copy(update={"path": base / hist.path})
-        return self.model_copy(update={"data_dir": data_dir, "historian": hist})
+        http = self.http.model_copy(
+            update={
+                k: base / v
+                for k, v in (("tls_cert", self.http.tls_cert), ("tls_key", self.http.tls_key))
+                if v is not None and not v.is_absolute()
+            }
+        )
+        return self.model_copy(update={"data_dir": data_dir, "historian": hist, "http": http})
 
     @property
     def historian_path(self) -> Path:
@@ -101,6 +123,14 @@ class Settings(_Section):
     @property
     def model_url(self) -> str:
         return self.model.url or f"sqlite:///{self.data_dir / 'model.db'}"
+
+    @property
+    def identity_url(self) -> str:
+        return self.security.url or f"sqlite:///{self.data_dir / 'security.db'}"
+
+    @property
+    def audit_url(self) -> str:
+        return self.security.audit_url or f"sqlite:///{self.data_dir / 'audit.db'}"
 
 
 def load_settings(path: Path) -> Settings:

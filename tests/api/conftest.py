@@ -8,7 +8,9 @@ from fastapi.testclient import TestClient
 
 from kiln.api import create_app
 from kiln.model.definitions import AssetDef, AssetTypeDef, Level, TagDef
+from kiln.security.passwords import PasswordHasherSettings
 from kiln.settings import ModelSettings, NamespaceSettings, QueryLimits, Settings
+from kiln.testing.auth import admin_headers, device_headers
 
 PUMP = AssetTypeDef(
     name="pump",
@@ -37,7 +39,29 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     return base.model_copy(update=overrides)
 
 
+CHEAP_HASHING = PasswordHasherSettings.for_tests()
+
+
+def make_app_client(settings: Settings) -> TestClient:
+    """A client of an app with cheap password hashing (argon2's cost is for production)."""
+    return TestClient(create_app(settings, password_settings=CHEAP_HASHING))
+
+
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings(tmp_path / "data"))) as c:
+def anonymous(tmp_path: Path) -> Iterator[TestClient]:
+    """A client of a fresh platform, signed in as nobody."""
+    with make_app_client(make_settings(tmp_path / "data")) as c:
         yield c
+
+
+@pytest.fixture
+def client(anonymous: TestClient, tmp_path: Path) -> TestClient:
+    """The same client, signed in as the first administrator (every request carries its token)."""
+    anonymous.headers.update(admin_headers(anonymous, tmp_path / "data"))
+    return anonymous
+
+
+@pytest.fixture
+def device(client: TestClient) -> dict[str, str]:
+    """Headers of a device credential that may publish under `acme`."""
+    return device_headers(client, dict(client.headers), "gateway-acme", "acme")

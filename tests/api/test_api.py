@@ -10,8 +10,8 @@ FLOW = "acme/site1/utilities/water/cell1/p1/flow"
 T0 = "2026-01-01T00:00:00Z"
 
 
-def ingest(client: TestClient, values: list[dict[str, Any]]) -> Any:
-    return client.post("/api/v1/ingest", json={"values": values})
+def ingest(client: TestClient, device: dict[str, str], values: list[dict[str, Any]]) -> Any:
+    return client.post("/api/v1/ingest", json={"values": values}, headers=device)
 
 
 def at(seconds: int) -> str:
@@ -24,8 +24,10 @@ def test_health_lists_every_subsystem(client: TestClient) -> None:
     assert {"bus", "model", "historian", "ingest"} <= set(body["subsystems"])
 
 
-def test_ingest_then_latest_raw_and_aggregate(client: TestClient) -> None:
-    r = ingest(client, [{"path": FLOW, "value": float(s), "ts": at(s)} for s in range(0, 120, 10)])
+def test_ingest_then_latest_raw_and_aggregate(client: TestClient, device: dict[str, str]) -> None:
+    r = ingest(
+        client, device, [{"path": FLOW, "value": float(s), "ts": at(s)} for s in range(0, 120, 10)]
+    )
     assert r.status_code == 200, r.text
     assert r.json() == {"accepted": 12, "rejected": [], "created_tags": []}
 
@@ -61,11 +63,13 @@ def test_ingest_then_latest_raw_and_aggregate(client: TestClient) -> None:
     ]  # fmt: skip
 
 
-def test_reingest_is_idempotent_and_late_values_land_in_place(client: TestClient) -> None:
+def test_reingest_is_idempotent_and_late_values_land_in_place(
+    client: TestClient, device: dict[str, str]
+) -> None:
     body = [{"path": FLOW, "value": 1.0, "ts": at(10)}, {"path": FLOW, "value": 3.0, "ts": at(30)}]
-    assert ingest(client, body).status_code == 200
-    assert ingest(client, body).status_code == 200
-    assert ingest(client, [{"path": FLOW, "value": 2.0, "ts": at(20)}]).status_code == 200
+    assert ingest(client, device, body).status_code == 200
+    assert ingest(client, device, body).status_code == 200
+    assert ingest(client, device, [{"path": FLOW, "value": 2.0, "ts": at(20)}]).status_code == 200
     raw = client.get("/api/v1/history/raw", params={"tag": FLOW, "start": T0, "end": at(60)}).json()
     assert [(p["ts"][14:19], p["value"]) for p in raw["values"]] == [
         ("00:10", 1.0), ("00:20", 2.0), ("00:30", 3.0)
@@ -74,9 +78,10 @@ def test_reingest_is_idempotent_and_late_values_land_in_place(client: TestClient
     assert latest[0]["value"] == 3.0, "a late value must not replace the newer latest value"
 
 
-def test_bad_items_are_rejected_one_by_one(client: TestClient) -> None:
+def test_bad_items_are_rejected_one_by_one(client: TestClient, device: dict[str, str]) -> None:
     r = ingest(
         client,
+        device,
         [
             {"path": FLOW, "value": 5.0, "ts": at(1)},
             {"path": FLOW, "value": "high", "ts": at(2)},
@@ -98,8 +103,8 @@ def test_bad_items_are_rejected_one_by_one(client: TestClient) -> None:
     assert [(t["path"], t["data_type"], t["auto_created"]) for t in tags] == [
         ("acme/new/area/sensor/temp", "int", True)
     ]
-    assert ingest(client, [{"path": "bad", "value": 1}]).status_code == 422
-    assert client.post("/api/v1/ingest", json={"wrong": []}).status_code == 422
+    assert ingest(client, device, [{"path": "bad", "value": 1}]).status_code == 422
+    assert client.post("/api/v1/ingest", json={"wrong": []}, headers=device).status_code == 422
 
 
 def test_model_routes(client: TestClient) -> None:
@@ -144,14 +149,18 @@ def test_queries_are_bounded_and_say_how_to_narrow(client: TestClient) -> None:
     assert r.status_code == 400 and "must be after start" in r.json()["detail"]
 
 
-def test_live_websocket_sends_snapshot_then_changes(client: TestClient) -> None:
-    ingest(client, [{"path": FLOW, "value": 1.0, "ts": at(1)}])
+def test_live_websocket_sends_snapshot_then_changes(
+    client: TestClient, device: dict[str, str]
+) -> None:
+    ingest(client, device, [{"path": FLOW, "value": 1.0, "ts": at(1)}])
     with client.websocket_connect("/api/v1/live?prefix=acme/site1") as ws:
         first = ws.receive_json()
         assert first["snapshot"] is True
         assert [(v["path"], v["value"]) for v in first["values"]] == [(FLOW, 1.0)]
         ingest(
-            client, [{"path": FLOW, "value": 2.0, "ts": at(2)}, {"path": "other/x/y", "value": 9}]
+            client,
+            device,
+            [{"path": FLOW, "value": 2.0, "ts": at(2)}, {"path": "acme/other/x", "value": 9}],
         )
         update = ws.receive_json()
         assert [(v["path"], v["value"], v["quality"]) for v in update["values"]] == [
@@ -159,8 +168,8 @@ def test_live_websocket_sends_snapshot_then_changes(client: TestClient) -> None:
         ]
 
 
-def test_metrics_expose_bus_and_historian(client: TestClient) -> None:
-    ingest(client, [{"path": FLOW, "value": 1.0, "ts": at(1)}])
+def test_metrics_expose_bus_and_historian(client: TestClient, device: dict[str, str]) -> None:
+    ingest(client, device, [{"path": FLOW, "value": 1.0, "ts": at(1)}])
     text = client.get("/metrics").text
     assert 'kiln_bus_queue_depth_points{subscriber="historian"}' in text
     assert 'kiln_bus_dropped_points_total{subscriber="historian"} 0.0' in text
@@ -180,13 +189,15 @@ def test_web_and_docs_are_served_locally(client: TestClient) -> None:
     assert client.get("/openapi.json").json()["info"]["title"] == "Kiln"
 
 
-def test_oversized_body_is_refused(client: TestClient) -> None:
+def test_oversized_body_is_refused(client: TestClient, device: dict[str, str]) -> None:
     big = (
         b'{"values": ['
         + b'{"path": "a/b", "value": 1},' * 700_000
         + b'{"path": "a/b", "value": 1}]}'
     )
-    r = client.post("/api/v1/ingest", content=big, headers={"content-type": "application/json"})
+    r = client.post(
+        "/api/v1/ingest", content=big, headers={**device, "content-type": "application/json"}
+    )
     assert r.status_code == 413
     assert "send smaller batches" in r.json()["detail"]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kiln.testing.auth import admin_headers, device_headers
 from kiln.testing.server import free_port, kiln_command, running_server
 
 pytestmark = pytest.mark.slow
@@ -30,14 +31,27 @@ def test_acknowledged_points_survive_kill_9(tmp_path: Path) -> None:
     config = tmp_path / "plant.yaml"
     config.write_text("name: crash test\ndata_dir: data\n")
     port = free_port()
-    base = f"http://127.0.0.1:{port}/api/v1"
     values = [
         {"path": "acme/site1/area1/m1/temp", "value": i * 0.5, "ts": 1_767_225_600_000 + i * 1000}
         for i in range(N)
     ]
     log = tmp_path / "server.log"
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        _crash_and_query(client, config, port, log, values, tmp_path / "data")
+
+
+def _crash_and_query(
+    client: httpx.Client,
+    config: Path,
+    port: int,
+    log: Path,
+    values: list[dict[str, object]],
+    data_dir: Path,
+) -> None:
     with server(config, port, log) as proc:
-        r = httpx.post(f"{base}/ingest", json={"values": values}, timeout=30)
+        admin = admin_headers(client, data_dir)
+        device = device_headers(client, admin, "crash-gw", "acme")
+        r = client.post("/api/v1/ingest", json={"values": values}, headers=device)
         assert r.status_code == 200, r.text
         assert r.json()["accepted"] == N
         os.kill(proc.pid, signal.SIGKILL)  # no shutdown, no checkpoint: only the WAL remains
@@ -51,17 +65,18 @@ def test_acknowledged_points_survive_kill_9(tmp_path: Path) -> None:
             "end": "2026-01-02T00:00:00Z",
             "limit": 5000,
         }
-        raw = httpx.get(f"{base}/history/raw", params=params, timeout=30).json()
+        # Sessions, like points, survive the crash: the same token still works.
+        raw = client.get("/api/v1/history/raw", params=params, headers=admin).json()
         assert len(raw["values"]) == N
         assert raw["values"][-1]["value"] == (N - 1) * 0.5
-        latest = httpx.get(
-            f"{base}/values/latest", params={"tag": params["tag"]}, timeout=30
+        latest = client.get(
+            "/api/v1/values/latest", params={"tag": params["tag"]}, headers=admin
         ).json()
         assert latest["values"][0]["value"] == (N - 1) * 0.5
         # Re-sending after the crash (a client that never saw the answer) is harmless.
-        again = httpx.post(f"{base}/ingest", json={"values": values}, timeout=30)
+        again = client.post("/api/v1/ingest", json={"values": values}, headers=device)
         assert again.status_code == 200
-        raw = httpx.get(f"{base}/history/raw", params=params, timeout=30).json()
+        raw = client.get("/api/v1/history/raw", params=params, headers=admin).json()
         assert len(raw["values"]) == N
 
 
@@ -71,9 +86,14 @@ def test_ctrl_c_stops_cleanly_and_checkpoints(tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "server.log"
     with server(config, port, log) as proc:
+        base = f"http://127.0.0.1:{port}"
+        device = device_headers(
+            httpx, admin_headers(httpx, tmp_path / "data", base), "gw", "a", base
+        )
         r = httpx.post(
-            f"http://127.0.0.1:{port}/api/v1/ingest",
+            f"{base}/api/v1/ingest",
             json={"values": [{"path": "a/b/c", "value": 1.0}]},
+            headers=device,
             timeout=30,
         )
         assert r.status_code == 200

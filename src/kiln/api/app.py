@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
@@ -15,12 +15,29 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from kiln import __version__
+from kiln.api.auth import Require, Unauthorized
+from kiln.api.headers import SecurityHeaders
 from kiln.api.metrics import PlatformCollector, render
-from kiln.api.routers import assets, health, history, ingest, live, values, web
+from kiln.api.routers import (
+    assets,
+    audit,
+    auth,
+    credentials,
+    health,
+    history,
+    ingest,
+    live,
+    tenants,
+    users,
+    values,
+    web,
+)
 from kiln.assembly import build_platform
 from kiln.core.clock import Clock
 from kiln.core.errors import InvalidPathError, QueryTooLargeError
 from kiln.historian.store import StoreClosedError
+from kiln.security.passwords import PasswordHasherSettings
+from kiln.security.permissions import Permission
 from kiln.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
@@ -71,12 +88,20 @@ class _TooLarge(Exception):
     pass
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
-    """A Kiln app for `settings`; the platform is built and started by the app's lifespan."""
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    password_settings: PasswordHasherSettings | None = None,
+) -> FastAPI:
+    """A Kiln app for `settings`; the platform is built and started by the app's lifespan.
+
+    `password_settings` is for tests (cheap hashing); production keeps argon2id's defaults.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        platform = build_platform(settings, clock=clock)
+        platform = build_platform(settings, clock=clock, password_settings=password_settings)
         async with platform:
             registry = CollectorRegistry(auto_describe=False)
             registry.register(PlatformCollector(platform))
@@ -103,17 +128,32 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.state.live_connections = 0
 
     api = "/api/v1"
-    for module in (health, assets, values, history, ingest, live):
+    for module in (health, auth, assets, values, history, ingest, live, users, credentials):
+        app.include_router(module.router, prefix=api)
+    for module in (tenants, audit):
         app.include_router(module.router, prefix=api)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.mount("/docs-assets", StaticFiles(directory=Path(str(swagger_ui_path))), name="docs-assets")
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.get(
+        "/metrics", include_in_schema=False, dependencies=[Depends(Require(Permission.SYSTEM_READ))]
+    )
     def metrics(request: Request) -> Response:
         return Response(
             render(request.app.state.metrics),
             media_type="text/plain; version=0.0.4; charset=utf-8",
+        )
+
+    @app.exception_handler(Unauthorized)
+    async def _unauthorized(request: Request, err: Exception) -> JSONResponse:
+        assert isinstance(err, Unauthorized)
+        headers = {"WWW-Authenticate": 'Bearer realm="kiln"'}
+        if err.retry_after_s is not None:
+            headers["Retry-After"] = str(max(1, round(err.retry_after_s)))
+        status = 429 if err.reason == "rate_limited" else 401
+        return JSONResponse(
+            {"detail": err.detail, "reason": err.reason}, status_code=status, headers=headers
         )
 
     @app.exception_handler(InvalidPathError)
@@ -129,4 +169,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         return JSONResponse({"detail": str(err)}, status_code=400)
 
     app.add_middleware(BodyLimit, max_bytes=settings.http.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -4,11 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
+from kiln.api.auth import ValuesReader
 from kiln.api.deps import HistorianDep, ModelDep, PlatformDep, SettingsDep
 from kiln.api.schemas import AggregateOut, PointOut, RawOut
 from kiln.core.clock import us_to_datetime
 from kiln.core.quality import quality_name
 from kiln.core.timespec import parse_duration_us, parse_time_us
+from kiln.security.permissions import Permission
+from kiln.security.principal import Principal
 
 router = APIRouter(prefix="/history", tags=["history"])
 
@@ -35,8 +38,10 @@ def _range(platform_now: int, start: str, end: str) -> tuple[int, int]:
     return start_us, end_us
 
 
-def _known(tag: str, model: ModelDep, historian: HistorianDep) -> None:
-    if model.tag(tag) is None and historian.series_kind(tag) is None:
+def _known(tag: str, model: ModelDep, historian: HistorianDep, who: Principal) -> None:
+    """404 for a tag that does not exist or that the caller may not see (no existence leak)."""
+    unknown = model.tag(tag) is None and historian.series_kind(tag) is None
+    if unknown or not who.sees(Permission.VALUES_READ, tag):
         parent = tag.rsplit("/", 1)[0]
         raise HTTPException(
             404, f"no tag {tag!r}: list the tags there with /api/v1/tags?prefix={parent}"
@@ -55,6 +60,7 @@ def suggest_interval(span_us: int, max_buckets: int) -> str:
 async def raw(
     historian: HistorianDep,
     model: ModelDep,
+    who: ValuesReader,
     platform: PlatformDep,
     settings: SettingsDep,
     tag: TagQ,
@@ -71,7 +77,7 @@ async def raw(
             f"limit {limit} exceeds {bound}: page through the range with next_start, "
             "or use /history/aggregate for an overview",
         )
-    _known(tag, model, historian)
+    _known(tag, model, historian, who)
     start_us, end_us = _range(platform.clock.now_us(), start, end)
     result = await historian.raw(tag, start_us, end_us, limit=limit)
     next_start = None
@@ -94,6 +100,7 @@ async def raw(
 async def aggregate(
     historian: HistorianDep,
     model: ModelDep,
+    who: ValuesReader,
     platform: PlatformDep,
     settings: SettingsDep,
     tag: TagQ,
@@ -103,7 +110,7 @@ async def aggregate(
     agg: Annotated[str, Query(description=f"comma-separated: {', '.join(AGGREGATES)}")] = "avg",
 ) -> AggregateOut:
     """Bucketed aggregates of Good-quality values; buckets start at multiples of the interval."""
-    _known(tag, model, historian)
+    _known(tag, model, historian, who)
     start_us, end_us = _range(platform.clock.now_us(), start, end)
     try:
         interval_us = parse_duration_us(interval)

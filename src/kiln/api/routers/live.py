@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect, status
+from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
 
+from kiln.api.auth import Unauthorized, authenticate
 from kiln.api.deps import get_historian, get_platform, get_settings
 from kiln.core.bus import Overflow, Subscription
 from kiln.core.errors import InvalidPathError
 from kiln.core.quality import quality_name
 from kiln.core.values import TagValue, ValueBatch, validate_path
+from kiln.security.permissions import Permission
+from kiln.security.principal import Principal
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,6 +50,16 @@ async def live(
 ) -> None:
     settings = get_settings(websocket)
     platform = get_platform(websocket)
+    try:
+        who = await authenticate(websocket)
+    except (Unauthorized, HTTPException):
+        # 4401: an application close code (RFC 6455 7.4.2) the page answers by refreshing.
+        await websocket.close(code=4401, reason="unauthorized")
+        return
+    if not any(Permission.VALUES_READ in g.permissions for g in who.grants):
+        await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="needs values:read")
+        return
+    visible = _VisibleCache(who)
     if prefix:
         try:
             if "/" in prefix.strip("/"):
@@ -69,10 +83,11 @@ async def live(
         snapshot = await get_historian(websocket).latest(
             prefix=prefix or None, limit=settings.limits.latest_max
         )
-        await websocket.send_json({"values": [_row(v) for v in snapshot], "snapshot": True})
+        rows = [_row(v) for v in snapshot if visible(v.path)]
+        await websocket.send_json({"values": rows, "snapshot": True})
         try:
             async with asyncio.TaskGroup() as tg:
-                sender = tg.create_task(_send(websocket, sub, settings.live.queue_points))
+                sender = tg.create_task(_send(websocket, sub, settings.live.queue_points, visible))
                 await _wait_closed(websocket)
                 sender.cancel()
         except* (WebSocketDisconnect, RuntimeError, OSError):
@@ -84,10 +99,31 @@ async def live(
         state.live_connections -= 1
 
 
-async def _send(websocket: WebSocket, sub: Subscription, max_points: int) -> None:
+async def _send(
+    websocket: WebSocket, sub: Subscription, max_points: int, visible: Callable[[str], bool]
+) -> None:
     async for first in sub:
         batches = [first, *sub.drain(max_points)]
-        await websocket.send_json({"values": coalesce(batches)})
+        rows = [r for r in coalesce(batches) if visible(r["path"])]
+        if rows:
+            await websocket.send_json({"values": rows})
+
+
+class _VisibleCache:
+    """`who.sees(values:read, path)`, remembered: a live view asks for the same paths each tick."""
+
+    def __init__(self, who: Principal, max_entries: int = 100_000) -> None:
+        self.who = who
+        self.max_entries = max_entries
+        self._known: dict[str, bool] = {}
+
+    def __call__(self, path: str) -> bool:
+        seen = self._known.get(path)
+        if seen is None:
+            seen = self.who.sees(Permission.VALUES_READ, path)
+            if len(self._known) < self.max_entries:
+                self._known[path] = seen
+        return seen
 
 
 async def _wait_closed(websocket: WebSocket) -> None:

@@ -4,8 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
+from kiln.api.auth import ValuesReader
 from kiln.api.deps import HistorianDep, SettingsDep
 from kiln.api.schemas import LatestOut, ValueOut
+from kiln.security.permissions import Permission
 
 router = APIRouter(tags=["values"])
 
@@ -14,6 +16,7 @@ router = APIRouter(tags=["values"])
 async def latest(
     historian: HistorianDep,
     settings: SettingsDep,
+    who: ValuesReader,
     prefix: Annotated[str | None, Query(description="namespace subtree")] = None,
     tag: Annotated[list[str] | None, Query(description="exact tag paths (repeatable)")] = None,
     limit: Annotated[int, Query(ge=1)] = 10_000,
@@ -27,5 +30,7 @@ async def latest(
             raise HTTPException(400, f"{len(tag)} tags requested; at most {bound} per request")
         values = await historian.latest(tag, limit=limit + 1)
     else:
-        values = await historian.latest(prefix=prefix, limit=limit + 1)
+        values = await historian.latest(prefix=prefix, limit=bound + 1)
+    # Record-level check (OWASP API1): other tenants' and out-of-scope tags are simply absent.
+    values = [v for v in values if who.sees(Permission.VALUES_READ, v.path)]
     return LatestOut(values=[ValueOut.of(v) for v in values[:limit]], truncated=len(values) > limit)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
+from kiln.api.auth import Public
+
 STATIC_DIR = Path(str(files("kiln.web") / "static"))
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(Public())])
 
 
 @router.get("/")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +62,13 @@ class HttpIngest:
             {"accepted_points": self.stats.accepted_points, "not_durable": self.stats.not_durable},
         )
 
-    async def ingest(self, items: Sequence[Any]) -> IngestResult:
+    async def ingest(
+        self,
+        items: Sequence[Any],
+        *,
+        may_publish: Callable[[str], bool] | None = None,
+        denied: str = "not allowed to publish here",
+    ) -> IngestResult:
         """Accept what is valid, reject the rest item by item; return once the accepted are durable.
 
         Raises NotDurableError when the historian does not commit within the timeout: the
@@ -74,6 +80,15 @@ class HttpIngest:
         self.stats.requests += 1
         receive_us = platform.clock.now_us()
         parsed, errors = parse_items(items, receive_us)
+        if may_publish is not None:
+            # A credential's namespace is checked before any tag is created for it.
+            allowed: list[tuple[int, TagValue]] = []
+            for index, tv in parsed:
+                if may_publish(tv.path):
+                    allowed.append((index, tv))
+                else:
+                    errors.append(ItemError(index, tv.path, denied))
+            parsed = allowed
 
         unknown: dict[str, Scalar] = {}
         for _, tv in parsed:

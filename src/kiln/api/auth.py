@@ -1,0 +1,149 @@
+"""Who is calling, and may they? Authentication and authorization for every route.
+
+Deny by default: each route declares one guard. `Require(permission)` authenticates the caller
+(a bearer token or API key for programs, the session cookie for browsers) and checks the
+permission; `Public()` marks the few routes that need no identity (login, the page itself).
+`tests/security/test_authz_matrix.py` walks the OpenAPI document and fails for a route without
+a guard, so a new route cannot be born unprotected.
+
+Browsers authenticate with HttpOnly cookies; cookie-authenticated requests that change state
+must carry the CSRF double-submit header (OWASP CSRF cheat sheet, "signed double submit").
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException
+from starlette.requests import HTTPConnection
+
+from kiln.api.audit_trail import audit
+from kiln.security.audit import Category, Result
+from kiln.security.permissions import Permission
+from kiln.security.principal import AuthError, Principal, PrincipalKind
+from kiln.security.service import Identity
+
+ACCESS_COOKIE = "kiln_access"
+REFRESH_COOKIE = "kiln_refresh"
+CSRF_COOKIE = "kiln_csrf"
+CSRF_HEADER = "x-csrf-token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def identity_of(conn: HTTPConnection) -> Identity:
+    identity: Identity = conn.app.state.platform.service(Identity)
+    return identity
+
+
+class Unauthorized(Exception):
+    """401, rendered as {"detail", "reason"} so clients can tell "sign in" from "code needed"."""
+
+    def __init__(
+        self, detail: str, *, reason: str = "unauthorized", retry_after_s: float | None = None
+    ):
+        super().__init__(detail)
+        self.detail = detail
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+def unauthorized(detail: str, *, reason: str = "unauthorized") -> Unauthorized:
+    return Unauthorized(detail, reason=reason)
+
+
+def bearer_token(conn: HTTPConnection) -> str | None:
+    header = conn.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+async def authenticate(conn: HTTPConnection) -> Principal:
+    """The caller's principal; raises 401. Device credentials are not accepted here."""
+    token = bearer_token(conn)
+    from_cookie = token is None
+    if token is None:
+        token = conn.cookies.get(ACCESS_COOKIE)
+    if not token:
+        raise unauthorized("sign in, or send Authorization: Bearer <token>")
+    try:
+        principal = await identity_of(conn).authenticate_bearer(token)
+    except AuthError as err:
+        raise unauthorized(str(err), reason=err.reason) from None
+    method = conn.scope.get("method")
+    if from_cookie and method is not None and method not in _SAFE_METHODS:
+        sent = conn.headers.get(CSRF_HEADER, "")
+        expected = conn.cookies.get(CSRF_COOKIE, "")
+        if not sent or not expected or not hmac.compare_digest(sent, expected):
+            raise HTTPException(
+                403, "missing or wrong X-CSRF-Token header (copy the kiln_csrf cookie)"
+            )
+    conn.state.principal = principal
+    return principal
+
+
+async def authenticate_device(conn: HTTPConnection) -> Principal:
+    token = bearer_token(conn)
+    if token is None:
+        raise unauthorized("ingest needs a device credential: Authorization: Bearer kiln_dev_...")
+    try:
+        principal = await identity_of(conn).authenticate_device(token)
+    except AuthError as err:
+        raise unauthorized(str(err), reason=err.reason) from None
+    conn.state.principal = principal
+    return principal
+
+
+class Require:
+    """Route guard: the caller must hold `permission` (somewhere in its tenant; record-level
+    checks against the path are the route's job, with `Principal.sees`)."""
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    async def __call__(self, conn: HTTPConnection) -> Principal:
+        principal = await authenticate(conn)
+        if principal.kind is PrincipalKind.DEVICE:
+            raise HTTPException(403, "device credentials may only ingest")
+        if not any(self.permission in g.permissions for g in principal.grants):
+            # Denied requests are auditable events (CR 2.8 "access control"); the record names
+            # the route, not the query, which may carry a path the caller should not see.
+            route = getattr(conn.scope.get("route"), "path", "")
+            await audit(
+                conn, category=Category.AUTHORIZATION, action="denied", target=str(route),
+                result=Result.DENIED, principal=principal,
+                detail={"needs": self.permission.value},
+            )  # fmt: skip
+            raise HTTPException(403, f"this needs the {self.permission.value} permission")
+        return principal
+
+
+class RequireDevice:
+    """Route guard for device ingest: a device credential; paths are checked per item."""
+
+    async def __call__(self, conn: HTTPConnection) -> Principal:
+        return await authenticate_device(conn)
+
+
+class Authenticated:
+    """Route guard: any signed-in user or API key, whatever its permissions (e.g. /auth/me)."""
+
+    async def __call__(self, conn: HTTPConnection) -> Principal:
+        return await authenticate(conn)
+
+
+class Public:
+    """Route guard that lets anyone in, declared on purpose (login, the page shell)."""
+
+    async def __call__(self) -> None:
+        return None
+
+
+Anyone = Annotated[Principal, Depends(Authenticated())]
+ValuesReader = Annotated[Principal, Depends(Require(Permission.VALUES_READ))]
+SystemReader = Annotated[Principal, Depends(Require(Permission.SYSTEM_READ))]
+AuditReader = Annotated[Principal, Depends(Require(Permission.AUDIT_READ))]
+UserManager = Annotated[Principal, Depends(Require(Permission.USERS_MANAGE))]
+Device = Annotated[Principal, Depends(RequireDevice())]

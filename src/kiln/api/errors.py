@@ -1,0 +1,33 @@
+"""Turning the security services' errors into HTTP answers, in one place.
+
+The services raise plain exceptions with messages written for the caller (what is wrong and
+how to fix it); routers run their calls inside `service_errors()` to map them to a status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi import HTTPException
+
+from kiln.security.principal import AuthError, PermissionDenied
+from kiln.security.store import Conflict
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """403 for a denied action, 404 for an unknown record, 409 for a taken name, 422 for an
+    invalid value, 401 for a failed re-authentication (a wrong current password)."""
+    try:
+        yield
+    except PermissionDenied as err:
+        raise HTTPException(403, str(err)) from None
+    except AuthError as err:
+        raise HTTPException(401, str(err)) from None
+    except Conflict as err:  # before ValueError: a Conflict is one
+        raise HTTPException(409, str(err)) from None
+    except LookupError as err:
+        raise HTTPException(404, str(err).strip("'\"")) from None
+    except ValueError as err:
+        raise HTTPException(422, str(err)) from None
