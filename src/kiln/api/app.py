@@ -38,6 +38,7 @@ from kiln.core.errors import InvalidPathError, QueryTooLargeError
 from kiln.historian.store import StoreClosedError
 from kiln.security.passwords import PasswordHasherSettings
 from kiln.security.permissions import Permission
+from kiln.security.service import Identity
 from kiln.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
@@ -107,6 +108,15 @@ def create_app(
             registry.register(PlatformCollector(platform))
             app.state.platform = platform
             app.state.metrics = registry
+            first = platform.service(Identity).bootstrap_result
+            if first is not None:
+                # Printed once to the console, on purpose not logged: logs are kept and shipped.
+                print(
+                    f"\nFirst start: sign in as {first.username!r} with password "
+                    f"{first.password}\n(also in {first.path}, mode 0600; change it, then "
+                    "delete the file)\n",
+                    flush=True,
+                )
             _LOGGER.info(
                 "Kiln %s running with %d services (data in %s)",
                 __version__,

@@ -23,7 +23,7 @@ import secrets as _random
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from math import ceil
 from pathlib import Path
 from typing import TypeVar
@@ -118,6 +118,20 @@ _KEY_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 
 # How often ended sessions are purged and the last use of API keys is written down.
 _HOUSEKEEPING_S = 60.0
+# How often a running platform looks for changes another process (`kiln admin`) made.
+_FOLLOW_S = 1.0
+CHANGE_STAMP_FILE = "security.changed"
+
+
+def mark_changed(data_dir: Path) -> None:
+    """Tell a platform running on `data_dir` that users, roles or credentials changed in the
+    database behind its back (`kiln admin`): it reloads within `_FOLLOW_S` seconds.
+
+    A file's modification time, not a database notification, so that it works the same on
+    SQLite and PostgreSQL; a platform that shares its database with other hosts needs more.
+    """
+    stamp = data_dir / CHANGE_STAMP_FILE
+    stamp.write_text(f"{datetime.now(UTC).isoformat()}\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +235,7 @@ class Identity:
             clock, per_user=self._max_login_failures, lockout_s=self._lockout_s
         )
         platform.spawn(self._housekeeping(clock), name="identity-housekeeping")
+        platform.spawn(self._follow_changes(clock), name="identity-follow")
         self._status = Status.OK
         _LOGGER.info(
             "Identity loaded: %d tenants, %d users, %d live sessions",
@@ -422,6 +437,38 @@ class Identity:
             tenant=device.tenant,
             device_prefix=device.prefix,
             token_id=device.id,
+            namespace=state.namespace,
+        )
+
+    # -- the local operator ---------------------------------------------------------------
+
+    def local_operator(self, name: str) -> Principal:
+        """Whoever runs `kiln admin` on the platform's machine, as a tenant-wide administrator
+        of the default tenant. Being able to read the data directory (and the install secret
+        in it) already gives that power; this makes it explicit, named, and audited."""
+        return Principal(
+            kind=PrincipalKind.USER,
+            id=f"local:{name}",  # never a user id, so never "oneself" of any user
+            name=name,
+            tenant=DEFAULT_TENANT,
+            grants=(Grant(DEFAULT_TENANT, BUILTIN_ROLES["admin"]),),
+            namespace=self._state.namespace,
+        )
+
+    def principal_of(self, username: str) -> Principal:
+        """A user's principal without a session, for `kiln admin keys add --user`; LookupError
+        for an unknown or disabled user."""
+        state = self._state
+        user = state.users.get(state.user_ids.get(username_key(username), -1))
+        if user is None or user.disabled:
+            raise LookupError(f"no enabled user {username!r}")
+        return Principal(
+            kind=PrincipalKind.USER,
+            id=str(user.id),
+            name=user.username,
+            tenant=user.tenant,
+            grants=state.grants.get(user.id, ()),
+            user=user.username,
             namespace=state.namespace,
         )
 
@@ -937,6 +984,28 @@ class Identity:
                         del self._sessions[family]
             if purged:
                 _LOGGER.debug("Purged %d refresh tokens of ended sessions", purged)
+
+    def _stamp(self) -> int | None:
+        try:
+            return (self._data_dir / CHANGE_STAMP_FILE).stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    async def _follow_changes(self, clock: Clock) -> None:
+        """Reload when another process marked a change (`mark_changed`): a device revoked
+        with `kiln admin devices revoke` is refused by a running server within a second."""
+        seen = self._stamp()
+        while True:
+            await clock.sleep(_FOLLOW_S)
+            now = self._stamp()
+            if now == seen:
+                continue
+            seen = now
+            async with self._write_lock:
+                if self._store is None:  # stopped while this task slept
+                    return
+                await self._reload()
+            _LOGGER.info("Identity reloaded: changed by another process")
 
     # -- internals: authentication --------------------------------------------------------
 

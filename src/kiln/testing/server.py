@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ def running_server(
     log: Path | None = None,
     cwd: Path | None = None,
     timeout: float = 60.0,
+    ca_file: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start `command`, wait until http://127.0.0.1:PORT/READY_PATH answers, stop it on exit.
 
@@ -48,7 +50,9 @@ def running_server(
         if log is not None and not isinstance(out, int):
             out.close()
     try:
-        _wait_ready(f"http://127.0.0.1:{port}{ready_path}", proc, timeout, log)
+        scheme = "http" if ca_file is None else "https"
+        context = None if ca_file is None else ssl.create_default_context(cafile=str(ca_file))
+        _wait_ready(f"{scheme}://127.0.0.1:{port}{ready_path}", proc, timeout, log, context)
         yield proc
     finally:
         if proc.poll() is None:
@@ -60,11 +64,17 @@ def running_server(
                 proc.wait()
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float, log: Path | None) -> None:
+def _wait_ready(
+    url: str,
+    proc: subprocess.Popen[bytes],
+    timeout: float,
+    log: Path | None,
+    context: ssl.SSLContext | None,
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(url, timeout=2, context=context) as response:
                 if response.status == 200:
                     return
         except urllib.error.HTTPError:
