@@ -19,6 +19,7 @@ from kiln.api.auth import (
     authenticate,
     identity_of,
 )
+from kiln.api.errors import service_errors
 from kiln.security.audit import Category, Result
 from kiln.security.principal import AuthError, Principal
 from kiln.security.service import TokenPair
@@ -199,3 +200,38 @@ async def logout(request: Request, response: Response) -> Response:
 async def me(principal: Anyone) -> MeOut:
     """Who you are signed in as, with your permissions and their scopes."""
     return me_of(principal)
+
+
+class TotpStartOut(BaseModel):
+    secret: str = Field(description="base32; enter it in the authenticator app if not scanning")
+    provisioning_uri: str = Field(description="otpauth:// URI, for a QR code")
+
+
+class TotpConfirmIn(BaseModel):
+    code: str = Field(min_length=6, max_length=8)
+
+
+@router.post("/totp", response_model=TotpStartOut)
+async def totp_start(request: Request, principal: Anyone) -> TotpStartOut:
+    """Start enrolling yourself in TOTP (RFC 6238); it is in force once a code confirms it."""
+    with service_errors():
+        pending = await identity_of(request).enable_totp(principal)
+    await audit(request, category=Category.ACCOUNT, action="totp.start", target=principal.name)
+    return TotpStartOut(secret=pending.secret, provisioning_uri=pending.uri)
+
+
+@router.post("/totp/confirm", status_code=204)
+async def totp_confirm(body: TotpConfirmIn, request: Request, principal: Anyone) -> Response:
+    """Confirm the enrolment with a code from the app; from then on sign-in asks for one."""
+    try:
+        await identity_of(request).confirm_totp(principal, body.code)
+    except AuthError as err:
+        await audit(
+            request, category=Category.ACCOUNT, action="totp.confirm", target=principal.name,
+            result=Result.FAILURE,
+        )  # fmt: skip
+        raise _auth_failed(err) from None
+    except ValueError as err:
+        raise HTTPException(409, str(err)) from None
+    await audit(request, category=Category.ACCOUNT, action="totp.confirm", target=principal.name)
+    return Response(status_code=204)
