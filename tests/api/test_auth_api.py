@@ -116,11 +116,15 @@ def test_auditor_reads_and_exports_what_happened(client: TestClient) -> None:
     token(client, "admin", "not the password")
     auditor = user_headers(client, admin, "audrey", PASSWORD, ["auditor"])
     assert client.get("/api/v1/audit", headers=admin).status_code == 403  # admins do not
+    pair = token(client, "audrey", PASSWORD).json()
+    refresh = {"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]}
+    assert client.post("/api/v1/auth/token", data=refresh).status_code == 200
     page = client.get("/api/v1/audit", headers=auditor, params={"category": "authentication"})
     assert page.status_code == 200
     logins = [(r["actor"], r["action"], r["result"]) for r in page.json()["records"]]
     assert ("user:admin", "login", "failure") in logins
     assert ("user:audrey", "login", "success") in logins
+    assert ("user:audrey", "token.refresh", "success") in logins
     assert all(r["source"] == "testclient" for r in page.json()["records"])
     denied = client.get("/api/v1/audit", headers=auditor, params={"result": "denied"}).json()
     assert [(r["actor"], r["target"]) for r in denied["records"]] == [

@@ -102,6 +102,25 @@ async def _login(request: Request, username: str, password: str, otp: str | None
     return pair
 
 
+async def _refresh(request: Request, refresh_token: str) -> TokenPair:
+    """Rotate a refresh token into a new pair; a refused one (expired, reused) is audited."""
+    identity = identity_of(request)
+    try:
+        pair = await identity.refresh(refresh_token)
+    except AuthError as err:
+        await audit(
+            request, category=Category.AUTHENTICATION, action="token.refresh",
+            result=Result.FAILURE, detail={"reason": err.reason},
+        )  # fmt: skip
+        raise _auth_failed(err) from None
+    principal = await identity.authenticate_bearer(pair.access)
+    await audit(
+        request, category=Category.AUTHENTICATION, action="token.refresh",
+        target=principal.name, principal=principal,
+    )  # fmt: skip
+    return pair
+
+
 @router.post("/token", response_model=TokenOut, dependencies=[Depends(Public())])
 async def token(
     request: Request,
@@ -119,10 +138,7 @@ async def token(
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise Unauthorized("refresh_token is required", reason="invalid_request")
-        try:
-            pair = await identity_of(request).refresh(refresh_token)
-        except AuthError as err:
-            raise _auth_failed(err) from None
+        pair = await _refresh(request, refresh_token)
     else:
         raise Unauthorized(
             f"unsupported grant_type {grant_type!r}: use password or refresh_token",
@@ -168,10 +184,10 @@ async def refresh(request: Request, response: Response) -> CsrfOut:
     if not token:
         raise Unauthorized("no session: sign in", reason="invalid_token")
     try:
-        pair = await identity_of(request).refresh(token)
-    except AuthError as err:
+        pair = await _refresh(request, token)
+    except Unauthorized:
         _clear_cookies(response)
-        raise _auth_failed(err) from None
+        raise
     return CsrfOut(csrf_token=_set_cookies(request, response, pair))
 
 
