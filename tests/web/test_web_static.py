@@ -79,11 +79,16 @@ class _PageRefs(HTMLParser):
         self.refs: list[tuple[str, str]] = []
         self.ids: list[str] = []
         self.module_scripts: list[str] = []
+        # What the page's CSP (script-src 'self'; style-src 'self') would block.
+        self.inline: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         if "id" in a:
             self.ids.append(a["id"])
+        if tag == "style" or (tag == "script" and "src" not in a):
+            self.inline.append(f"<{tag}> element")
+        self.inline += [f"<{tag} {k}=...>" for k in a if k == "style" or k.startswith("on")]
         for attr in ("src", "href", "poster", "data"):
             if attr in a and tag != "a":
                 self.refs.append((f"<{tag} {attr}>", a[attr]))
@@ -124,6 +129,15 @@ def test_every_asset_index_html_references_exists() -> None:
         # index.html is served at "/", so a relative "app.js" would resolve to "/app.js".
         assert url.startswith("/static/"), f"{where} {url!r} must be an absolute /static/ path"
         assert (STATIC / url.removeprefix("/static/")).is_file(), f"{where} {url!r} does not exist"
+
+
+def test_page_has_nothing_its_csp_blocks() -> None:
+    # The server sends script-src 'self'; style-src 'self' (src/kiln/api/headers.py).
+    assert _page().inline == [], "move inline scripts, styles and handlers into app.js/app.css"
+    for js in _js_files():
+        text = _strip_js_comments(js.read_text(encoding="utf-8"))
+        # el.style.x = ... is allowed under the CSP; a style attribute set as markup is not.
+        assert not re.search(r"""setAttribute\(\s*["']style["']""", text), js.name
 
 
 def test_every_js_import_resolves_to_a_file() -> None:
@@ -502,3 +516,86 @@ def test_trend_chart_bridges_buckets_the_server_left_out(probe: dict[str, Any]) 
     assert gap["fills"] == 2, "the band must stop where buckets are missing"
     # One dotted bridge over the hole (pattern [2, 3]), then the dash is reset.
     assert gap["dashes"] == [[2, 3], []]
+
+
+def test_live_feed_renews_the_session_on_4401_and_refused_handshakes(probe: dict[str, Any]) -> None:
+    la = probe["liveAuth"]
+    log = [tuple(e) for e in la["log"]]
+
+    def part(name: str) -> list[tuple[Any, ...]]:
+        start = log.index(("--", name)) + 1
+        end = next((i for i in range(start, len(log)) if log[i][0] == "--"), len(log))
+        return log[start:end]
+
+    # Expired access token (4401): renew, then reconnect at once without a backoff timer.
+    expired = part("expired")
+    assert [e[0] for e in expired].count("socket") == 2
+    assert ("reauth",) in expired
+    assert not any(e[0] == "timer" for e in expired)
+    # A drop after opening is retried plainly; a handshake that never opened checks the session,
+    # and a session that is still fine means the usual backoff (the server is never hammered).
+    refused = part("refused handshake, session fine")
+    assert [e[0] for e in refused if e[0] in ("reauth", "timer")] == ["timer", "reauth", "timer"]
+    # The session is over: the feed goes idle and stops retrying.
+    assert part("session over")[-1] == ("state", "idle")
+    assert la["afterEnded"] == {"prefix": None, "timers": 0}
+    # 1008 (no values:read, bad prefix): reported, not retried.
+    assert ("serverError", "needs values:read") in part("policy")
+    assert la["afterPolicy"] == {"prefix": None, "timers": 0}
+    # A renewal that finishes after the subscription changed opens nothing for the old prefix.
+    assert la["staleOpened"] == 0
+    assert la["prefix"] == "d"
+
+
+def test_csrf_cookie_is_read_by_name(probe: dict[str, Any]) -> None:
+    assert probe["readCookie"] == ["abc=", "", "", ""]
+
+
+def test_session_signs_in_and_reports_refusals(probe: dict[str, Any]) -> None:
+    s = probe["session"]
+    # Nobody signed in and no CSRF cookie: one /me, no pointless renewal, nothing "expired".
+    assert s["meNobody"] == [None, ["/api/v1/auth/me"], 0]
+    assert s["totp"] == ["SignInError", 401, "totp_required", "this account needs a TOTP code"]
+    assert s["limited"] == [
+        "SignInError",
+        429,
+        "rate_limited",
+        "too many failed logins; try again in 300 s",
+    ]
+    assert s["down"][:3] == ["SignInError", 0, None]
+    assert s["user"] == "admin"
+    assert s["loginBody"] == {"username": "admin", "password": "pw", "otp": "123456"}
+    assert s["timerAfterLogin"] == 600_000, "renew 10 min after sign-in (tokens last 15)"
+
+
+def test_session_sends_csrf_on_state_changes_only(probe: dict[str, Any]) -> None:
+    # The login answer's token first; once the cookie exists it wins (another tab may rotate it).
+    assert probe["session"]["csrfHeaders"] == [
+        ["POST", "csrf-1"],
+        ["GET", None],
+        ["DELETE", "csrf-cookie"],
+    ]
+
+
+def test_session_renews_once_on_401_and_retries(probe: dict[str, Any]) -> None:
+    s = probe["session"]
+    statuses, calls = s["retried"]
+    assert statuses == [200, 200]
+    assert [c[0] for c in calls].count("/api/v1/auth/refresh") == 1, "concurrent 401s share one"
+    assert ["/api/v1/auth/refresh", "csrf-cookie"] in calls
+    assert [c[0] for c in calls[-2:]] == ["/api/v1/a", "/api/v1/b"]
+    assert s["csrfAfterRefresh"] == "csrf-2"
+    # Timer: a network failure retries in 30 s; a success schedules the next renewal.
+    assert s["timer"] == [[30_000, 600_000], ["/api/v1/auth/refresh"] * 2, 1]
+    assert s["revalidate"] == ["valid", "renewed"]
+
+
+def test_session_ends_when_renewal_is_refused(probe: dict[str, Any]) -> None:
+    refused, expired, user, timers, _ = probe["session"]["ended"]
+    assert refused == [401, 401]
+    assert expired == 1, "onExpired is reported once, however many requests failed"
+    assert user is None
+    assert timers == 0
+    calls, user, timers = probe["session"]["logout"]
+    assert calls == [["/api/v1/auth/logout", "POST", "csrf-2"]]
+    assert (user, timers) == (None, 0)

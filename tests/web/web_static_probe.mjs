@@ -18,6 +18,7 @@ const clock = await load("clock.js");
 const history = await load("history.js");
 const trend = await load("trend.js");
 const tagtable = await load("tagtable.js");
+const session = await load("session.js");
 
 const out = {};
 const MIN = 60_000;
@@ -173,6 +174,218 @@ out.liveUrl = [
   feed.stop();
   console.error = realError;
   out.liveFeed = { log, stats: feed.stats, pendingTimers: timers.size, prefix: feed.prefix };
+}
+
+// LiveFeed with a session check: 4401 and refused handshakes ask `reauthenticate` first.
+{
+  const log = [];
+  const sockets = [];
+  const timers = new Map();
+  let nextTimer = 1;
+  const outcomes = [];
+  let pending = null;
+  const feed = new live.LiveFeed({
+    onValues: () => {},
+    onState: (state) => log.push(["state", state]),
+    onServerError: (detail) => log.push(["serverError", detail]),
+    reauthenticate: () => {
+      log.push(["reauth"]);
+      if (outcomes.length > 0) return Promise.resolve(outcomes.shift());
+      return new Promise((resolve) => (pending = resolve));
+    },
+    createSocket: (url) => {
+      const socket = { url, close: (code) => log.push(["close", url, code]) };
+      sockets.push(socket);
+      log.push(["socket", url]);
+      return socket;
+    },
+    urlFor: (prefix) => `ws://test/live?prefix=${prefix}`,
+    setTimer: (fn, ms) => {
+      const id = nextTimer++;
+      timers.set(id, fn);
+      log.push(["timer", ms]);
+      return id;
+    },
+    clearTimer: (id) => timers.delete(id),
+    random: () => 0,
+  });
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+  const fire = () => {
+    const [id, fn] = timers.entries().next().value;
+    timers.delete(id);
+    fn();
+  };
+  const mark = (name) => log.push(["--", name]);
+
+  mark("expired");
+  feed.subscribe("a");
+  sockets.at(-1).onopen();
+  outcomes.push("renewed");
+  sockets.at(-1).onclose({ code: 4401, reason: "unauthorized" });
+  await settle(); // renewed: reconnect at once, no backoff timer
+  sockets.at(-1).onopen();
+
+  mark("refused handshake, session fine");
+  outcomes.push("valid");
+  sockets.at(-1).onclose({ code: 1006 }); // opened before: a plain drop, no session check
+  fire();
+  sockets.at(-1).onclose({ code: 1006 }); // never opened: maybe refused, check the session
+  await settle();
+
+  mark("session over");
+  fire();
+  outcomes.push("ended");
+  sockets.at(-1).onclose({ code: 1006 });
+  await settle();
+  const afterEnded = { prefix: feed.prefix, timers: timers.size };
+
+  mark("policy");
+  feed.subscribe("b");
+  sockets.at(-1).onopen();
+  sockets.at(-1).onclose({ code: 1008, reason: "needs values:read" });
+  const afterPolicy = { prefix: feed.prefix, timers: timers.size };
+
+  mark("resubscribed during renewal");
+  feed.subscribe("c");
+  sockets.at(-1).onclose({ code: 4401, reason: "unauthorized" });
+  feed.subscribe("d");
+  const socketsBefore = sockets.length;
+  pending("renewed"); // the stale renewal must not open a socket for "c"
+  await settle();
+  out.liveAuth = {
+    log,
+    afterEnded,
+    afterPolicy,
+    staleOpened: sockets.length - socketsBefore,
+    prefix: feed.prefix,
+  };
+  feed.stop();
+}
+
+// --- session.js ----------------------------------------------------------------------------
+out.readCookie = [
+  session.readCookie("kiln_csrf", "a=1; kiln_csrf=abc%3D; b=2"),
+  session.readCookie("kiln_csrf", "xkiln_csrf=no"),
+  session.readCookie("kiln_csrf", ""),
+  session.readCookie("kiln_csrf", undefined),
+];
+{
+  // A scripted server: each URL answers with the next queued reply, or `fallback`.
+  const calls = [];
+  const replies = new Map();
+  let cookie = "";
+  const reply = (status, body = null) => ({
+    ok: status >= 200 && status < 300,
+    status,
+    statusText: "",
+    headers: { get: () => null },
+    json: async () => {
+      if (body === null) throw new SyntaxError("no body");
+      return body;
+    },
+  });
+  const queue = (url, ...answers) => replies.set(url, [...(replies.get(url) ?? []), ...answers]);
+  const fakeFetch = async (url, init = {}) => {
+    calls.push([url, init.method ?? "GET", init.headers?.["X-CSRF-Token"] ?? null, init.body ?? null]);
+    const answers = replies.get(url) ?? [];
+    const next = answers.length > 0 ? answers.shift() : reply(200, { ok: true });
+    if (next instanceof Error) throw next;
+    if (url === "/api/v1/auth/refresh" && next.ok) cookie = "csrf-2"; // the server rotates it
+    return next;
+  };
+  const timers = new Map();
+  let nextTimer = 1;
+  const timerLog = [];
+  let expired = 0;
+  const s = new session.Session({
+    onExpired: () => expired++,
+    fetchImpl: fakeFetch,
+    readCsrfCookie: () => cookie,
+    setTimer: (fn, ms) => {
+      const id = nextTimer++;
+      timers.set(id, fn);
+      timerLog.push(ms);
+      return id;
+    },
+    clearTimer: (id) => timers.delete(id),
+    lock: (fn) => fn(),
+  });
+  const fire = async () => {
+    const [id, fn] = timers.entries().next().value;
+    timers.delete(id);
+    await fn();
+  };
+  const take = () => calls.splice(0);
+  const admin = { username: "admin", tenant: "default", permissions: ["values:read"] };
+  const res = {};
+
+  // No cookies at all: /me says 401 and no renewal is attempted.
+  queue("/api/v1/auth/me", reply(401, { detail: "sign in", reason: "unauthorized" }));
+  res.meNobody = [await s.me(), take().map((c) => c[0]), expired];
+
+  // Sign-in refusals carry the server's message and reason.
+  const refusal = async () => {
+    try {
+      await s.login("admin", "pw", "");
+      return null;
+    } catch (err) {
+      return [err.name, err.status, err.reason, err.message];
+    }
+  };
+  queue("/api/v1/auth/login", reply(401, { detail: "this account needs a TOTP code", reason: "totp_required" }));
+  res.totp = await refusal();
+  queue("/api/v1/auth/login", reply(429, { detail: "too many failed logins; try again in 300 s", reason: "rate_limited" }));
+  res.limited = await refusal();
+  queue("/api/v1/auth/login", new TypeError("Failed to fetch"));
+  res.down = await refusal();
+  take();
+
+  // Sign-in: the CSRF token of the answer is used until a cookie says otherwise.
+  queue("/api/v1/auth/login", reply(200, { user: admin, csrf_token: "csrf-1" }));
+  res.user = (await s.login("admin", "pw", "123456")).username;
+  res.loginBody = JSON.parse(take()[0][3]);
+  res.timerAfterLogin = timerLog.at(-1);
+  await s.fetch("/api/v1/thing", { method: "POST", body: "{}" });
+  await s.fetch("/api/v1/thing");
+  cookie = "csrf-cookie";
+  await s.fetch("/api/v1/thing", { method: "delete" });
+  res.csrfHeaders = take().map((c) => [c[1], c[2]]);
+
+  // Two requests hit an expired token at once: one renewal, both retried.
+  queue("/api/v1/a", reply(401, { detail: "expired", reason: "expired" }));
+  queue("/api/v1/b", reply(401, { detail: "expired", reason: "expired" }));
+  const both = await Promise.all([s.fetch("/api/v1/a"), s.fetch("/api/v1/b")]);
+  res.retried = [both.map((r) => r.status), take().map((c) => [c[0], c[2]])];
+  res.csrfAfterRefresh = s.csrfToken();
+
+  // The renewal timer renews, and tries again soon after a network failure.
+  timerLog.length = 0;
+  queue("/api/v1/auth/refresh", new TypeError("Failed to fetch"));
+  await fire();
+  await fire();
+  res.timer = [timerLog.slice(), take().map((c) => c[0]), timers.size];
+
+  // A WebSocket refusal: is the session still good, renewed, or over?
+  res.revalidate = [await s.revalidate()];
+  queue("/api/v1/auth/me", reply(401, { detail: "expired", reason: "expired" }));
+  res.revalidate.push(await s.revalidate());
+  take();
+
+  // The refresh token is refused: the session has ended, reported once; the 401 is returned.
+  queue("/api/v1/x", reply(401, { detail: "expired", reason: "expired" }));
+  queue("/api/v1/y", reply(401, { detail: "expired", reason: "expired" }));
+  queue("/api/v1/auth/refresh", reply(401, { detail: "invalid", reason: "invalid_token" }));
+  queue("/api/v1/auth/refresh", reply(401, { detail: "invalid", reason: "invalid_token" }));
+  const refused = [(await s.fetch("/api/v1/x")).status, (await s.fetch("/api/v1/y")).status];
+  res.ended = [refused, expired, s.user, timers.size, take().map((c) => c[0])];
+
+  // Signing out tells the server (with the CSRF header) and stops the renewal timer.
+  queue("/api/v1/auth/login", reply(200, { user: admin, csrf_token: "csrf-3" }));
+  await s.login("admin", "pw");
+  take();
+  await s.logout();
+  res.logout = [take().map((c) => [c[0], c[1], c[2]]), s.user, timers.size];
+  out.session = res;
 }
 
 // --- api.js and clock.js -----------------------------------------------------------------

@@ -6,6 +6,7 @@ Starlette's `TestClient`), against an in-process app or a server subprocess.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,7 +21,9 @@ class _Response(Protocol):
 
 
 class _Client(Protocol):
-    def post(self, url: str, **kwargs: Any) -> Any: ...
+    # A property, so that any callable matches (httpx spells out every keyword argument).
+    @property
+    def post(self) -> Callable[..., Any]: ...
 
 
 def initial_admin_password(data_dir: Path) -> str:

@@ -1,12 +1,14 @@
 // The Kiln HMI page: wires the asset tree, the tag table, the trend and the live feed together.
 // The selection lives in the address (#asset=...&tag=...&range=...) so a reload or a shared link
-// opens the same view.
+// opens the same view. Nothing of the plant is shown or fetched until someone is signed in.
 
 import { Api, errorDetail } from "./api.js";
 import { ServerClock } from "./clock.js";
 import { formatClock } from "./format.js";
 import { RANGES } from "./history.js";
 import { LiveFeed, LiveState } from "./live.js";
+import { Session } from "./session.js";
+import { SignInForm } from "./signin.js";
 import { TagTable } from "./tagtable.js";
 import { AssetTree } from "./tree.js";
 import { TrendPanel } from "./trendpanel.js";
@@ -39,7 +41,24 @@ function readHash() {
 class App {
   constructor() {
     this.clock = new ServerClock();
-    this.api = new Api(this.clock);
+    this.session = new Session({
+      onExpired: () => this.signedOut("Your session has ended. Sign in again to continue."),
+    });
+    // Every API call goes through the session: CSRF header, renewal on 401.
+    this.api = new Api(this.clock, this.session.fetch);
+    this.signIn = new SignInForm(
+      {
+        view: byId("signin"),
+        form: byId("signin-form"),
+        username: byId("signin-username"),
+        password: byId("signin-password"),
+        otpField: byId("signin-otp-field"),
+        otp: byId("signin-otp"),
+        message: byId("signin-message"),
+        submit: byId("signin-submit"),
+      },
+      { session: this.session, onSignedIn: (user) => this.signedIn(user) },
+    );
     this.nodePath = null;
     this.selectAbort = null;
     this.selectGeneration = 0;
@@ -70,7 +89,8 @@ class App {
         onClose: () => {
           this.table.setSelected(null);
           document.body.classList.remove("trend-open");
-          this.writeHash();
+          // Signing out closes the trend too; the address keeps it for after the next sign-in.
+          if (this.session.user !== null) this.writeHash();
         },
         onRangeChange: () => this.writeHash(),
       },
@@ -82,6 +102,7 @@ class App {
       },
       onState: (state, info) => this.showLive(state, info),
       onServerError: (detail) => this.banner(`Live feed refused the subscription: ${detail}`),
+      reauthenticate: () => this.session.revalidate(),
     });
   }
 
@@ -103,6 +124,7 @@ class App {
     });
     byId("tags-retry").addEventListener("click", () => this.nodePath !== null && this.selectNode(this.nodePath));
     byId("tree-retry").addEventListener("click", () => this.loadAssets());
+    byId("sign-out").addEventListener("click", () => this.signOut());
     const health = byId("health");
     document.addEventListener("click", (event) => {
       if (health.open && !health.contains(event.target)) health.open = false;
@@ -120,9 +142,64 @@ class App {
 
     const hash = readHash();
     if (hash.range && hash.range in RANGES) this.trend.setRange(hash.range);
+    // Health is public: the header shows it on the sign-in page too.
     this.pollHealth();
     setInterval(() => this.tick(), AGES_EVERY_MS);
-    this.loadAssets(hash);
+    this.resumeSession();
+  }
+
+  // --- signing in and out --------------------------------------------------------------------
+
+  /** On load: carry on with the session the cookies hold, or ask to sign in. */
+  async resumeSession() {
+    let user;
+    try {
+      user = await this.session.me();
+    } catch (err) {
+      this.signIn.show(`Could not check the session: ${err?.message ?? err}`, "error");
+      return;
+    }
+    if (user) this.signedIn(user);
+    else this.signIn.show();
+  }
+
+  signedIn(user) {
+    byId("account-name").textContent = user?.username ?? "";
+    byId("account").hidden = false;
+    this.signIn.hide();
+    byId("plant").hidden = false;
+    this.loadAssets(readHash());
+  }
+
+  async signOut() {
+    byId("sign-out").disabled = true;
+    await this.session.logout();
+    byId("sign-out").disabled = false;
+    this.signedOut("You have signed out.");
+  }
+
+  /** Back to the sign-in form, dropping whatever the previous user could see. */
+  signedOut(message) {
+    this.live.stop();
+    this.selectAbort?.abort();
+    this.selectGeneration += 1;
+    this.trend.close();
+    this.nodePath = null;
+    this.tree.setAssets([]);
+    this.table.setTags([], "");
+    this.tagsInfo = "";
+    byId("crumbs").replaceChildren();
+    setMessage(byId("tree-message"), "");
+    setMessage(byId("tags-message"), "");
+    byId("tree-retry").hidden = true;
+    byId("tags-retry").hidden = true;
+    byId("banner").hidden = true;
+    this.renderTagsFooter();
+    document.title = "Kiln";
+    byId("plant").hidden = true;
+    byId("account").hidden = true;
+    byId("account-name").textContent = "";
+    this.signIn.show(message);
   }
 
   tick() {
@@ -259,10 +336,12 @@ class App {
       const body = await this.api.get("/api/v1/assets");
       assets = Array.isArray(body?.assets) ? body.assets : [];
     } catch (err) {
+      if (this.session.user === null) return; // the session ended: the sign-in form is up
       setMessage(message, `Could not load the asset tree: ${err.message}`, "error");
       byId("tree-retry").hidden = false;
       return;
     }
+    if (this.session.user === null) return; // signed out while the answer was on its way
     this.tree.setAssets(assets);
     if (assets.length === 0) {
       setMessage(message, "No assets are defined yet. Load a plant model to see it here.");

@@ -11,6 +11,10 @@ export const LiveState = Object.freeze({
 
 const SCALAR_TYPES = new Set(["number", "string", "boolean"]);
 
+// Close codes the server uses for refusals (src/kiln/api/routers/live.py).
+export const CLOSE_UNAUTHORIZED = 4401; // no or expired access cookie: renew, then reconnect
+export const CLOSE_POLICY = 1008; // not allowed (values:read) or a bad prefix: retrying won't help
+
 /** True when `entry` has the fields the UI relies on. */
 export function isValidEntry(entry) {
   return (
@@ -57,12 +61,15 @@ export function liveUrl(prefix, loc = globalThis.location) {
 /**
  * One live subscription at a time. `subscribe(prefix)` replaces the current one; a dropped
  * connection is retried with exponential backoff and jitter (0.5 s doubling to 15 s), reset
- * once a connection opens.
+ * once a connection opens. A 4401 close (the access token expired) or a handshake the server
+ * refused is answered by `reauthenticate()`, and by an immediate reconnect when that renewed
+ * the session; a 1008 refusal stops the feed.
  */
 export class LiveFeed {
   #onValues;
   #onState;
   #onServerError;
+  #reauthenticate;
   #createSocket;
   #urlFor;
   #setTimer;
@@ -75,16 +82,20 @@ export class LiveFeed {
   #prefix = null;
   #attempt = 0;
   #everOpened = false;
+  #generation = 0;
   #stats = { messages: 0, malformed: 0, rejectedEntries: 0, reconnects: 0 };
 
   /**
-   * Callbacks: `onValues(entries)`, `onState(state, info)`, `onServerError(detail)`.
-   * The remaining options are seams for tests.
+   * Callbacks: `onValues(entries)`, `onState(state, info)`, `onServerError(detail)`, and
+   * `reauthenticate()`, which checks the session and resolves to "renewed", "valid" or "ended"
+   * (see Session.revalidate; null: every close is retried with backoff). The remaining options
+   * are seams for tests.
    */
   constructor({
     onValues,
     onState = () => {},
     onServerError = () => {},
+    reauthenticate = null,
     createSocket = (url) => new WebSocket(url),
     urlFor = (prefix) => liveUrl(prefix),
     setTimer = (fn, ms) => setTimeout(fn, ms),
@@ -96,6 +107,7 @@ export class LiveFeed {
     this.#onValues = onValues;
     this.#onState = onState;
     this.#onServerError = onServerError;
+    this.#reauthenticate = reauthenticate;
     this.#createSocket = createSocket;
     this.#urlFor = urlFor;
     this.#setTimer = setTimer;
@@ -140,6 +152,7 @@ export class LiveFeed {
   }
 
   #teardown() {
+    this.#generation += 1; // a renewal still running for the old subscription must not reopen
     if (this.#timer !== null) {
       this.#clearTimer(this.#timer);
       this.#timer = null;
@@ -167,8 +180,10 @@ export class LiveFeed {
       return;
     }
     this.#socket = socket;
+    let opened = false;
     socket.onopen = () => {
       if (socket !== this.#socket) return;
+      opened = true;
       const reconnected = this.#everOpened || this.#attempt > 0;
       this.#attempt = 0;
       this.#everOpened = true;
@@ -185,8 +200,40 @@ export class LiveFeed {
       if (socket !== this.#socket) return;
       this.#socket = null;
       const reason = event?.reason ? `${event.reason} (code ${event.code})` : `code ${event?.code ?? "?"}`;
-      this.#scheduleRetry(`connection closed: ${reason}`);
+      // A handshake the server refuses (e.g. closed before accepting) reaches the page as a bare
+      // 1006 with the HTTP status hidden, so "never opened" may mean "expired" as well as "down".
+      if (this.#reauthenticate && (event?.code === CLOSE_UNAUTHORIZED || !opened)) {
+        this.#renewAndReopen(`connection closed: ${reason}`);
+      } else if (event?.code === CLOSE_POLICY) {
+        this.#onServerError(event.reason || "the server refused the live feed");
+        this.#prefix = null;
+        this.#onState(LiveState.IDLE, { reason: `refused: ${reason}` });
+      } else {
+        this.#scheduleRetry(`connection closed: ${reason}`);
+      }
     };
+  }
+
+  async #renewAndReopen(reason) {
+    const generation = this.#generation;
+    this.#onState(LiveState.CONNECTING, { prefix: this.#prefix, attempt: this.#attempt, reason });
+    let outcome;
+    try {
+      outcome = await this.#reauthenticate();
+    } catch {
+      outcome = "unknown"; // the server is unreachable: the normal backoff applies
+    }
+    if (generation !== this.#generation) return; // resubscribed or stopped meanwhile
+    if (outcome === "renewed") this.#open();
+    else if (outcome === "ended") {
+      // The session is over; the page shows the sign-in form and subscribes again after it.
+      this.#prefix = null;
+      this.#onState(LiveState.IDLE, { reason: "signed out" });
+    } else {
+      // "valid": the session was fine, so the refusal was something else; back off as usual.
+      // Only a real renewal reconnects at once, so a refusing server is never hammered.
+      this.#scheduleRetry(reason);
+    }
   }
 
   #handleFrame(data) {
