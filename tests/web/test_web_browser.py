@@ -359,8 +359,8 @@ def test_expired_access_token_is_renewed_for_requests_and_the_live_feed(
     assert watch.calls.count("POST /api/v1/auth/refresh") == 1
     assert has_access_cookie()
 
-    # A dropped feed whose reconnect the server refuses (today it answers the handshake of an
-    # expired token with HTTP 403, a bare 1006 to the page): check the session, renew, reconnect.
+    # A dropped feed whose reconnect the server refuses (it accepts, then closes with 4401):
+    # renew, reconnect.
     context.clear_cookies(name="kiln_access")
     with pg.expect_request(refresh):
         sockets[-1].close(code=1001, reason="going away")
@@ -394,7 +394,7 @@ def test_expired_access_token_is_renewed_for_requests_and_the_live_feed(
         ME_401,
         (401, "/api/v1/tags"),
         (401, "/api/v1/auth/refresh"),
-        (403, "/api/v1/live"),
+        (401, "/api/v1/values/latest"),
     )
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends, HTTPException, WebSocketException, status
 from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket
 
 from kiln.api.audit_trail import audit
 from kiln.security.audit import Category, Result
@@ -109,15 +110,34 @@ class Require:
             raise HTTPException(403, "device credentials may only ingest")
         if not any(self.permission in g.permissions for g in principal.grants):
             # Denied requests are auditable events (CR 2.8 "access control"); the record names
-            # the route, not the query, which may carry a path the caller should not see.
-            route = getattr(conn.scope.get("route"), "path", "")
+            # the path, not the query, which may carry a tag the caller should not see.
             await audit(
-                conn, category=Category.AUTHORIZATION, action="denied", target=str(route),
+                conn, category=Category.AUTHORIZATION, action="denied", target=conn.url.path,
                 result=Result.DENIED, principal=principal,
                 detail={"needs": self.permission.value},
             )  # fmt: skip
             raise HTTPException(403, f"this needs the {self.permission.value} permission")
         return principal
+
+
+class RequireOnWebSocket(Require):
+    """`Require` for a WebSocket route. A browser's WebSocket cannot read the status of a refused
+    handshake, so a refusal closes it with a code instead: 4401 (an application code, RFC 6455
+    7.4.2) for "sign in again", which the page answers by refreshing; 1008 (policy violation)
+    for a missing permission."""
+
+    async def __call__(self, conn: HTTPConnection) -> Principal:
+        try:
+            return await super().__call__(conn)
+        except Unauthorized:
+            code, reason = 4401, "unauthorized"
+        except HTTPException:
+            code, reason = status.WS_1008_POLICY_VIOLATION, f"needs {self.permission.value}"
+        # Accepted first: a close before the handshake completes reaches the browser as an
+        # HTTP 403 and then a bare 1006, without the code (Starlette closes with it below).
+        if isinstance(conn, WebSocket):
+            await conn.accept()
+        raise WebSocketException(code, reason)
 
 
 class RequireDevice:
@@ -146,4 +166,5 @@ ValuesReader = Annotated[Principal, Depends(Require(Permission.VALUES_READ))]
 SystemReader = Annotated[Principal, Depends(Require(Permission.SYSTEM_READ))]
 AuditReader = Annotated[Principal, Depends(Require(Permission.AUDIT_READ))]
 UserManager = Annotated[Principal, Depends(Require(Permission.USERS_MANAGE))]
+LiveReader = Annotated[Principal, Depends(RequireOnWebSocket(Permission.VALUES_READ))]
 Device = Annotated[Principal, Depends(RequireDevice())]

@@ -17,8 +17,11 @@ from kiln.security.store import Conflict
 
 @contextmanager
 def service_errors() -> Iterator[None]:
-    """403 for a denied action, 404 for an unknown record, 409 for a taken name, 422 for an
-    invalid value, 401 for a failed re-authentication (a wrong current password)."""
+    """403 for a denied action, 404 for an unknown record, 409 for a taken name, 400 for an
+    invalid value, 401 for a failed re-authentication (a wrong current password).
+
+    An invalid value is a 400, as in the query routes: 422 is the answer FastAPI documents for
+    a request that does not match the schema, with a list of errors as its `detail`."""
     try:
         yield
     except PermissionDenied as err:
@@ -30,4 +33,4 @@ def service_errors() -> Iterator[None]:
     except LookupError as err:
         raise HTTPException(404, str(err).strip("'\"")) from None
     except ValueError as err:
-        raise HTTPException(422, str(err)) from None
+        raise HTTPException(400, str(err)) from None

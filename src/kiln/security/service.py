@@ -789,15 +789,22 @@ class Identity:
         return token.token, info
 
     async def revoke_api_key(self, actor: Principal, key_id: str) -> None:
-        """Revoke a key: one's own, or as an administrator any of the tenant's. Refused at once."""
+        """Revoke a key: one's own, or as an administrator any of the tenant's. Refused at once.
+
+        A key the actor may not list is unknown to it (LookupError), not forbidden."""
         entry = self._state.keys.get(key_id)
         if entry is None or entry.info.tenant != actor.tenant:
             raise LookupError(f"no live API key {key_id!r}")
         owner = self._state.users.get(entry.info.owner_id)
-        if owner is None:
-            self._require_manage(actor, actor.tenant, None)
-        elif not _is_self(actor, owner):
-            self._require_manage_user(actor, owner)
+        try:
+            if owner is None:
+                self._require_manage(actor, actor.tenant, None)
+            elif not _is_self(actor, owner):
+                self._require_manage_user(actor, owner)
+        except PermissionDenied:
+            # A key the actor may not list (list_api_keys) is unknown to it, not forbidden:
+            # a 403 would tell that the key exists (OWASP API1).
+            raise LookupError(f"no live API key {key_id!r}") from None
         store = _running(self._store)
         async with self._write_lock:
             await asyncio.to_thread(store.revoke_api_key, key_id, now=self._now())
@@ -846,11 +853,15 @@ class Identity:
         return token.token, info
 
     async def revoke_device(self, actor: Principal, tenant: str, name: str) -> None:
-        """Revoke a device credential; the next `authenticate_device` refuses it."""
+        """Revoke a device credential; the next `authenticate_device` refuses it.
+
+        One of another tenant or outside the actor's scope is unknown to it (LookupError)."""
+        self._require_manage(actor, actor.tenant, _ANY_SCOPE)
         entry = self._state.device_named(tenant, name) if tenant == actor.tenant else None
-        if entry is None:
+        # A credential outside the actor's scope is not listed for it (list_devices) and so is
+        # unknown to it, not forbidden: a 403 would tell that it exists (OWASP API1).
+        if entry is None or not _manages(actor.grants, tenant, entry.info.prefix):
             raise LookupError(f"no live device credential {name!r} in tenant {actor.tenant!r}")
-        self._require_manage(actor, tenant, entry.info.prefix)
         store = _running(self._store)
         async with self._write_lock:
             await asyncio.to_thread(store.revoke_device, tenant, name, now=self._now())

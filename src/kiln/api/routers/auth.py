@@ -21,7 +21,7 @@ from kiln.api.auth import (
 )
 from kiln.api.errors import service_errors
 from kiln.security.audit import Category, Result
-from kiln.security.principal import AuthError, Principal
+from kiln.security.principal import AuthError, Principal, PrincipalKind
 from kiln.security.service import TokenPair
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -203,7 +203,8 @@ async def logout(request: Request, response: Response) -> Response:
     refresh_cookie = request.cookies.get(REFRESH_COOKIE)
     if refresh_cookie:
         await identity.logout(refresh_cookie)
-    elif principal is not None:
+    elif principal is not None and principal.kind is PrincipalKind.USER:
+        # An API key has no session to end (it is revoked instead): nothing to do for it.
         await identity.logout(principal)
     if principal is not None:
         await audit(request, category=Category.AUTHENTICATION, action="logout", principal=principal)

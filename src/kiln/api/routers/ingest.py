@@ -14,7 +14,10 @@ router = APIRouter(tags=["ingest"])
     "/ingest",
     response_model=IngestOut,
     responses={
-        207: {"description": "some items were rejected; the others are durable"},
+        207: {
+            "model": IngestOut,
+            "description": "some items were rejected; the others are durable",
+        },
         422: {"description": "no item was valid"},
         503: {"description": "not durable: retry the request (re-sending is harmless)"},
     },

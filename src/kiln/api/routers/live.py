@@ -7,9 +7,9 @@ import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect, status
 
-from kiln.api.auth import Unauthorized, authenticate
+from kiln.api.auth import LiveReader
 from kiln.api.deps import get_historian, get_platform, get_settings
 from kiln.core.bus import Overflow, Subscription
 from kiln.core.errors import InvalidPathError
@@ -46,19 +46,11 @@ def coalesce(batches: list[ValueBatch]) -> list[dict[str, Any]]:
 @router.websocket("/live")
 async def live(
     websocket: WebSocket,
+    who: LiveReader,
     prefix: Annotated[str | None, Query(description="namespace subtree")] = None,
 ) -> None:
     settings = get_settings(websocket)
     platform = get_platform(websocket)
-    try:
-        who = await authenticate(websocket)
-    except (Unauthorized, HTTPException):
-        # 4401: an application close code (RFC 6455 7.4.2) the page answers by refreshing.
-        await websocket.close(code=4401, reason="unauthorized")
-        return
-    if not any(Permission.VALUES_READ in g.permissions for g in who.grants):
-        await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="needs values:read")
-        return
     visible = _VisibleCache(who)
     if prefix:
         try:

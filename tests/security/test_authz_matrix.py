@@ -1,0 +1,826 @@
+"""The authorization matrix: every route x every built-in role x own tenant / other tenant /
+out-of-scope site, against one in-process platform.
+
+The platform has two owner tenants: "default" (namespace "*", so acme/...; its administrator
+is the bootstrap admin) and "other" (namespace globex/...), plus a partner tenant. The default
+tenant has, for each built-in role, a user holding it tenant-wide ("<role>-all") and one
+holding it at acme/site1 only ("<role>-site1"). Devices have put a value in acme/site1,
+acme/site2 and globex.
+
+The three cases of a route:
+
+- own: a tenant-wide user of the default tenant, on a record of its own (in acme/site1);
+- other: the same user, on a record of the other tenant (globex/..., a globex user or
+  device); a list must simply not show the other tenant's records;
+- scope: the acme/site1 user, on a record of acme/site2; a list must not show acme/site2.
+
+What a caller gets follows from the guard the route declares (`expected`): a route's own
+answer for a caller the guard lets in (the ROUTES table, per case), 401 for no credentials,
+403 for a role without the permission. A record the caller may not see is a 404, never a 403,
+with the same answer as for a record that does not exist: existence does not leak.
+
+The table must name every route of the app (the OpenAPI document, the WebSocket, /metrics and
+the page routes), with the guard the route declares: a new route fails here until it has a
+guard and an entry.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlencode
+
+import pytest
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from kiln.api import create_app
+from kiln.api.auth import Authenticated, Public, Require, RequireDevice
+from kiln.model.definitions import AssetDef, AssetTypeDef, Level, TagDef
+from kiln.security.passwords import PasswordHasherSettings
+from kiln.security.permissions import BUILTIN_ROLES, Permission
+from kiln.settings import ModelSettings, Settings
+from kiln.testing.auth import admin_headers, bearer_headers, device_headers
+
+P = Permission
+
+# -- the platform -----------------------------------------------------------------------------
+
+V = "/api/v1"
+PASSWORD = "correct horse battery staple"
+ROLES: Final = ("viewer", "operator", "engineer", "admin", "auditor")
+ANONYMOUS: Final = "anonymous"
+CALLERS: Final = (ANONYMOUS, *ROLES)
+OWN, OTHER, SCOPE = "own", "other", "scope"
+CASES: Final = (OWN, OTHER, SCOPE)
+
+SITE1_PUMP = "acme/site1/utilities/water/cell1/p1"
+SITE2_PUMP = "acme/site2/utilities/water/cell1/p1"
+GLOBEX_PUMP = "globex/plant1/utilities/water/cell1/p1"
+SITE1_FLOW, SITE2_FLOW, GLOBEX_FLOW = (f"{a}/flow" for a in (SITE1_PUMP, SITE2_PUMP, GLOBEX_PUMP))
+GLOBEX_USERS: Final = ("gx-admin", "gx-viewer", "gx-auditor")
+GLOBEX_DEVICES: Final = ("gx-gw", "gx-spare")
+
+
+def plant(data_dir: Path) -> Settings:
+    pump = AssetTypeDef(name="pump", tags=(TagDef(name="flow", unit="m3/h"),))
+    return Settings(
+        data_dir=data_dir,
+        model=ModelSettings(
+            types=[pump],
+            assets=[
+                AssetDef(path="acme", level=Level.ENTERPRISE),
+                AssetDef(path=SITE1_PUMP, level=Level.ASSET, type="pump"),
+                AssetDef(path=SITE2_PUMP, level=Level.ASSET, type="pump"),
+                AssetDef(path="globex", level=Level.ENTERPRISE),
+                AssetDef(path=GLOBEX_PUMP, level=Level.ASSET, type="pump"),
+            ],
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Call:
+    """One concrete request. `headers`, when set, replace the caller's (a fresh session)."""
+
+    method: str
+    url: str
+    params: dict[str, Any] | None = None
+    json: Any = None
+    data: dict[str, str] | None = None
+    headers: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Caller:
+    role: str  # a built-in role, or ANONYMOUS
+    case: str
+    username: str | None
+    headers: dict[str, str]
+
+
+@dataclass
+class World:
+    client: TestClient
+    admin: dict[str, str]  # the bootstrap administrator of the default tenant
+    globex_admin: dict[str, str]
+    users: dict[str, dict[str, str]] = field(default_factory=dict)  # headers by user name
+    devices: dict[str, dict[str, str]] = field(default_factory=dict)  # headers by device name
+    keys: dict[str, str] = field(default_factory=dict)  # API key ids by a name of ours
+
+    def caller(self, role: str, case: str) -> Caller:
+        if role == ANONYMOUS:
+            return Caller(role, case, None, {})
+        username = f"{role}-site1" if case == SCOPE else f"{role}-all"
+        return Caller(role, case, username, self.users[username])
+
+    def post(self, url: str, headers: dict[str, str], **kwargs: Any) -> Any:
+        r = self.client.post(url, headers=headers, **kwargs)
+        assert r.status_code < 300, f"setup: POST {url} -> {r.status_code} {r.text}"
+        return r.json() if r.content else None
+
+    def sign_in(self, username: str) -> dict[str, str]:
+        headers = bearer_headers(self.client, username, PASSWORD)
+        self.users[username] = headers
+        return headers
+
+    def send(self, call: Call, caller: Caller) -> tuple[int, Any]:
+        """The status and the decoded body; for the WebSocket the close code as a status
+        (4401 as 401, 1008 as 403) or 101 and the snapshot."""
+        headers = caller.headers if call.headers is None else call.headers
+        self.client.cookies.clear()  # only a request that signs in itself uses cookies
+        try:
+            if call.method == "WS":
+                url = f"{call.url}?{urlencode(call.params or {})}"
+                try:
+                    with self.client.websocket_connect(url, headers=headers) as ws:
+                        return 101, ws.receive_json()
+                except WebSocketDisconnect as err:
+                    return {4401: 401, 1008: 403}.get(err.code, err.code), err.reason
+            r = self.client.request(
+                call.method,
+                call.url,
+                params=call.params,
+                json=call.json,
+                data=call.data,
+                headers=headers,
+            )
+        finally:
+            self.client.cookies.clear()
+        is_json = r.headers.get("content-type", "").startswith("application/json")
+        return r.status_code, r.json() if is_json else r.text
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    data_dir = tmp_path_factory.mktemp("matrix") / "data"
+    app = create_app(plant(data_dir), password_settings=PasswordHasherSettings.for_tests())
+    with TestClient(app) as client:
+        admin = admin_headers(client, data_dir)
+        world = World(client, admin, {})
+        # The other owner tenant, with its administrator, users, a custom role, devices, a key.
+        world.post(
+            f"{V}/tenants",
+            admin,
+            json={"name": "other", "roots": ["globex"], "admin_username": "gx-admin",
+                  "admin_password": PASSWORD},
+        )  # fmt: skip
+        world.post(f"{V}/tenants", admin, json={"name": "partners", "kind": "partner"})
+        gx = world.globex_admin = world.sign_in("gx-admin")
+        for name, role in (("gx-viewer", "viewer"), ("gx-auditor", "auditor")):
+            world.post(f"{V}/users", gx, json=_user(name, [role]))
+            world.sign_in(name)
+        world.post(f"{V}/roles", gx, json={"name": "gx-role", "permissions": ["values:read"]})
+        world.devices["gx-gw"] = device_headers(client, gx, "gx-gw", "globex")
+        world.devices["gx-spare"] = device_headers(client, gx, "gx-spare", GLOBEX_PUMP)
+        world.keys["globex"] = world.post(f"{V}/keys", gx, json=_key("gx-key"))["key"]["id"]
+        # The default tenant: every built-in role tenant-wide and at acme/site1, two targets.
+        for role in ROLES:
+            for who, scope in ((f"{role}-all", None), (f"{role}-site1", "acme/site1")):
+                world.post(f"{V}/users", admin, json=_user(who, [role], scope))
+                world.sign_in(who)
+        for who, scope in (("target-site1", "acme/site1"), ("target-site2", "acme/site2")):
+            world.post(f"{V}/users", admin, json=_user(who, ["viewer"], scope))
+        t2 = world.sign_in("target-site2")
+        t2_key = {**_key("t2-key"), "scope": "acme/site2"}
+        world.keys["site2"] = world.post(f"{V}/keys", t2, json=t2_key)["key"]["id"]
+        for name, prefix in (("gw-site1", "acme/site1"), ("gw-site2", "acme/site2")):
+            world.devices[name] = device_headers(client, admin, name, prefix)
+        # One value in each place, sent by the device that may publish there.
+        for device, tag, value in (
+            ("gw-site1", SITE1_FLOW, 10.0),
+            ("gw-site2", SITE2_FLOW, 20.0),
+            ("gx-gw", GLOBEX_FLOW, 30.0),
+        ):
+            body = world.post(
+                f"{V}/ingest", world.devices[device], json={"values": [_value(tag, value)]}
+            )
+            assert body["accepted"] == 1, body
+        yield world
+
+
+def _user(name: str, roles: list[str], scope: str | None = None) -> dict[str, Any]:
+    return {"username": name, "password": PASSWORD, "roles": roles, "scope": scope}
+
+
+def _key(name: str, permission: str = "values:read") -> dict[str, Any]:
+    return {"name": name, "permissions": [permission]}
+
+
+def _value(tag: str, value: float) -> dict[str, Any]:
+    return {"path": tag, "value": value}
+
+
+# -- checks of the answers' contents ------------------------------------------------------------
+
+Check = Callable[[World, Caller, Call, Any], None]  # looks at an admitted caller's answer
+
+
+def _tree_paths(nodes: list[dict[str, Any]]) -> set[str]:
+    return {n["path"] for n in nodes} | {p for n in nodes for p in _tree_paths(n["children"])}
+
+
+def _visible(paths: set[str], caller: Caller) -> None:
+    """A list shows no other tenant's records, and a site1 user nothing of acme/site2."""
+    assert not {p for p in paths if p.startswith("globex")}, paths
+    if caller.case == SCOPE:
+        assert not {p for p in paths if p.startswith("acme/site2")}, paths
+
+
+def check_assets(w: World, c: Caller, call: Call, body: Any) -> None:
+    paths = _tree_paths(body["assets"])
+    _visible(paths, c)
+    assert SITE1_PUMP in paths
+    assert (SITE2_PUMP in paths) is (c.case != SCOPE)
+
+
+def check_tags(w: World, c: Caller, call: Call, body: Any) -> None:
+    paths = {t["path"] for t in body["tags"]}
+    _visible(paths, c)
+    assert (SITE1_FLOW in paths) is (c.case != OTHER)  # the other case asks for prefix=globex
+
+
+def check_latest(w: World, c: Caller, call: Call, body: Any) -> None:
+    values = {v["path"]: v["value"] for v in body["values"]}
+    _visible(set(values), c)
+    assert SITE1_FLOW in values
+
+
+def check_live(w: World, c: Caller, call: Call, snapshot: Any) -> None:
+    assert snapshot["snapshot"] is True
+    paths = {v["path"] for v in snapshot["values"]}
+    _visible(paths, c)
+    assert (SITE1_FLOW in paths) is (c.case != OTHER)  # the other case asks for prefix=globex
+
+
+def check_history(w: World, c: Caller, call: Call, body: Any) -> None:
+    assert call.params is not None
+    assert body["tag"] == call.params["tag"]
+    assert body.get("values") or body.get("buckets"), "the value stored in acme/site1 is there"
+
+
+def assert_like_unknown(w: World, route: Route, c: Caller, call: Call, body: Any) -> None:
+    """A 404 for a record the caller may not see is the 404 of a record that does not exist,
+    save for the name: it does not tell that the record exists."""
+    name, ghost_name, ghost = _ghost(route, call)
+    status, unknown = w.send(ghost, c)
+    assert status == 404, f"{ghost}: {status} {unknown}"
+    assert body["detail"].replace(name, "<name>") == unknown["detail"].replace(ghost_name, "<name>")
+
+
+def _ghost(route: Route, call: Call) -> tuple[str, str, Call]:
+    """The name of the record `call` addresses, a name of none, and the call for that one."""
+    ghost = "no-such-record"
+    for part, value in zip(route.path.split("/"), call.url.split("/"), strict=True):
+        if part.startswith("{"):
+            return value, ghost, replace(call, url=call.url.replace(f"/{value}", f"/{ghost}", 1))
+    params = call.params or {}
+    if "tag" in params:  # a tag that does not exist beside the one asked for
+        ghost = f"{params['tag'].rsplit('/', 1)[0]}/{ghost}"
+        return params["tag"], ghost, replace(call, params={**params, "tag": ghost})
+    if "username" in params:
+        return params["username"], ghost, replace(call, params={**params, "username": ghost})
+    raise AssertionError(f"{route.label} answered 404, but for which record?")
+
+
+def check_health(w: World, c: Caller, call: Call, body: Any) -> None:
+    detail = c.role != ANONYMOUS and P.SYSTEM_READ in BUILTIN_ROLES[c.role]
+    assert bool(body["subsystems"]) is detail, body
+
+
+def check_me(w: World, c: Caller, call: Call, body: Any) -> None:
+    assert (body["username"], body["tenant"]) == (c.username, "default")
+
+
+def check_users(w: World, c: Caller, call: Call, body: Any) -> None:
+    names = {u["username"] for u in body["users"]}
+    assert "viewer-all" in names and not names & set(GLOBEX_USERS), names
+
+
+def check_roles(w: World, c: Caller, call: Call, body: Any) -> None:
+    names = {r["name"] for r in body["roles"]}
+    assert set(BUILTIN_ROLES) <= names and "gx-role" not in names, names
+
+
+def check_devices(w: World, c: Caller, call: Call, body: Any) -> None:
+    names = {d["name"] for d in body["devices"]}
+    assert "gw-site1" in names and not names & set(GLOBEX_DEVICES), names
+    assert ("gw-site2" in names) is (c.case != SCOPE), names
+
+
+def check_tenants(w: World, c: Caller, call: Call, body: Any) -> None:
+    # Tenant administrators of the default tenant run the installation: they see every tenant.
+    assert {"default", "other", "partners"} <= {t["name"] for t in body["tenants"]}
+
+
+def check_session_ended(w: World, c: Caller, call: Call, body: Any) -> None:
+    if call.headers:  # the fresh session the request ended is refused from now on
+        assert w.client.get(f"{V}/auth/me", headers=call.headers).status_code == 401
+
+
+# -- building the requests ----------------------------------------------------------------------
+
+Build = Call | Callable[[World, Caller], Call]
+
+
+def own_credentials(w: World, c: Caller) -> dict[str, str]:
+    """The caller's user name and password; one without credentials knows a viewer's."""
+    return {"username": c.username or "viewer-all", "password": PASSWORD}
+
+
+def fresh_session(w: World, c: Caller) -> dict[str, str]:
+    """Headers of a new session of the caller's user (none for the anonymous caller)."""
+    return {} if c.username is None else bearer_headers(w.client, c.username, PASSWORD)
+
+
+def refresh_call(w: World, c: Caller) -> Call:
+    """Renewal of a browser session: sign in with cookies first, then send the CSRF header."""
+    if c.username is None:
+        return Call("POST", f"{V}/auth/refresh", headers={})
+    login = w.client.post(f"{V}/auth/login", json=own_credentials(w, c))
+    assert login.status_code == 200, login.text
+    cookies = dict(w.client.cookies)
+    header = {"x-csrf-token": login.json()["csrf_token"]}
+    cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    return Call("POST", f"{V}/auth/refresh", headers={**header, "cookie": cookie})
+
+
+def own_key_call(w: World, c: Caller) -> Call:
+    """Revoking an API key of the caller's own, made for the purpose."""
+    if c.username is None:
+        return Call("DELETE", f"{V}/keys/0123456789abcdef")
+    permission = sorted(BUILTIN_ROLES[c.role])[0]
+    made = w.post(f"{V}/keys", c.headers, json=_key(f"doomed-{c.case}", permission))
+    return Call("DELETE", f"{V}/keys/{made['key']['id']}")
+
+
+_DOOMED = itertools.count()
+
+
+def own_device_call(w: World, c: Caller) -> Call:
+    """Revoking a device credential of acme/site1, made for the purpose by the admin."""
+    name = f"doomed-{next(_DOOMED)}"
+    device_headers(w.client, w.admin, name, "acme/site1")
+    return Call("DELETE", f"{V}/devices/{name}")
+
+
+def totp_confirm_call(w: World, c: Caller) -> Call:
+    """Confirming an enrolment (started here) with a wrong code: refused, like at sign-in.
+    A right one would put TOTP in force and change how the caller signs in from then on."""
+    if c.username is not None:
+        w.post(f"{V}/auth/totp", c.headers)
+    return Call("POST", f"{V}/auth/totp/confirm", json={"code": "abcdef"})
+
+
+def check_wrong_code(w: World, c: Caller, call: Call, body: Any) -> None:
+    assert body["reason"] == "invalid_totp", body
+
+
+def own_password_call(w: World, c: Caller) -> Call:
+    body = {"new_password": PASSWORD, "current_password": PASSWORD}
+    return Call("PUT", f"{V}/users/{c.username or 'viewer-all'}/password", json=body)
+
+
+def new_key_call(scope: str | None) -> Callable[[World, Caller], Call]:
+    def build(w: World, c: Caller) -> Call:
+        permission = sorted(BUILTIN_ROLES.get(c.role, {P.VALUES_READ}))[0]
+        body = {**_key(f"key-{c.case}", permission), "scope": scope}
+        return Call("POST", f"{V}/keys", json=body)
+
+    return build
+
+
+def new_user_call(scope: str) -> Callable[[World, Caller], Call]:
+    def build(w: World, c: Caller) -> Call:
+        return Call("POST", f"{V}/users", json=_user(f"new-{c.role}-{c.case}", ["viewer"], scope))
+
+    return build
+
+
+def keys_call(which: str) -> Callable[[World, Caller], Call]:
+    return lambda w, c: Call("DELETE", f"{V}/keys/{w.keys[which]}")
+
+
+def _build(build: Build, w: World, c: Caller) -> Call:
+    return build if isinstance(build, Call) else build(w, c)
+
+
+# -- the table ----------------------------------------------------------------------------------
+
+PUBLIC: Final = "public"  # Public(): anyone, on purpose
+SIGNED_IN: Final = "signed-in"  # Authenticated(): any user or API key
+DEVICE: Final = "device"  # RequireDevice(): a device credential only
+Guard = Permission | str
+
+
+@dataclass(frozen=True)
+class Route:
+    """A route of the app, the guard it declares, a request per case, and its own answers.
+
+    `expect` is (own, other, scope): the status for a caller the guard lets in. For a public
+    route, `anonymous` is the status without credentials where it differs. `check` looks at
+    the contents of the answer to a caller the guard lets in; every 404 is compared with the
+    404 for a record that does not exist (`assert_like_unknown`).
+    """
+
+    method: str
+    path: str
+    guard: Guard
+    own: Build
+    other: Build | None = None
+    scope: Build | None = None
+    expect: tuple[int, int, int] = (200, 200, 200)
+    anonymous: int | None = None
+    check: Check | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def call(self, w: World, c: Caller) -> Call:
+        build = {OWN: self.own, OTHER: self.other, SCOPE: self.scope}[c.case] or self.own
+        return _build(build, w, c)
+
+
+_HISTORY = {"tag": SITE1_FLOW}
+_SITE1_ROLE = {"role": "viewer", "scope": "acme/site1"}
+_SITE2_ROLE = {"role": "viewer", "scope": "acme/site2"}
+_ENABLED = {"disabled": False}
+
+# Cases "other" and "scope" that answer 400 ask for a scope outside the caller's namespace:
+# that says which roots are not the tenant's, not whether any record exists.
+ROUTES: Final = (
+    # --- public: login, the page, the documents
+    Route("GET", f"{V}/health", PUBLIC, Call("GET", f"{V}/health"), check=check_health),
+    Route("POST", f"{V}/auth/token", PUBLIC,
+          lambda w, c: Call("POST", f"{V}/auth/token",
+                            data={"grant_type": "password", **own_credentials(w, c)})),
+    Route("POST", f"{V}/auth/login", PUBLIC,
+          lambda w, c: Call("POST", f"{V}/auth/login", json=own_credentials(w, c))),
+    Route("POST", f"{V}/auth/refresh", PUBLIC, refresh_call, anonymous=401),
+    Route("POST", f"{V}/auth/logout", PUBLIC,
+          lambda w, c: Call("POST", f"{V}/auth/logout", headers=fresh_session(w, c)),
+          expect=(204, 204, 204), check=check_session_ended),
+    Route("GET", "/", PUBLIC, Call("GET", "/")),
+    Route("GET", "/docs", PUBLIC, Call("GET", "/docs")),
+    Route("GET", "/openapi.json", PUBLIC, Call("GET", "/openapi.json")),
+    # --- any signed-in user: itself, its keys, its password
+    Route("GET", f"{V}/auth/me", SIGNED_IN, Call("GET", f"{V}/auth/me"), check=check_me),
+    Route("GET", f"{V}/keys", SIGNED_IN, Call("GET", f"{V}/keys"),
+          other=Call("GET", f"{V}/keys", params={"username": "gx-admin"}),
+          scope=Call("GET", f"{V}/keys", params={"username": "target-site2"}),
+          expect=(200, 404, 403)),
+    Route("POST", f"{V}/keys", SIGNED_IN, new_key_call(None),
+          other=new_key_call("globex/plant1"), scope=new_key_call("acme/site2"),
+          expect=(201, 400, 403)),
+    Route("DELETE", f"{V}/keys/{{key_id}}", SIGNED_IN, own_key_call,
+          other=keys_call("globex"), scope=keys_call("site2"), expect=(204, 404, 404)),
+    Route("POST", f"{V}/auth/totp", SIGNED_IN, Call("POST", f"{V}/auth/totp")),
+    Route("POST", f"{V}/auth/totp/confirm", SIGNED_IN, totp_confirm_call,
+          expect=(401, 401, 401), check=check_wrong_code),
+    Route("PUT", f"{V}/users/{{username}}/password", SIGNED_IN, own_password_call,
+          other=Call("PUT", f"{V}/users/gx-viewer/password", json={"new_password": PASSWORD}),
+          scope=Call("PUT", f"{V}/users/target-site2/password", json={"new_password": PASSWORD}),
+          expect=(204, 404, 403)),
+    # --- values:read
+    Route("GET", f"{V}/assets", P.VALUES_READ, Call("GET", f"{V}/assets"), check=check_assets),
+    Route("GET", f"{V}/tags", P.VALUES_READ, Call("GET", f"{V}/tags", params={"prefix": "acme"}),
+          other=Call("GET", f"{V}/tags", params={"prefix": "globex"}), check=check_tags),
+    Route("GET", f"{V}/values/latest", P.VALUES_READ,
+          Call("GET", f"{V}/values/latest", params={"tag": SITE1_FLOW}),
+          other=Call("GET", f"{V}/values/latest", params={"tag": [GLOBEX_FLOW, SITE1_FLOW]}),
+          scope=Call("GET", f"{V}/values/latest", params={"prefix": "acme"}),
+          check=check_latest),
+    Route("GET", f"{V}/history/raw", P.VALUES_READ, Call("GET", f"{V}/history/raw", params=_HISTORY),
+          other=Call("GET", f"{V}/history/raw", params={"tag": GLOBEX_FLOW}),
+          scope=Call("GET", f"{V}/history/raw", params={"tag": SITE2_FLOW}),
+          expect=(200, 404, 404), check=check_history),
+    Route("GET", f"{V}/history/aggregate", P.VALUES_READ,
+          Call("GET", f"{V}/history/aggregate", params=_HISTORY),
+          other=Call("GET", f"{V}/history/aggregate", params={"tag": GLOBEX_FLOW}),
+          scope=Call("GET", f"{V}/history/aggregate", params={"tag": SITE2_FLOW}),
+          expect=(200, 404, 404), check=check_history),
+    Route("WS", f"{V}/live", P.VALUES_READ, Call("WS", f"{V}/live", params={"prefix": "acme"}),
+          other=Call("WS", f"{V}/live", params={"prefix": "globex"}),
+          expect=(101, 101, 101), check=check_live),
+    # --- system:read
+    Route("GET", "/metrics", P.SYSTEM_READ, Call("GET", "/metrics")),
+    # --- audit:read
+    Route("GET", f"{V}/audit", P.AUDIT_READ, Call("GET", f"{V}/audit", params={"limit": 10})),
+    Route("GET", f"{V}/audit/export", P.AUDIT_READ,
+          Call("GET", f"{V}/audit/export", params={"limit": 10, "format": "csv"})),
+    Route("GET", f"{V}/audit/verify", P.AUDIT_READ, Call("GET", f"{V}/audit/verify")),
+    # --- users:manage: users, roles, devices, tenants
+    Route("GET", f"{V}/users", P.USERS_MANAGE, Call("GET", f"{V}/users"), check=check_users),
+    Route("POST", f"{V}/users", P.USERS_MANAGE, new_user_call("acme/site1"),
+          other=new_user_call("globex/plant1"), scope=new_user_call("acme/site2"),
+          expect=(201, 400, 403)),
+    Route("POST", f"{V}/users/{{username}}/roles", P.USERS_MANAGE,
+          Call("POST", f"{V}/users/target-site1/roles", json=_SITE1_ROLE),
+          other=Call("POST", f"{V}/users/gx-viewer/roles", json=_SITE1_ROLE),
+          scope=Call("POST", f"{V}/users/target-site2/roles", json=_SITE2_ROLE),
+          expect=(204, 404, 403)),
+    Route("DELETE", f"{V}/users/{{username}}/roles", P.USERS_MANAGE,
+          Call("DELETE", f"{V}/users/target-site1/roles",
+               params={"role": "operator", "scope": "acme/site1"}),
+          other=Call("DELETE", f"{V}/users/gx-viewer/roles", params={"role": "viewer"}),
+          scope=Call("DELETE", f"{V}/users/target-site2/roles", params=_SITE2_ROLE),
+          expect=(204, 404, 403)),
+    Route("PUT", f"{V}/users/{{username}}/disabled", P.USERS_MANAGE,
+          Call("PUT", f"{V}/users/target-site1/disabled", json=_ENABLED),
+          other=Call("PUT", f"{V}/users/gx-viewer/disabled", json=_ENABLED),
+          scope=Call("PUT", f"{V}/users/target-site2/disabled", json=_ENABLED),
+          expect=(204, 404, 403)),
+    Route("GET", f"{V}/roles", P.USERS_MANAGE, Call("GET", f"{V}/roles"), check=check_roles),
+    # Role and device names are the tenant's own: the other tenant's names are free here.
+    Route("POST", f"{V}/roles", P.USERS_MANAGE,
+          Call("POST", f"{V}/roles", json={"name": "role-own", "permissions": ["values:read"]}),
+          other=Call("POST", f"{V}/roles", json={"name": "gx-role", "permissions": ["values:read"]}),
+          scope=Call("POST", f"{V}/roles", json={"name": "role-scope", "permissions": ["values:read"]}),
+          expect=(201, 201, 403)),
+    Route("GET", f"{V}/devices", P.USERS_MANAGE, Call("GET", f"{V}/devices"), check=check_devices),
+    Route("POST", f"{V}/devices", P.USERS_MANAGE,
+          Call("POST", f"{V}/devices", json={"name": "dev-own", "prefix": SITE1_PUMP}),
+          other=Call("POST", f"{V}/devices", json={"name": "gx-spare", "prefix": SITE1_PUMP}),
+          scope=Call("POST", f"{V}/devices", json={"name": "dev-scope", "prefix": SITE2_PUMP}),
+          expect=(201, 201, 403)),
+    Route("DELETE", f"{V}/devices/{{name}}", P.USERS_MANAGE, own_device_call,
+          other=Call("DELETE", f"{V}/devices/gx-gw"),
+          scope=Call("DELETE", f"{V}/devices/gw-site2"),
+          expect=(204, 404, 404)),
+    Route("GET", f"{V}/tenants", P.USERS_MANAGE, Call("GET", f"{V}/tenants"), check=check_tenants),
+    Route("POST", f"{V}/tenants", P.USERS_MANAGE,
+          Call("POST", f"{V}/tenants", json={"name": "partner-own", "kind": "partner"}),
+          other=Call("POST", f"{V}/tenants", json={"name": "grab", "roots": ["globex/plant1"]}),
+          scope=Call("POST", f"{V}/tenants", json={"name": "partner-scope", "kind": "partner"}),
+          expect=(201, 400, 403)),
+    Route("POST", f"{V}/tenants/{{partner}}/shares", P.USERS_MANAGE,
+          Call("POST", f"{V}/tenants/partners/shares", json={"resource_id": "acme/site1"}),
+          other=Call("POST", f"{V}/tenants/other/shares", json={"resource_id": "acme/site1"}),
+          scope=Call("POST", f"{V}/tenants/partners/shares", json={"resource_id": "acme/site2"}),
+          expect=(201, 404, 403)),
+    # --- devices only
+    Route("POST", f"{V}/ingest", DEVICE,
+          Call("POST", f"{V}/ingest", json={"values": [_value(SITE1_FLOW, 1.0)]})),
+)  # fmt: skip
+BY_LABEL: Final = {r.label: r for r in ROUTES}
+
+
+def admits(route: Route, role: str) -> bool:
+    """Whether the route's guard lets `role` in, so that the route's own answer counts."""
+    if route.guard == PUBLIC:
+        return True
+    if role == ANONYMOUS or route.guard == DEVICE:  # a user's token is no device credential
+        return False
+    return not isinstance(route.guard, Permission) or route.guard in BUILTIN_ROLES[role]
+
+
+def expected(route: Route, role: str, case: str) -> int:
+    """What `role` gets from `route` in `case`, from the route's guard and the role's grants."""
+    if not admits(route, role):
+        return 401 if role == ANONYMOUS or route.guard == DEVICE else 403
+    if role == ANONYMOUS and route.anonymous is not None:
+        return route.anonymous
+    return route.expect[CASES.index(case)]
+
+
+# -- every route has a guard and an entry -------------------------------------------------------
+
+APP: Final = create_app(plant(Path("unused")))  # never started: for its routes and document
+GUARDS: Final = (Require, RequireDevice, Authenticated, Public)
+# Routes that cannot carry a dependency, public on purpose.
+NOT_GUARDABLE: Final = {
+    "GET /openapi.json": "FastAPI's document of the API, which the docs page loads",
+    "MOUNT /static": "the page's own scripts and styles",
+    "MOUNT /docs-assets": "Swagger UI's scripts and styles",
+}
+
+
+def _guards(dependant: Dependant) -> list[object]:
+    found = [d.call for d in dependant.dependencies if isinstance(d.call, GUARDS)]
+    return found + [g for d in dependant.dependencies for g in _guards(d)]
+
+
+def app_routes(app: FastAPI) -> dict[str, list[object] | None]:
+    """Every route of `app` by label, with the guards in its dependency tree (None: a route
+    that has no dependencies at all, such as a mount)."""
+    routes: dict[str, list[object] | None] = {}
+    for context in iter_route_contexts(app.routes):
+        original = context.original_route
+        if isinstance(original, APIRoute):
+            for method in sorted(context.methods or ()):
+                routes[f"{method} {context.path}"] = _guards(context.dependant)
+        elif isinstance(original, APIWebSocketRoute):
+            routes[f"WS {context.path}"] = _guards(context.dependant)
+        else:
+            methods = getattr(context, "methods", None) or {"MOUNT"}
+            for method in sorted(set(methods) - {"HEAD"}):
+                routes[f"{method} {context.path}"] = None
+    return routes
+
+
+def declared_guard(guards: list[object]) -> Guard:
+    assert len(guards) == 1, f"one guard per route, not {guards}"
+    guard = guards[0]
+    if isinstance(guard, Require):
+        return guard.permission
+    return {RequireDevice: DEVICE, Authenticated: SIGNED_IN, Public: PUBLIC}[type(guard)]
+
+
+def unguarded(app: FastAPI) -> list[str]:
+    return sorted(
+        label
+        for label, guards in app_routes(app).items()
+        if not guards and label not in NOT_GUARDABLE
+    )
+
+
+def test_every_route_declares_a_guard() -> None:
+    assert unguarded(APP) == [], "routes without Require/RequireDevice/Authenticated/Public"
+
+
+def test_the_guard_check_sees_a_new_route_without_a_guard() -> None:
+    app = create_app(plant(Path("unused")))
+
+    @app.get(f"{V}/forgotten")
+    def forgotten() -> dict[str, str]:
+        return {}
+
+    assert unguarded(app) == ["GET /api/v1/forgotten"]
+
+
+@pytest.mark.parametrize("label", sorted(app_routes(APP)))
+def test_the_table_knows_the_route_and_its_guard(label: str) -> None:
+    guards = app_routes(APP)[label]
+    if guards is None:
+        assert label in NOT_GUARDABLE, f"{label} cannot declare a guard: make it an APIRoute"
+        return
+    assert label in BY_LABEL, f"{label} has no entry in ROUTES: add its expected answers"
+    assert BY_LABEL[label].guard == declared_guard(guards), f"{label} declares another guard"
+
+
+def test_every_operation_of_the_document_is_in_the_table() -> None:
+    operations = {
+        f"{method.upper()} {path}" for path, ops in APP.openapi()["paths"].items() for method in ops
+    }
+    assert operations - set(BY_LABEL) == set()
+    stale = set(BY_LABEL) - set(app_routes(APP))
+    assert stale == set(), "entries of ROUTES for routes the app does not have"
+
+
+def test_the_matrix_covers_every_builtin_role() -> None:
+    assert set(ROLES) == set(BUILTIN_ROLES)
+
+
+# -- the matrix ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("route", "role", "case"),
+    [
+        pytest.param(route, role, case, id=f"{route.label}-{role}-{case}")
+        for route in ROUTES
+        for role in CALLERS
+        for case in CASES
+    ],
+)
+def test_authorization_matrix(world: World, route: Route, role: str, case: str) -> None:
+    caller = world.caller(role, case)
+    call = route.call(world, caller)
+    want = expected(route, role, case)
+    status, body = world.send(call, caller)
+    assert status == want, f"{route.label} as {role} ({case}): {status} {body}"
+    if status == 404:
+        assert_like_unknown(world, route, caller, call, body)
+    elif route.check is not None and admits(route, role):
+        route.check(world, caller, call, body)
+
+
+# -- other tenants' principals, and things the matrix does not show ---------------------------
+
+
+def test_the_other_tenant_sees_only_its_own(world: World) -> None:
+    gx, get = world.globex_admin, world.client.get
+    tenants = get(f"{V}/tenants", headers=gx).json()["tenants"]
+    assert [t["name"] for t in tenants] == ["other"]
+    users = {u["username"] for u in get(f"{V}/users", headers=gx).json()["users"]}
+    assert users == set(GLOBEX_USERS)
+    devices = {d["name"] for d in get(f"{V}/devices", headers=gx).json()["devices"]}
+    assert devices == set(GLOBEX_DEVICES)
+    viewer = world.users["gx-viewer"]
+    latest = get(f"{V}/values/latest", headers=viewer).json()["values"]
+    assert [(v["path"], v["value"]) for v in latest] == [(GLOBEX_FLOW, 30.0)]
+    assert get(f"{V}/history/raw", params=_HISTORY, headers=viewer).status_code == 404
+    tags = {t["path"] for t in get(f"{V}/tags", headers=viewer).json()["tags"]}
+    assert tags == {GLOBEX_FLOW}
+    assets = _tree_paths(get(f"{V}/assets", headers=viewer).json()["assets"])
+    assert assets and all(p.startswith("globex") for p in assets), assets
+    with world.client.websocket_connect(f"{V}/live", headers=viewer) as ws:
+        assert [v["path"] for v in ws.receive_json()["values"]] == [GLOBEX_FLOW]
+
+
+def test_the_other_tenants_auditor_reads_only_its_records(world: World) -> None:
+    records = world.client.get(
+        f"{V}/audit", params={"limit": 1000}, headers=world.users["gx-auditor"]
+    ).json()["records"]
+    assert records and {r["tenant"] for r in records} == {"other"}
+    everything = world.client.get(
+        f"{V}/audit", params={"limit": 1000}, headers=world.users["auditor-all"]
+    ).json()["records"]
+    assert {"default", "other"} <= {r["tenant"] for r in everything}
+
+
+def test_a_failed_login_does_not_tell_whether_the_user_exists(world: World) -> None:
+    answers = [
+        world.client.post(
+            f"{V}/auth/token",
+            data={"grant_type": "password", "username": name, "password": "wrong password!"},
+        )
+        for name in ("gx-viewer", "nobody-at-all")
+    ]
+    assert [r.status_code for r in answers] == [401, 401]
+    assert answers[0].json() == answers[1].json()
+
+
+def test_an_api_key_acts_with_its_permissions_only(world: World) -> None:
+    made = world.post(f"{V}/keys", world.users["admin-all"], json=_key("reader"))
+    key = {"Authorization": f"Bearer {made['token']}"}
+    get = world.client.get
+    assert get(f"{V}/values/latest", params={"tag": SITE1_FLOW}, headers=key).status_code == 200
+    assert get(f"{V}/users", headers=key).status_code == 403
+    assert world.client.post(f"{V}/ingest", json={"values": []}, headers=key).status_code == 401
+    # A key has no session: signing out with it is harmless and leaves it working.
+    assert world.client.post(f"{V}/auth/logout", headers=key).status_code == 204
+    assert get(f"{V}/auth/me", headers=key).json()["kind"] == "apikey"
+
+
+# -- device credentials -------------------------------------------------------------------------
+
+
+def _history(world: World, tag: str, headers: dict[str, str]) -> list[float]:
+    r = world.client.get(f"{V}/history/raw", params={"tag": tag, "start": "-1d"}, headers=headers)
+    assert r.status_code == 200, r.text
+    return [p["value"] for p in r.json()["values"]]
+
+
+def test_a_device_cannot_ingest_under_another_devices_prefix(world: World) -> None:
+    gw = world.devices["gw-site1"]
+    sentinel = 4242.5
+    items = [
+        _value(f"{SITE1_PUMP}/flow", 11.0),
+        _value(SITE2_FLOW, sentinel),  # another device's prefix, same tenant
+        _value(GLOBEX_FLOW, sentinel),  # another tenant's namespace
+        _value("acme/site10/utilities/water/x/y", sentinel),  # prefixes match segment-wise
+    ]
+    r = world.client.post(f"{V}/ingest", json={"values": items}, headers=gw)
+    assert r.status_code == 207, r.text
+    body = r.json()
+    assert body["accepted"] == 1
+    assert [e["index"] for e in body["rejected"]] == [1, 2, 3]
+    assert all("may publish only under acme/site1" in e["error"] for e in body["rejected"])
+    assert sentinel not in _history(world, SITE2_FLOW, world.admin)
+    assert sentinel not in _history(world, GLOBEX_FLOW, world.globex_admin)
+    tags = world.client.get(f"{V}/tags", params={"prefix": "acme/site10"}, headers=world.admin)
+    assert tags.json()["tags"] == [], "a rejected item must not create its tag"
+    # Nothing valid at all: 422, and still nothing stored.
+    r = world.client.post(f"{V}/ingest", json={"values": items[1:3]}, headers=gw)
+    assert r.status_code == 422
+    assert sentinel not in _history(world, SITE2_FLOW, world.admin)
+
+
+def test_a_revoked_device_is_refused_at_once(world: World) -> None:
+    gw = device_headers(world.client, world.admin, "short-lived", "acme/site1")
+    body = {"values": [_value(SITE1_FLOW, 12.0)]}
+    assert world.client.post(f"{V}/ingest", json=body, headers=gw).status_code == 200
+    r = world.client.delete(f"{V}/devices/short-lived", headers=world.admin)
+    assert r.status_code == 204
+    r = world.client.post(f"{V}/ingest", json=body, headers=gw)
+    assert r.status_code == 401
+    assert r.json()["reason"] == "invalid_token"
+
+
+@pytest.mark.parametrize("who", ["admin-all", "viewer-all", "gx-admin"])
+def test_a_users_token_is_refused_by_ingest(world: World, who: str) -> None:
+    body = {"values": [_value(SITE1_FLOW, 13.0)]}
+    r = world.client.post(f"{V}/ingest", json=body, headers=world.users[who])
+    assert r.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "route", [pytest.param(r, id=r.label) for r in ROUTES if r.guard != DEVICE]
+)
+def test_a_device_token_is_worth_no_more_than_none_elsewhere(world: World, route: Route) -> None:
+    """Outside ingest a device credential is refused (401), and a public route answers it
+    like a caller without credentials."""
+    device = Caller(ANONYMOUS, OWN, None, world.devices["gw-site1"])
+    call = route.call(world, device)
+    status, body = world.send(replace(call, headers=call.headers or device.headers), device)
+    assert status == expected(route, ANONYMOUS, OWN), f"{route.label}: {status} {body}"
+    if route.check is not None and admits(route, ANONYMOUS):
+        route.check(world, device, call, body)
