@@ -341,7 +341,7 @@ out.readCookie = [
   take();
 
   // Sign-in: the CSRF token of the answer is used until a cookie says otherwise.
-  queue("/api/v1/auth/login", reply(200, { user: admin, csrf_token: "csrf-1" }));
+  queue("/api/v1/auth/login", reply(200, { user: admin, csrf_token: "csrf-1", expires_in: 300 }));
   res.user = (await s.login("admin", "pw", "123456")).username;
   res.loginBody = JSON.parse(take()[0][3]);
   res.timerAfterLogin = timerLog.at(-1);

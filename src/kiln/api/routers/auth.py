@@ -59,10 +59,12 @@ class MeOut(BaseModel):
 class LoginOut(BaseModel):
     user: MeOut
     csrf_token: str
+    expires_in: int = Field(description="seconds the access cookie is good for; renew before")
 
 
 class CsrfOut(BaseModel):
     csrf_token: str
+    expires_in: int
 
 
 def me_of(p: Principal) -> MeOut:
@@ -171,7 +173,7 @@ async def login(body: LoginIn, request: Request, response: Response) -> LoginOut
     pair = await _login(request, body.username, body.password, body.otp)
     principal = await identity_of(request).authenticate_bearer(pair.access)
     csrf = _set_cookies(request, response, pair)
-    return LoginOut(user=me_of(principal), csrf_token=csrf)
+    return LoginOut(user=me_of(principal), csrf_token=csrf, expires_in=pair.expires_in)
 
 
 @router.post("/refresh", response_model=CsrfOut, dependencies=[Depends(Public())])
@@ -188,7 +190,7 @@ async def refresh(request: Request, response: Response) -> CsrfOut:
     except Unauthorized:
         _clear_cookies(response)
         raise
-    return CsrfOut(csrf_token=_set_cookies(request, response, pair))
+    return CsrfOut(csrf_token=_set_cookies(request, response, pair), expires_in=pair.expires_in)
 
 
 @router.post("/logout", status_code=204, dependencies=[Depends(Public())])

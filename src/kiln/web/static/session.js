@@ -62,6 +62,7 @@ export class Session {
   #lock;
   #onExpired;
   #everyMs;
+  #nextMs;
   #csrf = "";
   #user = null;
   #refreshing = null;
@@ -87,6 +88,7 @@ export class Session {
     this.#clearTimer = clearTimer;
     this.#lock = lock;
     this.#everyMs = refreshEveryMs;
+    this.#nextMs = refreshEveryMs;
   }
 
   /** The signed-in user ({username, tenant, permissions, ...}) or null. */
@@ -145,6 +147,7 @@ export class Session {
       throw new SignInError(errorDetail(response.status, body, response.statusText), response.status, reason);
     }
     this.#csrf = typeof body?.csrf_token === "string" ? body.csrf_token : "";
+    this.#learnLifetime(body);
     this.#signedIn(body?.user ?? null);
     return this.#user;
   }
@@ -203,7 +206,8 @@ export class Session {
     if (!response.ok) return false;
     const body = await response.json().catch(() => null);
     this.#csrf = typeof body?.csrf_token === "string" ? body.csrf_token : "";
-    if (this.#user !== null) this.#schedule(this.#everyMs);
+    this.#learnLifetime(body);
+    if (this.#user !== null) this.#schedule(this.#nextMs);
     return true;
   }
 
@@ -218,7 +222,14 @@ export class Session {
 
   #signedIn(user) {
     this.#user = user;
-    this.#schedule(this.#everyMs);
+    this.#schedule(this.#nextMs);
+  }
+
+  // The server says how long its access token lasts (expires_in, seconds): renew at two thirds
+  // of that when it is shorter than the default period.
+  #learnLifetime(body) {
+    const ttlS = Number(body?.expires_in);
+    this.#nextMs = ttlS > 0 ? Math.min(this.#everyMs, (ttlS * 1000 * 2) / 3) : this.#everyMs;
   }
 
   #expire() {
