@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kiln.connectors.http.ingest import HttpIngest
+from kiln.connectors.service import Connectors
 from kiln.core.clock import Clock, SystemClock
 from kiln.core.platform import Health, Platform, Stage, Status
 from kiln.historian import Historian
@@ -95,4 +96,6 @@ def build_platform(
     platform.add(HttpIngest(ack_timeout_s=settings.ingest.ack_timeout_s), Stage.ENGINES)
     if settings.sim is not None:
         platform.add(SimSource(settings.sim), Stage.SOURCES)
+    if settings.connectors:
+        platform.add(Connectors(settings.connectors), Stage.SOURCES)
     return platform

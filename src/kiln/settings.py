@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator
 
+from kiln.connectors.base import ConnectorConfig
+from kiln.connectors.registry import validate_connector_config
 from kiln.core.config import load_config
 from kiln.core.values import validate_path
 from kiln.model.definitions import AssetDef, AssetTypeDef
@@ -100,6 +102,9 @@ class Settings(_Section):
     limits: QueryLimits = QueryLimits()
     security: SecuritySettings = SecuritySettings()
     sim: FactorySpec | None = Field(default=None, description="run the virtual factory in-process")
+    connectors: list[Annotated[ConnectorConfig, PlainValidator(validate_connector_config)]] = Field(
+        default_factory=list, description="devices and servers to read from (one entry each)"
+    )
 
     def resolved(self, base: Path) -> Settings:
         """A copy whose relative paths are anchored at `base` (the config file's folder)."""

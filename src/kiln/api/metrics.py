@@ -12,7 +12,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from kiln.connectors.base import ConnectorState
 from kiln.connectors.http.ingest import HttpIngest
+from kiln.connectors.service import Connectors
 from kiln.core.platform import Platform, Status
 from kiln.historian import Historian
 from kiln.sim import SimSource
@@ -29,6 +31,7 @@ class PlatformCollector(Collector):
         yield from self._historian()
         yield from self._ingest()
         yield from self._sim()
+        yield from self._connectors()
         up = GaugeMetricFamily(
             "kiln_subsystem_up", "1 ok, 0.5 degraded or starting, 0 failed", labels=["subsystem"]
         )
@@ -129,6 +132,42 @@ class PlatformCollector(Collector):
             "steps skipped because the simulator fell behind",
             value=sim.skipped_ticks,
         )
+
+    def _connectors(self) -> Iterator[Metric]:
+        if not self.platform.has(Connectors):
+            return
+        labels = ["connector", "type"]
+        state = GaugeMetricFamily(
+            "kiln_connector_state",
+            "1 connected, 0.5 connecting or degraded, 0 error or stopped",
+            labels=labels,
+        )
+        values = CounterMetricFamily("kiln_connector_values", "values published", labels=labels)
+        malformed = CounterMetricFamily(
+            "kiln_connector_malformed", "inputs dropped as undecodable", labels=labels
+        )
+        failures = CounterMetricFamily(
+            "kiln_connector_failures", "connection attempts or runs that failed", labels=labels
+        )
+        reconnects = CounterMetricFamily(
+            "kiln_connector_reconnects", "recoveries after an outage", labels=labels
+        )
+        for r in self.platform.service(Connectors).runners:
+            key = [r.name, r.config.type]
+            state.add_metric(key, _CONNECTOR_STATE_VALUE.get(r.state, 0.0))
+            st = r.link.stats
+            values.add_metric(key, st.values + st.historical_values)
+            malformed.add_metric(key, st.malformed)
+            failures.add_metric(key, st.failures)
+            reconnects.add_metric(key, st.reconnects)
+        yield from (state, values, malformed, failures, reconnects)
+
+
+_CONNECTOR_STATE_VALUE = {
+    ConnectorState.CONNECTED: 1.0,
+    ConnectorState.CONNECTING: 0.5,
+    ConnectorState.DEGRADED: 0.5,
+}
 
 
 def render(registry: CollectorRegistry) -> bytes:

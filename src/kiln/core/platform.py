@@ -128,6 +128,9 @@ class Platform:
         task = self._task_group.create_task(self._supervised(coro, name), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # A task cancelled before it first ran never awaits `coro`; closing it (a no-op once
+        # it has run) keeps Python from warning about a coroutine never awaited.
+        task.add_done_callback(lambda _: coro.close())
         return task
 
     async def _supervised(self, coro: Coroutine[Any, Any, None], name: str) -> None:

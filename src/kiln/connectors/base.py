@@ -1,0 +1,105 @@
+"""The one shape every connector has.
+
+A connector type (`ConnectorType`) is found through the entry-point group `kiln.connectors`
+(`kiln.connectors.registry`), built-in ones exactly like third-party ones. It names its
+configuration model, says whether it polls or is pushed to, and makes `Connector`s.
+
+A `Connector` does three things and nothing else: `setup` (connect), `run` (produce values
+through its `Link` until the source is lost), `teardown` (let go). Reconnecting, backoff,
+logging once per outage, Bad quality while the source is gone, health and metrics are the
+runner's (`kiln.connectors.runner`), the same for every protocol. Protocol code lives in a
+pure `codec` module and a thin `client` module per connector package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kiln.connectors.backoff import BackoffSettings
+from kiln.core.errors import KilnError
+from kiln.core.values import Scalar
+
+if TYPE_CHECKING:
+    from kiln.connectors.link import Link
+
+
+class ConnectorKind(StrEnum):
+    POLLED = "polled"  # Kiln asks on a schedule (Modbus)
+    PUSHED = "pushed"  # the source reports by exception (OPC UA subscriptions, MQTT)
+
+
+class ConnectorState(StrEnum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DEGRADED = "degraded"  # connected, but part of what it reads fails
+    ERROR = "error"  # lost or never reached; retrying with backoff
+    STOPPED = "stopped"
+
+
+class SourceLost(KilnError):
+    """The connection to the source is gone; the runner reconnects. The message says why."""
+
+
+class ConnectorConfig(BaseModel):
+    """What every connector's configuration has; each type extends it with its own fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="unique among the connectors; used in health, metrics and logs",
+    )
+    type: str = Field(description="the connector type: modbus, opcua, mqtt, sparkplug, ...")
+    enabled: bool = True
+    reconnect: BackoffSettings = BackoffSettings()
+
+
+class Connector(Protocol):
+    """One connection to one source (a PLC, a server, a broker)."""
+
+    @property
+    def tags(self) -> Sequence[str]:
+        """The namespace paths it feeds, known up front (a Sparkplug host learns them at birth
+        and may return those it has seen); they go Bad when the source is lost."""
+        ...
+
+    async def setup(self, link: Link) -> None:
+        """Connect. Raise (any exception) when the source cannot be reached."""
+        ...
+
+    async def run(self, link: Link) -> None:
+        """Produce values with `link.publish` until the source is lost: then raise
+        `SourceLost` (or any exception). Cancelled when the platform stops."""
+        ...
+
+    async def teardown(self) -> None:
+        """Let go of the connection; must not raise, and is called after a failed setup too."""
+        ...
+
+
+@runtime_checkable
+class Writable(Protocol):
+    """A connector that can write a value back to its source (write-back)."""
+
+    async def write(self, path: str, value: Scalar) -> None:
+        """Write `value` to the device tag at `path`; raise with a clear message when the
+        path is not one of its tags, the value does not fit, or the device refuses."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorType:
+    """A kind of connector, as an entry point of group `kiln.connectors` exposes it."""
+
+    name: str
+    kind: ConnectorKind
+    config_model: type[ConnectorConfig]
+    create: Callable[[ConnectorConfig], Connector]
+    description: str = ""
+    # Python distributions it needs beyond Kiln's own, for `kiln connectors list`.
+    requirements: tuple[str, ...] = field(default=())

@@ -1,0 +1,93 @@
+"""What a running connector is handed: where its values go, its clock, its counters.
+
+The `Link` remembers the last value of every path it carried, so that when the source is lost
+the runner can publish those values again with Bad quality at host time: a lost device shows as
+Bad, never as silence (a tag that just stops updating looks healthy on a screen).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from kiln.core.bus import Bus
+from kiln.core.clock import Clock
+from kiln.core.values import Scalar, TagValue, ValueBatch
+
+
+@dataclass(slots=True)
+class LinkStats:
+    values: int = 0  # values published
+    historical_values: int = 0
+    malformed: int = 0  # inputs that could not be decoded and were dropped
+    reconnects: int = 0
+    failures: int = 0  # setups or runs that ended in an error
+
+
+class Link:
+    """The connector's side of the platform: publish values, report bad input."""
+
+    def __init__(self, name: str, bus: Bus, clock: Clock, logger: logging.Logger) -> None:
+        self.name = name
+        self.clock = clock
+        self.log = logger
+        self.stats = LinkStats()
+        self._bus = bus
+        self._last: dict[str, Scalar] = {}
+        self._reported: set[str] = set()
+        self.last_problem: str | None = None
+
+    async def publish(self, values: Sequence[TagValue], *, historical: bool = False) -> None:
+        """Put values on the bus (waits when the historian is full: back-pressure).
+
+        Historical values (replayed, or Sparkplug `is_historical`) are stored but never become
+        the latest value, and are not remembered as the last value here either.
+        """
+        if not values:
+            return
+        await self._bus.publish(ValueBatch.of(values, self.clock.now_us(), historical=historical))
+        if historical:
+            self.stats.historical_values += len(values)
+        else:
+            self.stats.values += len(values)
+            for v in values:
+                self._last[v.path] = v.value
+
+    async def publish_batch(self, batch: ValueBatch) -> None:
+        """The columnar form of `publish`, for connectors that decode whole columns."""
+        if not len(batch):
+            return
+        await self._bus.publish(batch)
+        if batch.historical:
+            self.stats.historical_values += len(batch)
+            return
+        self.stats.values += len(batch)
+        for path, value in zip(batch.paths, batch.values, strict=True):
+            self._last[path] = value
+
+    def malformed(self, kind: str, detail: str) -> None:
+        """Count one undecodable input and drop it; the first of each kind is logged (at
+        warning), later ones only counted, so a babbling device cannot flood the log."""
+        self.stats.malformed += 1
+        self.last_problem = f"{kind}: {detail}"
+        if kind not in self._reported:
+            self._reported.add(kind)
+            self.log.warning(
+                "Connector %s dropped malformed input (%s): %s; further ones are only counted",
+                self.name,
+                kind,
+                detail,
+            )
+
+    def last_values(self) -> dict[str, Scalar]:
+        return dict(self._last)
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """Why a connector is not connected, for health."""
+
+    reason: str
+    since_us: int
+    attempts: int = field(default=1)

@@ -1,0 +1,69 @@
+"""Finding connector types: the entry-point group `kiln.connectors`.
+
+Kiln's own connectors are registered in its `pyproject.toml` exactly as a third party
+registers one in theirs:
+
+    [project.entry-points."kiln.connectors"]
+    modbus = "kiln.connectors.modbus:CONNECTOR"
+
+An entry point that fails to load is reported (with the reason) and skipped: one broken plugin
+does not stop the others or the platform.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from pydantic_core import PydanticCustomError
+
+from kiln.connectors.base import ConnectorConfig, ConnectorType
+
+_LOGGER = logging.getLogger(__name__)
+
+GROUP = "kiln.connectors"
+
+
+@cache
+def connector_types() -> dict[str, ConnectorType]:
+    """Every connector type installed, by name (loaded once per process)."""
+    found: dict[str, ConnectorType] = {}
+    for ep in entry_points(group=GROUP):
+        try:
+            kind = ep.load()
+        except Exception as err:  # a broken plugin must not stop the platform
+            _LOGGER.error("Connector plugin %s (%s) failed to load: %s", ep.name, ep.value, err)
+            continue
+        if not isinstance(kind, ConnectorType):
+            _LOGGER.error("Connector plugin %s (%s) is not a ConnectorType", ep.name, ep.value)
+            continue
+        if kind.name != ep.name:
+            _LOGGER.error(
+                "Connector plugin %s names itself %r; skipped (the names must agree)",
+                ep.name,
+                kind.name,
+            )
+            continue
+        found[kind.name] = kind
+    return found
+
+
+def validate_connector_config(value: Any) -> ConnectorConfig:
+    """A configuration entry validated by its own type's model (pydantic keeps the nested
+    error locations, so a mistake is reported as connectors[2].port at its line)."""
+    if isinstance(value, ConnectorConfig):
+        return value
+    if not isinstance(value, dict):
+        raise PydanticCustomError("model_type", "a connector is a mapping with name and type")
+    known = connector_types()
+    kind_name = value.get("type")
+    kind = known.get(kind_name) if isinstance(kind_name, str) else None
+    if kind is None:
+        raise PydanticCustomError(
+            "connector_type",
+            "unknown connector type {type}; installed: {known}",
+            {"type": repr(kind_name), "known": ", ".join(sorted(known)) or "none"},
+        )
+    return kind.config_model.model_validate(value)

@@ -1,0 +1,100 @@
+"""The connectors of a plant as one platform service: a runner per connector, each its task."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from kiln.connectors.base import Connector, ConnectorConfig, ConnectorState, Writable
+from kiln.connectors.link import Link
+from kiln.connectors.registry import connector_types
+from kiln.connectors.runner import ConnectorRunner
+from kiln.core.clock import us_to_datetime
+from kiln.core.platform import Health, Platform, Status
+from kiln.core.values import Scalar, path_has_prefix
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class NotWritable(LookupError):
+    """No connector can write this path; the message says which connectors exist."""
+
+
+class Connectors:
+    """A Service named "connectors". Health is OK when every enabled connector is connected,
+    DEGRADED when any is not (the platform itself is fine), with each one's state in detail."""
+
+    name = "connectors"
+
+    def __init__(self, configs: Sequence[ConnectorConfig]) -> None:
+        names = [c.name for c in configs]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"connector names must be unique: {', '.join(duplicates)}")
+        self.configs = [c for c in configs if c.enabled]
+        self.runners: list[ConnectorRunner] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, platform: Platform) -> None:
+        types = connector_types()
+        for config in self.configs:
+            connector = types[config.type].create(config)
+            link = Link(config.name, platform.bus, platform.clock, _LOGGER)
+            runner = ConnectorRunner(config, connector, link, platform.clock)
+            self.runners.append(runner)
+            self._tasks.append(
+                platform.spawn(runner.run_forever(), name=f"connector:{config.name}")
+            )
+        _LOGGER.info("Connectors started: %s", ", ".join(c.name for c in self.configs) or "none")
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def health(self) -> Health:
+        detail: dict[str, object] = {}
+        worst = Status.OK
+        for r in self.runners:
+            entry: dict[str, object] = {"type": r.config.type, "state": r.state.value}
+            if r.outage is not None:
+                entry["reason"] = r.outage.reason
+                entry["since"] = us_to_datetime(r.outage.since_us).isoformat()
+                entry["attempts"] = r.outage.attempts
+            if r.link.stats.malformed:
+                entry["malformed"] = r.link.stats.malformed
+                entry["last_problem"] = r.link.last_problem
+            detail[r.name] = entry
+            if r.state is not ConnectorState.CONNECTED:
+                worst = Status.DEGRADED
+        return Health(worst, detail)
+
+    def runner(self, name: str) -> ConnectorRunner:
+        for r in self.runners:
+            if r.name == name:
+                return r
+        raise LookupError(f"no connector named {name!r}")
+
+    def writer_for(self, path: str) -> tuple[ConnectorRunner, Writable]:
+        """The connector that feeds `path` and can write to it."""
+        for r in self.runners:
+            if isinstance(r.connector, Writable) and _feeds(r.connector, path):
+                return r, r.connector
+        writable = [r.name for r in self.runners if isinstance(r.connector, Writable)]
+        raise NotWritable(
+            f"no connector can write {path!r}; writable connectors: "
+            + (", ".join(writable) or "none")
+        )
+
+    async def write(self, path: str, value: Scalar) -> str:
+        """Write through the connector that owns `path`; the connector's name."""
+        runner, writable = self.writer_for(path)
+        await writable.write(path, value)
+        return runner.name
+
+
+def _feeds(connector: Connector, path: str) -> bool:
+    return any(t == path or path_has_prefix(path, t) for t in connector.tags)
