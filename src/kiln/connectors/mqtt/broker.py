@@ -1,0 +1,102 @@
+"""Connecting to an MQTT broker: URL, credentials, TLS. Shared by plain MQTT and Sparkplug B."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiomqtt
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_SCHEMES = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883}
+
+
+class _AsDebug(logging.Filter):
+    """paho/aiomqtt warn on every failed reconnect attempt; the connector runner already logs
+    an outage once and its recovery once, so their records are kept at debug only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+_CLIENT_LOGGER = logging.getLogger("kiln.connectors.mqtt.client")
+_CLIENT_LOGGER.addFilter(_AsDebug())
+
+
+class BrokerSettings(BaseModel):
+    """Where the broker is and how to sign in to it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(description="mqtt://host:1883, or mqtts://host:8883 for TLS")
+    username: str | None = None
+    password_file: Path | None = Field(
+        default=None, description="a file holding the password (kept out of the plant YAML)"
+    )
+    ca_file: Path | None = Field(default=None, description="CA to trust for mqtts (PEM)")
+    cert_file: Path | None = Field(default=None, description="client certificate (PEM)")
+    key_file: Path | None = Field(default=None, description="its private key (PEM)")
+    client_id: str | None = Field(default=None, max_length=128)
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in _SCHEMES or not parts.hostname:
+            raise ValueError(
+                f"{v!r} is not a broker URL: use mqtt://host:port or mqtts://host:port"
+            )
+        return v
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or _SCHEMES[parts.scheme]
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme in ("mqtts", "ssl")
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.ca_file) if self.ca_file is not None else None
+        )
+        if self.cert_file is not None:
+            context.load_cert_chain(
+                str(self.cert_file), str(self.key_file) if self.key_file else None
+            )
+        return context
+
+    def password(self) -> str | None:
+        if self.password_file is None:
+            return None
+        return self.password_file.read_text(encoding="utf-8").strip()
+
+    def client(
+        self, *, will: aiomqtt.Will | None = None, clean_session: bool = True
+    ) -> aiomqtt.Client:
+        """A client for this broker (not yet connected: use it as `async with`)."""
+        return aiomqtt.Client(
+            self.host,
+            self.port,
+            username=self.username,
+            password=self.password(),
+            identifier=self.client_id,
+            will=will,
+            clean_session=clean_session,
+            keepalive=self.keepalive_s,
+            timeout=self.connect_timeout_s,
+            tls_context=self.tls_context(),
+            logger=_CLIENT_LOGGER,
+        )
