@@ -124,7 +124,12 @@ async def test_broker_restart_goes_bad_then_resumes_good(
     tmp_path: Path, platform_with: object, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    broker = Mosquitto(tmp_path)
+    try:
+        broker = Mosquitto(tmp_path)
+    except FileNotFoundError as err:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{err}; CI=true needs it")
+        pytest.skip(f"{err} (set CI=true to fail instead)")
     broker.start()
     try:
         _, service, sub = await platform_with(mqtt_config(broker.url, "plant"))  # type: ignore[operator]
