@@ -1,7 +1,8 @@
 """What a user or an API key may do: role assignments and shares turned into grants.
 
-Pure functions over `Grant`s; the identity cache calls them when it is rebuilt, and the
-identity service's checks (IEC 62443-4-2 CR 2.1) call `holds` and `manages`.
+Pure functions over `Grant`s: the identity cache computes each user's grants when it is
+rebuilt, an API key's are computed from its owner's at each authentication, and the identity
+service's checks (IEC 62443-4-2 CR 2.1) call `holds` and `manages`.
 """
 
 from __future__ import annotations

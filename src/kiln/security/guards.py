@@ -16,6 +16,8 @@ from kiln.security.permissions import BUILTIN_ROLES, Permission
 from kiln.security.principal import ANY_ROOT, PermissionDenied, Principal, PrincipalKind
 from kiln.security.store import Conflict, UserInfo, username_key
 
+TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+ROLE_NAME = TENANT_NAME
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 
 

@@ -8,6 +8,7 @@ cache follows before the call returns: a revoked credential is refused by the ve
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
 from typing import TypeVar
 
@@ -18,6 +19,10 @@ from kiln.security.ratelimit import LoginLimiter
 from kiln.security.store import SecurityStore, SessionInfo
 
 _T = TypeVar("_T")
+
+# One log for the whole identity service, whichever part writes, under the name it has always
+# had: operators filter on it (the log format shows it).
+LOGGER = logging.getLogger("kiln.security.service")
 
 
 class IdentityRuntime:

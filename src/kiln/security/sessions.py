@@ -1,4 +1,5 @@
-"""Signing in: logins, refresh-token rotation, logouts, bearer and device authentication.
+"""Signing in: logins, refresh-token rotation, logouts, bearer and device authentication,
+and the principals of those who act without a session (the local operator, `kiln admin`).
 
 IEC 62443-4-2 CR 1.1 and CR 1.2 (authentication of people and of devices), CR 1.11
 (unsuccessful login attempts are rate limited); OWASP API Security Top 10 API2 (broken
@@ -8,23 +9,28 @@ authentication). Secrets never reach the log: not passwords, not tokens, not TOT
 from __future__ import annotations
 
 import asyncio
-import logging
 import secrets as _random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from math import ceil
+from typing import TypeVar
 
+from kiln.security.cache import IdentityCache
 from kiln.security.grants import key_grants
 from kiln.security.guards import user_id
+from kiln.security.permissions import BUILTIN_ROLES, Grant
 from kiln.security.principal import AuthError, Principal, PrincipalKind
-from kiln.security.runtime import IdentityRuntime, running
+from kiln.security.runtime import LOGGER, IdentityRuntime, running
 from kiln.security.store import (
+    Hashed,
     Rotation,
     SecurityStore,
     SessionInfo,
     UserCredentials,
     UserInfo,
+    username_key,
 )
+from kiln.security.tenancy import DEFAULT_TENANT
 from kiln.security.tokens import (
     API_KEY_PREFIX,
     DEVICE_CREDENTIAL_PREFIX,
@@ -38,11 +44,11 @@ from kiln.security.tokens import (
 )
 from kiln.security.totp import TotpSecretError, decrypt_secret, verify_totp
 
-_LOGGER = logging.getLogger(__name__)
-
 # One message for an unknown user, a wrong password and a disabled account: no enumeration.
 _BAD_LOGIN = "invalid username or password"
 _BAD_TOKEN = "invalid or expired credentials"
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +62,11 @@ class TokenPair:
 
 
 class Sessions:
-    """Starts, rotates and ends user sessions and turns credentials into principals."""
+    """Starts, rotates and ends user sessions and turns credentials into principals.
+
+    The methods named like `Identity`'s are its (it documents them and delegates to them);
+    `check_password`, `totp_step`, `session_source` and `end_sessions` serve `Accounts` too.
+    """
 
     def __init__(self, rt: IdentityRuntime, *, access_ttl_s: int, refresh_ttl: timedelta) -> None:
         self._rt = rt
@@ -66,12 +76,7 @@ class Sessions:
     async def login(
         self, username: str, password: str, *, totp: str | None = None, source: str
     ) -> TokenPair:
-        """Check a user's password (and TOTP code, if enrolled) and start a session.
-
-        Raises AuthError: "rate_limited" after too many failures for this user name or source,
-        "invalid_credentials" (the same message and about the same time for an unknown user, a
-        wrong password and a disabled account), "totp_required", "invalid_totp".
-        """
+        """Check a user's password (and TOTP code, if enrolled) and start a session."""
         rt = self._rt
         limiter = running(rt.limiter)
         wait = limiter.check(username, source)
@@ -107,17 +112,13 @@ class Sessions:
                 _start_session, store, refresh.id, refresh.hash, session, now, new_hash
             )
             rt.live_sessions[session.family_id] = session
-        _LOGGER.info("User %s logged in from %s", user.username, source)
+        LOGGER.info("User %s logged in from %s", user.username, source)
         return TokenPair(
             self._access_token(user, session.family_id), refresh.token, self._access_ttl_s
         )
 
     async def refresh(self, refresh_token: str) -> TokenPair:
-        """A new access token and a new refresh token for a valid refresh token.
-
-        The presented token is used up. Presenting it again revokes the whole session: one of
-        the two presenters is a thief, and the service cannot tell which.
-        """
+        """Rotate a refresh token; a used one presented again revokes its whole session."""
         rt = self._rt
         store = running(rt.store)
         try:
@@ -138,7 +139,7 @@ class Sessions:
                 rt.live_sessions.pop(result.family_id, None)
         user = rt.cache.users.get(result.user_id or -1)
         if result.outcome is Rotation.REUSED:
-            _LOGGER.warning(
+            LOGGER.warning(
                 "A used refresh token of user %s was presented again; the session is revoked "
                 "because the token is presumed stolen",
                 user.username if user else result.user_id,
@@ -151,10 +152,7 @@ class Sessions:
         return TokenPair(self._access_token(user, family), successor.token, self._access_ttl_s)
 
     async def logout(self, credential: str | Principal) -> None:
-        """End a session, given its refresh token or the principal of one of its access tokens.
-
-        Unknown tokens are ignored: logging out twice is not an error.
-        """
+        """End a session; unknown tokens are ignored."""
         rt = self._rt
         store = running(rt.store)
         now = rt.now()
@@ -186,18 +184,14 @@ class Sessions:
             self._rt.live_sessions.pop(family, None)
 
     async def authenticate_bearer(self, token: str) -> Principal:
-        """The principal of an access token (a JWT of a live session) or of an API key.
-
-        Raises AuthError("invalid_token") for anything else, without saying why (the reason is
-        logged at debug level).
-        """
+        """The principal of an access token or an API key; AuthError("invalid_token") else."""
         if token.startswith(API_KEY_PREFIX + "_"):
             return self._authenticate_key(token)
         rt = self._rt
         try:
             claims = decode_access_token(rt.jwt_key, token, now_us=rt.now_us())
         except InvalidToken as err:
-            _LOGGER.debug("Access token refused: %s", err.reason.value)
+            LOGGER.debug("Access token refused: %s", err.reason.value)
             raise AuthError("invalid_token", _BAD_TOKEN) from None
         cache = rt.cache
         user = cache.users.get(user_id(claims.subject))
@@ -213,29 +207,12 @@ class Sessions:
             or session.expires_at <= rt.now()
         ):
             raise AuthError("invalid_token", _BAD_TOKEN)
-        return Principal(
-            kind=PrincipalKind.USER,
-            id=str(user.id),
-            name=user.username,
-            tenant=user.tenant,
-            grants=cache.grants.get(user.id, ()),
-            token_id=session.family_id,
-            user=user.username,
-            namespace=cache.namespace,
-        )
+        return _user_principal(cache, user, token_id=session.family_id)
 
     async def authenticate_device(self, token: str) -> Principal:
-        """The principal of a device credential; AuthError("invalid_token") if it is unknown
-        or revoked. Answered from memory: revocation updates it before returning."""
-        try:
-            token_id, presented = parse_opaque_token(token, DEVICE_CREDENTIAL_PREFIX)
-        except InvalidToken:
-            raise AuthError("invalid_token", _BAD_TOKEN) from None
+        """The principal of a live device credential, answered from memory."""
         cache = self._rt.cache
-        entry = cache.devices.get(token_id)
-        if entry is None or not hashes_match(entry.token_hash, presented):
-            raise AuthError("invalid_token", _BAD_TOKEN)
-        device = entry.info
+        device = _presented(cache.devices, token, DEVICE_CREDENTIAL_PREFIX)
         return Principal(
             kind=PrincipalKind.DEVICE,
             id=device.id,
@@ -245,6 +222,30 @@ class Sessions:
             token_id=device.id,
             namespace=cache.namespace,
         )
+
+    # -- principals without a session -----------------------------------------------------
+
+    def local_operator(self, name: str) -> Principal:
+        """The principal of the local operator `name`: a tenant-wide administrator of the
+        default tenant (`Identity.local_operator` says why)."""
+        return Principal(
+            kind=PrincipalKind.USER,
+            id=f"local:{name}",  # never a user id, so never "oneself" of any user
+            name=name,
+            tenant=DEFAULT_TENANT,
+            grants=(Grant(DEFAULT_TENANT, BUILTIN_ROLES["admin"]),),
+            namespace=self._rt.cache.namespace,
+        )
+
+    def principal_of(self, username: str) -> Principal:
+        """A user's principal without a session; LookupError for an unknown or disabled user."""
+        cache = self._rt.cache
+        user = cache.users.get(cache.user_ids.get(username_key(username), -1))
+        if user is None or user.disabled:
+            raise LookupError(f"no enabled user {username!r}")
+        return _user_principal(cache, user)
+
+    # -- helpers of the other collaborators -----------------------------------------------
 
     def check_password(
         self, store: SecurityStore, username: str, password: str
@@ -272,7 +273,7 @@ class Sessions:
                 self._rt.totp_key, creds.totp_secret, context=str(creds.user.id)
             )
         except TotpSecretError:
-            _LOGGER.error(
+            LOGGER.error(
                 "The TOTP secret of %s cannot be decrypted (was the install secret replaced?); "
                 "an administrator must reset its TOTP",
                 creds.user.username,
@@ -307,15 +308,8 @@ class Sessions:
         )
 
     def _authenticate_key(self, token: str) -> Principal:
-        try:
-            token_id, presented = parse_opaque_token(token, API_KEY_PREFIX)
-        except InvalidToken:
-            raise AuthError("invalid_token", _BAD_TOKEN) from None
         cache = self._rt.cache
-        entry = cache.keys.get(token_id)
-        if entry is None or not hashes_match(entry.token_hash, presented):
-            raise AuthError("invalid_token", _BAD_TOKEN)
-        key = entry.info
+        key = _presented(cache.keys, token, API_KEY_PREFIX)
         now = self._rt.now()
         owner = cache.users.get(key.owner_id)
         if key.expires_at <= now or owner is None or owner.disabled:
@@ -331,6 +325,35 @@ class Sessions:
             user=owner.username,
             namespace=cache.namespace,
         )
+
+
+def _presented(entries: dict[str, Hashed[_T]], token: str, prefix: str) -> _T:
+    """The record of the live credential `token` (an opaque token with `prefix`) among
+    `entries`; AuthError("invalid_token") if it is malformed, unknown or its secret is wrong."""
+    try:
+        token_id, presented = parse_opaque_token(token, prefix)
+    except InvalidToken:
+        raise AuthError("invalid_token", _BAD_TOKEN) from None
+    entry = entries.get(token_id)
+    if entry is None or not hashes_match(entry.token_hash, presented):
+        raise AuthError("invalid_token", _BAD_TOKEN)
+    return entry.info
+
+
+def _user_principal(
+    cache: IdentityCache, user: UserInfo, *, token_id: str | None = None
+) -> Principal:
+    """A user's principal with its grants; `token_id` is its session, if it has one."""
+    return Principal(
+        kind=PrincipalKind.USER,
+        id=str(user.id),
+        name=user.username,
+        tenant=user.tenant,
+        grants=cache.grants.get(user.id, ()),
+        token_id=token_id,
+        user=user.username,
+        namespace=cache.namespace,
+    )
 
 
 def _start_session(
