@@ -154,7 +154,7 @@ class PlatformCollector(Collector):
         )
         for r in self.platform.service(Connectors).runners:
             key = [r.name, r.config.type]
-            state.add_metric(key, _CONNECTOR_STATE_VALUE.get(r.state, 0.0))
+            state.add_metric(key, _CONNECTOR_STATE_VALUE.get(r.effective_state, 0.0))
             st = r.link.stats
             values.add_metric(key, st.values + st.historical_values)
             malformed.add_metric(key, st.malformed)

@@ -43,6 +43,14 @@ class ConnectorRunner:
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def effective_state(self) -> ConnectorState:
+        """The state, DEGRADED when connected but some of what it reads fails (a connector
+        says so with a true `degraded` attribute, e.g. one Modbus unit of several is down)."""
+        if self.state is ConnectorState.CONNECTED and getattr(self.connector, "degraded", False):
+            return ConnectorState.DEGRADED
+        return self.state
+
     async def run_forever(self) -> None:
         """Until cancelled. Never raises anything but CancelledError."""
         try:

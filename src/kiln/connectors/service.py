@@ -59,16 +59,18 @@ class Connectors:
         detail: dict[str, object] = {}
         worst = Status.OK
         for r in self.runners:
-            entry: dict[str, object] = {"type": r.config.type, "state": r.state.value}
+            state = r.effective_state
+            entry: dict[str, object] = {"type": r.config.type, "state": state.value}
             if r.outage is not None:
                 entry["reason"] = r.outage.reason
                 entry["since"] = us_to_datetime(r.outage.since_us).isoformat()
                 entry["attempts"] = r.outage.attempts
             if r.link.stats.malformed:
                 entry["malformed"] = r.link.stats.malformed
+            if r.link.last_problem is not None:
                 entry["last_problem"] = r.link.last_problem
             detail[r.name] = entry
-            if r.state is not ConnectorState.CONNECTED:
+            if state is not ConnectorState.CONNECTED:
                 worst = Status.DEGRADED
         return Health(worst, detail)
 
