@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
+from kiln.connectors.base import ConnectorConfig
 from kiln.connectors.http.ingest import HttpIngest
 from kiln.connectors.service import Connectors
 from kiln.core.clock import Clock, SystemClock
@@ -15,8 +17,10 @@ from kiln.security.audit import AuditLog
 from kiln.security.passwords import PasswordHasherSettings
 from kiln.security.secrets import load_or_create_secret
 from kiln.security.service import Identity
-from kiln.settings import Settings
-from kiln.sim import SimSource, VirtualFactory
+from kiln.settings import Settings, SimServeSettings
+from kiln.sim import FactorySpec, SimSource, VirtualFactory
+from kiln.sim.protocols import modbus_config, modbus_points
+from kiln.sim.sinks import FrameSink, ModbusSink
 
 
 @dataclass(slots=True)
@@ -40,6 +44,31 @@ class Declarations:
             Status.OK if self.applied else Status.STARTING,
             {"types": len(self.types), "assets": len(self.assets)},
         )
+
+
+def simulated_servers(
+    spec: FactorySpec, serve: SimServeSettings
+) -> tuple[list[FrameSink], list[ConnectorConfig]]:
+    """The protocol servers the virtual factory's machines are, and (unless told not to) the
+    connector configurations that read them, so the values take the real path into Kiln."""
+    factory = VirtualFactory(spec, 0)
+    interval_ms = max(10, round(1000 / spec.rate_hz))
+    sinks: list[FrameSink] = []
+    configs: list[ConnectorConfig] = []
+    if serve.modbus_port is not None:
+        points = modbus_points(factory)
+        sink = ModbusSink(points, serve.host, serve.modbus_port or _free_port(serve.host))
+        sinks.append(sink)
+        configs.append(modbus_config(points, serve.host, sink.port, interval_ms=interval_ms))
+    return sinks, configs if serve.connect else []
+
+
+def _free_port(host: str) -> int:
+    """A port the OS says is free on `host` (port 0 in the configuration: "any free port")."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def build_platform(
@@ -94,8 +123,11 @@ def build_platform(
         assets += factory.assets()
     platform.add(Declarations(types, assets), Stage.ENGINES)
     platform.add(HttpIngest(ack_timeout_s=settings.ingest.ack_timeout_s), Stage.ENGINES)
+    connectors = list(settings.connectors)
     if settings.sim is not None:
-        platform.add(SimSource(settings.sim), Stage.SOURCES)
-    if settings.connectors:
-        platform.add(Connectors(settings.connectors), Stage.SOURCES)
+        sinks, sim_connectors = simulated_servers(settings.sim, settings.sim_serve)
+        platform.add(SimSource(settings.sim, sinks), Stage.SOURCES)
+        connectors += sim_connectors
+    if connectors:
+        platform.add(Connectors(connectors), Stage.SOURCES)
     return platform

@@ -12,7 +12,7 @@ from kiln import __version__
 from kiln.cli_admin import add_parsers as add_admin_parsers
 from kiln.cli_admin import run as run_admin
 from kiln.core.errors import ConfigError
-from kiln.settings import HttpSettings, Settings, load_settings
+from kiln.settings import HttpSettings, Settings, SimServeSettings, load_settings
 from kiln.sim import FactorySpec
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
         help="size the plant to about this many tags (default: ~100)",
     )
     demo.add_argument(
+        "--direct",
+        action="store_true",
+        help="publish the simulator's values straight onto the bus, without protocol servers",
+    )
+    demo.add_argument(
         "--rate",
         type=float,
         default=1.0,
@@ -106,7 +111,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.tags
                 else FactorySpec(seed=args.seed, rate_hz=args.rate)
             )
-            settings = Settings(name="Kiln demo", data_dir=args.data_dir.resolve(), sim=spec)
+            # The machines are real protocol servers on loopback, read by Kiln's connectors,
+            # so the demo exercises the path a plant uses (--direct: straight onto the bus).
+            serve = (
+                SimServeSettings()
+                if args.direct
+                else SimServeSettings(modbus_port=0)  # 0: any free port
+            )
+            settings = Settings(
+                name="Kiln demo", data_dir=args.data_dir.resolve(), sim=spec, sim_serve=serve
+            )
             return _serve(_override(settings, args))
         if args.command == "run":
             return _serve(_override(load_settings(args.config), args))

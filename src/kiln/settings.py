@@ -27,6 +27,18 @@ class HttpSettings(_Section):
     tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
 
 
+class SimServeSettings(_Section):
+    """The virtual factory's machines as real protocol servers, read through the connectors."""
+
+    host: str = Field(default="127.0.0.1", description="address the simulated servers bind")
+    modbus_port: int | None = Field(
+        default=None, ge=0, le=65535, description="serve the fillers over Modbus TCP here"
+    )
+    connect: bool = Field(
+        default=True, description="read them through Kiln's own connectors (the real path)"
+    )
+
+
 class SecuritySettings(_Section):
     url: str | None = Field(
         default=None, description="identity database; default SQLite in data_dir"
@@ -102,6 +114,7 @@ class Settings(_Section):
     limits: QueryLimits = QueryLimits()
     security: SecuritySettings = SecuritySettings()
     sim: FactorySpec | None = Field(default=None, description="run the virtual factory in-process")
+    sim_serve: SimServeSettings = SimServeSettings()
     connectors: list[Annotated[ConnectorConfig, PlainValidator(validate_connector_config)]] = Field(
         default_factory=list, description="devices and servers to read from (one entry each)"
     )

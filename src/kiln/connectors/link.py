@@ -16,6 +16,24 @@ from kiln.core.clock import Clock
 from kiln.core.values import Scalar, TagValue, ValueBatch
 
 
+class _AsDebug(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+def quiet_library_logger(name: str) -> logging.Logger:
+    """The logger `name` of a protocol library, with its records lowered to debug.
+
+    Client libraries warn on every failed connection attempt; the connector runner already
+    logs an outage once and its recovery once, so theirs would only repeat it, every retry.
+    """
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, _AsDebug) for f in logger.filters):
+        logger.addFilter(_AsDebug())
+    return logger
+
+
 @dataclass(slots=True)
 class LinkStats:
     values: int = 0  # values published

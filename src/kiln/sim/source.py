@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 
 from kiln.core.platform import Health, Platform, Status
 from kiln.core.values import ValueBatch
-from kiln.sim.factory import VirtualFactory
+from kiln.sim.factory import SimFrame, VirtualFactory
+from kiln.sim.sinks import FrameSink
 from kiln.sim.spec import FactorySpec
 
 _LOGGER = logging.getLogger(__name__)
@@ -30,8 +32,13 @@ class SimSource:
 
     name = "sim"
 
-    def __init__(self, spec: FactorySpec) -> None:
+    def __init__(self, spec: FactorySpec, sinks: Sequence[FrameSink] = ()) -> None:
+        """`sinks` serve some tags over real protocols (see `kiln.sim.sinks`); the source then
+        publishes only the others itself, so each value reaches the bus exactly once."""
         self.spec = spec
+        self.sinks = list(sinks)
+        self._served = frozenset().union(*(s.paths() for s in self.sinks))
+        self._local: list[int] | None = None  # frame indices the source publishes
         # Until start() knows the clock, a factory at time 0: its structure (types, assets,
         # paths) is the same whatever the start time, so it can be declared beforehand.
         self._factory = VirtualFactory(spec, 0)
@@ -56,6 +63,8 @@ class SimSource:
         self._stopped = False
         # The tick schedule starts now, not whenever the task first gets to run.
         self._factory = VirtualFactory(self.spec, platform.clock.now_us())
+        for sink in self.sinks:
+            await sink.start(platform)
         self._task = platform.spawn(self._run(platform, platform.clock.monotonic()), name="sim")
         # Let the loop reach its first sleep, so the source is ticking when start() returns.
         await asyncio.sleep(0)
@@ -69,6 +78,8 @@ class SimSource:
         if task is not None:
             task.cancel()
             await asyncio.wait({task})
+        for sink in self.sinks:
+            await sink.stop()
 
     def health(self) -> Health:
         detail: dict[str, object] = {
@@ -110,15 +121,29 @@ class SimSource:
             started = time.perf_counter()  # the real CPU cost of a step, whatever the clock
             frame = factory.step_to(start_us + round(tick * period * 1_000_000))
             self.last_step_s = time.perf_counter() - started
-            batch = ValueBatch(
-                paths=frame.paths,
-                values=frame.values,
-                source_us=[frame.time_us] * len(frame.paths),
-                qualities=frame.qualities,
-                receive_us=clock.now_us(),
-            )
-            await bus.publish(batch)
+            for sink in self.sinks:
+                await sink.write(frame)
+            await bus.publish(self._local_batch(frame, clock.now_us()))
             self.ticks += 1
+
+    def _local_batch(self, frame: SimFrame, receive_us: int) -> ValueBatch:
+        """The frame's values that no sink serves (all of them when there is no sink)."""
+        if not self._served:
+            paths, values, qualities = frame.paths, frame.values, frame.qualities
+        else:
+            if self._local is None:
+                self._local = [i for i, p in enumerate(frame.paths) if p not in self._served]
+            idx = self._local
+            paths = [frame.paths[i] for i in idx]
+            values = [frame.values[i] for i in idx]
+            qualities = [frame.qualities[i] for i in idx]
+        return ValueBatch(
+            paths=paths,
+            values=values,
+            source_us=[frame.time_us] * len(paths),
+            qualities=qualities,
+            receive_us=receive_us,
+        )
 
     def _skip(self, late: int, now: float) -> None:
         self.skipped_ticks += late

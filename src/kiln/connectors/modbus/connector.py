@@ -19,7 +19,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.pdu import ModbusPDU
 
 from kiln.connectors.base import SourceLost
-from kiln.connectors.link import Link
+from kiln.connectors.link import Link, quiet_library_logger
 from kiln.connectors.modbus.codec import RegisterSpec, Table, encode
 from kiln.connectors.modbus.config import ModbusConfig, ModbusDevice, ModbusTag, PollGroup
 from kiln.connectors.modbus.plan import ReadRequest, plan_reads, split
@@ -27,6 +27,7 @@ from kiln.core.quality import Quality
 from kiln.core.values import Scalar, TagValue
 
 _LOGGER = logging.getLogger(__name__)
+quiet_library_logger("pymodbus.logging")
 
 # Exception codes (section 7) and the quality they leave a value with.
 _EXCEPTION_QUALITY = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -10,20 +9,12 @@ from urllib.parse import urlsplit
 import aiomqtt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kiln.connectors.link import quiet_library_logger
+
 _SCHEMES = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883}
 
-
-class _AsDebug(logging.Filter):
-    """paho/aiomqtt warn on every failed reconnect attempt; the connector runner already logs
-    an outage once and its recovery once, so their records are kept at debug only."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        return True
-
-
-_CLIENT_LOGGER = logging.getLogger("kiln.connectors.mqtt.client")
-_CLIENT_LOGGER.addFilter(_AsDebug())
+# aiomqtt logs through the logger it is given: ours, lowered to debug.
+_CLIENT_LOGGER = quiet_library_logger("kiln.connectors.mqtt.client")
 
 
 class BrokerSettings(BaseModel):

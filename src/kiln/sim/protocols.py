@@ -1,0 +1,104 @@
+"""Which machines of the virtual factory speak which protocol, and how their tags are laid out.
+
+As in a real plant, the protocol follows the kind of machine: the CNC machining centres are
+OPC UA servers (as umati CNCs are), the fillers are PLCs read over Modbus TCP (one unit id per
+filler behind one gateway), and the conveyors report through a Sparkplug B edge node. The
+layouts here are derived from the asset types alone, so the simulator that serves them and the
+connector configuration that reads them always agree, and the namespace paths are exactly the
+ones the in-process simulator publishes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kiln.connectors.backoff import BackoffSettings
+from kiln.connectors.modbus.codec import DataType as RegisterType
+from kiln.connectors.modbus.codec import RegisterSpec, Table
+from kiln.connectors.modbus.config import ModbusConfig, ModbusDevice, ModbusTag, PollGroup
+from kiln.model.definitions import DataType, TagDef, resolve_tags
+from kiln.sim import catalog
+from kiln.sim.factory import VirtualFactory
+
+MODBUS_TYPES = frozenset({catalog.FILLER})
+OPCUA_TYPES = frozenset({catalog.CNC})
+SPARKPLUG_TYPES = frozenset({catalog.CONVEYOR})
+
+# Reconnects on loopback: quick, a local server restarts in well under a second.
+LOCAL_BACKOFF = BackoffSettings(initial_s=0.5, max_s=10.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ModbusPoint:
+    path: str
+    unit: int
+    name: str
+    spec: RegisterSpec
+
+
+def _register_type(tag: TagDef) -> tuple[Table, RegisterType]:
+    match tag.data_type:
+        case DataType.FLOAT:
+            return Table.HOLDING_REGISTER, RegisterType.FLOAT32
+        case DataType.INT:
+            return Table.HOLDING_REGISTER, RegisterType.UINT32  # counters only grow
+        case DataType.STATE:
+            return Table.HOLDING_REGISTER, RegisterType.UINT16
+        case DataType.BOOL:
+            return Table.COIL, RegisterType.BOOL
+        case _:
+            raise ValueError(f"tag {tag.name}: no Modbus layout for {tag.data_type.value} tags")
+
+
+def modbus_points(
+    factory: VirtualFactory, types: frozenset[str] = MODBUS_TYPES
+) -> list[ModbusPoint]:
+    """Every Modbus tag: unit ids 1, 2, ... per machine, registers packed from address 0."""
+    by_name = {t.name: t for t in factory.asset_types()}
+    out: list[ModbusPoint] = []
+    unit = 0
+    for type_name in sorted(types):
+        tags = resolve_tags(type_name, by_name)
+        for asset in factory.asset_paths(type_name):
+            unit += 1
+            if unit > 247:  # 1..247 are the addressable unit ids (Modbus over serial lines)
+                raise ValueError("more than 247 Modbus machines: split them over gateways")
+            address = {Table.HOLDING_REGISTER: 0, Table.COIL: 0}
+            for tag in tags:
+                table, kind = _register_type(tag)
+                spec = RegisterSpec(table, address[table], kind)
+                address[table] += spec.width
+                out.append(ModbusPoint(f"{asset}/{tag.name}", unit, tag.name, spec))
+    return out
+
+
+def modbus_config(
+    points: list[ModbusPoint], host: str, port: int, *, interval_ms: int, name: str = "sim-modbus"
+) -> ModbusConfig:
+    """The connector configuration that reads `points` from the simulator's Modbus server."""
+    devices: dict[int, tuple[str, list[ModbusTag]]] = {}
+    for p in points:
+        prefix = p.path.rsplit("/", 1)[0]
+        _, tags = devices.setdefault(p.unit, (prefix, []))
+        tags.append(
+            ModbusTag(
+                name=p.name,
+                table=p.spec.table,
+                address=p.spec.address,
+                type=p.spec.data_type,
+            )
+        )
+    return ModbusConfig(
+        name=name,
+        host=host,
+        port=port,
+        reconnect=LOCAL_BACKOFF,
+        devices=[
+            ModbusDevice(
+                unit=unit,
+                prefix=prefix,
+                poll_groups=[PollGroup(interval_ms=interval_ms, tags=tags)],
+            )
+            for unit, (prefix, tags) in sorted(devices.items())
+        ],
+    )

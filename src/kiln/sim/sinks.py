@@ -1,0 +1,102 @@
+"""Where the simulator's frames go besides the bus: protocol servers that machines would be.
+
+A `FrameSink` gets every frame of the virtual factory and updates what it serves (a Modbus
+register image, an OPC UA address space, a Sparkplug edge node). Sinks are pure updates on the
+event loop; their servers run in tasks of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from pymodbus.server import ModbusTcpServer
+
+from kiln.connectors.modbus.codec import encode
+from kiln.core.platform import Platform
+from kiln.sim.factory import SimFrame
+from kiln.sim.modbus import RegisterImage, modbus_server
+from kiln.sim.protocols import ModbusPoint
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class FrameSink(Protocol):
+    name: str
+
+    def paths(self) -> frozenset[str]:
+        """The tag paths it serves (the simulator then does not publish them itself)."""
+        ...
+
+    async def start(self, platform: Platform) -> None: ...
+
+    async def write(self, frame: SimFrame) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class ModbusSink:
+    """The fillers as Modbus TCP devices: one register image, one pymodbus server."""
+
+    name = "modbus"
+
+    def __init__(self, points: list[ModbusPoint], host: str, port: int) -> None:
+        self.points = points
+        self.host = host
+        self.port = port
+        self.image = RegisterImage()
+        for p in points:
+            self.image.define(p.unit, p.spec.table, p.spec.address, p.spec.width)
+        self._index: list[tuple[int, ModbusPoint]] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._server: ModbusTcpServer | None = None
+
+    def paths(self) -> frozenset[str]:
+        return frozenset(p.path for p in self.points)
+
+    async def start(self, platform: Platform) -> None:
+        server = modbus_server(self.image, self.host, self.port)
+        self._server = server
+        self._task = platform.spawn(server.serve_forever(), name="sim-modbus-server")
+        await _listening(self.host, self.port)
+        _LOGGER.info(
+            "Simulated Modbus TCP server on %s:%d: %d tags on %d unit ids",
+            self.host, self.port, len(self.points), len({p.unit for p in self.points}),
+        )  # fmt: skip
+
+    async def write(self, frame: SimFrame) -> None:
+        if self._index is None:
+            where = {path: i for i, path in enumerate(frame.paths)}
+            self._index = [(where[p.path], p) for p in self.points]
+        values = frame.values
+        for i, p in self._index:
+            value = values[i]
+            try:
+                words = encode(p.spec, value)
+            except ValueError:
+                continue  # out of the register's range (a counter past 2**32): keep the last
+            self.image.set(p.unit, p.spec.table, p.spec.address, [int(w) for w in words])
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            await server.shutdown()  # type: ignore[no-untyped-call]
+        task, self._task = self._task, None
+        if task is not None:
+            await asyncio.wait({task}, timeout=5)
+
+
+async def _listening(host: str, port: int, timeout_s: float = 10.0) -> None:
+    """Return once a TCP server accepts on host:port, so that connectors started right after
+    find it up (and do not log an outage of a server that was only starting)."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            try:
+                _, writer = await asyncio.open_connection(host, port)
+            except OSError:
+                await asyncio.sleep(0.01)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
