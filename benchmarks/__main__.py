@@ -18,6 +18,7 @@ import time
 SUITES = {
     "historian": "benchmarks.bench_historian",
     "ingest_http": "benchmarks.bench_ingest_http",
+    "modbus": "benchmarks.bench_modbus",
 }
 
 
