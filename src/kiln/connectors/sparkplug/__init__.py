@@ -1,0 +1,1 @@
+"""Sparkplug B: the payload codec, topic parsing and the host-application session state machine."""
