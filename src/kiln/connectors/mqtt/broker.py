@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -91,3 +93,16 @@ class BrokerSettings(BaseModel):
             tls_context=self.tls_context(),
             logger=_CLIENT_LOGGER,
         )
+
+
+async def close_client(client: aiomqtt.Client) -> None:
+    """Disconnect, never raising: a dead connection may fail to close cleanly; it is gone."""
+    try:
+        await asyncio.wait_for(client.__aexit__(None, None, None), timeout=5)
+    except Exception:
+        logging.getLogger(__name__).debug("MQTT client close failed", exc_info=True)
+    # aiomqtt keeps the reason of an unexpected disconnection in a future that nobody reads
+    # when the loss is noticed elsewhere; read it, or asyncio logs "exception never retrieved".
+    gone = client._disconnected
+    if gone.done() and not gone.cancelled():
+        gone.exception()

@@ -8,7 +8,6 @@ keeps nothing for us, so nothing stale arrives after a long outage).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -17,7 +16,7 @@ from pydantic import Field
 
 from kiln.connectors.base import ConnectorConfig, SourceLost
 from kiln.connectors.link import Link
-from kiln.connectors.mqtt.broker import BrokerSettings
+from kiln.connectors.mqtt.broker import BrokerSettings, close_client
 from kiln.connectors.mqtt.codec import CompiledMapping, MalformedMessage, TopicMapping, decode
 from kiln.core.values import TagValue
 
@@ -53,7 +52,7 @@ class MqttConnector:
             for topic in dict.fromkeys(m.topic for m in self.config.mappings):
                 await client.subscribe(topic, qos=self.config.qos)
         except BaseException:
-            await _close(client)
+            await close_client(client)
             raise
         self._client = client
 
@@ -87,16 +86,4 @@ class MqttConnector:
     async def teardown(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            await _close(client)
-
-
-async def _close(client: aiomqtt.Client) -> None:
-    try:
-        await asyncio.wait_for(client.__aexit__(None, None, None), timeout=5)
-    except Exception:  # a dead connection may fail to close cleanly; it is gone either way
-        _LOGGER.debug("MQTT client close failed", exc_info=True)
-    # aiomqtt keeps the reason of an unexpected disconnection in a future that nobody reads
-    # when the loss is noticed elsewhere; read it, or asyncio logs "exception never retrieved".
-    gone = client._disconnected
-    if gone.done() and not gone.cancelled():
-        gone.exception()
+            await close_client(client)

@@ -1,0 +1,218 @@
+"""The Sparkplug B host application connector: MQTT around the pure `HostSession`.
+
+On connect it publishes its STATE as online, retained, with a will that says offline
+(Sparkplug 3.0, 5.2: [tck-id-host-topic-phid-birth-message], the Death Certificate is the MQTT
+will, 5.3), then subscribes to the edge nodes' topics with QoS 0 as data messages are sent with
+(4.1). Every message goes through the session; its values are published on the bus in one batch
+per burst of messages, historical ones apart (stored, never the latest value); stale metrics get
+their last value again, Bad; rebirth requests are published as NCMD.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Sequence
+
+import aiomqtt
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from kiln.connectors.base import ConnectorConfig, SourceLost
+from kiln.connectors.link import Link
+from kiln.connectors.mqtt.broker import BrokerSettings, close_client
+from kiln.connectors.sparkplug.codec import HostState, encode_state
+from kiln.connectors.sparkplug.session import HostOutput, HostSession, MetricId, SessionConfig
+from kiln.connectors.sparkplug.topic import StateTopic
+from kiln.core.errors import InvalidPathError
+from kiln.core.values import TagValue, validate_path
+
+_LOGGER = logging.getLogger(__name__)
+
+_BURST = 2_000  # messages handled per bus publish at most
+_BAD_SEGMENT_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class SessionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reorder_timeout_ms: int = Field(default=2_000, ge=0, le=60_000)
+    rebirth_resend_ms: int = Field(default=10_000, ge=100, le=600_000)
+
+
+class SparkplugConfig(ConnectorConfig):
+    type: str = "sparkplug"
+    broker: BrokerSettings
+    host_id: str = Field(
+        default="kiln", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="the STATE topic's id"
+    )
+    groups: list[str] = Field(
+        default_factory=lambda: ["+"], description="Sparkplug group ids to follow; + for all"
+    )
+    path: str = Field(
+        default="{group}/{node}/{device}/{metric}",
+        description="namespace path of a metric; {device}/ is left out for node metrics",
+    )
+    session: SessionSettings = SessionSettings()
+
+    @field_validator("path")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        if "{metric}" not in v:
+            raise ValueError("the path template must contain {metric}")
+        validate_path(v.format(group="g", node="n", device="d", metric="m"))
+        return v
+
+
+def metric_path(template: str, metric: MetricId) -> str:
+    """The namespace path of a metric: template filled, each segment made valid ('/' in a
+    metric name are folders, 6.4.6; other characters outside the path alphabet become '_')."""
+    device = metric.device_id
+    if device is None:
+        template = template.replace("{device}/", "").replace("/{device}", "")
+    filled = template.format(
+        group=_segment(metric.group_id),
+        node=_segment(metric.edge_node_id),
+        device=_segment(device or ""),
+        metric="/".join(_segment(p) for p in metric.name.split("/") if p),
+    )
+    return filled
+
+
+def _segment(text: str) -> str:
+    cleaned = _BAD_SEGMENT_CHARS.sub("_", text.strip())[:64]
+    return cleaned.lstrip("-.") or "_"
+
+
+class SparkplugHost:
+    def __init__(self, config: SparkplugConfig) -> None:
+        self.config = config
+        self.session = HostSession(
+            SessionConfig(
+                reorder_timeout_ms=config.session.reorder_timeout_ms,
+                rebirth_resend_ms=config.session.rebirth_resend_ms,
+            )
+        )
+        self._client: aiomqtt.Client | None = None
+        self._paths: dict[MetricId, str] = {}
+        self._state_topic = StateTopic(config.host_id).topic
+        self._birth_ms = 0  # the STATE birth's timestamp, which its death repeats (5.3)
+
+    @property
+    def tags(self) -> Sequence[str]:
+        return sorted(self._paths.values())
+
+    async def setup(self, link: Link) -> None:
+        now = self._birth_ms = link.clock.now_us() // 1000
+        # The will is published by the broker when this connection drops (5.3).
+        will = aiomqtt.Will(
+            self._state_topic,
+            encode_state(HostState(online=False, timestamp_ms=now)),
+            qos=1,
+            retain=True,
+        )
+        client = self.config.broker.client(will=will)
+        try:
+            await client.__aenter__()
+            await client.publish(
+                self._state_topic,
+                encode_state(HostState(online=True, timestamp_ms=now)),
+                qos=1,
+                retain=True,
+            )
+            for group in self.config.groups:
+                await client.subscribe(f"spBv1.0/{group}/#", qos=0)
+        except BaseException:
+            await close_client(client)
+            raise
+        self._client = client
+
+    async def run(self, link: Link) -> None:
+        client = self._client
+        if client is None:
+            raise SourceLost("not connected")
+        messages = client.messages
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._timers(client, link))
+                async for first in messages:
+                    burst = [first]
+                    while len(burst) < _BURST and len(messages) > 0:
+                        burst.append(await anext(messages))
+                    now_ms = link.clock.now_us() // 1000
+                    outputs = [
+                        self.session.handle(str(m.topic), bytes(m.payload), now_ms) for m in burst
+                    ]
+                    await self._deliver(outputs, client, link)
+        except* aiomqtt.MqttError as group:
+            raise SourceLost(f"broker connection lost: {group.exceptions[0]}") from None
+
+    async def _timers(self, client: aiomqtt.Client, link: Link) -> None:
+        """Reorder timeouts and rebirth resends fire even when no message arrives."""
+        while True:
+            due = self.session.next_deadline_ms()
+            now_ms = link.clock.now_us() // 1000
+            wait_s = 0.5 if due is None else max(0.0, (due - now_ms) / 1000)
+            await link.clock.sleep(min(wait_s, 0.5))
+            if due is not None and link.clock.now_us() // 1000 >= due:
+                await self._deliver([self.session.poll(link.clock.now_us() // 1000)], client, link)
+
+    async def _deliver(self, outputs: list[HostOutput], client: aiomqtt.Client, link: Link) -> None:
+        live: list[TagValue] = []
+        historical: list[TagValue] = []
+        stale: list[TagValue] = []
+        last = None
+        for out in outputs:
+            for u in out.values:
+                path = self._path(u.metric, link)
+                if path is None:
+                    continue
+                if not isinstance(u.value, bool | int | float | str):
+                    link.malformed("value", f"{u.metric.name}: {type(u.value).__name__} not stored")
+                    continue
+                tv = TagValue(path, u.value, u.source_ms * 1000, u.quality)
+                (historical if u.historical else live).append(tv)
+            for s in out.stale:
+                if last is None:
+                    last = link.last_values()
+                path = self._path(s.metric, link)
+                if path is not None and path in last:
+                    stale.append(TagValue(path, last[path], s.timestamp_ms * 1000, s.quality))
+            for action in out.actions:
+                # NCMD is sent with QoS 0 (4.1); the session resends when no NBIRTH follows.
+                await client.publish(action.topic, action.payload, qos=0)
+                _LOGGER.info(
+                    "Sparkplug host %s asked %s/%s for a rebirth (%s)",
+                    self.config.name, action.group_id, action.edge_node_id, action.reason,
+                )  # fmt: skip
+            if out.counters.malformed:
+                link.malformed("message", "undecodable Sparkplug topic or payload")
+        await link.publish(live + stale)
+        await link.publish(historical, historical=True)
+
+    def _path(self, metric: MetricId, link: Link) -> str | None:
+        path = self._paths.get(metric)
+        if path is None:
+            candidate = metric_path(self.config.path, metric)
+            try:
+                path = self._paths[metric] = validate_path(candidate)
+            except InvalidPathError as err:
+                link.malformed("metric name", str(err))
+                return None
+        return path
+
+    async def teardown(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        # A clean disconnect does not fire the will: say offline first (5.4), if still up.
+        with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
+            async with asyncio.timeout(2):
+                await client.publish(
+                    self._state_topic,
+                    encode_state(HostState(online=False, timestamp_ms=self._birth_ms)),
+                    qos=1,
+                    retain=True,
+                )
+        await close_client(client)
