@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 from dataclasses import dataclass
 
 from kiln.connectors.base import ConnectorConfig
 from kiln.connectors.http.ingest import HttpIngest
+from kiln.connectors.mqtt.broker import BrokerSettings
 from kiln.connectors.service import Connectors
 from kiln.core.clock import Clock, SystemClock
 from kiln.core.platform import Health, Platform, Stage, Status
@@ -19,8 +21,8 @@ from kiln.security.secrets import load_or_create_secret
 from kiln.security.service import Identity
 from kiln.settings import Settings, SimServeSettings
 from kiln.sim import FactorySpec, SimSource, VirtualFactory
-from kiln.sim.protocols import modbus_config, modbus_points
-from kiln.sim.sinks import FrameSink, ModbusSink
+from kiln.sim.protocols import modbus_config, modbus_points, sparkplug_config, sparkplug_paths
+from kiln.sim.sinks import FrameSink, ModbusSink, SparkplugSink
 
 
 @dataclass(slots=True)
@@ -60,6 +62,13 @@ def simulated_servers(
         sink = ModbusSink(points, serve.host, serve.modbus_port or _free_port(serve.host))
         sinks.append(sink)
         configs.append(modbus_config(points, serve.host, sink.port, interval_ms=interval_ms))
+    if serve.mqtt_url is not None:
+        broker = BrokerSettings(url=serve.mqtt_url)
+        # A group of its own per run: two demos on one broker do not see each other's plant.
+        group = f"kiln-sim-{secrets.token_hex(3)}"
+        prefix = f"{spec.enterprise}/{spec.site}"
+        sinks.append(SparkplugSink(sparkplug_paths(factory), prefix, broker, group, "edge1"))
+        configs.append(sparkplug_config(broker, group, prefix))
     return sinks, configs if serve.connect else []
 
 

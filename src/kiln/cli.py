@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
         help="size the plant to about this many tags (default: ~100)",
     )
     demo.add_argument(
+        "--mqtt-url",
+        default="auto",
+        help="broker for the conveyors' Sparkplug B edge node (default: mqtt://127.0.0.1:1883 "
+        "if one answers there; 'none' for no broker)",
+    )
+    demo.add_argument(
         "--direct",
         action="store_true",
         help="publish the simulator's values straight onto the bus, without protocol servers",
@@ -116,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve = (
                 SimServeSettings()
                 if args.direct
-                else SimServeSettings(modbus_port=0)  # 0: any free port
+                else SimServeSettings(modbus_port=0, mqtt_url=_demo_broker(args.mqtt_url))
             )
             settings = Settings(
                 name="Kiln demo", data_dir=args.data_dir.resolve(), sim=spec, sim_serve=serve
@@ -141,6 +148,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     parser.print_help()
     return 0 if args.command is None else 2
+
+
+def _demo_broker(choice: str) -> str | None:
+    """The demo's MQTT broker: the one asked for, or a local one if it answers, or none."""
+    if choice == "none":
+        return None
+    if choice != "auto":
+        return choice
+    try:
+        socket.create_connection(("127.0.0.1", 1883), timeout=0.5).close()
+    except OSError:
+        print("kiln demo: no MQTT broker on 127.0.0.1:1883; the conveyors report directly")
+        return None
+    return "mqtt://127.0.0.1:1883"
 
 
 def _override(settings: Settings, args: argparse.Namespace) -> Settings:

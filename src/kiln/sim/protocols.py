@@ -16,6 +16,8 @@ from kiln.connectors.backoff import BackoffSettings
 from kiln.connectors.modbus.codec import DataType as RegisterType
 from kiln.connectors.modbus.codec import RegisterSpec, Table
 from kiln.connectors.modbus.config import ModbusConfig, ModbusDevice, ModbusTag, PollGroup
+from kiln.connectors.mqtt.broker import BrokerSettings
+from kiln.connectors.sparkplug import SparkplugConfig
 from kiln.model.definitions import DataType, TagDef, resolve_tags
 from kiln.sim import catalog
 from kiln.sim.factory import VirtualFactory
@@ -101,4 +103,24 @@ def modbus_config(
             )
             for unit, (prefix, tags) in sorted(devices.items())
         ],
+    )
+
+
+def sparkplug_paths(factory: VirtualFactory, types: frozenset[str] = SPARKPLUG_TYPES) -> list[str]:
+    """Every tag of the machines that report through the Sparkplug edge node."""
+    assets = {a for t in sorted(types) for a in factory.asset_paths(t)}
+    return [p for p in factory.paths() if p.rsplit("/", 1)[0] in assets]
+
+
+def sparkplug_config(
+    broker: BrokerSettings, group_id: str, prefix: str, *, name: str = "sim-sparkplug"
+) -> SparkplugConfig:
+    """The host connector configuration that reads the simulator's edge node."""
+    return SparkplugConfig(
+        name=name,
+        broker=broker,
+        host_id=f"kiln-{group_id}",
+        groups=[group_id],
+        path=prefix + "/{metric}",
+        reconnect=LOCAL_BACKOFF,
     )

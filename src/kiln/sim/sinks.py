@@ -11,13 +11,16 @@ import asyncio
 import logging
 from typing import Protocol
 
+import aiomqtt
 from pymodbus.server import ModbusTcpServer
 
 from kiln.connectors.modbus.codec import encode
+from kiln.connectors.mqtt.broker import BrokerSettings
 from kiln.core.platform import Platform
 from kiln.sim.factory import SimFrame
 from kiln.sim.modbus import RegisterImage, modbus_server
 from kiln.sim.protocols import ModbusPoint
+from kiln.sim.sparkplug_edge import EdgeNode
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -100,3 +103,58 @@ async def _listening(host: str, port: int, timeout_s: float = 10.0) -> None:
             writer.close()
             await writer.wait_closed()
             return
+
+
+class SparkplugSink:
+    """The conveyors as a Sparkplug B edge node on an MQTT broker.
+
+    Group `group_id`, edge node `edge_node_id`; each metric is named by its path below
+    `prefix` (folders with '/', as Sparkplug allows), so a host with the path template
+    `<prefix>/{metric}` puts it back where the simulator has it.
+    """
+
+    name = "sparkplug"
+
+    def __init__(
+        self, paths: list[str], prefix: str, broker: BrokerSettings, group_id: str, node_id: str
+    ) -> None:
+        self._paths = paths
+        self.prefix = prefix
+        self.node = EdgeNode(broker, group_id, node_id)
+        self._index: list[tuple[int, str]] | None = None
+        self._connected = False
+        self._failing = False
+
+    def paths(self) -> frozenset[str]:
+        return frozenset(self._paths)
+
+    async def start(self, platform: Platform) -> None:
+        return None  # connects with the first frame: its values are the NBIRTH's
+
+    async def write(self, frame: SimFrame) -> None:
+        if self._index is None:
+            where = {path: i for i, path in enumerate(frame.paths)}
+            cut = len(self.prefix) + 1
+            self._index = [(where[p], p[cut:]) for p in self._paths]
+        metrics = {name: frame.values[i] for i, name in self._index}
+        now_ms = frame.time_us // 1000
+        try:
+            if not self._connected:
+                await self.node.connect(metrics, now_ms)
+                self._connected = True
+            else:
+                await self.node.publish(metrics, now_ms)
+        except (aiomqtt.MqttError, OSError) as err:
+            self._connected = False
+            if not self._failing:
+                self._failing = True
+                _LOGGER.warning("Simulated Sparkplug edge node cannot publish: %s", err)
+            return
+        if self._failing:
+            self._failing = False
+            _LOGGER.info("Simulated Sparkplug edge node publishing again")
+
+    async def stop(self) -> None:
+        if self._connected:
+            await self.node.close(now_ms=0)
+            self._connected = False
