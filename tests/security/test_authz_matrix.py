@@ -286,6 +286,9 @@ def _ghost(route: Route, call: Call) -> tuple[str, str, Call]:
         return params["tag"], ghost, replace(call, params={**params, "tag": ghost})
     if "username" in params:
         return params["username"], ghost, replace(call, params={**params, "username": ghost})
+    if isinstance(call.json, dict) and "path" in call.json:  # a write to a tag
+        ghost = f"{call.json['path'].rsplit('/', 1)[0]}/{ghost}"
+        return call.json["path"], ghost, replace(call, json={**call.json, "path": ghost})
     raise AssertionError(f"{route.label} answered 404, but for which record?")
 
 
@@ -509,6 +512,14 @@ ROUTES: Final = (
     Route("WS", f"{V}/live", P.VALUES_READ, Call("WS", f"{V}/live", params={"prefix": "acme"}),
           other=Call("WS", f"{V}/live", params={"prefix": "globex"}),
           expect=(101, 101, 101), check=check_live),
+    # --- devices:write. This plant has no connector, so even an allowed write finds no
+    # writable tag: 404 like a tag outside one's tenant or scope (tests/api/test_write_api.py
+    # writes through a real one).
+    Route("POST", f"{V}/write", P.DEVICES_WRITE,
+          Call("POST", f"{V}/write", json={"path": SITE1_FLOW, "value": 1.0}),
+          other=Call("POST", f"{V}/write", json={"path": GLOBEX_FLOW, "value": 1.0}),
+          scope=Call("POST", f"{V}/write", json={"path": SITE2_FLOW, "value": 1.0}),
+          expect=(404, 404, 404)),
     # --- system:read
     Route("GET", "/metrics", P.SYSTEM_READ, Call("GET", "/metrics")),
     # --- audit:read

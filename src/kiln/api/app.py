@@ -31,6 +31,7 @@ from kiln.api.routers import (
     users,
     values,
     web,
+    write,
 )
 from kiln.assembly import build_platform
 from kiln.core.clock import Clock
@@ -140,7 +141,7 @@ def create_app(
     api = "/api/v1"
     for module in (health, auth, assets, values, history, ingest, live, users, credentials):
         app.include_router(module.router, prefix=api)
-    for module in (tenants, audit):
+    for module in (tenants, audit, write):
         app.include_router(module.router, prefix=api)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")

@@ -1,0 +1,46 @@
+"""Settings and clients of the API tests (the fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from kiln.api import create_app
+from kiln.model.definitions import AssetDef, AssetTypeDef, Level, TagDef
+from kiln.security.passwords import PasswordHasherSettings
+from kiln.settings import ModelSettings, NamespaceSettings, QueryLimits, Settings
+
+PUMP = AssetTypeDef(
+    name="pump",
+    tags=(
+        TagDef(name="flow", unit="m3/h", low=0, high=100, description="outlet flow"),
+        TagDef(name="running", data_type="bool"),
+    ),
+)
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    base = Settings(
+        data_dir=data_dir,
+        model=ModelSettings(
+            types=[PUMP],
+            assets=[
+                AssetDef(path="acme", level=Level.ENTERPRISE),
+                AssetDef(
+                    path="acme/site1/utilities/water/cell1/p1", level=Level.ASSET, type="pump"
+                ),
+            ],
+        ),
+        namespace=NamespaceSettings(locked=["acme/site1/locked"]),
+        limits=QueryLimits(raw_max=500, max_buckets=100),
+    )
+    return base.model_copy(update=overrides)
+
+
+CHEAP_HASHING = PasswordHasherSettings.for_tests()
+
+
+def make_app_client(settings: Settings) -> TestClient:
+    """A client of an app with cheap password hashing (argon2's cost is for production)."""
+    return TestClient(create_app(settings, password_settings=CHEAP_HASHING))
