@@ -242,25 +242,39 @@ def _payload(message: _pb.Payload, datatype_of: DatatypeOf | None) -> Payload:
 
 
 def _metric(m: _pb.Payload.Metric, datatype_of: DatatypeOf | None) -> Metric:
-    name = _text(m.name, "metric name") if m.HasField("name") else None
-    alias = m.alias if m.HasField("alias") else None
-    label = repr(name) if name is not None else f"alias {alias}"
+    # The hot path of a host: a data message carries hundreds of these. Error texts are built
+    # only when there is an error, and plain values skip the generic interpretation.
+    has = m.HasField
+    name = _text(m.name, "metric name") if has("name") else None
+    alias = m.alias if has("alias") else None
     datatype: DataType | None = None
-    if m.HasField("datatype"):
-        datatype = _datatype(m.datatype, f"metric {label}")
+    if has("datatype"):
+        datatype = _DATATYPES.get(m.datatype) or _datatype(m.datatype, _where(name, alias))
     elif datatype_of is not None:
         datatype = datatype_of(name, alias)
+    is_null = m.is_null
+    value: Value = None
+    if not is_null:
+        kind = m.WhichOneof("value")
+        if kind is not None and _PLAIN.get(kind) is datatype and datatype is not None:
+            value = getattr(m, kind)
+        else:
+            value = _metric_value(m, datatype, _where(name, alias))
     return Metric(
         name=name,
         alias=alias,
-        timestamp_ms=m.timestamp if m.HasField("timestamp") else None,
+        timestamp_ms=m.timestamp if has("timestamp") else None,
         datatype=datatype,
-        value=None if m.is_null else _metric_value(m, datatype, f"metric {label}"),
+        value=value,
         is_historical=m.is_historical,
         is_transient=m.is_transient,
-        is_null=m.is_null,
-        properties=_properties(m.properties, f"metric {label}") if m.HasField("properties") else {},
+        is_null=is_null,
+        properties=_properties(m.properties, _where(name, alias)) if has("properties") else {},
     )
+
+
+def _where(name: str | None, alias: int | None) -> str:
+    return f"metric {name!r}" if name is not None else f"metric alias {alias}"
 
 
 def _metric_value(m: _pb.Payload.Metric, datatype: DataType | None, where: str) -> Value:
@@ -422,6 +436,15 @@ def _property(pv: _pb.Payload.PropertyValue, where: str) -> Property:
     else:
         value = _scalar(kind, _carried(pv, kind), datatype, where)
     return Property(datatype, value, pv.is_null)
+
+
+_DATATYPES = {d.value: d for d in DataType}
+# Values carried in the one field of their own datatype, taken as they are.
+_PLAIN: dict[str, DataType] = {
+    "double_value": DataType.DOUBLE,
+    "float_value": DataType.FLOAT,
+    "boolean_value": DataType.BOOLEAN,
+}
 
 
 def _datatype(number: int, where: str) -> DataType:

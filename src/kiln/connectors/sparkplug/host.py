@@ -26,7 +26,7 @@ from kiln.connectors.sparkplug.codec import HostState, encode_state
 from kiln.connectors.sparkplug.session import HostOutput, HostSession, MetricId, SessionConfig
 from kiln.connectors.sparkplug.topic import StateTopic
 from kiln.core.errors import InvalidPathError
-from kiln.core.values import TagValue, validate_path
+from kiln.core.values import Scalar, ValueBatch, validate_path
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -83,6 +83,27 @@ def metric_path(template: str, metric: MetricId) -> str:
 def _segment(text: str) -> str:
     cleaned = _BAD_SEGMENT_CHARS.sub("_", text.strip())[:64]
     return cleaned.lstrip("-.") or "_"
+
+
+class _Columns:
+    __slots__ = ("paths", "qualities", "source_us", "values")
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.values: list[Scalar] = []
+        self.source_us: list[int] = []
+        self.qualities: list[int] = []
+
+    def add(self, path: str, value: Scalar, source_ms: int, quality: int) -> None:
+        self.paths.append(path)
+        self.values.append(value)
+        self.source_us.append(source_ms * 1000)
+        self.qualities.append(quality)
+
+    def batch(self, receive_us: int, *, historical: bool = False) -> ValueBatch:
+        return ValueBatch(
+            self.paths, self.values, self.source_us, self.qualities, receive_us, historical
+        )
 
 
 class SparkplugHost:
@@ -159,26 +180,27 @@ class SparkplugHost:
                 await self._deliver([self.session.poll(link.clock.now_us() // 1000)], client, link)
 
     async def _deliver(self, outputs: list[HostOutput], client: aiomqtt.Client, link: Link) -> None:
-        live: list[TagValue] = []
-        historical: list[TagValue] = []
-        stale: list[TagValue] = []
+        # Columns, not a TagValue per metric: this runs for every metric the plant sends.
+        live = _Columns()
+        historical = _Columns()
         last = None
+        paths = self._paths
         for out in outputs:
             for u in out.values:
-                path = self._path(u.metric, link)
+                path = paths.get(u.metric) or self._path(u.metric, link)
                 if path is None:
                     continue
-                if not isinstance(u.value, bool | int | float | str):
-                    link.malformed("value", f"{u.metric.name}: {type(u.value).__name__} not stored")
+                value = u.value
+                if not isinstance(value, bool | int | float | str):
+                    link.malformed("value", f"{u.metric.name}: {type(value).__name__} not stored")
                     continue
-                tv = TagValue(path, u.value, u.source_ms * 1000, u.quality)
-                (historical if u.historical else live).append(tv)
+                (historical if u.historical else live).add(path, value, u.source_ms, u.quality)
             for s in out.stale:
                 if last is None:
                     last = link.last_values()
                 path = self._path(s.metric, link)
                 if path is not None and path in last:
-                    stale.append(TagValue(path, last[path], s.timestamp_ms * 1000, s.quality))
+                    live.add(path, last[path], s.timestamp_ms, s.quality)
             for action in out.actions:
                 # NCMD is sent with QoS 0 (4.1); the session resends when no NBIRTH follows.
                 await client.publish(action.topic, action.payload, qos=0)
@@ -188,8 +210,9 @@ class SparkplugHost:
                 )  # fmt: skip
             if out.counters.malformed:
                 link.malformed("message", "undecodable Sparkplug topic or payload")
-        await link.publish(live + stale)
-        await link.publish(historical, historical=True)
+        now_us = link.clock.now_us()
+        await link.publish_batch(live.batch(now_us))
+        await link.publish_batch(historical.batch(now_us, historical=True))
 
     def _path(self, metric: MetricId, link: Link) -> str | None:
         path = self._paths.get(metric)

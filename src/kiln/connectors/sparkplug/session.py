@@ -206,6 +206,7 @@ class _Held:
 
 class _Node:
     __slots__ = (
+        "_ids",
         "bd_seq",
         "born",
         "devices",
@@ -229,6 +230,7 @@ class _Node:
         self.devices: dict[str, _Registry] = {}
         self.rebirth_asked_ms: int | None = None
         self.rebirth_reason: RebirthReason = "gap"
+        self._ids: dict[tuple[str | None, str], MetricId] = {}
 
     def registry(self, device_id: str | None) -> _Registry | None:
         return self.metrics if device_id is None else self.devices.get(device_id)
@@ -240,7 +242,11 @@ class _Node:
         return registry.datatype_of
 
     def metric_id(self, device_id: str | None, name: str) -> MetricId:
-        return MetricId(self.group_id, self.edge_node_id, device_id, name)
+        key = (device_id, name)
+        found = self._ids.get(key)
+        if found is None:  # made once per metric: data messages ask for it every time
+            found = self._ids[key] = MetricId(self.group_id, self.edge_node_id, device_id, name)
+        return found
 
     def all_metric_ids(self) -> list[MetricId]:
         ids = [self.metric_id(None, name) for name in self.metrics.by_name]
