@@ -41,10 +41,12 @@ T0 = 1_767_225_600_000
 def _messages(group: str, count: int) -> list[tuple[str, bytes]]:
     birth = Payload(
         T0,
-        (Metric(name=BDSEQ_METRIC, datatype=DataType.INT64, value=0),)
-        + tuple(
-            Metric(name=f"m{i}", alias=i + 1, timestamp_ms=T0, datatype=DataType.DOUBLE, value=0.0)
-            for i in range(METRICS)
+        (
+            Metric(name=BDSEQ_METRIC, datatype=DataType.INT64, value=0),
+            *(
+                Metric(name=f"m{i}", alias=i + 1, datatype=DataType.DOUBLE, value=0.0)
+                for i in range(METRICS)
+            ),
         ),
         seq=0,
     )

@@ -21,7 +21,15 @@ from kiln.security.secrets import load_or_create_secret
 from kiln.security.service import Identity
 from kiln.settings import Settings, SimServeSettings
 from kiln.sim import FactorySpec, SimSource, VirtualFactory
-from kiln.sim.protocols import modbus_config, modbus_points, sparkplug_config, sparkplug_paths
+from kiln.sim.opcua_server import OpcUaSink
+from kiln.sim.protocols import (
+    modbus_config,
+    modbus_points,
+    opcua_config,
+    opcua_points,
+    sparkplug_config,
+    sparkplug_paths,
+)
 from kiln.sim.sinks import FrameSink, ModbusSink, SparkplugSink
 
 
@@ -62,6 +70,12 @@ def simulated_servers(
         sink = ModbusSink(points, serve.host, serve.modbus_port or _free_port(serve.host))
         sinks.append(sink)
         configs.append(modbus_config(points, serve.host, sink.port, interval_ms=interval_ms))
+    if serve.opcua_port is not None:
+        variables = opcua_points(factory)
+        opcua = OpcUaSink(variables, serve.host, serve.opcua_port or _free_port(serve.host))
+        sinks.append(opcua)
+        node_ids = {path: opcua.node_id(path) for path in variables}
+        configs.append(opcua_config(node_ids, opcua.endpoint, interval_ms=interval_ms))
     if serve.mqtt_url is not None:
         broker = BrokerSettings(url=serve.mqtt_url)
         # A group of its own per run: two demos on one broker do not see each other's plant.

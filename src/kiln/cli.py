@@ -12,6 +12,8 @@ from pathlib import Path
 from kiln import __version__
 from kiln.cli_admin import add_parsers as add_admin_parsers
 from kiln.cli_admin import run as run_admin
+from kiln.cli_sim import add_parser as add_sim_parser
+from kiln.cli_sim import run as run_sim
 from kiln.core.errors import ConfigError
 from kiln.settings import HttpSettings, Settings, SimServeSettings, load_settings
 from kiln.sim import FactorySpec
@@ -24,6 +26,9 @@ examples:
   kiln demo --tags 5000 --rate 2     a bigger plant, updating twice a second
   kiln run --config plant.yaml       run a configured plant
   kiln config check plant.yaml       validate a configuration without running it
+  kiln sim --write-config sim.yaml   the virtual factory over OPC UA and Modbus TCP
+  kiln run --config sim.yaml --port 8001
+                                     ... read through Kiln's connectors
   kiln admin devices add press7 --prefix acme/plant1/press/line1/press7
                                      a device credential, printed once
   kiln admin users add alice --role operator --scope acme/plant1
@@ -94,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", type=Path)
     add_admin_parsers(sub)
+    add_sim_parser(sub)
     return parser
 
 
@@ -116,14 +122,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             spec = (
                 FactorySpec.for_tag_count(args.tags, seed=args.seed, rate_hz=args.rate)
                 if args.tags
-                else FactorySpec(seed=args.seed, rate_hz=args.rate)
+                # About 100 tags. The connectors report by exception, so only the tags that
+                # change arrive each second (well over 50; counters and states wait).
+                else FactorySpec(
+                    seed=args.seed, rate_hz=args.rate, machines_per_line=6, fillers_per_line=3
+                )
             )
             # The machines are real protocol servers on loopback, read by Kiln's connectors,
             # so the demo exercises the path a plant uses (--direct: straight onto the bus).
             serve = (
                 SimServeSettings()
                 if args.direct
-                else SimServeSettings(modbus_port=0, mqtt_url=_demo_broker(args.mqtt_url))
+                else SimServeSettings(
+                    modbus_port=0, opcua_port=0, mqtt_url=_demo_broker(args.mqtt_url)
+                )
             )
             settings = Settings(
                 name="Kiln demo", data_dir=args.data_dir.resolve(), sim=spec, sim_serve=serve
@@ -131,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(_override(settings, args))
         if args.command == "run":
             return _serve(_override(load_settings(args.config), args))
+        if args.command == "sim":
+            return run_sim(args)
         if args.command in ("admin", "audit"):
             return run_admin(args)
         if args.command == "config" and args.config_command == "check":

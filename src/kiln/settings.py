@@ -34,6 +34,9 @@ class SimServeSettings(_Section):
     modbus_port: int | None = Field(
         default=None, ge=0, le=65535, description="serve the fillers over Modbus TCP here"
     )
+    opcua_port: int | None = Field(
+        default=None, ge=0, le=65535, description="serve the CNCs over OPC UA here"
+    )
     mqtt_url: str | None = Field(
         default=None, description="publish the conveyors as a Sparkplug B edge node to this broker"
     )

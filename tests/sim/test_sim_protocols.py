@@ -65,3 +65,32 @@ async def test_fillers_arrive_through_the_modbus_connector(tmp_path: Path) -> No
     # The conveyors are not served over Modbus: the simulator still publishes them itself,
     # and never the fillers (each value reaches the bus exactly once).
     assert direct and not direct & served
+
+
+def test_kiln_sim_writes_a_plant_config_that_reads_its_servers(tmp_path: Path) -> None:
+    import subprocess
+
+    from kiln.settings import load_settings
+    from kiln.testing.server import free_port, kiln_command
+
+    out = tmp_path / "sim.yaml"
+    proc = subprocess.Popen(
+        kiln_command("sim", "--opcua-port", str(free_port()), "--modbus-port", str(free_port()),
+                     "--write-config", str(out), "--log-level", "warning"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(4)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert any("over modbus at modbus+tcp://127.0.0.1:" in line for line in lines), lines
+    assert any("over opcua at opc.tcp://127.0.0.1:" in line for line in lines), lines
+    settings = load_settings(out)
+    assert [(c.name, c.type) for c in settings.connectors] == [
+        ("sim-modbus", "modbus"),
+        ("sim-opcua", "opcua"),
+    ]

@@ -19,7 +19,8 @@ from kiln.core.values import Scalar, TagValue, ValueBatch
 class _AsDebug(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        return True
+        # The logger's level was checked before the record was lowered: check it again.
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
 
 
 def quiet_library_logger(name: str) -> logging.Logger:

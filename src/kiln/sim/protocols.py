@@ -17,6 +17,7 @@ from kiln.connectors.modbus.codec import DataType as RegisterType
 from kiln.connectors.modbus.codec import RegisterSpec, Table
 from kiln.connectors.modbus.config import ModbusConfig, ModbusDevice, ModbusTag, PollGroup
 from kiln.connectors.mqtt.broker import BrokerSettings
+from kiln.connectors.opcua import OpcUaConfig
 from kiln.connectors.sparkplug import SparkplugConfig
 from kiln.model.definitions import DataType, TagDef, resolve_tags
 from kiln.sim import catalog
@@ -123,4 +124,40 @@ def sparkplug_config(
         groups=[group_id],
         path=prefix + "/{metric}",
         reconnect=LOCAL_BACKOFF,
+    )
+
+
+def opcua_points(
+    factory: VirtualFactory, types: frozenset[str] = OPCUA_TYPES
+) -> dict[str, DataType]:
+    """Every OPC UA variable: path -> the Kiln data type of its tag."""
+    by_name = {t.name: t for t in factory.asset_types()}
+    out: dict[str, DataType] = {}
+    for type_name in sorted(types):
+        tags = resolve_tags(type_name, by_name)
+        for asset in factory.asset_paths(type_name):
+            out.update({f"{asset}/{tag.name}": tag.data_type for tag in tags})
+    return out
+
+
+def opcua_config(
+    node_ids: dict[str, str], endpoint: str, *, interval_ms: int, name: str = "sim-opcua"
+) -> OpcUaConfig:
+    """The connector configuration that subscribes to the simulator's OPC UA server.
+
+    On loopback and explicitly allowed, the channel is unsecured: the demo's server has no
+    certificate of its own. A plant's servers are configured with Basic256Sha256 or better.
+    """
+    return OpcUaConfig.model_validate(
+        {
+            "name": name,
+            "endpoint": endpoint,
+            "allow_insecure": True,
+            "security_policy": "None",
+            # Twice the simulator's rate: every frame's changes arrive before the next frame.
+            "publishing_interval_ms": max(50, interval_ms // 2),
+            "sampling_interval_ms": max(50, interval_ms // 2),
+            "reconnect": LOCAL_BACKOFF,
+            "nodes": [{"node_id": nid, "path": path} for path, nid in node_ids.items()],
+        }
     )

@@ -28,6 +28,11 @@ _LOGGER = logging.getLogger(__name__)
 class FrameSink(Protocol):
     name: str
 
+    @property
+    def endpoint(self) -> str:
+        """Where clients reach it (for people: logs and `kiln sim`)."""
+        ...
+
     def paths(self) -> frozenset[str]:
         """The tag paths it serves (the simulator then does not publish them itself)."""
         ...
@@ -54,6 +59,10 @@ class ModbusSink:
         self._index: list[tuple[int, ModbusPoint]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._server: ModbusTcpServer | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"modbus+tcp://{self.host}:{self.port}"
 
     def paths(self) -> frozenset[str]:
         return frozenset(p.path for p in self.points)
@@ -124,6 +133,10 @@ class SparkplugSink:
         self._index: list[tuple[int, str]] | None = None
         self._connected = False
         self._failing = False
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.node.broker.url} (group {self.node.group_id})"
 
     def paths(self) -> frozenset[str]:
         return frozenset(self._paths)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from kiln.connectors.base import ConnectorConfig, SourceLost
 from kiln.connectors.link import Link
 from kiln.connectors.mqtt.broker import BrokerSettings, close_client
-from kiln.connectors.sparkplug.codec import HostState, encode_state
+from kiln.connectors.sparkplug.codec import BDSEQ_METRIC, HostState, encode_state
 from kiln.connectors.sparkplug.session import HostOutput, HostSession, MetricId, SessionConfig
 from kiln.connectors.sparkplug.topic import StateTopic
 from kiln.core.errors import InvalidPathError
@@ -187,6 +187,8 @@ class SparkplugHost:
         paths = self._paths
         for out in outputs:
             for u in out.values:
+                if u.metric.name == BDSEQ_METRIC:
+                    continue  # the session's own bookkeeping (5.2), not a measurement
                 path = paths.get(u.metric) or self._path(u.metric, link)
                 if path is None:
                     continue

@@ -1,0 +1,130 @@
+"""The CNC machining centres as an OPC UA server (asyncua), as umati-style CNCs are.
+
+Every CNC tag is a variable with a string NodeId equal to its namespace path
+(`ns=<sim>;s=acme/plant1/machining/line1/cell1/cnc1/spindle_speed`), in an object per machine;
+each frame writes the values with the frame's source timestamp and its quality as the
+StatusCode (Kiln's quality is the OPC UA StatusCode), so a subscription sees exactly what the
+simulator made.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from asyncua import ua
+from asyncua.common.node import Node
+from asyncua.server.server import Server
+
+from kiln.connectors.link import quiet_library_logger
+from kiln.core.platform import Platform
+from kiln.model.definitions import DataType
+from kiln.sim.factory import SimFrame
+
+_LOGGER = logging.getLogger(__name__)
+# asyncua warns that a server without certificates is insecure; the demo's loopback server is
+# that on purpose, and the connector that reads it already says so, once.
+quiet_library_logger("asyncua.server.server")
+
+NAMESPACE_URI = "urn:kiln:sim"
+
+_VARIANTS = {
+    DataType.FLOAT: ua.VariantType.Double,
+    DataType.INT: ua.VariantType.Int64,
+    DataType.STATE: ua.VariantType.Int32,
+    DataType.BOOL: ua.VariantType.Boolean,
+    DataType.STRING: ua.VariantType.String,
+}
+
+
+def variant_of(data_type: DataType) -> ua.VariantType:
+    return _VARIANTS[data_type]
+
+
+class OpcUaSink:
+    """An asyncua server over the machines in `points` (path -> Kiln data type)."""
+
+    name = "opcua"
+
+    def __init__(self, points: dict[str, DataType], host: str, port: int) -> None:
+        self.points = points
+        self.host = host
+        self.port = port
+        self.endpoint = f"opc.tcp://{host}:{port}/kiln-sim"
+        # The simulator's namespace is the first one registered: index 2 (0 and 1 are the
+        # OPC UA and server namespaces), so node ids are known before the server starts.
+        self.ns = 2
+        self._server: Server | None = None
+        self._nodes: list[tuple[int, ua.NodeId, ua.VariantType]] | None = None
+        self._by_path: dict[str, Node] = {}
+
+    def paths(self) -> frozenset[str]:
+        return frozenset(self.points)
+
+    def node_id(self, path: str) -> str:
+        return f"ns={self.ns};s={path}"
+
+    async def start(self, platform: Platform) -> None:
+        server = Server()
+        server.disable_clock()
+        await server.init()
+        server.set_endpoint(self.endpoint)
+        server.set_server_name("Kiln virtual factory (CNCs)")
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        ns = await server.register_namespace(NAMESPACE_URI)
+        if ns != self.ns:
+            raise RuntimeError(f"the simulator's namespace got index {ns}, not {self.ns}")
+        machines: dict[str, Node] = {}
+        for path, data_type in self.points.items():
+            asset, tag = path.rsplit("/", 1)
+            machine = machines.get(asset)
+            if machine is None:
+                machine = machines[asset] = await server.nodes.objects.add_object(
+                    ua.NodeId(ua.String(asset), ua.Int16(self.ns)), asset.rsplit("/", 1)[-1]
+                )
+            vtype = variant_of(data_type)
+            self._by_path[path] = await machine.add_variable(
+                ua.NodeId(ua.String(path), ua.Int16(self.ns)), tag, _initial(vtype), vtype
+            )
+        await server.start()
+        self._server = server
+        _LOGGER.info(
+            "Simulated OPC UA server at %s: %d variables on %d machines",
+            self.endpoint, len(self.points), len(machines),
+        )  # fmt: skip
+
+    async def write(self, frame: SimFrame) -> None:
+        server = self._server
+        if server is None:
+            return
+        if self._nodes is None:
+            where = {p: i for i, p in enumerate(frame.paths)}
+            self._nodes = [
+                (where[p], node.nodeid, variant_of(self.points[p]))
+                for p, node in self._by_path.items()
+            ]
+        # asyncua types timestamps as its DateTime, a datetime subclass it never requires.
+        when = cast("ua.DateTime", datetime.fromtimestamp(frame.time_us / 1_000_000, UTC))
+        values, qualities = frame.values, frame.qualities
+        for i, node_id, vtype in self._nodes:
+            dv = ua.DataValue(
+                ua.Variant(values[i], vtype),
+                ua.StatusCode(ua.UInt32(qualities[i])),
+                SourceTimestamp=when,
+                ServerTimestamp=when,
+            )
+            await server.write_attribute_value(node_id, dv)
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop()
+
+
+def _initial(vtype: ua.VariantType) -> Any:
+    return {
+        ua.VariantType.Boolean: False,
+        ua.VariantType.String: "",
+        ua.VariantType.Double: 0.0,
+    }.get(vtype, 0)
