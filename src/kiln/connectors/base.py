@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -59,6 +59,9 @@ class ConnectorConfig(BaseModel):
     reconnect: BackoffSettings = BackoffSettings()
 
 
+C = TypeVar("C", bound="ConnectorConfig")
+
+
 class Connector(Protocol):
     """One connection to one source (a PLC, a server, a broker)."""
 
@@ -93,13 +96,25 @@ class Writable(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectorType:
-    """A kind of connector, as an entry point of group `kiln.connectors` exposes it."""
+class ConnectorType(Generic[C]):
+    """A kind of connector, as an entry point of group `kiln.connectors` exposes it.
+
+    `create` is usually the connector class itself; `make` checks that the configuration is
+    this type's before calling it.
+    """
 
     name: str
     kind: ConnectorKind
-    config_model: type[ConnectorConfig]
-    create: Callable[[ConnectorConfig], Connector]
+    config_model: type[C]
+    create: Callable[[C], Connector]
     description: str = ""
-    # Python distributions it needs beyond Kiln's own, for `kiln connectors list`.
+    # Python distributions it needs beyond Kiln's own.
     requirements: tuple[str, ...] = field(default=())
+
+    def make(self, config: ConnectorConfig) -> Connector:
+        if not isinstance(config, self.config_model):
+            raise TypeError(
+                f"connector type {self.name} needs a {self.config_model.__name__}, "
+                f"not a {type(config).__name__}"
+            )
+        return self.create(config)

@@ -27,9 +27,9 @@ GROUP = "kiln.connectors"
 
 
 @cache
-def connector_types() -> dict[str, ConnectorType]:
+def connector_types() -> dict[str, ConnectorType[Any]]:
     """Every connector type installed, by name (loaded once per process)."""
-    found: dict[str, ConnectorType] = {}
+    found: dict[str, ConnectorType[Any]] = {}
     for ep in entry_points(group=GROUP):
         try:
             kind = ep.load()
@@ -66,4 +66,5 @@ def validate_connector_config(value: Any) -> ConnectorConfig:
             "unknown connector type {type}; installed: {known}",
             {"type": repr(kind_name), "known": ", ".join(sorted(known)) or "none"},
         )
-    return kind.config_model.model_validate(value)
+    config: ConnectorConfig = kind.config_model.model_validate(value)
+    return config

@@ -39,7 +39,7 @@ class Connectors:
     async def start(self, platform: Platform) -> None:
         types = connector_types()
         for config in self.configs:
-            connector = types[config.type].create(config)
+            connector = types[config.type].make(config)
             link = Link(config.name, platform.bus, platform.clock, _LOGGER)
             runner = ConnectorRunner(config, connector, link, platform.clock)
             self.runners.append(runner)

@@ -81,16 +81,10 @@ class FakeConnector:
         self.source.written.append((path, value))
 
 
-def _create(config: ConnectorConfig) -> FakeConnector:
-    if not isinstance(config, FakeConfig):
-        raise TypeError(f"expected FakeConfig, got {type(config).__name__}")
-    return FakeConnector(config)
-
-
 CONNECTOR = ConnectorType(
     name="fake",
     kind=ConnectorKind.PUSHED,
     config_model=FakeConfig,
-    create=_create,
+    create=FakeConnector,
     description="a controllable fake source, for tests",
 )

@@ -38,7 +38,7 @@ from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaStatusCodeError
 
 from kiln.connectors.base import SourceLost
-from kiln.connectors.link import Link
+from kiln.connectors.link import Link, ValueColumns
 from kiln.connectors.opcua.client import close_client, open_client, status_text
 from kiln.connectors.opcua.codec import (
     NUMERIC_TYPES,
@@ -306,7 +306,7 @@ class _Session:
         nodes worth monitoring: those that exist, of a type Kiln can carry."""
         nodes, paths, last = self.connector._nodes, self.connector._paths, self.connector._last
         receive_us = self.link.clock.now_us()
-        columns = _Columns()
+        columns = ValueColumns()
         monitor: list[int] = []
         for start in range(0, len(indexes), step):
             part = indexes[start : start + step]
@@ -416,7 +416,7 @@ class _Session:
         if not data:
             self.inbox.alive()
             return
-        columns: _Columns | None = None
+        columns: ValueColumns | None = None
         for notification in data:
             if isinstance(notification, ua.DataChangeNotification):
                 columns = self._decode(notification.MonitoredItems, columns)
@@ -431,12 +431,12 @@ class _Session:
             self.inbox.alive()
 
     def _decode(
-        self, items: list[ua.MonitoredItemNotification], columns: _Columns | None
-    ) -> _Columns:
+        self, items: list[ua.MonitoredItemNotification], columns: ValueColumns | None
+    ) -> ValueColumns:
         link = self.link
         receive_us = link.clock.now_us()
         paths, last, initial = self.connector._paths, self.connector._last, self._initial
-        out = columns or _Columns()
+        out = columns if columns is not None else ValueColumns()
         out_paths, out_values, out_ts, out_q = out.paths, out.values, out.source_us, out.qualities
         n = len(paths)
         for item in items:
@@ -470,22 +470,3 @@ class _Session:
             out_ts.append(source_us)
             out_q.append(quality)
         return out
-
-
-class _Columns:
-    __slots__ = ("paths", "qualities", "source_us", "values")
-
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-        self.values: list[Scalar] = []
-        self.source_us: list[int] = []
-        self.qualities: list[int] = []
-
-    def add(self, path: str, value: Scalar, source_us: int, quality: int) -> None:
-        self.paths.append(path)
-        self.values.append(value)
-        self.source_us.append(source_us)
-        self.qualities.append(quality)
-
-    def batch(self, receive_us: int) -> ValueBatch:
-        return ValueBatch(self.paths, self.values, self.source_us, self.qualities, receive_us)

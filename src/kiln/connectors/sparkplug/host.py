@@ -20,13 +20,13 @@ import aiomqtt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kiln.connectors.base import ConnectorConfig, SourceLost
-from kiln.connectors.link import Link
+from kiln.connectors.link import Link, ValueColumns
 from kiln.connectors.mqtt.broker import BrokerSettings, close_client
 from kiln.connectors.sparkplug.codec import BDSEQ_METRIC, HostState, encode_state
 from kiln.connectors.sparkplug.session import HostOutput, HostSession, MetricId, SessionConfig
 from kiln.connectors.sparkplug.topic import StateTopic
 from kiln.core.errors import InvalidPathError
-from kiln.core.values import Scalar, ValueBatch, validate_path
+from kiln.core.values import validate_path
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -83,27 +83,6 @@ def metric_path(template: str, metric: MetricId) -> str:
 def _segment(text: str) -> str:
     cleaned = _BAD_SEGMENT_CHARS.sub("_", text.strip())[:64]
     return cleaned.lstrip("-.") or "_"
-
-
-class _Columns:
-    __slots__ = ("paths", "qualities", "source_us", "values")
-
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-        self.values: list[Scalar] = []
-        self.source_us: list[int] = []
-        self.qualities: list[int] = []
-
-    def add(self, path: str, value: Scalar, source_ms: int, quality: int) -> None:
-        self.paths.append(path)
-        self.values.append(value)
-        self.source_us.append(source_ms * 1000)
-        self.qualities.append(quality)
-
-    def batch(self, receive_us: int, *, historical: bool = False) -> ValueBatch:
-        return ValueBatch(
-            self.paths, self.values, self.source_us, self.qualities, receive_us, historical
-        )
 
 
 class SparkplugHost:
@@ -181,8 +160,8 @@ class SparkplugHost:
 
     async def _deliver(self, outputs: list[HostOutput], client: aiomqtt.Client, link: Link) -> None:
         # Columns, not a TagValue per metric: this runs for every metric the plant sends.
-        live = _Columns()
-        historical = _Columns()
+        live = ValueColumns()
+        historical = ValueColumns()
         last = None
         paths = self._paths
         for out in outputs:
@@ -196,13 +175,15 @@ class SparkplugHost:
                 if not isinstance(value, bool | int | float | str):
                     link.malformed("value", f"{u.metric.name}: {type(value).__name__} not stored")
                     continue
-                (historical if u.historical else live).add(path, value, u.source_ms, u.quality)
+                (historical if u.historical else live).add(
+                    path, value, u.source_ms * 1000, u.quality
+                )
             for s in out.stale:
                 if last is None:
                     last = link.last_values()
                 path = self._path(s.metric, link)
                 if path is not None and path in last:
-                    live.add(path, last[path], s.timestamp_ms, s.quality)
+                    live.add(path, last[path], s.timestamp_ms * 1000, s.quality)
             for action in out.actions:
                 # NCMD is sent with QoS 0 (4.1); the session resends when no NBIRTH follows.
                 await client.publish(action.topic, action.payload, qos=0)
