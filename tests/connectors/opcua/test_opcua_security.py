@@ -3,11 +3,13 @@ trusted servers, refused ones, and the three user identities."""
 
 from __future__ import annotations
 
+import logging
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from asyncua.crypto import security_policies
 from asyncua.ua import MessageSecurityMode
 from opcua_plant import FAST, USERS, Certs, PlantServer, until, values
@@ -95,8 +97,13 @@ async def test_sign_and_encrypt_with_a_trusted_server_and_each_identity(
 
 
 async def test_untrusted_server_and_wrong_password_are_refused(
-    servers: Any, platform_with: Any, certs: Certs, tmp_path: Path
+    servers: Any,
+    platform_with: Any,
+    certs: Certs,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     plant = await servers(certificate=certs.server_cert, private_key=certs.server_key, users=True)
     pki, rejected = tmp_path / "pki", tmp_path / "rejected"
     wrong = tmp_path / "wrong"
@@ -109,7 +116,9 @@ async def test_untrusted_server_and_wrong_password_are_refused(
     ]  # fmt: skip
     service, _ = await platform_with(configs, connected=False)
     untrusted, wrongpw = service.runner("untrusted"), service.runner("wrongpw")
-    await until(lambda: untrusted.outage is not None and wrongpw.outage is not None)
+    await until(
+        lambda: all(r.outage is not None and r.outage.attempts >= 3 for r in service.runners)
+    )
 
     digest = fingerprint(load_certificate(certs.server_cert))
     reason = untrusted.outage.reason
@@ -123,4 +132,20 @@ async def test_untrusted_server_and_wrong_password_are_refused(
         f"OpcUaError: {plant.endpoint} refused user 'kiln': BadUserAccessDenied (User does not "
         "have permission to perform the requested operation)"
     )
-    assert untrusted.state is wrongpw.state is ConnectorState.ERROR
+    # Retrying with backoff (between attempts ERROR, during one CONNECTING), never connected.
+    assert untrusted.link.stats.reconnects == wrongpw.link.stats.reconnects == 0
+    assert ConnectorState.CONNECTED not in (untrusted.state, wrongpw.state)
+    # Logged once each, however often retried; asyncua's own fault reports stay at debug.
+    client_side = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING
+        and not r.name.startswith("asyncua.server")
+        and not r.getMessage().startswith("Generated an OPC UA client certificate")
+    ]
+    assert sorted(client_side) == [
+        f"Connector untrusted lost its source: {untrusted.outage.reason}; retrying with "
+        "backoff (logged again on recovery)",
+        f"Connector wrongpw lost its source: {wrongpw.outage.reason}; retrying with backoff "
+        "(logged again on recovery)",
+    ]

@@ -229,10 +229,13 @@ async def close_client(client: Client, timeout_s: float) -> None:
 
 class _ExpectedAsDebug(logging.Filter):
     """asyncua logs a lost connection at warning and error from several places (the publish
-    loop retrying, closing a session over a dead channel). The connector runner already logs an
-    outage once and its recovery once, so those records are kept at debug."""
+    loop retrying, closing a session over a dead channel), and each service fault it then also
+    raises (a refused session on every reconnect attempt). The connector runner already logs
+    an outage once and its recovery once, and every raised fault reaches Kiln's own message,
+    so those records are kept at debug."""
 
     _TEXTS = (
+        "ServiceFault (",
         "Publish iteration crashed",
         "close_session was called but connection is closed",
         "close_session but connection wasn't established",
