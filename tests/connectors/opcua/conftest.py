@@ -13,10 +13,8 @@ from typing import Any
 import pytest
 from opcua_plant import Certs, PlantServer, start_server, until
 
-from kiln.connectors import registry
-from kiln.connectors import service as service_module
 from kiln.connectors.base import ConnectorState
-from kiln.connectors.opcua import CONNECTOR, OpcUaConfig
+from kiln.connectors.opcua import OpcUaConfig
 from kiln.connectors.opcua.certificates import generate_application_certificate
 from kiln.connectors.service import Connectors
 from kiln.core.bus import Overflow, Subscription
@@ -56,14 +54,6 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
             server=True,
         )
     return Certs(d / "server.der", d / "server.pem", d / "other.der", d / "other.pem")
-
-
-@pytest.fixture(autouse=True)
-def opcua_registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The connector type, whether or not the installed metadata lists the entry point yet."""
-    types = {**registry.connector_types(), "opcua": CONNECTOR}
-    monkeypatch.setattr(service_module, "connector_types", lambda: types)
-    monkeypatch.setattr(registry, "connector_types", lambda: types)
 
 
 @pytest.fixture
