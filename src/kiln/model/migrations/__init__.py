@@ -12,37 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from kiln.alembic_support import Migrations
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 
-
-def alembic_config(url: str | None = None) -> Config:
-    """An Alembic configuration for these migrations, built without an ini file."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    if url is not None:
-        # ConfigParser treats % as interpolation; URLs may carry escaped characters.
-        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
-
-
-def upgrade(connection: Connection, revision: str = "head") -> None:
-    """Migrate the database behind `connection` to `revision`, in the caller's transaction."""
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.upgrade(config, revision)
-
-
-def head_revision() -> str | None:
-    """The newest revision these migrations know."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
-def current_revision(connection: Connection) -> str | None:
-    """The revision the database behind `connection` is at (None before the first upgrade)."""
-    return MigrationContext.configure(connection).get_current_revision()
+_MIGRATIONS = Migrations(MIGRATIONS_DIR)
+alembic_config = _MIGRATIONS.alembic_config
+upgrade = _MIGRATIONS.upgrade
+head_revision = _MIGRATIONS.head_revision
+current_revision = _MIGRATIONS.current_revision

@@ -10,71 +10,13 @@ its own tables, so autogenerate never proposes dropping theirs.
 
 from __future__ import annotations
 
-from typing import Any
-
-from alembic import context
-from sqlalchemy import Connection, create_engine
-from sqlalchemy.pool import NullPool
-
+from kiln.alembic_support import run_env
 from kiln.security.migrations import VERSION_TABLE
 from kiln.security.schema import TABLES, Base
 
-config = context.config
-target_metadata = Base.metadata
-
-
-def _own_tables(name: str | None, type_: str, parent_names: Any) -> bool:
-    return type_ != "table" or name in TABLES
-
-
-def _configure(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        version_table=VERSION_TABLE,
-        include_name=_own_tables,
-        # SQLite cannot ALTER most things in place; batch mode copies the table instead.
-        render_as_batch=True,
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-def run_migrations_offline() -> None:
-    """Emit SQL to a script instead of running it (for a DBA to review on PostgreSQL)."""
-    context.configure(
-        url=config.get_main_option("sqlalchemy.url"),
-        target_metadata=target_metadata,
-        version_table=VERSION_TABLE,
-        include_name=_own_tables,
-        literal_binds=True,
-        render_as_batch=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _configure(connection)
-        return
-    url = config.get_main_option("sqlalchemy.url")
-    if not url:
-        raise RuntimeError(
-            "no database to migrate: pass a connection in config.attributes['connection'] "
-            "or set sqlalchemy.url (see kiln.security.migrations.alembic_config)"
-        )
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        with engine.begin() as conn:
-            _configure(conn)
-    finally:
-        engine.dispose()
-
-
-if context.is_offline_mode():
-    run_migrations_offline()
-else:
-    run_migrations_online()
+run_env(
+    Base.metadata,
+    version_table=VERSION_TABLE,
+    own_tables=TABLES,
+    config_hint="kiln.security.migrations",
+)
