@@ -121,6 +121,19 @@ class ValueColumns:
         self.source_us.append(source_us)
         self.qualities.append(quality)
 
+    def extend(
+        self,
+        paths: Sequence[str],
+        values: Sequence[Scalar],
+        source_us: Sequence[int],
+        quality: int,
+    ) -> None:
+        """Add whole columns of values of one quality."""
+        self.paths.extend(paths)
+        self.values.extend(values)
+        self.source_us.extend(source_us)
+        self.qualities.extend([quality] * len(paths))
+
     def __len__(self) -> int:
         return len(self.paths)
 

@@ -91,7 +91,7 @@ def ndeath(bd_seq: int) -> bytes:
 
 
 def values_of(out: HostOutput) -> list[tuple[str, object, int]]:
-    return [(v.metric.name, v.value, v.source_ms) for v in out.values]
+    return [(v.metric.name, v.value, v.source_ms) for v in out.updates()]
 
 
 def born(session: HostSession, now_ms: int = 1_000, seq: int = 0, bd_seq: int = 7) -> HostOutput:
@@ -103,7 +103,7 @@ def born(session: HostSession, now_ms: int = 1_000, seq: int = 0, bd_seq: int = 
 def test_birth_then_data_by_alias() -> None:
     session = HostSession()
     out = born(session)
-    assert out.values == [
+    assert out.updates() == [
         MetricUpdate(nid("bdSeq"), DataType.INT64, 7, 1000, Quality.GOOD),
         MetricUpdate(nid("Node Control/Rebirth"), DataType.BOOLEAN, False, 1000, Quality.GOOD),
         MetricUpdate(nid("temp"), DataType.DOUBLE, 20.5, 1000, Quality.GOOD),
@@ -116,7 +116,7 @@ def test_birth_then_data_by_alias() -> None:
     raw.metrics.add(alias=1, timestamp=1900, double_value=21.0)
     raw.metrics.add(alias=2, timestamp=1950, int_value=0xFFFF)  # Int16 -1
     out = session.handle(NDATA, raw.SerializeToString(), 2_005)
-    assert out.values == [
+    assert out.updates() == [
         MetricUpdate(nid("temp"), DataType.DOUBLE, 21.0, 1900, Quality.GOOD),
         MetricUpdate(nid("count"), DataType.INT16, -1, 1950, Quality.GOOD),
     ]
@@ -131,7 +131,7 @@ def test_a_seq_gap_yields_one_rebirth_request_one_resend_and_none_after_the_birt
         ("temp", 21.0, 1500)
     ]
     out = session.handle(NDATA, ndata(3, temp(23.0, 2000)), 2_000)  # seq 2 is missing
-    assert out.values == [] and out.actions == []
+    assert out.updates() == [] and out.actions == []
     assert out.counters.out_of_order == 1
     assert session.next_deadline_ms() == 4_000
 
@@ -179,8 +179,8 @@ def test_a_seq_gap_yields_one_rebirth_request_one_resend_and_none_after_the_birt
 def test_reordering_within_the_timeout_is_repaired_without_a_rebirth() -> None:
     session = HostSession(SessionConfig(reorder_timeout_ms=2_000))
     born(session)
-    assert session.handle(NDATA, ndata(3, temp(23.0, 1300)), 1_300).values == []
-    assert session.handle(NDATA, ndata(2, temp(22.0, 1200)), 1_400).values == []
+    assert session.handle(NDATA, ndata(3, temp(23.0, 1300)), 1_300).updates() == []
+    assert session.handle(NDATA, ndata(2, temp(22.0, 1200)), 1_400).updates() == []
     out = session.handle(NDATA, ndata(1, temp(21.0, 1100)), 3_299)  # 1 ms before the deadline
     assert values_of(out) == [("temp", 21.0, 1100), ("temp", 22.0, 1200), ("temp", 23.0, 1300)]
     assert out.actions == []
@@ -193,9 +193,9 @@ def test_seq_wraps_from_255_to_0_also_while_reordering() -> None:
     session = HostSession()
     born(session, seq=253)
     assert values_of(session.handle(NDATA, ndata(254, temp(1.0, 1)), 1_001))
-    assert session.handle(NDATA, ndata(0, temp(3.0, 3)), 1_002).values == []  # early, across 255
+    assert session.handle(NDATA, ndata(0, temp(3.0, 3)), 1_002).updates() == []  # early, across 255
     out = session.handle(NDATA, ndata(255, temp(2.0, 2)), 1_003)
-    assert [v.value for v in out.values] == [2.0, 3.0]
+    assert [v.value for v in out.updates()] == [2.0, 3.0]
     assert values_of(session.handle(NDATA, ndata(1, temp(4.0, 4)), 1_004)) == [("temp", 4.0, 4)]
     assert session.counters == Counters(out_of_order=1)
 
@@ -205,7 +205,7 @@ def test_a_reordered_dbirth_types_the_ddata_held_behind_it() -> None:
     born(session)
     raw = pb.Payload(timestamp=1100, seq=2)
     raw.metrics.add(alias=50, timestamp=1100, int_value=0xFF)  # the DBIRTH says Int8: -1
-    assert session.handle(dtopic("DDATA"), raw.SerializeToString(), 1_100).values == []
+    assert session.handle(dtopic("DDATA"), raw.SerializeToString(), 1_100).updates() == []
     dbirth = Payload(
         timestamp_ms=1050,
         seq=1,
@@ -214,7 +214,7 @@ def test_a_reordered_dbirth_types_the_ddata_held_behind_it() -> None:
         ),
     )
     out = session.handle(dtopic("DBIRTH"), encode_payload(dbirth), 1_200)
-    assert out.values == [
+    assert out.updates() == [
         MetricUpdate(nid("level", "Filler"), DataType.INT8, 5, 1050, Quality.GOOD),
         MetricUpdate(nid("level", "Filler"), DataType.INT8, -1, 1100, Quality.GOOD),
     ]
@@ -233,7 +233,7 @@ def node_with_device(session: HostSession, bd_seq: int = 7) -> None:
             ),
         ),
     )
-    assert len(session.handle(dtopic("DBIRTH"), encode_payload(dbirth), 1_000).values) == 2
+    assert len(session.handle(dtopic("DBIRTH"), encode_payload(dbirth), 1_000).updates()) == 2
 
 
 def test_ndeath_with_the_current_bdseq_makes_every_metric_stale_at_host_time() -> None:
@@ -252,7 +252,7 @@ def test_ndeath_with_the_current_bdseq_makes_every_metric_stale_at_host_time() -
             nid("state", "Filler"),
         ]
     }
-    assert out.values == [] and out.actions == []
+    assert out.updates() == [] and out.actions == []
     assert not session.is_online(G, N) and not session.is_online(G, N, "Filler")
 
 
@@ -264,7 +264,7 @@ def test_a_late_ndeath_with_an_old_bdseq_changes_nothing() -> None:
     # connection is delivered late.
     born(session, now_ms=3_000, bd_seq=8)
     out = session.handle(NDEATH, ndeath(7), 3_500)
-    assert out.stale == [] and out.values == [] and out.actions == []
+    assert out.stale == [] and out.updates() == [] and out.actions == []
     assert out.counters == Counters(old_deaths_ignored=1)
     assert session.is_online(G, N)
     assert values_of(session.handle(NDATA, ndata(1, temp(22.0, 3600)), 3_600)) == [
@@ -292,7 +292,7 @@ def test_ddeath_makes_the_device_metrics_stale_at_the_ddeath_timestamp() -> None
         )
     )
     out = session.handle(dtopic("DDATA"), data, 5_100)
-    assert out.values == [] and len(out.actions) == 1 and out.actions[0].reason == "before_birth"
+    assert out.updates() == [] and len(out.actions) == 1 and out.actions[0].reason == "before_birth"
     assert out.counters.data_before_birth == 1
 
 
@@ -302,7 +302,7 @@ def test_data_before_any_birth_asks_for_a_rebirth_once() -> None:
     outs.append(session.handle(dtopic("DBIRTH"), ndata(3), 103))
     assert [len(o.actions) for o in outs] == [1, 0, 0, 0]
     assert outs[0].actions[0].reason == "before_birth" and outs[0].actions[0].topic == NCMD
-    assert all(o.values == [] for o in outs)
+    assert all(o.updates() == [] for o in outs)
     assert session.counters == Counters(data_before_birth=4, rebirths_requested=1)
     assert not session.is_online(G, N)
     born(session, now_ms=500)
@@ -315,11 +315,11 @@ def test_historical_and_transient_metrics_are_flagged() -> None:
     historical = Metric(alias=1, timestamp_ms=500, value=19.0, is_historical=True)
     transient = Metric(alias=2, timestamp_ms=1500, value=3, is_transient=True)
     out = session.handle(NDATA, ndata(1, historical, transient), 1_500)
-    assert [(v.metric.name, v.historical, v.transient) for v in out.values] == [
+    assert [(v.metric.name, v.historical, v.transient) for v in out.updates()] == [
         ("temp", True, False),
         ("count", False, True),
     ]
-    assert out.values[0].source_ms == 500
+    assert out.updates()[0].source_ms == 500
 
 
 def test_an_unknown_alias_asks_for_a_rebirth_once_and_keeps_known_metrics() -> None:
@@ -332,7 +332,7 @@ def test_an_unknown_alias_asks_for_a_rebirth_once_and_keeps_known_metrics() -> N
     out = session.handle(NDATA, ndata(2, stranger), 1_200)
     assert out.actions == [] and out.counters.unknown_metrics == 1
     by_name = Metric(name="not in birth", datatype=DataType.INT32, value=1)
-    assert session.handle(NDATA, ndata(3, by_name), 1_300).values == []
+    assert session.handle(NDATA, ndata(3, by_name), 1_300).updates() == []
     assert session.counters == Counters(unknown_metrics=3, rebirths_requested=1)
 
 
@@ -354,7 +354,7 @@ def test_quality_comes_from_the_quality_property_and_nulls_are_bad() -> None:
     )
     null = Metric(alias=2, timestamp_ms=3, datatype=DataType.INT16, is_null=True)
     out = session.handle(NDATA, ndata(1, stale_at_edge, bad_at_edge, null), 1_001)
-    assert [(v.value, v.quality) for v in out.values] == [
+    assert [(v.value, v.quality) for v in out.updates()] == [
         (3.0, Quality.UNCERTAIN_LAST_USABLE_VALUE),
         (3.0, Quality.BAD),
         (None, Quality.BAD),
@@ -367,16 +367,16 @@ def test_source_time_falls_back_to_the_payload_then_the_host() -> None:
     out = session.handle(
         NDATA, ndata(1, temp(1.0, 5), Metric(alias=1, value=2.0), timestamp_ms=777), 900
     )
-    assert [v.source_ms for v in out.values] == [5, 777]
+    assert [v.source_ms for v in out.updates()] == [5, 777]
     no_time = ndata(2, Metric(alias=1, value=3.0), timestamp_ms=None)
-    assert [v.source_ms for v in session.handle(NDATA, no_time, 901).values] == [901]
+    assert [v.source_ms for v in session.handle(NDATA, no_time, 901).updates()] == [901]
 
 
 def test_a_message_too_far_ahead_is_a_gap_at_once() -> None:
     session = HostSession(SessionConfig(max_held_messages=4))
     born(session)
     out = session.handle(NDATA, ndata(3, temp(3.0, 3)), 1_001)  # held
-    assert out.values == []
+    assert out.updates() == []
     out = session.handle(NDATA, ndata(10, temp(10.0, 10)), 1_002)  # 9 ahead of 1: lost for sure
     assert values_of(out) == [("temp", 3.0, 3), ("temp", 10.0, 10)]
     assert len(out.actions) == 1 and out.counters.gaps == 1

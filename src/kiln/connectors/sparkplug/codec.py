@@ -220,6 +220,10 @@ class _ScalarOneof(Protocol):
 # ----------------------------------------------------------------------------------- decoding
 
 
+# What the protobuf runtime raises for bytes that are not a valid message.
+DECODE_ERRORS = (DecodeError, ValueError, TypeError, OverflowError, RecursionError)
+
+
 def decode_payload(data: bytes, datatype_of: DatatypeOf | None = None) -> Payload:
     """Decode protobuf bytes into a Payload; raise PayloadError for anything that is not one."""
     try:
@@ -227,21 +231,22 @@ def decode_payload(data: bytes, datatype_of: DatatypeOf | None = None) -> Payloa
         return _payload(message, datatype_of)
     except PayloadError:
         raise
-    except (DecodeError, ValueError, TypeError, OverflowError, RecursionError) as err:
+    except DECODE_ERRORS as err:
         raise PayloadError(f"not a Sparkplug B payload: {err}") from None
 
 
 def _payload(message: _pb.Payload, datatype_of: DatatypeOf | None) -> Payload:
     return Payload(
         timestamp_ms=message.timestamp if message.HasField("timestamp") else None,
-        metrics=tuple(_metric(m, datatype_of) for m in message.metrics),
+        metrics=tuple(decode_metric(m, datatype_of) for m in message.metrics),
         seq=message.seq if message.HasField("seq") else None,
         uuid=_text(message.uuid, "payload uuid") if message.HasField("uuid") else None,
         body=message.body if message.HasField("body") else None,
     )
 
 
-def _metric(m: _pb.Payload.Metric, datatype_of: DatatypeOf | None) -> Metric:
+def decode_metric(m: _pb.Payload.Metric, datatype_of: DatatypeOf | None) -> Metric:
+    """One protobuf metric, decoded in full (raises PayloadError)."""
     # The hot path of a host: a data message carries hundreds of these. Error texts are built
     # only when there is an error, and plain values skip the generic interpretation.
     has = m.HasField

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Sequence
+from typing import cast
 
 import aiomqtt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,9 +24,16 @@ from kiln.connectors.base import ConnectorConfig, SourceLost
 from kiln.connectors.link import Link, ValueColumns
 from kiln.connectors.mqtt.broker import BrokerSettings, close_client
 from kiln.connectors.sparkplug.codec import BDSEQ_METRIC, HostState, encode_state
-from kiln.connectors.sparkplug.session import HostOutput, HostSession, MetricId, SessionConfig
+from kiln.connectors.sparkplug.session import (
+    HostOutput,
+    HostSession,
+    MetricId,
+    SessionConfig,
+    ValueBlock,
+)
 from kiln.connectors.sparkplug.topic import StateTopic
 from kiln.core.errors import InvalidPathError
+from kiln.core.quality import Quality
 from kiln.core.values import validate_path
 
 _LOGGER = logging.getLogger(__name__)
@@ -165,6 +173,8 @@ class SparkplugHost:
         last = None
         paths = self._paths
         for out in outputs:
+            for block in out.blocks:
+                self._add_block(block, live, link)
             for u in out.values:
                 if u.metric.name == BDSEQ_METRIC:
                     continue  # the session's own bookkeeping (5.2), not a measurement
@@ -196,6 +206,19 @@ class SparkplugHost:
         now_us = link.clock.now_us()
         await link.publish_batch(live.batch(now_us))
         await link.publish_batch(historical.batch(now_us, historical=True))
+
+    def _add_block(self, block: ValueBlock, live: ValueColumns, link: Link) -> None:
+        paths = self._paths
+        found = [paths.get(m) for m in block.metrics]
+        if None not in found:  # every metric seen before: the usual case
+            source_us = [ms * 1000 for ms in block.source_ms]
+            live.extend(cast("list[str]", found), block.values, source_us, Quality.GOOD)
+            return
+        # First values of some metrics, or names that make no valid path (dropped, counted).
+        for metric, value, ms in zip(block.metrics, block.values, block.source_ms, strict=True):
+            path = self._path(metric, link)
+            if path is not None:
+                live.add(path, value, ms * 1000, Quality.GOOD)
 
     def _path(self, metric: MetricId, link: Link) -> str | None:
         path = self._paths.get(metric)

@@ -26,8 +26,9 @@ Sparkplug 3.0 behaviour implemented here, with the clauses cited where each bran
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
@@ -42,9 +43,11 @@ from kiln.connectors.sparkplug.codec import (
     decode_payload,
     encode_rebirth_request,
 )
+from kiln.connectors.sparkplug.data_columns import DataColumns, Defined, decode_data
 from kiln.connectors.sparkplug.errors import PayloadError, TopicError
 from kiln.connectors.sparkplug.topic import EdgeTopic, MessageType, StateTopic, parse_topic
 from kiln.core.quality import Quality
+from kiln.core.values import Scalar
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -91,6 +94,16 @@ class MetricId:
     edge_node_id: str
     device_id: str | None
     name: str
+    # Callers key dictionaries by MetricId for every value received: hash the four strings once.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "_hash", hash((self.group_id, self.edge_node_id, self.device_id, self.name))
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def path(self) -> str:
@@ -112,6 +125,23 @@ class MetricUpdate:
     quality: int
     historical: bool = False
     transient: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ValueBlock:
+    """Current values of one data message, all of Good quality, as columns: how the plain
+    metrics of NDATA and DDATA come out (see `data_columns`), with no object per value."""
+
+    metrics: list[MetricId]
+    values: list[Scalar]
+    source_ms: list[int]
+    datatypes: Mapping[str, DataType | None]  # by metric name: the birth's datatypes
+
+    def updates(self) -> list[MetricUpdate]:
+        return [
+            MetricUpdate(m, self.datatypes.get(m.name), v, ms, int(Quality.GOOD))
+            for m, v, ms in zip(self.metrics, self.values, self.source_ms, strict=True)
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,26 +191,49 @@ class Counters:
 
 @dataclass(slots=True)
 class HostOutput:
+    """What one call produced. Values come as `blocks` (the plain metrics of data messages) and
+    as `values` (births and every other metric); both are to be published."""
+
+    blocks: list[ValueBlock] = field(default_factory=list)
     values: list[MetricUpdate] = field(default_factory=list)
     stale: list[StaleMetric] = field(default_factory=list)
     actions: list[RebirthRequest] = field(default_factory=list)
     counters: Counters = field(default_factory=Counters)
 
+    def updates(self) -> list[MetricUpdate]:
+        """Every value, blocks and `values` alike, one object each (for tests and tools; the
+        host reads the columns)."""
+        return [u for b in self.blocks for u in b.updates()] + self.values
+
 
 class _Registry:
-    """The metrics one birth defined: name -> datatype and alias -> name."""
+    """The metrics one birth defined: name -> datatype and alias -> name, and the same as
+    `Defined` entries for the columnar decode of data messages."""
 
-    __slots__ = ("by_name", "name_of_alias")
+    __slots__ = ("by_name", "defined_by_alias", "defined_by_name", "name_of_alias")
 
-    def __init__(self, metrics: Iterable[Metric] = ()) -> None:
+    def __init__(
+        self,
+        metrics: Iterable[Metric] = (),
+        metric_id: Callable[[str], MetricId] | None = None,
+    ) -> None:
         self.by_name: dict[str, DataType | None] = {}
         self.name_of_alias: dict[int, str] = {}
+        self.defined_by_name: dict[str, Defined[MetricId]] = {}
+        self.defined_by_alias: dict[int, Defined[MetricId]] = {}
         for m in metrics:
             if m.name is None:
                 continue
             self.by_name[m.name] = m.datatype
             if m.alias is not None:
                 self.name_of_alias[m.alias] = m.name
+            # bdSeq is the session's bookkeeping (4.2.1.1), not a measurement: where a data
+            # message repeats it, it takes the full decode and the caller leaves it out.
+            if metric_id is None or m.name == BDSEQ_METRIC:
+                continue
+            defined = self.defined_by_name[m.name] = Defined(metric_id(m.name), m.datatype)
+            if m.alias is not None:
+                self.defined_by_alias[m.alias] = defined
 
     def resolve(self, metric: Metric) -> str | None:
         # 6.4.6 [tck-id-payloads-alias-data-cmd-requirement]: data messages name a metric by the
@@ -344,12 +397,12 @@ class HostSession:
         node.expected_seq = (birth.seq + 1) % _SEQ_MODULUS
         node.held.clear()
         node.devices.clear()
-        node.metrics = _Registry(birth.metrics)
+        node.metrics = _Registry(birth.metrics, functools.partial(node.metric_id, None))
         node.rebirth_asked_ms = None
         _LOGGER.info(
             "edge node %s/%s born (bdSeq %s)", node.group_id, node.edge_node_id, node.bd_seq
         )
-        self._publish(node, None, node.metrics, birth, now_ms, out)
+        self._publish(node, None, node.metrics, birth.metrics, birth.timestamp_ms, now_ms, out)
 
     def _ndeath(self, node: _Node, raw: bytes, now_ms: int, out: HostOutput) -> None:
         death = self._decode(raw, None, out)
@@ -395,7 +448,7 @@ class HostSession:
             out.counters.data_before_birth += 1
             self._ask_rebirth(node, "before_birth", now_ms, out)
             return
-        payload = self._decode(raw, node.datatype_of(topic.device_id), out)
+        payload = self._decode_message(node, topic, raw, now_ms, out)
         if payload is None:
             return
         seq = payload.seq
@@ -433,7 +486,7 @@ class HostSession:
             held = node.held.pop(node.expected_seq)
             node.expected_seq = (node.expected_seq + 1) % _SEQ_MODULUS
             # Decoded again now: a DBIRTH released just before may have defined its metrics.
-            payload = self._decode(held.raw, node.datatype_of(held.topic.device_id), out)
+            payload = self._decode_message(node, held.topic, held.raw, now_ms, out)
             if payload is not None:
                 self._apply(node, held.topic, payload, now_ms, out)
 
@@ -453,17 +506,36 @@ class HostSession:
             self._release(node, now_ms, out)
 
     def _apply(
-        self, node: _Node, topic: EdgeTopic, payload: Payload, now_ms: int, out: HostOutput
+        self,
+        node: _Node,
+        topic: EdgeTopic,
+        payload: Payload | DataColumns[MetricId],
+        now_ms: int,
+        out: HostOutput,
     ) -> None:
         kind, device_id = topic.message_type, topic.device_id
-        if kind == MessageType.DBIRTH:
+        if isinstance(payload, DataColumns):
+            # Decoded against the registry of this very node or device (_decode_message).
+            registry = node.registry(device_id)
+            assert registry is not None
+            if payload.keys:
+                out.blocks.append(
+                    ValueBlock(payload.keys, payload.values, payload.source_ms, registry.by_name)
+                )
+            if payload.others:
+                self._publish(
+                    node, device_id, registry, payload.others, payload.timestamp_ms, now_ms, out
+                )
+        elif kind == MessageType.DBIRTH:
             assert device_id is not None
             if any(m.name is None for m in payload.metrics):
                 out.counters.malformed += 1  # [tck-id-payloads-alias-birth-requirement]
                 return
             # 4.2.2.1: the device's metrics, typed, with their aliases and current values.
-            born = node.devices[device_id] = _Registry(payload.metrics)
-            self._publish(node, device_id, born, payload, now_ms, out)
+            born = node.devices[device_id] = _Registry(
+                payload.metrics, functools.partial(node.metric_id, device_id)
+            )
+            self._publish(node, device_id, born, payload.metrics, payload.timestamp_ms, now_ms, out)
         elif kind == MessageType.DDEATH:
             assert device_id is not None
             dead = node.devices.pop(device_id, None)
@@ -475,24 +547,21 @@ class HostSession:
                     StaleMetric(node.metric_id(device_id, name), STALE_QUALITY, at)
                     for name in dead.by_name
                 )
-        else:  # NDATA, DDATA
-            registry = node.registry(device_id)
-            if registry is None:
-                out.counters.data_before_birth += 1  # DDATA of a device with no DBIRTH
-                self._ask_rebirth(node, "before_birth", now_ms, out)
-                return
-            self._publish(node, device_id, registry, payload, now_ms, out)
+        else:  # NDATA, DDATA decoded without a registry: a device with no DBIRTH
+            out.counters.data_before_birth += 1
+            self._ask_rebirth(node, "before_birth", now_ms, out)
 
     def _publish(
         self,
         node: _Node,
         device_id: str | None,
         registry: _Registry,
-        payload: Payload,
+        metrics: Iterable[Metric],
+        payload_ms: int | None,
         now_ms: int,
         out: HostOutput,
     ) -> None:
-        for metric in payload.metrics:
+        for metric in metrics:
             name = registry.resolve(metric)
             if name is None:
                 # 6.4.23: a metric its birth did not define is a reason to request a rebirth.
@@ -505,7 +574,7 @@ class HostSession:
             # acquisition time; fall back to the payload's, then to the host's.
             source_ms = metric.timestamp_ms
             if source_ms is None:
-                source_ms = payload.timestamp_ms if payload.timestamp_ms is not None else now_ms
+                source_ms = payload_ms if payload_ms is not None else now_ms
             out.values.append(
                 MetricUpdate(
                     metric=node.metric_id(device_id, name),
@@ -567,6 +636,20 @@ class HostSession:
             self._timed.discard(key)
 
     # ------------------------------------------------------------------------------ helpers
+
+    def _decode_message(
+        self, node: _Node, topic: EdgeTopic, raw: bytes, now_ms: int, out: HostOutput
+    ) -> Payload | DataColumns[MetricId] | None:
+        """Data messages of a born node or device go the columnar way, the rest in full."""
+        registry = node.registry(topic.device_id)
+        if registry is None or topic.message_type not in (MessageType.NDATA, MessageType.DDATA):
+            return self._decode(raw, node.datatype_of(topic.device_id), out)
+        try:
+            return decode_data(raw, registry.defined_by_alias, registry.defined_by_name, now_ms)
+        except PayloadError as err:
+            out.counters.malformed += 1
+            _LOGGER.debug("ignoring a malformed payload: %s", err)
+            return None
 
     def _decode(
         self, raw: bytes, datatype_of: DatatypeOf | None, out: HostOutput
