@@ -19,6 +19,7 @@ SUITES = {
     "historian": "benchmarks.bench_historian",
     "ingest_http": "benchmarks.bench_ingest_http",
     "modbus": "benchmarks.bench_modbus",
+    "opcua": "benchmarks.bench_opcua",
     "sparkplug": "benchmarks.bench_sparkplug",
 }
 
