@@ -21,7 +21,7 @@ from kiln.security.secrets import load_or_create_secret
 from kiln.security.service import Identity
 from kiln.settings import Settings, SimServeSettings
 from kiln.sim import FactorySpec, SimSource, VirtualFactory
-from kiln.sim.opcua_server import OpcUaSink
+from kiln.sim.opcua_server import OpcUaSink, SimPki
 from kiln.sim.protocols import (
     modbus_config,
     modbus_points,
@@ -72,10 +72,12 @@ def simulated_servers(
         configs.append(modbus_config(points, serve.host, sink.port, interval_ms=interval_ms))
     if serve.opcua_port is not None:
         variables = opcua_points(factory)
-        opcua = OpcUaSink(variables, serve.host, serve.opcua_port or _free_port(serve.host))
+        pki = SimPki(serve.opcua_pki) if serve.opcua_pki is not None else None
+        port = serve.opcua_port or _free_port(serve.host)
+        opcua = OpcUaSink(variables, serve.host, port, pki)
         sinks.append(opcua)
         node_ids = {path: opcua.node_id(path) for path in variables}
-        configs.append(opcua_config(node_ids, opcua.endpoint, interval_ms=interval_ms))
+        configs.append(opcua_config(node_ids, opcua.endpoint, interval_ms=interval_ms, pki=pki))
     if serve.mqtt_url is not None:
         broker = BrokerSettings(url=serve.mqtt_url)
         # A group of its own per run: two demos on one broker do not see each other's plant.

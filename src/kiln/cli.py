@@ -130,16 +130,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             # The machines are real protocol servers on loopback, read by Kiln's connectors,
             # so the demo exercises the path a plant uses (--direct: straight onto the bus).
+            data_dir = args.data_dir.resolve()
             serve = (
                 SimServeSettings()
                 if args.direct
                 else SimServeSettings(
-                    modbus_port=0, opcua_port=0, mqtt_url=_demo_broker(args.mqtt_url)
+                    modbus_port=0,
+                    opcua_port=0,
+                    # Secured as a plant's servers are: certificates made on first start.
+                    opcua_pki=data_dir / "pki" / "sim",
+                    mqtt_url=_demo_broker(args.mqtt_url),
                 )
             )
-            settings = Settings(
-                name="Kiln demo", data_dir=args.data_dir.resolve(), sim=spec, sim_serve=serve
-            )
+            settings = Settings(name="Kiln demo", data_dir=data_dir, sim=spec, sim_serve=serve)
             return _serve(_override(settings, args))
         if args.command == "run":
             return _serve(_override(load_settings(args.config), args))

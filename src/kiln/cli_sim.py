@@ -42,6 +42,13 @@ def add_parser(sub: Any) -> None:
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     sim.add_argument("--opcua-port", type=int, default=4840, help="0 for none (default: 4840)")
     sim.add_argument("--modbus-port", type=int, default=5020, help="0 for none (default: 5020)")
+    sim.add_argument(
+        "--opcua-pki",
+        type=Path,
+        default=None,
+        help="directory for the OPC UA server's certificate (and, with --write-config, the "
+        "reading connector's): serve Basic256Sha256 SignAndEncrypt instead of policy None",
+    )
     sim.add_argument("--mqtt-url", default=None, help="broker for the Sparkplug B edge node")
     sim.add_argument(
         "--write-config", type=Path, default=None, help="write a plant YAML that reads these"
@@ -61,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     serve = SimServeSettings(
         host=args.host,
         opcua_port=args.opcua_port or None,
+        opcua_pki=args.opcua_pki.resolve() if args.opcua_pki is not None else None,
         modbus_port=args.modbus_port or None,
         mqtt_url=args.mqtt_url,
     )

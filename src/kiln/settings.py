@@ -37,6 +37,12 @@ class SimServeSettings(_Section):
     opcua_port: int | None = Field(
         default=None, ge=0, le=65535, description="serve the CNCs over OPC UA here"
     )
+    opcua_pki: Path | None = Field(
+        default=None,
+        description="certificates of the simulated OPC UA server and of the connector that "
+        "reads it (generated on first start): with it, Basic256Sha256 SignAndEncrypt; "
+        "without, security policy None",
+    )
     mqtt_url: str | None = Field(
         default=None, description="publish the conveyors as a Sparkplug B edge node to this broker"
     )

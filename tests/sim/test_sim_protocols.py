@@ -94,3 +94,39 @@ def test_kiln_sim_writes_a_plant_config_that_reads_its_servers(tmp_path: Path) -
         ("sim-modbus", "modbus"),
         ("sim-opcua", "opcua"),
     ]
+
+
+async def test_cncs_arrive_through_a_secured_opcua_channel(tmp_path: Path) -> None:
+    from asyncua import Client, ua
+
+    from kiln.connectors.opcua import OpcUaConfig
+
+    spec = FactorySpec(machining_lines=1, machines_per_line=1, rate_hz=10)
+    serve = SimServeSettings(opcua_port=0, opcua_pki=tmp_path / "pki")
+    sinks, configs = simulated_servers(spec, serve)
+    (config,) = configs
+    assert isinstance(config, OpcUaConfig)
+    assert (config.security_policy.value, config.security_mode.value) == (
+        "Basic256Sha256",
+        "SignAndEncrypt",
+    )
+    platform = Platform(clock=SystemClock(), data_dir=tmp_path)
+    platform.add(SimSource(spec, sinks), Stage.SOURCES)
+    platform.add(Connectors(configs), Stage.SOURCES)
+    async with platform:
+        # The server offers no unsecured endpoint at all.
+        probe = Client(sinks[0].endpoint)
+        endpoints = await probe.connect_and_get_server_endpoints()
+        assert endpoints
+        assert {e.SecurityMode for e in endpoints} == {ua.MessageSecurityMode.SignAndEncrypt}
+        sub = platform.bus.subscribe("t", max_points=100_000, overflow=Overflow.DROP_OLDEST)
+        served = sinks[0].paths()
+        seen: dict[str, int] = {}
+        async with asyncio.timeout(20):
+            async for batch in sub:
+                seen.update((v.path, v.quality) for v in batch if v.path in served)
+                if len(seen) == len(served):
+                    break
+    assert set(seen.values()) == {Quality.GOOD}
+    assert (tmp_path / "pki" / "sim-server.der").is_file()
+    assert (tmp_path / "pki" / "kiln-client.der").is_file()  # made by the connector

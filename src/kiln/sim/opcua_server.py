@@ -1,5 +1,10 @@
 """The CNC machining centres as an OPC UA server (asyncua), as umati-style CNCs are.
 
+Given a PKI directory, the server has a certificate of its own (generated there on first start,
+with `client_certificates` for the connector that reads it) and offers only Basic256Sha256 and
+Aes256_Sha256_RsaPss with SignAndEncrypt, as a plant's servers should; without one it offers
+security policy None, for clients that cannot be given a certificate.
+
 Every CNC tag is a variable with a string NodeId equal to its namespace path
 (`ns=<sim>;s=acme/plant1/machining/line1/cell1/cnc1/spindle_speed`), in an object per machine;
 each frame writes the values with the frame's source timestamp and its quality as the
@@ -10,7 +15,9 @@ simulator made.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 from asyncua import ua
@@ -18,6 +25,7 @@ from asyncua.common.node import Node
 from asyncua.server.server import Server
 
 from kiln.connectors.link import quiet_library_logger
+from kiln.connectors.opcua.certificates import generate_application_certificate
 from kiln.core.platform import Platform
 from kiln.model.definitions import DataType
 from kiln.sim.factory import SimFrame
@@ -26,8 +34,46 @@ _LOGGER = logging.getLogger(__name__)
 # asyncua warns that a server without certificates is insecure; the demo's loopback server is
 # that on purpose, and the connector that reads it already says so, once.
 quiet_library_logger("asyncua.server.server")
+# Its other modules log every publish request and read at info: the simulator's noise, not news.
+logging.getLogger("asyncua.server").setLevel(logging.WARNING)
 
 NAMESPACE_URI = "urn:kiln:sim"
+SERVER_URI = "urn:kiln:sim:opcua-server"
+
+
+@dataclass(frozen=True, slots=True)
+class SimPki:
+    """Where the simulated server's certificate and the reading connector's live."""
+
+    directory: Path
+
+    @property
+    def server_certificate(self) -> Path:
+        return self.directory / "sim-server.der"
+
+    @property
+    def server_key(self) -> Path:
+        return self.directory / "sim-server.pem"
+
+    @property
+    def client_certificate(self) -> Path:
+        return self.directory / "kiln-client.der"
+
+    @property
+    def client_key(self) -> Path:
+        return self.directory / "kiln-client.pem"
+
+    def ensure_server_certificate(self, host: str) -> None:
+        if not self.server_certificate.is_file() or not self.server_key.is_file():
+            generate_application_certificate(
+                self.server_certificate,
+                self.server_key,
+                application_uri=SERVER_URI,
+                now=datetime.now(UTC),
+                hosts=[host, "localhost"],
+                server=True,
+            )
+
 
 _VARIANTS = {
     DataType.FLOAT: ua.VariantType.Double,
@@ -47,8 +93,11 @@ class OpcUaSink:
 
     name = "opcua"
 
-    def __init__(self, points: dict[str, DataType], host: str, port: int) -> None:
+    def __init__(
+        self, points: dict[str, DataType], host: str, port: int, pki: SimPki | None = None
+    ) -> None:
         self.points = points
+        self.pki = pki
         self.host = host
         self.port = port
         self.endpoint = f"opc.tcp://{host}:{port}/kiln-sim"
@@ -71,7 +120,19 @@ class OpcUaSink:
         await server.init()
         server.set_endpoint(self.endpoint)
         server.set_server_name("Kiln virtual factory (CNCs)")
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        if self.pki is None:
+            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        else:
+            self.pki.ensure_server_certificate(self.host)
+            await server.set_application_uri(SERVER_URI)
+            await server.load_certificate(str(self.pki.server_certificate))
+            await server.load_private_key(str(self.pki.server_key))
+            server.set_security_policy(
+                [
+                    ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
+                    ua.SecurityPolicyType.Aes256Sha256RsaPss_SignAndEncrypt,
+                ]
+            )
         ns = await server.register_namespace(NAMESPACE_URI)
         if ns != self.ns:
             raise RuntimeError(f"the simulator's namespace got index {ns}, not {self.ns}")

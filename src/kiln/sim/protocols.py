@@ -22,6 +22,7 @@ from kiln.connectors.sparkplug import SparkplugConfig
 from kiln.model.definitions import DataType, TagDef, resolve_tags
 from kiln.sim import catalog
 from kiln.sim.factory import VirtualFactory
+from kiln.sim.opcua_server import SimPki
 
 MODBUS_TYPES = frozenset({catalog.FILLER})
 OPCUA_TYPES = frozenset({catalog.CNC})
@@ -141,19 +142,35 @@ def opcua_points(
 
 
 def opcua_config(
-    node_ids: dict[str, str], endpoint: str, *, interval_ms: int, name: str = "sim-opcua"
+    node_ids: dict[str, str],
+    endpoint: str,
+    *,
+    interval_ms: int,
+    pki: SimPki | None = None,
+    name: str = "sim-opcua",
 ) -> OpcUaConfig:
     """The connector configuration that subscribes to the simulator's OPC UA server.
 
-    On loopback and explicitly allowed, the channel is unsecured: the demo's server has no
-    certificate of its own. A plant's servers are configured with Basic256Sha256 or better.
+    With the simulator's PKI: Basic256Sha256 SignAndEncrypt, trusting exactly the simulated
+    server's certificate, with a client certificate generated beside it on first connect.
+    Without: security policy None, explicitly allowed (a server without a certificate).
     """
+    security: dict[str, object] = (
+        {"allow_insecure": True, "security_policy": "None"}
+        if pki is None
+        else {
+            "security_policy": "Basic256Sha256",
+            "security_mode": "SignAndEncrypt",
+            "certificate": str(pki.client_certificate),
+            "private_key": str(pki.client_key),
+            "trusted_server_certificates": [str(pki.server_certificate)],
+        }
+    )
     return OpcUaConfig.model_validate(
         {
             "name": name,
             "endpoint": endpoint,
-            "allow_insecure": True,
-            "security_policy": "None",
+            **security,
             # Twice the simulator's rate: every frame's changes arrive before the next frame.
             "publishing_interval_ms": max(50, interval_ms // 2),
             "sampling_interval_ms": max(50, interval_ms // 2),

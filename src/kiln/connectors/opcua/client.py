@@ -45,6 +45,10 @@ from kiln.core.clock import Clock, us_to_datetime
 from kiln.core.errors import KilnError
 
 _LOGGER = logging.getLogger(__name__)
+# asyncua narrates every connect (channel, session, subscription) at info; the connector
+# runner already says once that the connector is connected, and once when it is lost.
+for _chatty in ("asyncua.client", "asyncua.uaprotocol"):
+    logging.getLogger(_chatty).setLevel(logging.WARNING)
 
 _POLICIES: dict[SecurityPolicy, type[security_policies.SecurityPolicy]] = {
     SecurityPolicy.BASIC256SHA256: security_policies.SecurityPolicyBasic256Sha256,
