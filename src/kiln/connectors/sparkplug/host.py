@@ -96,12 +96,12 @@ def _segment(text: str) -> str:
 class SparkplugHost:
     def __init__(self, config: SparkplugConfig) -> None:
         self.config = config
-        self.session = HostSession(
-            SessionConfig(
-                reorder_timeout_ms=config.session.reorder_timeout_ms,
-                rebirth_resend_ms=config.session.rebirth_resend_ms,
-            )
+        self._session_config = SessionConfig(
+            reorder_timeout_ms=config.session.reorder_timeout_ms,
+            rebirth_resend_ms=config.session.rebirth_resend_ms,
         )
+        self.session = HostSession(self._session_config)
+        self._connections = 0
         self._client: aiomqtt.Client | None = None
         self._paths: dict[MetricId, str] = {}
         self._state_topic = StateTopic(config.host_id).topic
@@ -112,6 +112,14 @@ class SparkplugHost:
         return sorted(self._paths.values())
 
     async def setup(self, link: Link) -> None:
+        if self._connections:
+            # What the nodes sent while this host was away is lost to it, and the runner has
+            # marked their metrics Bad: forget their sessions, so that a node's next data
+            # message is data before birth and gets a rebirth request (5.17), whose NBIRTH
+            # brings every metric back, Good. (A node that watches this host's STATE rebirths
+            # by itself anyway.)
+            self.session = HostSession(self._session_config)
+        self._connections += 1
         now = self._birth_ms = link.clock.now_us() // 1000
         # The will is published by the broker when this connection drops (5.3).
         will = aiomqtt.Will(
