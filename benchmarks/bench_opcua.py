@@ -176,7 +176,8 @@ def _stop_server(server: subprocess.Popen[str]) -> float:
 
 
 async def _run(quick: bool) -> dict[str, Any]:
-    logging.getLogger("asyncua").setLevel(logging.ERROR)
+    for name in ("asyncua", "asyncua.client", "asyncua.uaprotocol"):  # their chatter
+        logging.getLogger(name).setLevel(logging.ERROR)
     # The connector warns, rightly, that policy None is insecure; here it is on purpose.
     logging.getLogger("kiln.connectors.opcua.connector").setLevel(logging.ERROR)
     seconds = 1.5 if quick else 4.0
