@@ -1,0 +1,156 @@
+"""Aggregates per bucket over one tag's timeline (see `timeline` for what a value is when).
+
+Event-weighted aggregates use the Good points stored inside the bucket: `avg` (their simple
+mean), `min`, `max`, `first`, `last`, `count`, `range` (max - min) and `stddev` (sample
+standard deviation). Time-weighted ones use the value at every instant, interpolated or
+stepped, so a bucket without a stored point still has one: `twa` (the time-weighted average
+over the bucket's valid time), `total` (the integral, in the tag's unit times `total_unit`)
+and `percent_good` (valid time over the bucket's length). For discrete tags, `durations` gives
+the seconds spent in each value and `transitions` how many points changed the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from kiln.historian import timeline
+from kiln.historian.timeline import Array, Points
+
+EVENT = ("avg", "min", "max", "first", "last", "count", "range", "stddev")
+TIME_WEIGHTED = ("twa", "total", "percent_good")
+DISCRETE = ("durations", "transitions")
+AGGREGATES = EVENT + TIME_WEIGHTED + DISCRETE
+NUMERIC_ONLY = frozenset({"avg", "min", "max", "range", "stddev", "twa", "total"})
+
+# `total` integrates over time: a flow in m3/h totalled per hour gives m3.
+TOTAL_UNITS_S = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86_400.0}
+
+Column = list[Any]
+
+
+def check_aggregates(names: Sequence[str] | str, *, numeric: bool = True) -> list[str]:
+    """The requested aggregates, de-duplicated; ValueError naming the allowed ones."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in names if n not in AGGREGATES]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown aggregate(s) {', '.join(map(repr, unknown)) or '(none given)'}: "
+            f"choose from {', '.join(AGGREGATES)}"
+        )
+    if not numeric:
+        bad = [n for n in names if n in NUMERIC_ONLY]
+        if bad:
+            raise ValueError(
+                f"{', '.join(bad)} need a numeric tag; a string tag has first, last, count, "
+                "percent_good, durations and transitions"
+            )
+    return list(dict.fromkeys(names))
+
+
+def aggregate(
+    points: Points,
+    edges: Array,
+    names: Sequence[str],
+    *,
+    step: bool,
+    data_end_us: int | None = None,
+    total_unit: str = "s",
+) -> dict[str, Column]:
+    """Each aggregate of `names` per bucket [edges[k], edges[k+1]); None where undefined."""
+    buckets = len(edges) - 1
+    out: dict[str, Column] = {}
+    wanted = set(names)
+    if wanted & set(EVENT):
+        out.update(_event(points, edges, wanted))
+    if wanted & (set(TIME_WEIGHTED) | {"durations"}):
+        p = timeline.pieces(points, edges, step=step, data_end_us=data_end_us)
+        good_us = timeline.good_duration(p, buckets)
+        if "percent_good" in wanted:
+            out["percent_good"] = (good_us / np.diff(edges) * 100.0).tolist()
+        if wanted & {"twa", "total"}:
+            integral = timeline.area(p, buckets)
+            if "twa" in wanted:
+                out["twa"] = [
+                    float(a / g) if g > 0 else None for a, g in zip(integral, good_us, strict=True)
+                ]
+            if "total" in wanted:
+                per = TOTAL_UNITS_S[total_unit] * 1e6
+                out["total"] = [
+                    float(a / per) if g > 0 else None
+                    for a, g in zip(integral, good_us, strict=True)
+                ]
+        if "durations" in wanted:
+            out["durations"] = [
+                {_key(k): us / 1e6 for k, us in d.items()}
+                for d in timeline.state_durations(p, points, buckets)
+            ]
+    if "transitions" in wanted:
+        out["transitions"] = timeline.transitions(points, edges).tolist()
+    return {name: out[name] for name in names}
+
+
+def _event(points: Points, edges: Array, wanted: set[str]) -> dict[str, Column]:
+    buckets = len(edges) - 1
+    inside = points.good & (points.ts >= edges[0]) & (points.ts < edges[-1])
+    ts, values = points.ts[inside], points.values[inside]
+    bucket = np.searchsorted(edges, ts, side="right") - 1
+    counts = np.bincount(bucket, minlength=buckets)
+    starts = np.searchsorted(bucket, np.arange(buckets), side="left")
+    filled = counts > 0
+    out: dict[str, Column] = {}
+    if "count" in wanted:
+        out["count"] = counts.tolist()
+    first_i, last_i = starts, starts + counts - 1
+    if "first" in wanted:
+        out["first"] = [
+            _plain(values[i]) if c else None for i, c in zip(first_i, counts, strict=True)
+        ]
+    if "last" in wanted:
+        out["last"] = [
+            _plain(values[i]) if c else None for i, c in zip(last_i, counts, strict=True)
+        ]
+    if not points.numeric:
+        return out
+    if wanted & {"min", "max", "range"}:
+        lo = np.full(buckets, np.nan)
+        hi = np.full(buckets, np.nan)
+        if filled.any():
+            lo[filled] = np.minimum.reduceat(values, starts[filled])
+            hi[filled] = np.maximum.reduceat(values, starts[filled])
+        if "min" in wanted:
+            out["min"] = _floats(lo, filled)
+        if "max" in wanted:
+            out["max"] = _floats(hi, filled)
+        if "range" in wanted:
+            out["range"] = _floats(hi - lo, filled)
+    if wanted & {"avg", "stddev"}:
+        sums = np.bincount(bucket, weights=values, minlength=buckets)
+        mean = np.divide(sums, counts, out=np.full(buckets, np.nan), where=filled)
+        if "avg" in wanted:
+            out["avg"] = _floats(mean, filled)
+        if "stddev" in wanted:
+            dev = values - mean[bucket]  # two-pass: exact for values far from zero
+            ss = np.bincount(bucket, weights=dev * dev, minlength=buckets)
+            several = counts > 1
+            var = np.divide(ss, counts - 1, out=np.full(buckets, np.nan), where=several)
+            out["stddev"] = _floats(np.sqrt(var), several)
+    return out
+
+
+def _floats(values: Array, defined: Array) -> Column:
+    return [float(v) if d else None for v, d in zip(values, defined, strict=True)]
+
+
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _key(state: object) -> str:
+    """A state as a JSON object key: integers without a '.0'."""
+    if isinstance(state, float) and state.is_integer():
+        return str(int(state))
+    return str(state)
