@@ -25,6 +25,7 @@ from kiln.api.routers import (
     credentials,
     health,
     history,
+    history_analysis,
     ingest,
     live,
     tenants,
@@ -141,7 +142,7 @@ def create_app(
     api = "/api/v1"
     for module in (health, auth, assets, values, history, ingest, live, users, credentials):
         app.include_router(module.router, prefix=api)
-    for module in (tenants, audit, write):
+    for module in (history_analysis, tenants, audit, write):
         app.include_router(module.router, prefix=api)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")

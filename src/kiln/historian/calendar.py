@@ -20,7 +20,7 @@ from kiln.core.errors import QueryTooLargeError
 
 _US = {"us": 1, "ms": 1_000, "s": 1_000_000, "min": 60_000_000, "h": 3_600_000_000}
 _CALENDAR = ("d", "w", "mo", "y")
-_INTERVAL = re.compile(r"^\s*(\d+)\s*(us|ms|s|min|h|d|w|mo|y)\s*$")
+_INTERVAL = re.compile(r"^\s*(\d+)\s*(us|ms|s|min|mo|m|h|d|w|y)\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ class Interval:
 
 
 def parse_interval(text: str | int) -> Interval:
-    """`"15min"`, `"1h"`, `"1d"`, `"1mo"`...; a bare integer is microseconds."""
+    """`"15min"` (or `"15m"`), `"1h"`, `"1d"`, `"1mo"`...; a bare integer is microseconds."""
     if isinstance(text, int):
         if text < 1:
             raise ValueError(f"an interval must be at least 1 microsecond, got {text}")
@@ -57,7 +57,8 @@ def parse_interval(text: str | int) -> Interval:
             f"{text!r} is not an interval: use a positive count and a unit, one of "
             "us, ms, s, min, h, d, w, mo, y (e.g. 15min, 1h, 1d, 1mo)"
         )
-    return Interval(int(match.group(1)), match.group(2))
+    unit = "min" if match.group(2) == "m" else match.group(2)
+    return Interval(int(match.group(1)), unit)
 
 
 def zone(name: str) -> ZoneInfo:

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
+import numpy as np
+from numpy.typing import NDArray
 
 from kiln.core.errors import QueryTooLargeError
 from kiln.core.values import TagValue
 from kiln.historian.columns import STRING, decode
+from kiln.historian.timeline import Points
 
 AGGREGATES = ("avg", "min", "max", "count", "first", "last")
 MAX_BUCKETS = 100_000
@@ -156,3 +160,119 @@ def _agg_value(kind: str, name: str, value: AggValue) -> AggValue:
     if isinstance(value, float):
         return decode(kind, value, None)  # type: ignore[no-any-return]
     return value
+
+
+# -- timelines: the points of a range and its neighbours, for interpolation and summaries ----
+
+MAX_TIMELINE_POINTS = 5_000_000
+# How far back (and ahead) to look for the point that starts (ends) the range's timeline,
+# widening step by step: the neighbour is usually close, and an unbounded search would scan the
+# series' whole history.
+_NEIGHBOUR_WINDOWS_US = (3_600_000_000, 86_400_000_000, 30 * 86_400_000_000, None)
+
+_TIMELINE_SQL = """
+SELECT epoch_us(ts) AS ts, value, text, quality FROM points
+WHERE series_id = $sid AND ts >= make_timestamptz($start) AND ts < make_timestamptz($end)
+ORDER BY ts
+LIMIT $limit
+"""
+_BEFORE_SQL = """
+SELECT epoch_us(ts), value, text, quality FROM points
+WHERE series_id = $sid AND ts < make_timestamptz($t) AND ts >= make_timestamptz($bound)
+ORDER BY ts DESC LIMIT 1
+"""
+_AFTER_SQL = """
+SELECT epoch_us(ts), value, text, quality FROM points
+WHERE series_id = $sid AND ts >= make_timestamptz($t) AND ts < make_timestamptz($bound)
+ORDER BY ts LIMIT 1
+"""
+_FAR = 2**62  # beyond any timestamp: the unbounded last window
+
+
+def _neighbour(
+    cur: duckdb.DuckDBPyConnection, sid: int, t_us: int, *, before: bool
+) -> tuple[int, float | None, str | None, int] | None:
+    for window in _NEIGHBOUR_WINDOWS_US:
+        if before:
+            bound = -_FAR if window is None else t_us - window
+            row = cur.execute(_BEFORE_SQL, {"sid": sid, "t": t_us, "bound": bound}).fetchone()
+        else:
+            bound = _FAR if window is None else t_us + window
+            row = cur.execute(_AFTER_SQL, {"sid": sid, "t": t_us, "bound": bound}).fetchone()
+        if row is not None:
+            return (int(row[0]), row[1], row[2], int(row[3]))
+    return None
+
+
+def timeline_points(
+    cur: duckdb.DuckDBPyConnection,
+    sid: int,
+    kind: str,
+    start_us: int,
+    end_us: int,
+    *,
+    max_points: int = MAX_TIMELINE_POINTS,
+) -> Points:
+    """The points of [start, end), with the last one before and the first one at or after
+    `end`, as a `timeline.Points` (see there for what they mean)."""
+    got = cur.execute(
+        _TIMELINE_SQL, {"sid": sid, "start": start_us, "end": end_us, "limit": max_points + 1}
+    ).fetchnumpy()
+    if len(got["ts"]) > max_points:
+        raise QueryTooLargeError(
+            f"the range holds more than {max_points} points of this tag: use a shorter range"
+        )
+    ts = np.asarray(got["ts"], dtype=np.int64)
+    quality = np.asarray(got["quality"], dtype=np.int64)
+    before = _neighbour(cur, sid, start_us, before=True)
+    after = _neighbour(cur, sid, end_us, before=False)
+    edges = [p for p in (before, after) if p is not None]
+    if kind == STRING:
+        values = np.asarray(np.ma.filled(got["text"], None), dtype=object)
+        present = np.asarray([v is not None for v in values], dtype=bool)
+        edge_values: list[object] = [p[2] for p in edges]
+    else:
+        values = np.asarray(np.ma.filled(got["value"].astype(np.float64), np.nan), np.float64)
+        present = ~np.isnan(values)
+        edge_values = [np.nan if p[1] is None else p[1] for p in edges]
+    good = present & (quality < _GOOD_BELOW)
+    if before is not None:
+        ts, values, good = _prepend(before, edge_values[0], ts, values, good)
+    if after is not None:
+        ts, values, good = _append(after, edge_values[-1], ts, values, good)
+    return Points(ts, values, good)
+
+
+_GOOD_BELOW = 1 << 30  # OPC UA Part 4, 7.39.2: severity Good (see _GOOD above)
+
+
+def _is_good(point: tuple[int, float | None, str | None, int], value: object) -> bool:
+    return point[3] < _GOOD_BELOW and value is not None and value == value  # NaN: no value
+
+
+def _prepend(
+    point: tuple[int, float | None, str | None, int],
+    value: object,
+    ts: NDArray[Any],
+    values: NDArray[Any],
+    good: NDArray[Any],
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+    return (
+        np.concatenate([[point[0]], ts]).astype(np.int64),
+        np.concatenate([np.array([value], dtype=values.dtype), values]),
+        np.concatenate([[_is_good(point, value)], good]).astype(bool),
+    )
+
+
+def _append(
+    point: tuple[int, float | None, str | None, int],
+    value: object,
+    ts: NDArray[Any],
+    values: NDArray[Any],
+    good: NDArray[Any],
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+    return (
+        np.concatenate([ts, [point[0]]]).astype(np.int64),
+        np.concatenate([values, np.array([value], dtype=values.dtype)]),
+        np.concatenate([good, [_is_good(point, value)]]).astype(bool),
+    )

@@ -20,10 +20,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from kiln.core.bus import Overflow, Subscription, SubscriptionClosed
+from kiln.core.clock import Clock, SystemClock
 from kiln.core.errors import KilnError
 from kiln.core.platform import Health, Status
 from kiln.core.values import TagValue, ValueBatch
+from kiln.historian.analysis import TagSamples, TagSummary
 from kiln.historian.query import Bucket, RawResult
 from kiln.historian.store import DuckDBStore, StoreClosedError, WriteStats
 
@@ -98,6 +102,7 @@ class Historian:
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._status = Status.STARTING
+        self._clock: Clock = SystemClock()
 
     @property
     def store(self) -> DuckDBStore | None:
@@ -109,6 +114,7 @@ class Historian:
     async def start(self, platform: Platform) -> None:
         """Open the store in the writer thread, subscribe to the bus, start the writer."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiln-historian-writer")
+        self._clock = platform.clock
         store = DuckDBStore(self.path, clock=platform.clock)
         try:
             await asyncio.get_running_loop().run_in_executor(executor, store.open)
@@ -266,6 +272,33 @@ class Historian:
         """
         store = self._reader()
         return await asyncio.to_thread(store.aggregate, path, start_us, end_us, interval_us, aggs)
+
+    async def summarize(
+        self,
+        paths: Sequence[str],
+        edges: np.ndarray,
+        names: Sequence[str],
+        *,
+        total_unit: str = "s",
+    ) -> list[TagSummary]:
+        """Aggregates of each tag on the buckets between `edges` (see `kiln.historian.
+        aggregates`); nothing is assumed after now. ValueError for an aggregate a tag cannot
+        have, QueryTooLargeError for a range too dense to summarize."""
+        store = self._reader()
+        data_end = min(int(edges[-1]), self._clock.now_us())
+        return await asyncio.to_thread(
+            store.summarize, paths, edges, names, data_end_us=data_end, total_unit=total_unit
+        )
+
+    async def sample(
+        self, paths: Sequence[str], times: np.ndarray, *, interpolate: bool = True
+    ) -> list[TagSamples]:
+        """Each tag's value at each of `times` (ascending), interpolated or previous."""
+        store = self._reader()
+        data_end = self._clock.now_us()
+        return await asyncio.to_thread(
+            store.sample, paths, times, interpolate=interpolate, data_end_us=data_end
+        )
 
     def series_kind(self, path: str) -> str | None:
         """'float', 'int', 'bool' or 'string' for a stored tag, None for an unknown one."""

@@ -26,9 +26,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import numpy as np
@@ -37,7 +38,7 @@ import pyarrow as pa
 from kiln.core.clock import Clock, SystemClock
 from kiln.core.errors import KilnError
 from kiln.core.values import TagValue, ValueBatch
-from kiln.historian import query
+from kiln.historian import analysis, query
 from kiln.historian.columns import (
     FLOAT,
     Columns,
@@ -53,6 +54,7 @@ from kiln.historian.series import SeriesRegistry
 from kiln.historian.snapshot import Snapshot, SnapshotRows
 
 _LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -333,6 +335,47 @@ class DuckDBStore:
             return query.aggregate(
                 cur, sid, self.series.kind(sid), start_us, end_us, interval_us, aggs
             )
+        finally:
+            cur.close()
+
+    def summarize(
+        self,
+        paths: Sequence[str],
+        edges: np.ndarray,
+        names: Sequence[str],
+        *,
+        data_end_us: int,
+        total_unit: str = "s",
+    ) -> list[analysis.TagSummary]:
+        """Aggregates of each tag per bucket of `edges`, all on the same buckets."""
+
+        def one(cur: duckdb.DuckDBPyConnection, sid: int | None, path: str) -> analysis.TagSummary:
+            kind = self.series.kind(sid) if sid is not None else None
+            return analysis.summarize(
+                cur, sid, path, kind, edges, names, data_end_us=data_end_us, total_unit=total_unit
+            )
+
+        return self._per_tag(paths, one)
+
+    def sample(
+        self, paths: Sequence[str], times: np.ndarray, *, interpolate: bool, data_end_us: int
+    ) -> list[analysis.TagSamples]:
+        """Each tag's value at `times` (see `analysis.sample`)."""
+
+        def one(cur: duckdb.DuckDBPyConnection, sid: int | None, path: str) -> analysis.TagSamples:
+            kind = self.series.kind(sid) if sid is not None else None
+            return analysis.sample(
+                cur, sid, path, kind, times, interpolate=interpolate, data_end_us=data_end_us
+            )
+
+        return self._per_tag(paths, one)
+
+    def _per_tag(
+        self, paths: Sequence[str], one: Callable[[duckdb.DuckDBPyConnection, int | None, str], T]
+    ) -> list[T]:
+        cur = self.cursor()
+        try:
+            return [one(cur, self.series.id_of(path), path) for path in paths]
         finally:
             cur.close()
 

@@ -1,0 +1,112 @@
+"""Summaries and interpolated values of stored tags: `timeline` and `aggregates` over the points
+that `query.timeline_points` fetches, with results in each tag's own types.
+
+Analog (float) tags interpolate linearly; integers, booleans, states and strings are stepped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from kiln.historian import aggregates, timeline
+from kiln.historian.aggregates import Column
+from kiln.historian.columns import BOOL, FLOAT, INT, STRING, decode
+from kiln.historian.query import timeline_points
+from kiln.historian.timeline import Array, Points
+
+_AS_STORED = frozenset({"first", "last", "min", "max"})  # values of the tag, in its own type
+
+
+def is_stepped(kind: str | None) -> bool:
+    """Only analog (float) tags ramp between points."""
+    return kind != FLOAT
+
+
+@dataclass(frozen=True, slots=True)
+class TagSummary:
+    path: str
+    kind: str | None  # None: no such series (every bucket empty)
+    step: bool
+    values: dict[str, Column]
+
+
+@dataclass(frozen=True, slots=True)
+class TagSamples:
+    path: str
+    kind: str | None
+    step: bool
+    values: list[Any]  # None where there was no valid value
+
+
+def _empty(kind: str | None) -> Points:
+    dtype = object if kind == STRING else np.float64
+    return Points(np.empty(0, np.int64), np.empty(0, dtype), np.empty(0, bool))
+
+
+def _points(
+    cur: duckdb.DuckDBPyConnection, sid: int | None, kind: str | None, start: int, end: int
+) -> Points:
+    if sid is None or kind is None:
+        return _empty(kind)
+    return timeline_points(cur, sid, kind, start, end)
+
+
+def summarize(
+    cur: duckdb.DuckDBPyConnection,
+    sid: int | None,
+    path: str,
+    kind: str | None,
+    edges: Array,
+    names: Sequence[str],
+    *,
+    data_end_us: int,
+    total_unit: str = "s",
+) -> TagSummary:
+    """The aggregates `names` of one tag per bucket [edges[k], edges[k+1])."""
+    aggregates.check_aggregates(names, numeric=kind != STRING)
+    step = is_stepped(kind)
+    points = _points(cur, sid, kind, int(edges[0]), int(edges[-1]))
+    out = aggregates.aggregate(
+        points, edges, names, step=step, data_end_us=data_end_us, total_unit=total_unit
+    )
+    if kind in (INT, BOOL):
+        for name in _AS_STORED & set(out):
+            out[name] = [None if v is None else decode(kind, v, None) for v in out[name]]
+    if kind == BOOL and "durations" in out:
+        out["durations"] = [
+            {("true" if k == "1" else "false"): s for k, s in d.items()} for d in out["durations"]
+        ]
+    return TagSummary(path, kind, step, out)
+
+
+def sample(
+    cur: duckdb.DuckDBPyConnection,
+    sid: int | None,
+    path: str,
+    kind: str | None,
+    times: Array,
+    *,
+    interpolate: bool,
+    data_end_us: int,
+) -> TagSamples:
+    """The tag's value at each of `times` (ascending): interpolated for analog tags when
+    `interpolate`, else the value of the point at or before each time."""
+    step = is_stepped(kind)
+    if len(times) == 0:
+        return TagSamples(path, kind, step, [])
+    points = _points(cur, sid, kind, int(times[0]), int(times[-1]) + 1)
+    got = timeline.sample(
+        points, times, step=step, interpolate=interpolate, data_end_us=data_end_us
+    )
+    values: list[Any] = []
+    for v, good in zip(got.values.tolist(), got.good.tolist(), strict=True):
+        if not good:
+            values.append(None)
+        else:
+            values.append(v if kind == STRING else decode(kind or FLOAT, v, None))
+    return TagSamples(path, kind, step, values)
