@@ -125,3 +125,47 @@ def test_bad_requests_say_what_to_do(
     r = summary(plant, **query)
     assert r.status_code == status, r.text
     assert detail in r.json()["detail"]
+
+
+def test_summaries_interpolations_and_raw_values_export_as_csv_and_parquet(
+    plant: TestClient,
+) -> None:
+    import io
+
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from kiln.historian.frames import to_pandas, to_polars
+
+    params = {"tag": [FLOW, STATE], "start": at(0), "end": at(60), "interval": "30s"}
+    r = summary(plant, **params, agg="twa,last", format="csv")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    assert 'filename="summary.csv"' in r.headers["content-disposition"]
+    lines = r.text.strip().splitlines()
+    assert lines[0] == '"tag","ts","twa","last"'
+    assert lines[1].startswith(f'"{FLOW}",2026-01-01 00:00:00')
+    assert len(lines) == 1 + 2 * 2  # a row per tag and bucket
+
+    r = summary(plant, **params, agg="twa,durations", format="parquet")
+    table = pq.read_table(io.BytesIO(r.content))
+    assert table.column_names == ["tag", "ts", "twa", "durations"]
+    frame = to_polars(table)
+    flow = frame.filter(pl.col("tag") == FLOW)
+    assert flow["twa"].to_list() == pytest.approx([550 / 30, 300 / 30])
+    assert to_pandas(table)["tag"].tolist() == [FLOW, FLOW, STATE, STATE]
+
+    r = plant.get("/api/v1/history/interpolated", params={**params, "format": "parquet"})
+    samples = pl.read_parquet(io.BytesIO(r.content))
+    assert samples.filter(pl.col("tag") == FLOW)["value"].to_list() == [
+        10.0,
+        20.0,
+        0.0,
+    ]  # 0, 30, 60 s
+
+    r = plant.get(
+        "/api/v1/history/raw", params={"tag": FLOW, "start": at(0), "end": at(60), "format": "csv"}
+    )
+    rows = r.text.strip().splitlines()
+    assert rows[0] == '"ts","value","quality","quality_code","received"'
+    assert [row.split(",")[1] for row in rows[1:]] == ["10", "20", "20", "0"]

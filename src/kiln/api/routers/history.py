@@ -2,14 +2,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from kiln.api.auth import ValuesReader
 from kiln.api.deps import HistorianDep, ModelDep, PlatformDep, SettingsDep
+from kiln.api.exports import FormatQ, export
 from kiln.api.schemas import AggregateOut, PointOut, RawOut
 from kiln.core.clock import us_to_datetime
 from kiln.core.quality import quality_name
 from kiln.core.timespec import parse_duration_us, parse_time_us
+from kiln.historian.frames import raw_table
 from kiln.security.permissions import Permission
 from kiln.security.principal import Principal
 
@@ -67,7 +69,8 @@ async def raw(
     start: StartQ = "-1h",
     end: EndQ = "now",
     limit: Annotated[int | None, Query(ge=1)] = None,
-) -> RawOut:
+    format: FormatQ = "json",
+) -> RawOut | Response:
     """Stored values in [start, end) in time order, at most `limit`; page on with `next_start`."""
     bound = settings.limits.raw_max
     limit = limit or min(settings.limits.raw_default, bound)
@@ -80,6 +83,8 @@ async def raw(
     _known(tag, model, historian, who)
     start_us, end_us = _range(platform.clock.now_us(), start, end)
     result = await historian.raw(tag, start_us, end_us, limit=limit)
+    if format != "json":
+        return export(raw_table(result), format, "raw")
     next_start = None
     if result.truncated and result.points:
         next_start = us_to_datetime(result.points[-1].source_us + 1)

@@ -8,16 +8,18 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from kiln.api.auth import ValuesReader
 from kiln.api.deps import HistorianDep, ModelDep, PlatformDep, SettingsDep
+from kiln.api.exports import FormatQ, export
 from kiln.api.routers.history import EndQ, StartQ, _known, _range
 from kiln.core.clock import us_to_datetime
 from kiln.core.timespec import parse_time_us
 from kiln.historian.aggregates import AGGREGATES, check_aggregates
 from kiln.historian.calendar import bucket_edges, parse_interval, suggest_interval
+from kiln.historian.frames import samples_table, summary_table
 
 router = APIRouter(prefix="/history", tags=["history"])
 
@@ -105,7 +107,8 @@ async def summary(
     total_unit: Annotated[
         Literal["s", "min", "h", "d"], Query(description="time unit `total` integrates over")
     ] = "s",
-) -> SummaryOut:
+    format: FormatQ = "json",
+) -> SummaryOut | Response:
     """Aggregates of each tag per bucket, every tag on the same calendar-aligned buckets.
 
     Time-weighted aggregates (twa, total, percent_good, durations) use the value at every
@@ -123,6 +126,8 @@ async def summary(
         rows = await historian.summarize(tag, edges, names, total_unit=total_unit)
     except ValueError as err:
         raise HTTPException(400, str(err)) from None
+    if format != "json":
+        return export(summary_table([int(e) for e in edges[:-1]], rows), format, "summary")
     return SummaryOut(
         start=us_to_datetime(start_us),
         end=us_to_datetime(end_us),
@@ -146,7 +151,8 @@ async def interpolated(
     end: EndQ = "now",
     interval: IntervalQ = "1m",
     tz: TzQ = "UTC",
-) -> InterpolatedOut:
+    format: FormatQ = "json",
+) -> InterpolatedOut | Response:
     """Each tag's value at start and every interval after it up to end: linear between Good
     points for analog tags, stepped for discrete ones."""
     _tags(tag, model, historian, who)
@@ -169,6 +175,8 @@ async def interpolated(
             )
         times = start_us + step * np.arange(count, dtype=np.int64)
     rows = await historian.sample(tag, times)
+    if format != "json":
+        return export(samples_table([int(t) for t in times], rows), format, "interpolated")
     return InterpolatedOut(
         times=[us_to_datetime(int(t)) for t in times],
         tags=[TagSamplesOut(tag=r.path, kind=r.kind, step=r.step, values=r.values) for r in rows],
