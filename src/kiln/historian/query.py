@@ -237,9 +237,9 @@ def timeline_points(
         edge_values = [np.nan if p[1] is None else p[1] for p in edges]
     good = present & (quality < _GOOD_BELOW)
     if before is not None:
-        ts, values, good = _prepend(before, edge_values[0], ts, values, good)
+        ts, values, good = _join(before, edge_values[0], ts, values, good, first=True)
     if after is not None:
-        ts, values, good = _append(after, edge_values[-1], ts, values, good)
+        ts, values, good = _join(after, edge_values[-1], ts, values, good, first=False)
     return Points(ts, values, good)
 
 
@@ -250,29 +250,17 @@ def _is_good(point: tuple[int, float | None, str | None, int], value: object) ->
     return point[3] < _GOOD_BELOW and value is not None and value == value  # NaN: no value
 
 
-def _prepend(
+def _join(
     point: tuple[int, float | None, str | None, int],
     value: object,
     ts: NDArray[Any],
     values: NDArray[Any],
     good: NDArray[Any],
+    *,
+    first: bool,
 ) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
-    return (
-        np.concatenate([[point[0]], ts]).astype(np.int64),
-        np.concatenate([np.array([value], dtype=values.dtype), values]),
-        np.concatenate([[_is_good(point, value)], good]).astype(bool),
-    )
-
-
-def _append(
-    point: tuple[int, float | None, str | None, int],
-    value: object,
-    ts: NDArray[Any],
-    values: NDArray[Any],
-    good: NDArray[Any],
-) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
-    return (
-        np.concatenate([ts, [point[0]]]).astype(np.int64),
-        np.concatenate([values, np.array([value], dtype=values.dtype)]),
-        np.concatenate([good, [_is_good(point, value)]]).astype(bool),
-    )
+    """The columns with one neighbouring point added before (`first`) or after them."""
+    one = (np.array([point[0]]), np.array([value], dtype=values.dtype), [_is_good(point, value)])
+    cols = (ts, values, good)
+    joined = [np.concatenate([a, b] if first else [b, a]) for a, b in zip(one, cols, strict=True)]
+    return joined[0].astype(np.int64), joined[1], joined[2].astype(bool)
