@@ -13,6 +13,7 @@ from kiln.connectors.service import Connectors
 from kiln.core.clock import Clock, SystemClock
 from kiln.core.platform import Health, Platform, Stage, Status
 from kiln.historian import Historian
+from kiln.historian.compression import rules_resolver
 from kiln.model.definitions import AssetDef, AssetTypeDef
 from kiln.model.service import AssetModel
 from kiln.security.audit import AuditLog
@@ -136,6 +137,9 @@ def build_platform(
             settings.historian_path,
             max_batch_points=settings.historian.max_batch_points,
             queue_points=settings.historian.queue_points,
+            compression=rules_resolver(settings.historian.compression)
+            if settings.historian.compression
+            else None,
         ),
         Stage.STORAGE,
     )

@@ -11,6 +11,7 @@ from kiln.connectors.base import ConnectorConfig
 from kiln.connectors.registry import validate_connector_config
 from kiln.core.config import load_config
 from kiln.core.values import validate_path
+from kiln.historian.compression import CompressionRule
 from kiln.model.definitions import AssetDef, AssetTypeDef
 from kiln.sim.spec import FactorySpec
 
@@ -69,6 +70,10 @@ class HistorianSettings(_Section):
     max_batch_points: int = Field(default=200_000, gt=0, description="points per commit at most")
     queue_points: int = Field(
         default=1_000_000, gt=0, description="bus queue bound (blocks when full)"
+    )
+    compression: list[CompressionRule] = Field(
+        default_factory=list,
+        description="per tag or subtree: exception or swinging_door, deviation, max_time_s",
     )
 
 

@@ -4,6 +4,7 @@ stored through the real ingest path into DuckDB."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -169,3 +170,29 @@ def test_summaries_interpolations_and_raw_values_export_as_csv_and_parquet(
     rows = r.text.strip().splitlines()
     assert rows[0] == '"ts","value","quality","quality_code","received"'
     assert [row.split(",")[1] for row in rows[1:]] == ["10", "20", "20", "0"]
+
+
+def test_compression_configured_per_subtree_is_applied_and_measured(tmp_path: Path) -> None:
+    from api_helpers import make_app_client, make_settings
+
+    from kiln.historian.compression import CompressionRule
+    from kiln.settings import HistorianSettings
+    from kiln.testing.auth import admin_headers, device_headers
+
+    rule = CompressionRule(prefix="acme/site1/utilities", method="swinging_door", deviation=0.5)
+    settings = make_settings(tmp_path / "data", historian=HistorianSettings(compression=[rule]))
+    with make_app_client(settings) as client:
+        client.headers.update(admin_headers(client, tmp_path / "data"))
+        device = device_headers(client, dict(client.headers), "gw", "acme")
+        ramp = [{"path": FLOW, "value": float(t), "ts": at(t)} for t in range(20)]
+        assert (
+            client.post("/api/v1/ingest", json={"values": ramp}, headers=device).status_code == 200
+        )
+        raw = client.get("/api/v1/history/raw", params={"tag": FLOW, "start": at(0), "end": at(60)})
+        assert [p["value"] for p in raw.json()["values"]] == [0.0, 19.0]  # a straight line
+        # The summary still sees the ramp: it interpolates between the points that were kept.
+        got = summary(client, tag=FLOW, start=at(0), end=at(19), interval="1h", agg="twa")
+        assert got.json()["tags"][0]["values"]["twa"] == pytest.approx([9.5])
+        text = client.get("/metrics").text
+        assert f'kiln_historian_compression_ratio{{tag="{FLOW}"}} 10.0' in text
+        assert "kiln_historian_compressed_points_total 18.0" in text

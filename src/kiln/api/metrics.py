@@ -106,6 +106,19 @@ class PlatformCollector(Collector):
         yield CounterMetricFamily(
             "kiln_historian_commit_seconds", "time spent committing", value=st.commit_seconds_sum
         )
+        yield CounterMetricFamily(
+            "kiln_historian_compressed_points",
+            "points dropped by per-tag compression",
+            value=st.compressed_points,
+        )
+        ratio = GaugeMetricFamily(
+            "kiln_historian_compression_ratio",
+            "points offered per point kept, per compressed tag",
+            labels=["tag"],
+        )
+        for tag, c in sorted(self.platform.service(Historian).compression_stats().items()):
+            ratio.add_metric([tag], c.ratio)
+        yield ratio
 
     def _ingest(self) -> Iterator[Metric]:
         if not self.platform.has(HttpIngest):

@@ -22,6 +22,7 @@ Counters and states should not be compressed: compression is off (`none`) unless
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -82,6 +83,11 @@ class Compressor:
     def flush(self) -> list[Point]:
         return []
 
+    @property
+    def held(self) -> Point | None:
+        """The newest point, offered but not yet kept or dropped."""
+        return None
+
     def run(self, points: list[Point]) -> list[Point]:
         """Compress a whole series (tests, backfills): offer each point, then flush."""
         kept: list[Point] = []
@@ -136,6 +142,10 @@ class ExceptionFilter(Compressor):
         self._last = held
         return self._keep(held)
 
+    @property
+    def held(self) -> Point | None:
+        return self._held
+
 
 @dataclass(slots=True)
 class SwingingDoor(Compressor):
@@ -185,6 +195,31 @@ class SwingingDoor(Compressor):
         self._restart(held)
         return self._keep(held)
 
+    @property
+    def held(self) -> Point | None:
+        return self._held
+
     def _restart(self, point: Point) -> None:
         self._anchor, self._held = point, None
         self._low, self._high = -math.inf, math.inf
+
+
+class CompressionRule(CompressionSpec):
+    """Compression for one tag (its full path) or for every tag of a namespace subtree."""
+
+    prefix: str = Field(description="a tag path, or the path of a subtree of the namespace")
+
+
+def rules_resolver(rules: Sequence[CompressionRule]) -> Callable[[str], CompressionSpec | None]:
+    """path -> the spec of the most specific rule that covers it (segment-wise), or None."""
+    by_prefix = {r.prefix.strip("/"): r for r in rules}
+
+    def resolve(path: str) -> CompressionSpec | None:
+        parts = path.split("/")
+        for n in range(len(parts), 0, -1):
+            rule = by_prefix.get("/".join(parts[:n]))
+            if rule is not None:
+                return rule if rule.method != "none" else None
+        return None
+
+    return resolve

@@ -28,8 +28,10 @@ from kiln.core.errors import KilnError
 from kiln.core.platform import Health, Status
 from kiln.core.values import TagValue, ValueBatch
 from kiln.historian.analysis import TagSamples, TagSummary
+from kiln.historian.compression import CompressionStats
 from kiln.historian.query import Bucket, RawResult
 from kiln.historian.store import DuckDBStore, StoreClosedError, WriteStats
+from kiln.historian.thinning import Resolver
 
 if TYPE_CHECKING:
     from kiln.core.platform import Platform
@@ -53,6 +55,7 @@ class WriterStats:
     points: int = 0
     late_points: int = 0
     duplicate_points: int = 0
+    compressed_points: int = 0  # dropped by per-tag compression
     rejected_batches: int = 0  # batches that could not be converted (bad path or value)
     commits: int = 0
     errors: int = 0  # failed commits
@@ -69,6 +72,7 @@ class WriterStats:
         self.points += result.points
         self.late_points += result.late_points
         self.duplicate_points += result.duplicate_points
+        self.compressed_points += result.compressed_points
         self.rejected_batches += len(result.rejected)
         self.commits += 1
         self.last_batch_points = result.points
@@ -89,13 +93,16 @@ class Historian:
         *,
         max_batch_points: int = 200_000,
         queue_points: int = 1_000_000,
+        compression: Resolver | None = None,
     ) -> None:
-        """`path` None keeps the database in memory (tests)."""
+        """`path` None keeps the database in memory (tests). `compression`: how each tag's
+        values are compressed (see `kiln.historian.compression.rules_resolver`)."""
         if max_batch_points < 1 or queue_points < 1:
             raise ValueError("max_batch_points and queue_points must be at least 1")
         self.path = path
         self.max_batch_points = max_batch_points
         self.queue_points = queue_points
+        self.compression = compression
         self.stats = WriterStats()
         self._store: DuckDBStore | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -115,7 +122,7 @@ class Historian:
         """Open the store in the writer thread, subscribe to the bus, start the writer."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiln-historian-writer")
         self._clock = platform.clock
-        store = DuckDBStore(self.path, clock=platform.clock)
+        store = DuckDBStore(self.path, clock=platform.clock, compression=self.compression)
         try:
             await asyncio.get_running_loop().run_in_executor(executor, store.open)
         except BaseException:
@@ -299,6 +306,10 @@ class Historian:
         return await asyncio.to_thread(
             store.sample, paths, times, interpolate=interpolate, data_end_us=data_end
         )
+
+    def compression_stats(self) -> dict[str, CompressionStats]:
+        """Points offered and kept per compressed tag since start."""
+        return {} if self._store is None else self._store.thinning.stats()
 
     def series_kind(self, path: str) -> str | None:
         """'float', 'int', 'bool' or 'string' for a stored tag, None for an unknown one."""

@@ -52,6 +52,7 @@ from kiln.historian.columns import (
 from kiln.historian.schema import ensure_schema
 from kiln.historian.series import SeriesRegistry
 from kiln.historian.snapshot import Snapshot, SnapshotRows
+from kiln.historian.thinning import Resolver, Thinning
 
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,6 +88,7 @@ class WriteStats:
     points: int = 0  # rows inserted (after dropping in-group duplicates)
     late_points: int = 0  # rows at or below their series' high-water mark (DELETE + insert)
     duplicate_points: int = 0  # dropped because a later point in the group had the same key
+    compressed_points: int = 0  # dropped by the tag's compression
     new_series: int = 0
     seconds: float = 0.0
     rejected: dict[int, Exception] = field(default_factory=dict)  # batch index -> why
@@ -95,13 +97,29 @@ class WriteStats:
 class DuckDBStore:
     """The historian's DuckDB database: one writer, any number of readers."""
 
-    def __init__(self, path: Path | None, *, clock: Clock | None = None) -> None:
-        """`path` None keeps the database in memory (tests, benchmarks)."""
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        clock: Clock | None = None,
+        compression: Resolver | None = None,
+    ) -> None:
+        """`path` None keeps the database in memory (tests, benchmarks). `compression` maps a
+        tag path to how its values are compressed (None: stored as they come)."""
         self.path = path
         self._clock: Clock = clock or SystemClock()
         self._conn: duckdb.DuckDBPyConnection | None = None
         self.series = SeriesRegistry()
         self.snapshot = Snapshot()
+        self._compression = compression
+        self.thinning = self._new_thinning()
+
+    def _new_thinning(self) -> Thinning:
+        return Thinning(
+            self._compression,
+            lambda sid: self.series.path(sid),
+            lambda sid: self.series.kind(sid),
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -126,6 +144,7 @@ class DuckDBStore:
     def _load(self, conn: duckdb.DuckDBPyConnection) -> None:
         self.series = SeriesRegistry()
         self.snapshot = Snapshot()
+        self.thinning = self._new_thinning()
         self.series.load(conn.execute("SELECT id, path, kind FROM series").fetchall())
         self.snapshot.grow(self.series.size)
         state = conn.execute(_LOAD_STATE_SQL).fetchnumpy()
@@ -190,6 +209,7 @@ class DuckDBStore:
                 self.series.rollback()
         except BaseException:
             self.series.rollback()
+            self.thinning.rollback()
             raise
         stats.seconds = time.perf_counter() - started
         return stats
@@ -212,9 +232,15 @@ class DuckDBStore:
     def _commit(self, conn: duckdb.DuckDBPyConnection, cols: Columns, stats: WriteStats) -> None:
         cols, stats.duplicate_points = order_and_dedupe(cols)
         self.snapshot.grow(self.series.size)
+        thinned = self.thinning.apply(cols, self.snapshot.hwm)
+        cols, stats.compressed_points = thinned.columns, thinned.dropped
         late = cols.ts <= self.snapshot.hwm[cols.series]
         stats.late_points = int(np.count_nonzero(late))
         stats.points = len(cols)
+        # Rows to delete before inserting: late points' old versions, and held points that
+        # compression has now dropped.
+        gone_series = np.concatenate([cols.series[late], np.asarray(thinned.drop_series, np.int32)])
+        gone_ts = np.concatenate([cols.ts[late], np.asarray(thinned.drop_ts, np.int64)])
         new_series = self.series.pending()
         stats.new_series = len(new_series)
         # Inputs are registered outside the transaction: unregistering inside an aborted one
@@ -222,9 +248,9 @@ class DuckDBStore:
         inputs = {"kiln_points_in": _arrow(cols)}
         if new_series:
             inputs["kiln_series_in"] = self._series_table(new_series)
-        if stats.late_points:
+        if len(gone_ts):
             inputs["kiln_late"] = pa.table(
-                {"series_id": pa.array(cols.series[late]), "ts": pa.array(cols.ts[late], _TS)}
+                {"series_id": pa.array(gone_series), "ts": pa.array(gone_ts, _TS)}
             )
         for name, table in inputs.items():
             conn.register(name, table)
@@ -233,9 +259,10 @@ class DuckDBStore:
             try:
                 if new_series:
                     conn.execute("INSERT INTO series BY NAME SELECT * FROM kiln_series_in")
-                if stats.late_points:
-                    conn.execute(_DELETE_SQL, _bounds(cols.series[late], cols.ts[late])).fetchall()
-                conn.execute("INSERT INTO points BY NAME SELECT * FROM kiln_points_in")
+                if len(gone_ts):
+                    conn.execute(_DELETE_SQL, _bounds(gone_series, gone_ts)).fetchall()
+                if len(cols):
+                    conn.execute("INSERT INTO points BY NAME SELECT * FROM kiln_points_in")
                 conn.commit()
             except BaseException:
                 # After a failed COMMIT there is no transaction left to roll back.
@@ -247,6 +274,7 @@ class DuckDBStore:
                 with contextlib.suppress(duckdb.Error):
                     conn.unregister(name)
         self.series.commit()
+        self.thinning.commit()
         self.snapshot.apply(cols)
 
     def _series_table(self, rows: list[tuple[int, str, str]]) -> pa.Table:
