@@ -265,6 +265,18 @@ def check_history(w: World, c: Caller, call: Call, body: Any) -> None:
     assert body.get("values") or body.get("buckets"), "the value stored in acme/site1 is there"
 
 
+def check_history_analysis(w: World, c: Caller, call: Call, body: Any) -> None:
+    assert call.params is not None
+    if "tags" in body:  # summary, interpolated: one entry per tag asked for
+        (tag,) = body["tags"]
+        assert tag["tag"] == call.params["tag"]
+        values = next(iter(tag["values"].values())) if "buckets" in body else tag["values"]
+    else:  # the value at a time
+        assert body["tag"] == call.params["tag"]
+        values = [body["value"]]
+    assert any(v is not None for v in values), "the value stored in acme/site1 is there"
+
+
 def assert_like_unknown(w: World, route: Route, c: Caller, call: Call, body: Any) -> None:
     """A 404 for a record the caller may not see is the 404 of a record that does not exist,
     save for the name: it does not tell that the record exists."""
@@ -509,6 +521,21 @@ ROUTES: Final = (
           other=Call("GET", f"{V}/history/aggregate", params={"tag": GLOBEX_FLOW}),
           scope=Call("GET", f"{V}/history/aggregate", params={"tag": SITE2_FLOW}),
           expect=(200, 404, 404), check=check_history),
+    Route("GET", f"{V}/history/summary", P.VALUES_READ,
+          Call("GET", f"{V}/history/summary", params={**_HISTORY}),
+          other=Call("GET", f"{V}/history/summary", params={"tag": GLOBEX_FLOW}),
+          scope=Call("GET", f"{V}/history/summary", params={"tag": SITE2_FLOW}),
+          expect=(200, 404, 404), check=check_history_analysis),
+    Route("GET", f"{V}/history/interpolated", P.VALUES_READ,
+          Call("GET", f"{V}/history/interpolated", params={**_HISTORY}),
+          other=Call("GET", f"{V}/history/interpolated", params={"tag": GLOBEX_FLOW}),
+          scope=Call("GET", f"{V}/history/interpolated", params={"tag": SITE2_FLOW}),
+          expect=(200, 404, 404), check=check_history_analysis),
+    Route("GET", f"{V}/history/value", P.VALUES_READ,
+          Call("GET", f"{V}/history/value", params={**_HISTORY, "time": "now"}),
+          other=Call("GET", f"{V}/history/value", params={"tag": GLOBEX_FLOW, "time": "now"}),
+          scope=Call("GET", f"{V}/history/value", params={"tag": SITE2_FLOW, "time": "now"}),
+          expect=(200, 404, 404), check=check_history_analysis),
     Route("WS", f"{V}/live", P.VALUES_READ, Call("WS", f"{V}/live", params={"prefix": "acme"}),
           other=Call("WS", f"{V}/live", params={"prefix": "globex"}),
           expect=(101, 101, 101), check=check_live),
