@@ -95,6 +95,7 @@ class Call:
     json: Any = None
     data: dict[str, str] | None = None
     headers: dict[str, str] | None = None
+    content: str | None = None  # a raw body (line protocol)
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ class World:
                 params=call.params,
                 json=call.json,
                 data=call.data,
+                content=call.content,
                 headers=headers,
             )
         finally:
@@ -606,6 +608,10 @@ ROUTES: Final = (
     # --- devices only
     Route("POST", f"{V}/ingest", DEVICE,
           Call("POST", f"{V}/ingest", json={"values": [_value(SITE1_FLOW, 1.0)]})),
+    Route("POST", "/write", DEVICE,
+          Call("POST", "/write", params={"db": "acme/site1"}, content="influx v=1")),
+    Route("POST", "/api/v2/write", DEVICE,
+          Call("POST", "/api/v2/write", params={"bucket": "acme/site1"}, content="influx v=1")),
 )  # fmt: skip
 BY_LABEL: Final = {r.label: r for r in ROUTES}
 

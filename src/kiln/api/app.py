@@ -26,6 +26,7 @@ from kiln.api.routers import (
     health,
     history,
     history_analysis,
+    influx,
     ingest,
     live,
     tenants,
@@ -144,6 +145,7 @@ def create_app(
         app.include_router(module.router, prefix=api)
     for module in (history_analysis, tenants, audit, write):
         app.include_router(module.router, prefix=api)
+    app.include_router(influx.router)  # at the root, where Influx clients write
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.mount("/docs-assets", StaticFiles(directory=Path(str(swagger_ui_path))), name="docs-assets")

@@ -12,6 +12,8 @@ must carry the CSRF double-submit header (OWASP CSRF cheat sheet, "signed double
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from typing import Annotated
 
@@ -85,8 +87,25 @@ async def authenticate(conn: HTTPConnection) -> Principal:
     return principal
 
 
-async def authenticate_device(conn: HTTPConnection) -> Principal:
-    token = bearer_token(conn)
+def influx_token(conn: HTTPConnection) -> str | None:
+    """A token sent the ways InfluxDB clients send one: `Authorization: Token ...` (2.x),
+    `Bearer ...`, HTTP Basic with the token as the password, or the `p` query parameter (1.x)."""
+    header = conn.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() in ("token", "bearer") and value:
+        return value
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return conn.query_params.get("p") or None
+
+
+async def authenticate_device(conn: HTTPConnection, *, influx: bool = False) -> Principal:
+    token = influx_token(conn) if influx else bearer_token(conn)
     if token is None:
         raise unauthorized("ingest needs a device credential: Authorization: Bearer kiln_dev_...")
     try:
@@ -141,10 +160,14 @@ class RequireOnWebSocket(Require):
 
 
 class RequireDevice:
-    """Route guard for device ingest: a device credential; paths are checked per item."""
+    """Route guard for device ingest: a device credential; paths are checked per item.
+    `influx` also takes it the ways InfluxDB clients send a token (see `influx_token`)."""
+
+    def __init__(self, *, influx: bool = False) -> None:
+        self.influx = influx
 
     async def __call__(self, conn: HTTPConnection) -> Principal:
-        return await authenticate_device(conn)
+        return await authenticate_device(conn, influx=self.influx)
 
 
 class Authenticated:
@@ -169,3 +192,4 @@ UserManager = Annotated[Principal, Depends(Require(Permission.USERS_MANAGE))]
 DeviceWriter = Annotated[Principal, Depends(Require(Permission.DEVICES_WRITE))]
 LiveReader = Annotated[Principal, Depends(RequireOnWebSocket(Permission.VALUES_READ))]
 Device = Annotated[Principal, Depends(RequireDevice())]
+InfluxDevice = Annotated[Principal, Depends(RequireDevice(influx=True))]

@@ -74,12 +74,27 @@ class HttpIngest:
         Raises NotDurableError when the historian does not commit within the timeout: the
         sender must then retry, which is harmless because writes are idempotent.
         """
+        platform = self._platform
+        if platform is None:
+            raise NotDurableError("ingest is not running")
+        parsed, errors = parse_items(items, platform.clock.now_us())
+        return await self.ingest_values(parsed, errors, may_publish=may_publish, denied=denied)
+
+    async def ingest_values(
+        self,
+        parsed: list[tuple[int, TagValue]],
+        errors: list[ItemError],
+        *,
+        may_publish: Callable[[str], bool] | None = None,
+        denied: str = "not allowed to publish here",
+    ) -> IngestResult:
+        """`ingest` for values another codec parsed (line protocol), with its errors."""
         platform, model = self._platform, self._model
         if platform is None or model is None:
             raise NotDurableError("ingest is not running")
         self.stats.requests += 1
         receive_us = platform.clock.now_us()
-        parsed, errors = parse_items(items, receive_us)
+        errors = list(errors)
         if may_publish is not None:
             # A credential's namespace is checked before any tag is created for it.
             allowed: list[tuple[int, TagValue]] = []
