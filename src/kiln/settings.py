@@ -101,6 +101,9 @@ class NamespaceSettings(_Section):
 class IngestSettings(_Section):
     max_items: int = Field(default=100_000, gt=0, description="values per request at most")
     ack_timeout_s: float = Field(default=30.0, gt=0, description="wait for durability at most")
+    bulk_max_bytes: int = Field(
+        default=512 * 1024 * 1024, gt=0, description="largest bulk (Arrow/Parquet) upload"
+    )
 
 
 class LiveSettings(_Section):

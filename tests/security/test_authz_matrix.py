@@ -95,7 +95,8 @@ class Call:
     json: Any = None
     data: dict[str, str] | None = None
     headers: dict[str, str] | None = None
-    content: str | None = None  # a raw body (line protocol)
+    content: str | bytes | None = None  # a raw body (line protocol, Arrow)
+    content_type: str | None = None  # added to the caller's headers
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,8 @@ class World:
         """The status and the decoded body; for the WebSocket the close code as a status
         (4401 as 401, 1008 as 403) or 101 and the snapshot."""
         headers = caller.headers if call.headers is None else call.headers
+        if call.content_type is not None:
+            headers = {**headers, "Content-Type": call.content_type}
         self.client.cookies.clear()  # only a request that signs in itself uses cookies
         try:
             if call.method == "WS":
@@ -466,6 +469,19 @@ class Route:
 
 
 _HISTORY = {"tag": SITE1_FLOW}
+
+
+def _bulk_body(path: str, value: float) -> bytes:
+    """An Arrow IPC stream of one point (a bulk upload)."""
+    import pyarrow as pa
+
+    table = pa.table({"path": [path], "ts": pa.array([1_767_225_600_000_000]), "value": [value]})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
 _SITE1_ROLE = {"role": "viewer", "scope": "acme/site1"}
 _SITE2_ROLE = {"role": "viewer", "scope": "acme/site2"}
 _ENABLED = {"disabled": False}
@@ -608,6 +624,9 @@ ROUTES: Final = (
     # --- devices only
     Route("POST", f"{V}/ingest", DEVICE,
           Call("POST", f"{V}/ingest", json={"values": [_value(SITE1_FLOW, 1.0)]})),
+    Route("POST", f"{V}/ingest/bulk", DEVICE,
+          Call("POST", f"{V}/ingest/bulk", content=_bulk_body(SITE1_FLOW, 1.0),
+               content_type="application/vnd.apache.arrow.stream")),
     Route("POST", "/write", DEVICE,
           Call("POST", "/write", params={"db": "acme/site1"}, content="influx v=1")),
     Route("POST", "/api/v2/write", DEVICE,

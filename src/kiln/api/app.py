@@ -50,42 +50,44 @@ _LOGGER = logging.getLogger(__name__)
 class BodyLimit:
     """Refuse request bodies over the limit before reading them (413), to bound memory."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_bytes:
-                response = JSONResponse(
-                    {"detail": f"request body over {self.max_bytes} bytes: send smaller batches"},
-                    status_code=413,
-                )
-                await response(scope, receive, send)
-                return
-            received = 0
-            inner_receive = receive
-
-            async def limited() -> dict[str, object]:
-                nonlocal received
-                message = dict(await inner_receive())
-                body = message.get("body", b"")
-                received += len(body) if isinstance(body, bytes) else 0
-                if received > self.max_bytes:
-                    raise _TooLarge()
-                return message
-
-            try:
-                await self.app(scope, limited, send)
-            except _TooLarge:
-                response = JSONResponse(
-                    {"detail": f"request body over {self.max_bytes} bytes: send smaller batches"},
-                    status_code=413,
-                )
-                await response(scope, receive, send)
+            limit = self.per_path.get(scope.get("path", ""), self.max_bytes)
+            await self._limited(scope, receive, send, limit)
             return
         await self.app(scope, receive, send)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
+        too_large = JSONResponse(
+            {"detail": f"request body over {max_bytes} bytes: send smaller batches"},
+            status_code=413,
+        )
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > max_bytes:
+            await too_large(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> dict[str, object]:
+            nonlocal received
+            message = dict(await receive())
+            body = message.get("body", b"")
+            received += len(body) if isinstance(body, bytes) else 0
+            if received > max_bytes:
+                raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await too_large(scope, receive, send)
 
 
 class _TooLarge(Exception):
@@ -182,6 +184,10 @@ def create_app(
     async def _too_large(request: Request, err: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=400)
 
-    app.add_middleware(BodyLimit, max_bytes=settings.http.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.http.max_body_bytes,
+        per_path={f"{api}/ingest/bulk": settings.ingest.bulk_max_bytes},
+    )
     app.add_middleware(SecurityHeaders)
     return app

@@ -6,12 +6,15 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
+
+from kiln.connectors.http.bulk import BulkColumns
 from kiln.connectors.http.codec import ItemError, parse_items
-from kiln.core.errors import NotDurableError
+from kiln.core.errors import InvalidPathError, NotDurableError
 from kiln.core.platform import Health, Platform, Status
-from kiln.core.values import Scalar, TagValue, ValueBatch
+from kiln.core.values import Scalar, TagValue, ValueBatch, validate_path
 from kiln.model.definitions import DataType
 from kiln.model.service import AssetModel
 
@@ -24,6 +27,13 @@ _NUMERIC = frozenset({DataType.FLOAT, DataType.INT, DataType.STATE, DataType.BOO
 class IngestResult:
     accepted: int
     rejected: list[ItemError]
+    created_tags: list[str]
+
+
+@dataclass(slots=True)
+class BulkResult:
+    accepted: int
+    rejected: list[tuple[str, str, int]]  # path, why, how many points
     created_tags: list[str]
 
 
@@ -127,27 +137,98 @@ class HttpIngest:
         self.stats.rejected_points += len(errors)
 
         if accepted:
-            batch = ValueBatch.of(accepted, receive_us)
-            batch.want_ack()
-            started = platform.clock.monotonic()
-            try:
-                async with asyncio.timeout(self.ack_timeout_s):
-                    await platform.bus.publish(batch)
-                    await batch.wait_durable()
-            except TimeoutError:
-                self.stats.not_durable += 1
-                raise NotDurableError(
-                    f"the historian did not commit within {self.ack_timeout_s:.0f} s; "
-                    "retry the request (re-sending is harmless)"
-                ) from None
-            except NotDurableError:
-                self.stats.not_durable += 1
-                raise
-            elapsed = platform.clock.monotonic() - started
-            self.stats.ack_seconds_sum += elapsed
-            self.stats.ack_seconds_max = max(self.stats.ack_seconds_max, elapsed)
-            self.stats.accepted_points += len(accepted)
+            await self._durable(platform, ValueBatch.of(accepted, receive_us))
         return IngestResult(len(accepted), errors, created)
+
+    async def ingest_columns(
+        self,
+        cols: BulkColumns,
+        *,
+        may_publish: Callable[[str], bool] | None = None,
+        denied: str = "not allowed to publish here",
+    ) -> BulkResult:
+        """A bulk upload's points, checked path by path (not row by row) and published as one
+        columnar batch; returns once they are durable. Rows of a refused path are left out."""
+        platform, model = self._platform, self._model
+        if platform is None or model is None:
+            raise NotDurableError("ingest is not running")
+        self.stats.requests += 1
+        receive_us = platform.clock.now_us()
+        unique, first, inverse = np.unique(cols.paths, return_index=True, return_inverse=True)
+        reasons: dict[str, str] = {}
+        samples: dict[str, Scalar] = {}
+        for path, row in zip(unique.tolist(), first.tolist(), strict=True):
+            sample = (
+                cols.values[row].item() if hasattr(cols.values[row], "item") else cols.values[row]
+            )
+            try:
+                validate_path(path)
+            except InvalidPathError as err:
+                reasons[path] = str(err)
+                continue
+            if may_publish is not None and not may_publish(path):
+                reasons[path] = denied
+            elif model.tag(path) is None:
+                samples[path] = sample
+            else:
+                problem = _type_mismatch(model, TagValue(path, sample, 0))
+                if problem:
+                    reasons[path] = problem
+        created: list[str] = []
+        if samples:
+            ensured = await model.ensure_tags(samples)
+            created = list(ensured.created)
+            reasons.update(ensured.rejected)
+        keep = np.ones(len(cols), dtype=bool)
+        counts = np.bincount(inverse, minlength=len(unique))
+        rejected: list[tuple[str, str, int]] = []
+        if reasons:
+            refused = np.array([p in reasons for p in unique.tolist()], dtype=bool)
+            keep = ~refused[inverse]
+            rejected = [
+                (p, reasons[p], int(n))
+                for p, n in zip(unique.tolist(), counts.tolist(), strict=True)
+                if p in reasons
+            ]
+        accepted = int(np.count_nonzero(keep))
+        self.stats.rejected_points += len(cols) - accepted
+        if accepted:
+            # NumPy columns go through as they are (ValueBatch takes any sequences).
+            batch = ValueBatch(
+                cols.paths[keep].tolist(),
+                cast("Sequence[Any]", cols.values[keep]),
+                cast("Sequence[int]", cols.source_us[keep]),
+                cast("Sequence[int]", cols.quality[keep]),
+                receive_us,
+            )
+            # A large backfill takes longer to commit than a request: allow for it.
+            await self._durable(platform, batch, timeout_s=self.ack_timeout_s + accepted / 100_000)
+        return BulkResult(accepted, rejected, created)
+
+    async def _durable(
+        self, platform: Platform, batch: ValueBatch, *, timeout_s: float | None = None
+    ) -> None:
+        """Publish `batch` and wait until the historian has committed it."""
+        timeout_s = self.ack_timeout_s if timeout_s is None else timeout_s
+        batch.want_ack()
+        started = platform.clock.monotonic()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await platform.bus.publish(batch)
+                await batch.wait_durable()
+        except TimeoutError:
+            self.stats.not_durable += 1
+            raise NotDurableError(
+                f"the historian did not commit within {timeout_s:.0f} s; "
+                "retry the request (re-sending is harmless)"
+            ) from None
+        except NotDurableError:
+            self.stats.not_durable += 1
+            raise
+        elapsed = platform.clock.monotonic() - started
+        self.stats.ack_seconds_sum += elapsed
+        self.stats.ack_seconds_max = max(self.stats.ack_seconds_max, elapsed)
+        self.stats.accepted_points += len(batch)
 
 
 def _type_mismatch(model: AssetModel, tv: TagValue) -> str | None:
