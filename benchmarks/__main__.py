@@ -20,6 +20,7 @@ SUITES = {
     "ingest_http": "benchmarks.bench_ingest_http",
     "modbus": "benchmarks.bench_modbus",
     "opcua": "benchmarks.bench_opcua",
+    "peers": "benchmarks.bench_peers",
     "sparkplug": "benchmarks.bench_sparkplug",
 }
 
