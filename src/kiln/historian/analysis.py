@@ -10,13 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import numpy as np
 
 from kiln.historian import aggregates, timeline
 from kiln.historian.aggregates import Column
 from kiln.historian.columns import BOOL, FLOAT, INT, STRING, decode
-from kiln.historian.query import timeline_points
 from kiln.historian.timeline import Array, Points
 
 _AS_STORED = frozenset({"first", "last", "min", "max"})  # values of the tag, in its own type
@@ -43,22 +41,14 @@ class TagSamples:
     values: list[Any]  # None where there was no valid value
 
 
-def _empty(kind: str | None) -> Points:
+def empty_points(kind: str | None) -> Points:
+    """The timeline of a tag that has no points (or no series)."""
     dtype = object if kind == STRING else np.float64
     return Points(np.empty(0, np.int64), np.empty(0, dtype), np.empty(0, bool))
 
 
-def _points(
-    cur: duckdb.DuckDBPyConnection, sid: int | None, kind: str | None, start: int, end: int
-) -> Points:
-    if sid is None or kind is None:
-        return _empty(kind)
-    return timeline_points(cur, sid, kind, start, end)
-
-
 def summarize(
-    cur: duckdb.DuckDBPyConnection,
-    sid: int | None,
+    points: Points,
     path: str,
     kind: str | None,
     edges: Array,
@@ -67,10 +57,10 @@ def summarize(
     data_end_us: int,
     total_unit: str = "s",
 ) -> TagSummary:
-    """The aggregates `names` of one tag per bucket [edges[k], edges[k+1])."""
+    """The aggregates `names` of one tag per bucket [edges[k], edges[k+1]), from its points
+    over the range and their neighbours (`query.timelines`)."""
     aggregates.check_aggregates(names, numeric=kind != STRING)
     step = is_stepped(kind)
-    points = _points(cur, sid, kind, int(edges[0]), int(edges[-1]))
     out = aggregates.aggregate(
         points, edges, names, step=step, data_end_us=data_end_us, total_unit=total_unit
     )
@@ -85,8 +75,7 @@ def summarize(
 
 
 def sample(
-    cur: duckdb.DuckDBPyConnection,
-    sid: int | None,
+    points: Points,
     path: str,
     kind: str | None,
     times: Array,
@@ -99,7 +88,6 @@ def sample(
     step = is_stepped(kind)
     if len(times) == 0:
         return TagSamples(path, kind, step, [])
-    points = _points(cur, sid, kind, int(times[0]), int(times[-1]) + 1)
     got = timeline.sample(
         points, times, step=step, interpolate=interpolate, data_end_us=data_end_us
     )

@@ -170,10 +170,15 @@ MAX_TIMELINE_POINTS = 5_000_000
 # series' whole history.
 _NEIGHBOUR_WINDOWS_US = (3_600_000_000, 86_400_000_000, 30 * 86_400_000_000, None)
 
-_TIMELINE_SQL = """
-SELECT epoch_us(ts) AS ts, value, text, quality FROM points
-WHERE series_id = $sid AND ts >= make_timestamptz($start) AND ts < make_timestamptz($end)
-ORDER BY ts
+# One scan for every tag of a query: the range and a margin either side, in which the points
+# that start and end each timeline almost always are (a tag reporting less often than the
+# margin has its neighbours looked up alone, by `_neighbour`).
+_MARGIN_US = 3_600_000_000
+_TIMELINES_SQL = """
+SELECT series_id AS sid, epoch_us(ts) AS ts, value, text, quality FROM points
+WHERE series_id >= $s0 AND series_id <= $s1 AND list_contains($sids, series_id)
+  AND ts >= make_timestamptz($lo) AND ts < make_timestamptz($hi)
+ORDER BY series_id, ts
 LIMIT $limit
 """
 _BEFORE_SQL = """
@@ -215,31 +220,80 @@ def timeline_points(
 ) -> Points:
     """The points of [start, end), with the last one before and the first one at or after
     `end`, as a `timeline.Points` (see there for what they mean)."""
+    return timelines(cur, [(sid, kind)], start_us, end_us, max_points=max_points)[0]
+
+
+def timelines(
+    cur: duckdb.DuckDBPyConnection,
+    series: Sequence[tuple[int, str]],
+    start_us: int,
+    end_us: int,
+    *,
+    max_points: int = MAX_TIMELINE_POINTS,
+) -> list[Points]:
+    """`timeline_points` of several series (id, kind) over the same range, in one scan."""
+    if not series:
+        return []
+    sids = sorted({sid for sid, _ in series})
+    lo, hi = start_us - _MARGIN_US, end_us + _MARGIN_US
     got = cur.execute(
-        _TIMELINE_SQL, {"sid": sid, "start": start_us, "end": end_us, "limit": max_points + 1}
-    ).fetchnumpy()
+        _TIMELINES_SQL,
+        {"s0": sids[0], "s1": sids[-1], "sids": sids, "lo": lo, "hi": hi,
+         "limit": max_points + 1},
+    ).fetchnumpy()  # fmt: skip
     if len(got["ts"]) > max_points:
         raise QueryTooLargeError(
-            f"the range holds more than {max_points} points of this tag: use a shorter range"
+            f"the range holds more than {max_points} points of these tags: use a shorter "
+            "range or fewer tags"
         )
-    ts = np.asarray(got["ts"], dtype=np.int64)
-    quality = np.asarray(got["quality"], dtype=np.int64)
-    before = _neighbour(cur, sid, start_us, before=True)
-    after = _neighbour(cur, sid, end_us, before=False)
-    edges = [p for p in (before, after) if p is not None]
+    all_sid = np.asarray(got["sid"], dtype=np.int64)
+    all_ts = np.asarray(got["ts"], dtype=np.int64)
+    all_quality = np.asarray(got["quality"], dtype=np.int64)
+    return [
+        _one(cur, sid, kind, got, all_sid, all_ts, all_quality, start_us, end_us, lo, hi)
+        for sid, kind in series
+    ]
+
+
+def _one(
+    cur: duckdb.DuckDBPyConnection,
+    sid: int,
+    kind: str,
+    got: dict[str, Any],
+    all_sid: NDArray[np.int64],
+    all_ts: NDArray[np.int64],
+    all_quality: NDArray[np.int64],
+    start_us: int,
+    end_us: int,
+    lo: int,
+    hi: int,
+) -> Points:
+    a, b = np.searchsorted(all_sid, [sid, sid + 1])
+    ts = all_ts[a:b]
+    first = int(np.searchsorted(ts, start_us))  # the first point of the range
+    stop = int(np.searchsorted(ts, end_us))  # the first point at or after its end
+    # Keep the range, plus the point before it and the one after, when the margin has them.
+    i0, i1 = a + max(first - 1, 0), a + min(stop + 1, b - a)
+    ts = all_ts[i0:i1]
+    quality = all_quality[i0:i1]
     if kind == STRING:
-        values = np.asarray(np.ma.filled(got["text"], None), dtype=object)
+        values = np.asarray(np.ma.filled(got["text"][i0:i1], None), dtype=object)
         present = np.asarray([v is not None for v in values], dtype=bool)
-        edge_values: list[object] = [p[2] for p in edges]
     else:
-        values = np.asarray(np.ma.filled(got["value"].astype(np.float64), np.nan), np.float64)
+        raw = got["value"][i0:i1]
+        values = np.asarray(np.ma.filled(raw.astype(np.float64), np.nan), np.float64)
         present = ~np.isnan(values)
-        edge_values = [np.nan if p[1] is None else p[1] for p in edges]
     good = present & (quality < _GOOD_BELOW)
-    if before is not None:
-        ts, values, good = _join(before, edge_values[0], ts, values, good, first=True)
-    if after is not None:
-        ts, values, good = _join(after, edge_values[-1], ts, values, good, first=False)
+    if first == 0:  # nothing in the margin before the range: look further back
+        before = _neighbour(cur, sid, lo, before=True)
+        if before is not None:
+            value = before[2] if kind == STRING else (np.nan if before[1] is None else before[1])
+            ts, values, good = _join(before, value, ts, values, good, first=True)
+    if stop == b - a:  # nothing in the margin after it: look further ahead
+        after = _neighbour(cur, sid, hi, before=False)
+        if after is not None:
+            value = after[2] if kind == STRING else (np.nan if after[1] is None else after[1])
+            ts, values, good = _join(after, value, ts, values, good, first=False)
     return Points(ts, values, good)
 
 

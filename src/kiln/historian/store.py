@@ -26,10 +26,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import duckdb
 import numpy as np
@@ -53,9 +52,9 @@ from kiln.historian.schema import ensure_schema
 from kiln.historian.series import SeriesRegistry
 from kiln.historian.snapshot import Snapshot, SnapshotRows
 from kiln.historian.thinning import Resolver, Thinning
+from kiln.historian.timeline import Points
 
 _LOGGER = logging.getLogger(__name__)
-T = TypeVar("T")
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -376,36 +375,54 @@ class DuckDBStore:
         total_unit: str = "s",
     ) -> list[analysis.TagSummary]:
         """Aggregates of each tag per bucket of `edges`, all on the same buckets."""
-
-        def one(cur: duckdb.DuckDBPyConnection, sid: int | None, path: str) -> analysis.TagSummary:
-            kind = self.series.kind(sid) if sid is not None else None
-            return analysis.summarize(
-                cur, sid, path, kind, edges, names, data_end_us=data_end_us, total_unit=total_unit
+        timelines = self._timelines(paths, int(edges[0]), int(edges[-1]))
+        return [
+            analysis.summarize(
+                points, path, kind, edges, names, data_end_us=data_end_us, total_unit=total_unit
             )
-
-        return self._per_tag(paths, one)
+            for path, kind, points in timelines
+        ]
 
     def sample(
         self, paths: Sequence[str], times: np.ndarray, *, interpolate: bool, data_end_us: int
     ) -> list[analysis.TagSamples]:
         """Each tag's value at `times` (see `analysis.sample`)."""
-
-        def one(cur: duckdb.DuckDBPyConnection, sid: int | None, path: str) -> analysis.TagSamples:
-            kind = self.series.kind(sid) if sid is not None else None
-            return analysis.sample(
-                cur, sid, path, kind, times, interpolate=interpolate, data_end_us=data_end_us
+        if len(times) == 0:
+            return [analysis.sample(analysis.empty_points(None), p, None, times,
+                                    interpolate=interpolate, data_end_us=data_end_us)
+                    for p in paths]  # fmt: skip
+        timelines = self._timelines(paths, int(times[0]), int(times[-1]) + 1)
+        return [
+            analysis.sample(
+                points, path, kind, times, interpolate=interpolate, data_end_us=data_end_us
             )
+            for path, kind, points in timelines
+        ]
 
-        return self._per_tag(paths, one)
-
-    def _per_tag(
-        self, paths: Sequence[str], one: Callable[[duckdb.DuckDBPyConnection, int | None, str], T]
-    ) -> list[T]:
+    def _timelines(
+        self, paths: Sequence[str], start_us: int, end_us: int
+    ) -> list[tuple[str, str | None, Points]]:
+        """Each path, its kind (None: never stored) and its timeline over the range, read in
+        one scan for all of them."""
+        known = []
+        for path in paths:
+            sid = self.series.id_of(path)
+            if sid is not None:
+                known.append((sid, self.series.kind(sid)))
         cur = self.cursor()
         try:
-            return [one(cur, self.series.id_of(path), path) for path in paths]
+            found = dict(zip(known, query.timelines(cur, known, start_us, end_us), strict=True))
         finally:
             cur.close()
+        out: list[tuple[str, str | None, Points]] = []
+        for path in paths:
+            sid = self.series.id_of(path)
+            if sid is None:
+                out.append((path, None, analysis.empty_points(None)))
+            else:
+                kind = self.series.kind(sid)
+                out.append((path, kind, found[(sid, kind)]))
+        return out
 
 
 def _arrow(cols: Columns) -> pa.Table:
