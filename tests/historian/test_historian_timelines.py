@@ -46,3 +46,13 @@ def test_many_tags_in_one_scan_each_get_their_own_points(store: DuckDBStore) -> 
     ]
     assert [g.values["count"] for g in got] == [[30, 30], [30, 30], [30, 30], [0, 0]]
     assert got[3].kind is None
+
+
+def test_a_backfill_older_than_everything_is_found_as_a_neighbour(store: DuckDBStore) -> None:
+    store.write([batch([("a/b/late", 10.0, T0 + 10 * H)])])
+    edges = np.array([T0 + 4 * H, T0 + 5 * H], dtype=np.int64)
+    (before,) = store.summarize(["a/b/late"], edges, ["twa"], data_end_us=T0 + 20 * H)
+    assert before.values["twa"] == [None]  # nothing is known before 10 h
+    store.write([batch([("a/b/late", 0.0, T0)])])  # a backfill at 0 h
+    (after,) = store.summarize(["a/b/late"], edges, ["twa"], data_end_us=T0 + 20 * H)
+    assert after.values["twa"] == pytest.approx([4.5])

@@ -8,7 +8,7 @@ building Python datetimes for every row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,6 +223,11 @@ def timeline_points(
     return timelines(cur, [(sid, kind)], start_us, end_us, max_points=max_points)[0]
 
 
+# A series' oldest and newest stored timestamps, when the caller knows them: a neighbour
+# outside them does not exist and is not searched for.
+StoredSpan = Callable[[int], tuple[int, int] | None]
+
+
 def timelines(
     cur: duckdb.DuckDBPyConnection,
     series: Sequence[tuple[int, str]],
@@ -230,6 +235,7 @@ def timelines(
     end_us: int,
     *,
     max_points: int = MAX_TIMELINE_POINTS,
+    span: StoredSpan | None = None,
 ) -> list[Points]:
     """`timeline_points` of several series (id, kind) over the same range, in one scan."""
     if not series:
@@ -250,7 +256,20 @@ def timelines(
     all_ts = np.asarray(got["ts"], dtype=np.int64)
     all_quality = np.asarray(got["quality"], dtype=np.int64)
     return [
-        _one(cur, sid, kind, got, all_sid, all_ts, all_quality, start_us, end_us, lo, hi)
+        _one(
+            cur,
+            sid,
+            kind,
+            got,
+            all_sid,
+            all_ts,
+            all_quality,
+            start_us,
+            end_us,
+            lo,
+            hi,
+            span(sid) if span is not None else None,
+        )
         for sid, kind in series
     ]
 
@@ -267,6 +286,7 @@ def _one(
     end_us: int,
     lo: int,
     hi: int,
+    stored: tuple[int, int] | None,
 ) -> Points:
     a, b = np.searchsorted(all_sid, [sid, sid + 1])
     ts = all_ts[a:b]
@@ -284,12 +304,13 @@ def _one(
         values = np.asarray(np.ma.filled(raw.astype(np.float64), np.nan), np.float64)
         present = ~np.isnan(values)
     good = present & (quality < _GOOD_BELOW)
-    if first == 0:  # nothing in the margin before the range: look further back
+    oldest, newest = stored if stored is not None else (-_FAR, _FAR)
+    if first == 0 and oldest < lo:  # nothing in the margin before the range: look further
         before = _neighbour(cur, sid, lo, before=True)
         if before is not None:
             value = before[2] if kind == STRING else (np.nan if before[1] is None else before[1])
             ts, values, good = _join(before, value, ts, values, good, first=True)
-    if stop == b - a:  # nothing in the margin after it: look further ahead
+    if stop == b - a and newest >= hi:  # nothing in the margin after it: look further ahead
         after = _neighbour(cur, sid, hi, before=False)
         if after is not None:
             value = after[2] if kind == STRING else (np.nan if after[1] is None else after[1])

@@ -50,7 +50,7 @@ from kiln.historian.columns import (
 )
 from kiln.historian.schema import ensure_schema
 from kiln.historian.series import SeriesRegistry
-from kiln.historian.snapshot import Snapshot, SnapshotRows
+from kiln.historian.snapshot import EMPTY_TS, Snapshot, SnapshotRows
 from kiln.historian.thinning import Resolver, Thinning
 from kiln.historian.timeline import Points
 
@@ -112,6 +112,7 @@ class DuckDBStore:
         self.snapshot = Snapshot()
         self._compression = compression
         self.thinning = self._new_thinning()
+        self._oldest: dict[int, int] = {}  # series -> oldest stored ts, once asked for
 
     def _new_thinning(self) -> Thinning:
         return Thinning(
@@ -144,6 +145,7 @@ class DuckDBStore:
         self.series = SeriesRegistry()
         self.snapshot = Snapshot()
         self.thinning = self._new_thinning()
+        self._oldest = {}
         self.series.load(conn.execute("SELECT id, path, kind FROM series").fetchall())
         self.snapshot.grow(self.series.size)
         state = conn.execute(_LOAD_STATE_SQL).fetchnumpy()
@@ -275,6 +277,13 @@ class DuckDBStore:
         self.series.commit()
         self.thinning.commit()
         self.snapshot.apply(cols)
+        if self._oldest and len(cols):
+            # Backfills can move a series' oldest point earlier (compression never drops one).
+            firsts = np.flatnonzero(np.r_[True, cols.series[1:] != cols.series[:-1]])
+            for sid, ts in zip(cols.series[firsts].tolist(), cols.ts[firsts].tolist(), strict=True):
+                known = self._oldest.get(sid)
+                if known is not None and ts < known:
+                    self._oldest[sid] = ts
 
     def _series_table(self, rows: list[tuple[int, str, str]]) -> pa.Table:
         now = self._clock.now_us()
@@ -399,6 +408,21 @@ class DuckDBStore:
             for path, kind, points in timelines
         ]
 
+    def _span(self, cur: duckdb.DuckDBPyConnection, sid: int) -> tuple[int, int] | None:
+        """The oldest and newest stored timestamps of series `sid` (None: no points)."""
+        newest = int(self.snapshot.hwm[sid]) if sid < len(self.snapshot.hwm) else None
+        if newest is None or newest == EMPTY_TS:
+            return None
+        oldest = self._oldest.get(sid)
+        if oldest is None:
+            row = cur.execute(
+                "SELECT epoch_us(min(ts)) FROM points WHERE series_id = $sid", {"sid": sid}
+            ).fetchone()
+            if row is None or row[0] is None:
+                return None
+            oldest = self._oldest[sid] = int(row[0])
+        return oldest, newest
+
     def _timelines(
         self, paths: Sequence[str], start_us: int, end_us: int
     ) -> list[tuple[str, str | None, Points]]:
@@ -411,7 +435,10 @@ class DuckDBStore:
                 known.append((sid, self.series.kind(sid)))
         cur = self.cursor()
         try:
-            found = dict(zip(known, query.timelines(cur, known, start_us, end_us), strict=True))
+            got = query.timelines(
+                cur, known, start_us, end_us, span=lambda sid: self._span(cur, sid)
+            )
+            found = dict(zip(known, got, strict=True))
         finally:
             cur.close()
         out: list[tuple[str, str | None, Points]] = []
