@@ -14,6 +14,7 @@ from kiln.core.clock import Clock, SystemClock
 from kiln.core.platform import Health, Platform, Stage, Status
 from kiln.historian import Historian
 from kiln.historian.compression import rules_resolver
+from kiln.historian.retention import retention_resolver
 from kiln.model.definitions import AssetDef, AssetTypeDef
 from kiln.model.service import AssetModel
 from kiln.security.audit import AuditLog
@@ -140,6 +141,11 @@ def build_platform(
             compression=rules_resolver(settings.historian.compression)
             if settings.historian.compression
             else None,
+            retention=retention_resolver(settings.historian.retention)
+            if settings.historian.retention
+            else None,
+            disk_limit_bytes=settings.historian.disk_limit_bytes,
+            housekeeping_s=settings.historian.housekeeping_s,
         ),
         Stage.STORAGE,
     )

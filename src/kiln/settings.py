@@ -12,6 +12,7 @@ from kiln.connectors.registry import validate_connector_config
 from kiln.core.config import load_config
 from kiln.core.values import validate_path
 from kiln.historian.compression import CompressionRule
+from kiln.historian.retention import RetentionRule
 from kiln.model.definitions import AssetDef, AssetTypeDef
 from kiln.sim.spec import FactorySpec
 
@@ -74,6 +75,15 @@ class HistorianSettings(_Section):
     compression: list[CompressionRule] = Field(
         default_factory=list,
         description="per tag or subtree: exception or swinging_door, deviation, max_time_s",
+    )
+    retention: list[RetentionRule] = Field(
+        default_factory=list, description="per tag or subtree: raw_days of raw points to keep"
+    )
+    disk_limit_bytes: int | None = Field(
+        default=None, gt=0, description="warn at 90 %, then drop the oldest day at a time"
+    )
+    housekeeping_s: float = Field(
+        default=300.0, gt=0, description="how often retention and the disk limit are applied"
     )
 
 

@@ -111,6 +111,24 @@ class PlatformCollector(Collector):
             "points dropped by per-tag compression",
             value=st.compressed_points,
         )
+        yield CounterMetricFamily(
+            "kiln_historian_retention_deleted_points",
+            "points deleted by retention rules",
+            value=st.retention_deleted_points,
+        )
+        yield CounterMetricFamily(
+            "kiln_historian_limit_deleted_points",
+            "points deleted because the disk limit was reached",
+            value=st.limit_deleted_points,
+        )
+        yield GaugeMetricFamily(
+            "kiln_historian_disk_used_bytes", "data blocks and WAL in use", value=st.disk_used_bytes
+        )
+        limit = self.platform.service(Historian).disk_limit_bytes
+        if limit is not None:
+            yield GaugeMetricFamily(
+                "kiln_historian_disk_limit_bytes", "historian.disk_limit_bytes", value=limit
+            )
         ratio = GaugeMetricFamily(
             "kiln_historian_compression_ratio",
             "points offered per point kept, per compressed tag",

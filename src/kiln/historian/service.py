@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import duckdb
 import numpy as np
 
 from kiln.core.bus import Overflow, Subscription, SubscriptionClosed
@@ -30,6 +31,7 @@ from kiln.core.values import TagValue, ValueBatch
 from kiln.historian.analysis import TagSamples, TagSummary
 from kiln.historian.compression import CompressionStats
 from kiln.historian.query import Bucket, RawResult
+from kiln.historian.retention import DAY_US
 from kiln.historian.store import DuckDBStore, StoreClosedError, WriteStats
 from kiln.historian.thinning import Resolver
 
@@ -41,6 +43,8 @@ _LOGGER = logging.getLogger(__name__)
 # One failed commit (a full disk for a moment) degrades the historian; this many in a row mean
 # the store is unusable and nothing is being recorded.
 _FAILED_AFTER = 3
+_DISK_WARN = 0.9  # health degrades and a warning is logged past this share of the limit
+_MAX_LIMIT_ROUNDS = 30  # days dropped per housekeeping run at most
 
 
 class HistorianStoppedError(KilnError):
@@ -56,6 +60,9 @@ class WriterStats:
     late_points: int = 0
     duplicate_points: int = 0
     compressed_points: int = 0  # dropped by per-tag compression
+    retention_deleted_points: int = 0  # deleted by retention rules
+    limit_deleted_points: int = 0  # deleted because the disk limit was reached
+    disk_used_bytes: int = 0
     rejected_batches: int = 0  # batches that could not be converted (bad path or value)
     commits: int = 0
     errors: int = 0  # failed commits
@@ -94,6 +101,9 @@ class Historian:
         max_batch_points: int = 200_000,
         queue_points: int = 1_000_000,
         compression: Resolver | None = None,
+        retention: Callable[[str], float | None] | None = None,
+        disk_limit_bytes: int | None = None,
+        housekeeping_s: float = 300.0,
     ) -> None:
         """`path` None keeps the database in memory (tests). `compression`: how each tag's
         values are compressed (see `kiln.historian.compression.rules_resolver`)."""
@@ -103,6 +113,11 @@ class Historian:
         self.max_batch_points = max_batch_points
         self.queue_points = queue_points
         self.compression = compression
+        self.retention = retention
+        self.disk_limit_bytes = disk_limit_bytes
+        self.housekeeping_s = housekeeping_s
+        self._disk_state = "ok"  # ok, warning (over 90 % of the limit), full
+        self._housekeeper: asyncio.Task[None] | None = None
         self.stats = WriterStats()
         self._store: DuckDBStore | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -134,10 +149,14 @@ class Historian:
             "historian", max_points=self.queue_points, overflow=Overflow.BLOCK
         )
         self._task = platform.spawn(self._write_loop(self._sub), name="historian-writer")
+        self._housekeeper = platform.spawn(self._housekeeping(), name="historian-housekeeping")
         self._status = Status.OK
 
     async def stop(self) -> None:
         """Stop taking batches, commit those already queued, checkpoint and close."""
+        if self._housekeeper is not None:
+            self._housekeeper.cancel()
+            await asyncio.wait({self._housekeeper})
         if self._sub is not None:
             self._sub.close()
         if self._task is not None:
@@ -157,13 +176,82 @@ class Historian:
             writer_died = self._task is not None and self._task.done()
             if writer_died or st.consecutive_failures >= _FAILED_AFTER:
                 status = Status.FAILED
-            elif st.consecutive_failures:
+            elif st.consecutive_failures or self._disk_state != "ok":
                 status = Status.DEGRADED
         detail = asdict(st)
+        if self.disk_limit_bytes is not None:
+            detail["disk_limit_bytes"] = self.disk_limit_bytes
+            detail["disk"] = self._disk_state
         if self._sub is not None:
             detail["queue_points"] = self._sub.stats.depth_points
             detail["blocked_seconds"] = self._sub.stats.blocked_seconds
         return Health(status, detail)
+
+    # -- housekeeping: retention and the disk limit ----------------------------------------
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(self.housekeeping_s)
+            try:
+                await self.housekeep()
+            except (duckdb.Error, OSError, StoreClosedError) as err:
+                _LOGGER.warning("Historian housekeeping failed (will retry): %s", err)
+
+    async def housekeep(self) -> None:
+        """Apply the retention rules, then check (and if need be enforce) the disk limit. Runs
+        in the writer's thread, between commits."""
+        store, executor = self._store, self._executor
+        if store is None or executor is None:
+            return
+        loop = asyncio.get_running_loop()
+        rules = self.retention
+        if rules is not None:
+            now = self._clock.now_us()
+
+            def cutoff(path: str) -> int | None:
+                days = rules(path)
+                return None if days is None else now - round(days * DAY_US)
+
+            deleted = await loop.run_in_executor(executor, store.apply_retention, cutoff)
+            self.stats.retention_deleted_points += deleted
+            if deleted:
+                _LOGGER.info("Historian retention deleted %d points", deleted)
+        usage = await loop.run_in_executor(executor, store.disk_usage)
+        limit = self.disk_limit_bytes
+        # At the limit, the oldest day of points goes (every tag's newest stays), a day at a
+        # time, until the data fits: the store is bounded, like a ring buffer.
+        for _ in range(_MAX_LIMIT_ROUNDS):
+            if limit is None or usage.used_bytes <= limit:
+                break
+            dropped = await loop.run_in_executor(executor, store.drop_oldest, DAY_US)
+            self.stats.limit_deleted_points += dropped
+            usage = await loop.run_in_executor(executor, store.disk_usage)
+            if not dropped:
+                break
+            _LOGGER.warning(
+                "Historian reached its disk limit (%d bytes): deleted the oldest day, %d points",
+                limit, dropped,
+            )  # fmt: skip
+        self.stats.disk_used_bytes = usage.used_bytes
+        self._disk_alert(usage.used_bytes)
+
+    def _disk_alert(self, used: int) -> None:
+        limit = self.disk_limit_bytes
+        state = "ok"
+        if limit is not None and used > limit:
+            state = "full"
+        elif limit is not None and used > _DISK_WARN * limit:
+            state = "warning"
+        if state != self._disk_state:
+            if state == "ok":
+                _LOGGER.info("Historian disk use back under %d %% of its limit", _DISK_WARN * 100)
+            else:
+                _LOGGER.warning(
+                    "Historian uses %d of its %d bytes (%s): shorten retention or raise "
+                    "historian.disk_limit_bytes before the oldest data is dropped",
+                    used, limit, state,
+                )  # fmt: skip
+        self._disk_state = state
 
     # -- the writer -----------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -408,6 +408,70 @@ class DuckDBStore:
             for path, kind, points in timelines
         ]
 
+    # -- retention ----------------------------------------------------------------------
+
+    def apply_retention(self, cutoff_of: Callable[[str], int | None]) -> int:
+        """Delete the points older than `cutoff_of(path)` (µs; None: keep all) of every series,
+        keeping each series' newest point; returns how many were deleted. Writer thread only."""
+        conn = self._conn
+        if conn is None:
+            raise StoreClosedError("the historian store is closed")
+        ids, cuts = [], []
+        for sid in range(self.series.size):
+            cutoff = cutoff_of(self.series.path(sid))
+            if cutoff is not None:
+                ids.append(sid)
+                cuts.append(cutoff)
+        return self._delete_before(conn, ids, cuts)
+
+    def drop_oldest(self, span_us: int) -> int:
+        """Delete the points within `span_us` of the oldest stored one, of every series but
+        each series' newest point (the disk limit's last resort); returns how many."""
+        conn = self._conn
+        if conn is None:
+            raise StoreClosedError("the historian store is closed")
+        (row,) = conn.execute("SELECT epoch_us(min(ts)) FROM points").fetchall()
+        if row[0] is None:
+            return 0
+        cutoff = int(row[0]) + span_us
+        ids = list(range(self.series.size))
+        return self._delete_before(conn, ids, [cutoff] * len(ids))
+
+    def _delete_before(
+        self, conn: duckdb.DuckDBPyConnection, ids: list[int], cuts: list[int]
+    ) -> int:
+        if not ids:
+            return 0
+        newest = self.snapshot.hwm[np.asarray(ids, dtype=np.int64)]
+        table = pa.table({
+            "series_id": pa.array(ids, pa.int32()),
+            "cutoff": pa.array(cuts, _TS),
+            "newest": pa.array(newest, _TS),
+        })  # fmt: skip
+        conn.register("kiln_cutoffs", table)
+        try:
+            (row,) = conn.execute(_RETENTION_SQL).fetchall()
+        finally:
+            conn.unregister("kiln_cutoffs")
+        deleted = int(row[0])
+        if deleted:
+            self._oldest.clear()  # a series' oldest point may be gone
+            conn.execute("CHECKPOINT")  # frees the blocks, so that disk use shows it
+        return deleted
+
+    def disk_usage(self) -> DiskUsage:
+        conn = self._conn
+        if conn is None:
+            raise StoreClosedError("the historian store is closed")
+        (row,) = conn.execute(
+            "SELECT block_size, used_blocks, total_blocks FROM pragma_database_size() "
+            "WHERE database_name = current_database()"
+        ).fetchall()
+        wal = Path(f"{self.path}.wal") if self.path is not None else None
+        wal_bytes = wal.stat().st_size if wal is not None and wal.exists() else 0
+        file_bytes = self.path.stat().st_size if self.path is not None and self.path.exists() else 0
+        return DiskUsage(int(row[0]) * int(row[1]) + wal_bytes, file_bytes + wal_bytes)
+
     def _span(self, cur: duckdb.DuckDBPyConnection, sid: int) -> tuple[int, int] | None:
         """The oldest and newest stored timestamps of series `sid` (None: no points)."""
         newest = int(self.snapshot.hwm[sid]) if sid < len(self.snapshot.hwm) else None
@@ -450,6 +514,18 @@ class DuckDBStore:
                 kind = self.series.kind(sid)
                 out.append((path, kind, found[(sid, kind)]))
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    used_bytes: int  # blocks in use plus the WAL: what the data takes
+    file_bytes: int  # the database file (DuckDB reuses freed blocks; the file does not shrink)
+
+
+_RETENTION_SQL = """
+DELETE FROM points USING kiln_cutoffs AS c
+WHERE points.series_id = c.series_id AND points.ts < c.cutoff AND points.ts < c.newest
+"""
 
 
 def _arrow(cols: Columns) -> pa.Table:
