@@ -154,10 +154,11 @@ class HttpIngest:
             raise NotDurableError("ingest is not running")
         self.stats.requests += 1
         receive_us = platform.clock.now_us()
-        unique, first, inverse = np.unique(cols.paths, return_index=True, return_inverse=True)
+        names, inverse = cols.names, cols.index
+        _, first = np.unique(inverse, return_index=True)  # each path's first row
         reasons: dict[str, str] = {}
         samples: dict[str, Scalar] = {}
-        for path, row in zip(unique.tolist(), first.tolist(), strict=True):
+        for path, row in zip(names, first.tolist(), strict=True):
             sample = (
                 cols.values[row].item() if hasattr(cols.values[row], "item") else cols.values[row]
             )
@@ -180,14 +181,14 @@ class HttpIngest:
             created = list(ensured.created)
             reasons.update(ensured.rejected)
         keep = np.ones(len(cols), dtype=bool)
-        counts = np.bincount(inverse, minlength=len(unique))
+        counts = np.bincount(inverse, minlength=len(names))
         rejected: list[tuple[str, str, int]] = []
         if reasons:
-            refused = np.array([p in reasons for p in unique.tolist()], dtype=bool)
+            refused = np.array([p in reasons for p in names], dtype=bool)
             keep = ~refused[inverse]
             rejected = [
                 (p, reasons[p], int(n))
-                for p, n in zip(unique.tolist(), counts.tolist(), strict=True)
+                for p, n in zip(names, counts.tolist(), strict=True)
                 if p in reasons
             ]
         accepted = int(np.count_nonzero(keep))
