@@ -15,7 +15,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypedDict
 
 from fastapi import Depends, HTTPException, WebSocketException, status
 from starlette.requests import HTTPConnection
@@ -182,6 +183,19 @@ class Public:
 
     async def __call__(self) -> None:
         return None
+
+
+class PublishScope(TypedDict):
+    may_publish: Callable[[str], bool]
+    denied: str
+
+
+def publish_scope(device: Principal) -> PublishScope:
+    """What a device may publish, and what a refusal says: for the ingest service's calls."""
+    return {
+        "may_publish": device.may_publish,
+        "denied": f"device {device.name} may publish only under {device.device_prefix}",
+    }
 
 
 Anyone = Annotated[Principal, Depends(Authenticated())]

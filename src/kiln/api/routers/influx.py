@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from kiln.api.auth import InfluxDevice
+from kiln.api.auth import InfluxDevice, publish_scope
 from kiln.api.deps import IngestDep, SettingsDep
 from kiln.connectors.http.codec import ItemError
 from kiln.connectors.http.line_protocol import parse_lines
@@ -70,8 +70,7 @@ async def _write(
     parsed: list[tuple[int, TagValue]] = list(enumerate(values))
     try:
         result = await ingest.ingest_values(
-            parsed, [], may_publish=device.may_publish,
-            denied=f"device {device.name} may publish only under {device.device_prefix}",
+            parsed, [], **publish_scope(device),
         )  # fmt: skip
     except NotDurableError as err:
         raise HTTPException(503, str(err)) from None

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from kiln.api.auth import Device
+from kiln.api.auth import Device, publish_scope
 from kiln.api.deps import IngestDep, SettingsDep
 from kiln.api.schemas import IngestIn, IngestOut, ItemErrorOut
 from kiln.connectors.http.bulk import CONTENT_TYPES, BulkError, columns, read_table
@@ -43,8 +43,7 @@ async def ingest(
     try:
         result = await ingest.ingest(
             body.values,
-            may_publish=device.may_publish,
-            denied=f"device {device.name} may publish only under {device.device_prefix}",
+            **publish_scope(device),
         )
     except NotDurableError as err:
         raise HTTPException(503, str(err)) from None
@@ -103,8 +102,7 @@ async def ingest_bulk(
     try:
         result = await ingest.ingest_columns(
             cols,
-            may_publish=device.may_publish,
-            denied=f"device {device.name} may publish only under {device.device_prefix}",
+            **publish_scope(device),
         )
     except NotDurableError as err:
         raise HTTPException(503, str(err)) from None
