@@ -69,9 +69,7 @@ async def _write(
         )
     parsed: list[tuple[int, TagValue]] = list(enumerate(values))
     try:
-        result = await ingest.ingest_values(
-            parsed, [], **publish_scope(device),
-        )  # fmt: skip
+        result = await ingest.ingest_values(parsed, [], **publish_scope(device))
     except NotDurableError as err:
         raise HTTPException(503, str(err)) from None
     problems = [f"line {e.line}: {e.error}" for e in line_errors]
