@@ -99,7 +99,8 @@ def test_the_plant_file_configures_retention_and_the_limit(tmp_path: Path) -> No
 
     plant = tmp_path / "plant.yaml"
     plant.write_text(
-        "data_dir: data\nhistorian:\n  retention:\n    - {prefix: acme, raw_days: 365}\n"
+        f"data_dir: {tmp_path / 'data'}\n"
+        "historian:\n  retention:\n    - {prefix: acme, raw_days: 365}\n"
         "    - {prefix: acme/site1/line1/pump/vibration, raw_days: 30}\n"
         "  disk_limit_bytes: 1000000000\n  housekeeping_s: 60\n"
     )
