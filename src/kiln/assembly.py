@@ -11,11 +11,13 @@ from kiln.connectors.http.ingest import HttpIngest
 from kiln.connectors.mqtt.broker import BrokerSettings
 from kiln.connectors.service import Connectors
 from kiln.core.clock import Clock, SystemClock
+from kiln.core.compression import CompressionSpec
 from kiln.core.platform import Health, Platform, Stage, Status
 from kiln.historian import Historian
 from kiln.historian.compression import rules_resolver
 from kiln.historian.retention import retention_resolver
-from kiln.model.definitions import AssetDef, AssetTypeDef
+from kiln.historian.thinning import Resolver
+from kiln.model.definitions import AssetDef, AssetTypeDef, resolve_tags
 from kiln.model.service import AssetModel
 from kiln.security.audit import AuditLog
 from kiln.security.passwords import PasswordHasherSettings
@@ -98,6 +100,19 @@ def _free_port(host: str) -> int:
         return port
 
 
+def _compression(settings: Settings) -> Resolver | None:
+    """Compression by path rules and by the tag definitions of the declared assets' types."""
+    by_name = {t.name: t for t in settings.model.types}
+    typed: dict[str, CompressionSpec] = {}
+    for asset in settings.model.assets:
+        if asset.type is not None and asset.type in by_name:
+            for tag in resolve_tags(asset.type, by_name):
+                if tag.compression is not None:
+                    typed[f"{asset.path}/{tag.name}"] = tag.compression
+    rules = settings.historian.compression
+    return rules_resolver(rules, typed) if rules or typed else None
+
+
 def build_platform(
     settings: Settings,
     *,
@@ -138,9 +153,7 @@ def build_platform(
             settings.historian_path,
             max_batch_points=settings.historian.max_batch_points,
             queue_points=settings.historian.queue_points,
-            compression=rules_resolver(settings.historian.compression)
-            if settings.historian.compression
-            else None,
+            compression=_compression(settings),
             retention=retention_resolver(settings.historian.retention)
             if settings.historian.retention
             else None,

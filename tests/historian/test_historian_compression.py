@@ -7,8 +7,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kiln.core.compression import CompressionSpec
 from kiln.core.quality import Quality
-from kiln.historian.compression import CompressionSpec, Point, compressor
+from kiln.historian.compression import Point, compressor
 from kiln.historian.timeline import Points, sample
 
 S = 1_000_000

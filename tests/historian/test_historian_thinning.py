@@ -95,3 +95,42 @@ def test_any_split_into_commits_stores_what_the_compressor_keeps(
         assert stored(store, FLOW) == expected
     finally:
         store.close()
+
+
+def test_asset_type_definitions_compress_their_tags_and_path_rules_override(
+    tmp_path: object,
+) -> None:
+    from kiln.assembly import build_platform
+    from kiln.core.compression import CompressionSpec
+    from kiln.historian import Historian
+    from kiln.model.definitions import AssetDef, AssetTypeDef, Level, TagDef
+    from kiln.settings import HistorianSettings, ModelSettings, Settings
+
+    door = CompressionSpec(method="swinging_door", deviation=0.5)
+    pump = AssetTypeDef(
+        name="pump",
+        tags=(TagDef(name="flow", compression=door), TagDef(name="speed"), TagDef(name="temp")),
+    )
+    settings = Settings(
+        data_dir=tmp_path,  # type: ignore[arg-type]
+        model=ModelSettings(
+            types=[pump],
+            assets=[
+                AssetDef(path="acme", level=Level.ENTERPRISE),
+                AssetDef(path="acme/s1/a/l1/p1", level=Level.ASSET, type="pump"),
+            ],
+        ),
+        historian=HistorianSettings(
+            compression=[
+                CompressionRule(prefix="acme/s1", method="exception", deviation=2.0),
+                CompressionRule(prefix="acme/s1/a/l1/p1/temp", method="none"),
+            ]
+        ),
+    )
+    resolve = build_platform(settings).service(Historian).compression
+    assert resolve is not None
+    assert resolve("acme/s1/a/l1/p1/flow") == door  # the type's definition
+    speed = resolve("acme/s1/a/l1/p1/speed")  # no definition: the subtree rule
+    assert speed is not None and speed.method == "exception"
+    assert resolve("acme/s1/a/l1/p1/temp") is None  # a rule on the tag's own path wins
+    assert resolve("acme/s2/x/y") is None

@@ -22,36 +22,17 @@ Counters and states should not be compressed: compression is off (`none`) unless
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-Method = Literal["none", "exception", "swinging_door"]
+from kiln.core.compression import CompressionSpec
 
 # (ts µs, value, quality)
 Point = tuple[int, float, int]
 
 _GOOD_BELOW = 1 << 30  # OPC UA severity Good
-
-
-class CompressionSpec(BaseModel):
-    """How a tag's values are thinned before they are stored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    method: Method = "none"
-    deviation: float = Field(
-        default=0.0, ge=0, description="engineering units: the deadband, or the door's width"
-    )
-    max_time_s: float = Field(
-        default=600.0, gt=0, le=86_400 * 7, description="keep a point at least this often"
-    )
-
-    @property
-    def max_time_us(self) -> int:
-        return round(self.max_time_s * 1_000_000)
 
 
 @dataclass(slots=True)
@@ -210,16 +191,23 @@ class CompressionRule(CompressionSpec):
     prefix: str = Field(description="a tag path, or the path of a subtree of the namespace")
 
 
-def rules_resolver(rules: Sequence[CompressionRule]) -> Callable[[str], CompressionSpec | None]:
-    """path -> the spec of the most specific rule that covers it (segment-wise), or None."""
+def rules_resolver(
+    rules: Sequence[CompressionRule], typed: Mapping[str, CompressionSpec] | None = None
+) -> Callable[[str], CompressionSpec | None]:
+    """path -> how the tag is compressed, or None: a rule naming the tag's own path first, then
+    its asset type's tag definition (`typed`: path -> spec), then the most specific subtree rule
+    (segment-wise)."""
     by_prefix = {r.prefix.strip("/"): r for r in rules}
+    typed = typed or {}
 
     def resolve(path: str) -> CompressionSpec | None:
-        parts = path.split("/")
-        for n in range(len(parts), 0, -1):
-            rule = by_prefix.get("/".join(parts[:n]))
-            if rule is not None:
-                return rule if rule.method != "none" else None
-        return None
+        found: CompressionSpec | None = by_prefix.get(path) or typed.get(path)
+        if found is None:
+            parts = path.split("/")
+            for n in range(len(parts) - 1, 0, -1):
+                found = by_prefix.get("/".join(parts[:n]))
+                if found is not None:
+                    break
+        return found if found is not None and found.method != "none" else None
 
     return resolve

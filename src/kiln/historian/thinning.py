@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kiln.core.compression import CompressionSpec
 from kiln.historian.columns import FLOAT, INT, Columns
-from kiln.historian.compression import CompressionSpec, CompressionStats, Compressor, compressor
+from kiln.historian.compression import CompressionStats, Compressor, compressor
 
 Resolver = Callable[[str], CompressionSpec | None]
 

@@ -11,6 +11,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kiln.core.compression import CompressionSpec
 from kiln.core.values import validate_path
 
 _NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$"
@@ -61,6 +62,11 @@ class TagDef(_Frozen):
     high: float | None = Field(default=None, description="engineering range, high end")
     states: dict[int, str] | None = Field(
         default=None, description="names of the codes of a state tag, e.g. {1: running}"
+    )
+    compression: CompressionSpec | None = Field(
+        default=None,
+        description="how the historian compresses this tag's values (exception or "
+        "swinging_door); none by default",
     )
 
     @model_validator(mode="after")
