@@ -17,6 +17,7 @@ from kiln.cli_sim import run as run_sim
 from kiln.core.errors import ConfigError
 from kiln.settings import HttpSettings, Settings, SimServeSettings, load_settings
 from kiln.sim import FactorySpec
+from kiln.sim.spec import ShiftSpec
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -127,6 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else FactorySpec(
                     seed=args.seed, rate_hz=args.rate, machines_per_line=6, fillers_per_line=3
                 )
+            )
+            # The demo shows a plant at work whenever it is started: no changeovers or planned
+            # breaks (a plant file's `sim:` keeps the whole shift pattern).
+            spec = spec.model_copy(
+                update={"shifts": ShiftSpec(changeover_minutes=0, break_minutes=0)}
             )
             # The machines are real protocol servers on loopback, read by Kiln's connectors,
             # so the demo exercises the path a plant uses (--direct: straight onto the bus).
