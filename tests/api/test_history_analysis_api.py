@@ -196,3 +196,21 @@ def test_compression_configured_per_subtree_is_applied_and_measured(tmp_path: Pa
         text = client.get("/metrics").text
         assert f'kiln_historian_compression_ratio{{tag="{FLOW}"}} 10.0' in text
         assert "kiln_historian_compressed_points_total 18.0" in text
+
+
+def test_the_notebook_client_gives_dataframes(plant: TestClient) -> None:
+    import polars as pl
+
+    from kiln.historian.notebook import History, HistoryError
+
+    h = History(client=plant)
+    frame = h.summary([FLOW, STATE], start=at(0), end=at(60), interval="30s", agg="twa,last")
+    assert isinstance(frame, pl.DataFrame)
+    assert frame.filter(pl.col("tag") == FLOW)["twa"].to_list() == pytest.approx([550 / 30, 10.0])
+    samples = History(client=plant, frames="pandas").interpolated(
+        [FLOW], start=at(0), end=at(30), interval="15s"
+    )
+    assert samples["value"].tolist() == [10.0, 20.0, 20.0]
+    assert h.raw(FLOW, start=at(0), end=at(60))["value"].to_list() == [10.0, 20.0, 20.0, 0.0]
+    with pytest.raises(HistoryError, match=r"400.*'median'"):
+        h.summary([FLOW], start=at(0), end=at(60), agg="median")

@@ -3,7 +3,8 @@
 Tables are long: one row per tag and bucket (summaries), per tag and time (interpolated values)
 or per stored point (raw values), with UTC timestamps. `durations` (seconds per state) is a
 JSON text column, since its keys differ from tag to tag. Polars and pandas are optional: install
-them for notebooks (`pip install polars pandas`); Kiln itself needs neither.
+them for notebooks (`pip install 'kiln[analysis]'`, which `kiln.historian.notebook` uses to read
+a running Kiln); Kiln itself needs neither.
 """
 
 from __future__ import annotations
