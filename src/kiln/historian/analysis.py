@@ -1,5 +1,5 @@
 """Summaries and interpolated values of stored tags: `timeline` and `aggregates` over the points
-that `query.timeline_points` fetches, with results in each tag's own types.
+that `query.timelines` fetches, with results in each tag's own types.
 
 Analog (float) tags interpolate linearly; integers, booleans, states and strings are stepped.
 """

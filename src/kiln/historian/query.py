@@ -209,20 +209,6 @@ def _neighbour(
     return None
 
 
-def timeline_points(
-    cur: duckdb.DuckDBPyConnection,
-    sid: int,
-    kind: str,
-    start_us: int,
-    end_us: int,
-    *,
-    max_points: int = MAX_TIMELINE_POINTS,
-) -> Points:
-    """The points of [start, end), with the last one before and the first one at or after
-    `end`, as a `timeline.Points` (see there for what they mean)."""
-    return timelines(cur, [(sid, kind)], start_us, end_us, max_points=max_points)[0]
-
-
 # A series' oldest and newest stored timestamps, when the caller knows them: a neighbour
 # outside them does not exist and is not searched for.
 StoredSpan = Callable[[int], tuple[int, int] | None]
@@ -237,7 +223,9 @@ def timelines(
     max_points: int = MAX_TIMELINE_POINTS,
     span: StoredSpan | None = None,
 ) -> list[Points]:
-    """`timeline_points` of several series (id, kind) over the same range, in one scan."""
+    """The points of [start, end) of each series (id, kind), with the last one before and the
+    first one at or after `end`, as `timeline.Points` (see there for what they mean); one scan
+    for all of them."""
     if not series:
         return []
     sids = sorted({sid for sid, _ in series})

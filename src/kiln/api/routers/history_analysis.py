@@ -76,13 +76,17 @@ def _tags(tags: list[str], model: ModelDep, historian: HistorianDep, who: Values
         _known(tag, model, historian, who)
 
 
-def _edges(start_us: int, end_us: int, interval: str, tz: str, cells: int, tags: int) -> Any:
+def _per_tag(settings: SettingsDep, tags: list[str]) -> int:
+    """Buckets (or times) each tag may have: `limits.max_buckets` shared among the tags."""
+    return max(1, settings.limits.max_buckets // len(tags))
+
+
+def _edges(start_us: int, end_us: int, interval: str, tz: str, per_tag: int) -> Any:
     """Bucket edges clipped to [start, end): the first and last buckets may be partial."""
     try:
         parsed = parse_interval(interval)
     except ValueError as err:
         raise HTTPException(400, str(err)) from None
-    per_tag = max(1, cells // tags)
     try:
         edges = bucket_edges(start_us, end_us, parsed, tz, max_buckets=per_tag)
     except ValueError as err:
@@ -121,7 +125,7 @@ async def summary(
     except ValueError as err:
         raise HTTPException(400, str(err)) from None
     start_us, end_us = _range(platform.clock.now_us(), start, end)
-    edges = _edges(start_us, end_us, interval, tz, settings.limits.max_buckets, len(tag))
+    edges = _edges(start_us, end_us, interval, tz, _per_tag(settings, tag))
     try:
         rows = await historian.summarize(tag, edges, names, total_unit=total_unit)
     except ValueError as err:
@@ -161,10 +165,9 @@ async def interpolated(
         parsed = parse_interval(interval)
     except ValueError as err:
         raise HTTPException(400, str(err)) from None
-    limit = max(1, settings.limits.max_buckets // len(tag))
+    limit = _per_tag(settings, tag)
     if parsed.calendar:
-        edges = _edges(start_us, end_us, interval, tz, limit * len(tag), len(tag))
-        times = np.concatenate([edges[:-1], [end_us]]).astype(np.int64)
+        times = _edges(start_us, end_us, interval, tz, limit)  # start, each edge, end
     else:
         step = parsed.fixed_us
         count = (end_us - start_us) // step + 1

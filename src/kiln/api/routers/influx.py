@@ -18,7 +18,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from kiln.api.auth import InfluxDevice, publish_scope
-from kiln.api.deps import IngestDep, SettingsDep
+from kiln.api.deps import IngestDep, SettingsDep, get_platform
 from kiln.connectors.http.codec import ItemError
 from kiln.connectors.http.line_protocol import parse_lines
 from kiln.core.errors import NotDurableError
@@ -59,7 +59,7 @@ async def _write(
             400, f"give the namespace prefix as ?{which}=, e.g. {which}=acme/plant1"
         )
     body = await _body(request, settings.http.max_body_bytes * 8)
-    receive_us = request.app.state.platform.clock.now_us()
+    receive_us = get_platform(request).clock.now_us()
     values, line_errors = parse_lines(
         body, prefix=prefix, precision=precision, receive_us=receive_us
     )
