@@ -17,6 +17,7 @@ from kiln.historian import Historian
 from kiln.historian.compression import rules_resolver
 from kiln.historian.retention import retention_resolver
 from kiln.historian.thinning import Resolver
+from kiln.historian.tiers import parse_widths
 from kiln.model.definitions import AssetDef, AssetTypeDef, resolve_tags
 from kiln.model.service import AssetModel
 from kiln.security.audit import AuditLog
@@ -159,6 +160,11 @@ def build_platform(
             else None,
             disk_limit_bytes=settings.historian.disk_limit_bytes,
             housekeeping_s=settings.historian.housekeeping_s,
+            rollups=parse_widths(settings.historian.rollups),
+            rollup_retention=retention_resolver(settings.historian.retention, rollups=True)
+            if settings.historian.retention
+            else None,
+            rollup_s=settings.historian.rollup_s,
         ),
         Stage.STORAGE,
     )

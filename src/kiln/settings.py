@@ -13,6 +13,7 @@ from kiln.core.config import load_config
 from kiln.core.values import validate_path
 from kiln.historian.compression import CompressionRule
 from kiln.historian.retention import RetentionRule
+from kiln.historian.tiers import parse_widths
 from kiln.model.definitions import AssetDef, AssetTypeDef
 from kiln.sim.spec import FactorySpec
 
@@ -85,6 +86,18 @@ class HistorianSettings(_Section):
     housekeeping_s: float = Field(
         default=300.0, gt=0, description="how often retention and the disk limit are applied"
     )
+    rollups: list[str] = Field(
+        default=["1min", "1h"],
+        description="rollup tiers, each a multiple of the one before: aggregates kept as data "
+        "arrives and used by queries whose buckets lie on their grid ([] for none)",
+    )
+    rollup_s: float = Field(default=5.0, gt=0, description="how often rollups catch up")
+
+    @field_validator("rollups")
+    @classmethod
+    def _tiers(cls, tiers: list[str]) -> list[str]:
+        parse_widths(tiers)
+        return tiers
 
 
 class ModelSettings(_Section):

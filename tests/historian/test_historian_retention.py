@@ -41,7 +41,7 @@ def test_retention_deletes_old_points_but_keeps_each_tags_newest(tmp_path: Path)
             RetentionRule(prefix="acme/site1", raw_days=5), RetentionRule(prefix=HOT, raw_days=2),
             RetentionRule(prefix="acme/site2", raw_days=1),
         ])  # fmt: skip
-        deleted = store.apply_retention(
+        deleted, _ = store.apply_retention(
             lambda path: None if (d := resolve(path)) is None else now - round(d * DAY_US)
         )
         assert deleted == 8 + 5  # HOT keeps days 8 and 9 (2 days back from day 10), COLD 5-9

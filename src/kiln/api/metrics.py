@@ -121,6 +121,25 @@ class PlatformCollector(Collector):
             "points deleted because the disk limit was reached",
             value=st.limit_deleted_points,
         )
+        yield CounterMetricFamily(
+            "kiln_historian_rollup_rows_written",
+            "rollup rows written (appends folded in, buckets recomputed)",
+            value=st.rollup_rows_written,
+        )
+        yield CounterMetricFamily(
+            "kiln_historian_rollup_seconds", "writer time spent on rollups",
+            value=st.rollup_seconds_sum,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "kiln_historian_rollup_pending_series",
+            "series whose rollups have work left (queries read raw points for it meanwhile)",
+            value=st.rollup_pending_series,
+        )
+        yield CounterMetricFamily(
+            "kiln_historian_rollup_deleted_rows",
+            "rollup rows deleted by retention rules",
+            value=st.rollup_deleted_rows,
+        )
         yield GaugeMetricFamily(
             "kiln_historian_disk_used_bytes", "data blocks and WAL in use", value=st.disk_used_bytes
         )

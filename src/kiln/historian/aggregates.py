@@ -107,12 +107,10 @@ def _event(points: Points, edges: Array, wanted: set[str]) -> dict[str, Column]:
     first_i, last_i = starts, starts + counts - 1
     if "first" in wanted:
         out["first"] = [
-            _plain(values[i]) if c else None for i, c in zip(first_i, counts, strict=True)
+            plain(values[i]) if c else None for i, c in zip(first_i, counts, strict=True)
         ]
     if "last" in wanted:
-        out["last"] = [
-            _plain(values[i]) if c else None for i, c in zip(last_i, counts, strict=True)
-        ]
+        out["last"] = [plain(values[i]) if c else None for i, c in zip(last_i, counts, strict=True)]
     if not points.numeric:
         return out
     if wanted & {"min", "max", "range"}:
@@ -122,30 +120,30 @@ def _event(points: Points, edges: Array, wanted: set[str]) -> dict[str, Column]:
             lo[filled] = np.minimum.reduceat(values, starts[filled])
             hi[filled] = np.maximum.reduceat(values, starts[filled])
         if "min" in wanted:
-            out["min"] = _floats(lo, filled)
+            out["min"] = floats(lo, filled)
         if "max" in wanted:
-            out["max"] = _floats(hi, filled)
+            out["max"] = floats(hi, filled)
         if "range" in wanted:
-            out["range"] = _floats(hi - lo, filled)
+            out["range"] = floats(hi - lo, filled)
     if wanted & {"avg", "stddev"}:
         sums = np.bincount(bucket, weights=values, minlength=buckets)
         mean = np.divide(sums, counts, out=np.full(buckets, np.nan), where=filled)
         if "avg" in wanted:
-            out["avg"] = _floats(mean, filled)
+            out["avg"] = floats(mean, filled)
         if "stddev" in wanted:
             dev = values - mean[bucket]  # two-pass: exact for values far from zero
             ss = np.bincount(bucket, weights=dev * dev, minlength=buckets)
             several = counts > 1
             var = np.divide(ss, counts - 1, out=np.full(buckets, np.nan), where=several)
-            out["stddev"] = _floats(np.sqrt(var), several)
+            out["stddev"] = floats(np.sqrt(var), several)
     return out
 
 
-def _floats(values: Array, defined: Array) -> Column:
+def floats(values: Array, defined: Array) -> Column:
     return [float(v) if d else None for v, d in zip(values, defined, strict=True)]
 
 
-def _plain(value: object) -> object:
+def plain(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
 
 

@@ -64,6 +64,12 @@ def summarize(
     out = aggregates.aggregate(
         points, edges, names, step=step, data_end_us=data_end_us, total_unit=total_unit
     )
+    return finish(path, kind, out)
+
+
+def finish(path: str, kind: str | None, out: dict[str, Column]) -> TagSummary:
+    """A tag's aggregates (from its points or its rollups) with values in the tag's type."""
+    step = is_stepped(kind)
     if kind in (INT, BOOL):
         for name in _AS_STORED & set(out):
             out[name] = [None if v is None else decode(kind, v, None) for v in out[name]]

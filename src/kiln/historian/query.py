@@ -209,6 +209,19 @@ def _neighbour(
     return None
 
 
+def neighbour_points(
+    cur: duckdb.DuckDBPyConnection, sid: int, t_us: int, *, before: bool
+) -> Points:
+    """The last point of a numeric series before `t_us` (or the first at or after it), as
+    Points of none or one."""
+    found = _neighbour(cur, sid, t_us, before=before)
+    if found is None:
+        return Points(np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, bool))
+    value = np.nan if found[1] is None else float(found[1])
+    return Points(np.array([found[0]], np.int64), np.array([value]),
+                  np.array([_is_good(found, value)]))  # fmt: skip
+
+
 # A series' oldest and newest stored timestamps, when the caller knows them: a neighbour
 # outside them does not exist and is not searched for.
 StoredSpan = Callable[[int], tuple[int, int] | None]

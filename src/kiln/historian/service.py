@@ -47,6 +47,18 @@ _DISK_WARN = 0.9  # health degrades and a warning is logged past this share of t
 _MAX_LIMIT_ROUNDS = 30  # days dropped per housekeeping run at most
 
 
+def _cutoffs(
+    days_of: Callable[[str], float | None] | None, now_us: int
+) -> Callable[[str], int | None]:
+    """path -> the time before which its data goes, from path -> days to keep."""
+
+    def cutoff(path: str) -> int | None:
+        days = None if days_of is None else days_of(path)
+        return None if days is None else now_us - round(days * DAY_US)
+
+    return cutoff
+
+
 class HistorianStoppedError(KilnError):
     """The writer stopped before it could commit a batch."""
 
@@ -63,6 +75,11 @@ class WriterStats:
     retention_deleted_points: int = 0  # deleted by retention rules
     limit_deleted_points: int = 0  # deleted because the disk limit was reached
     disk_used_bytes: int = 0
+    rollup_rows_written: int = 0  # rollup rows (re)written
+    rollup_points_read: int = 0  # raw points read to build them
+    rollup_pending_series: int = 0  # series whose rollups have work left, after the last run
+    rollup_seconds_sum: float = 0.0  # time the writer spent on rollups
+    rollup_deleted_rows: int = 0  # deleted by retention rules
     rejected_batches: int = 0  # batches that could not be converted (bad path or value)
     commits: int = 0
     errors: int = 0  # failed commits
@@ -104,9 +121,14 @@ class Historian:
         retention: Callable[[str], float | None] | None = None,
         disk_limit_bytes: int | None = None,
         housekeeping_s: float = 300.0,
+        rollups: Sequence[int] | None = None,
+        rollup_retention: Callable[[str], float | None] | None = None,
+        rollup_s: float = 5.0,
     ) -> None:
         """`path` None keeps the database in memory (tests). `compression`: how each tag's
-        values are compressed (see `kiln.historian.compression.rules_resolver`)."""
+        values are compressed (see `kiln.historian.compression.rules_resolver`). `rollups`:
+        widths (µs) of the rollup tiers, kept up to date every `rollup_s` (None: the tiers the
+        database has)."""
         if max_batch_points < 1 or queue_points < 1:
             raise ValueError("max_batch_points and queue_points must be at least 1")
         self.path = path
@@ -116,6 +138,10 @@ class Historian:
         self.retention = retention
         self.disk_limit_bytes = disk_limit_bytes
         self.housekeeping_s = housekeeping_s
+        self.rollups = rollups
+        self.rollup_retention = rollup_retention
+        self.rollup_s = rollup_s
+        self._roller: asyncio.Task[None] | None = None
         self._disk_state = "ok"  # ok, warning (over 90 % of the limit), full
         self._housekeeper: asyncio.Task[None] | None = None
         self.stats = WriterStats()
@@ -137,7 +163,9 @@ class Historian:
         """Open the store in the writer thread, subscribe to the bus, start the writer."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiln-historian-writer")
         self._clock = platform.clock
-        store = DuckDBStore(self.path, clock=platform.clock, compression=self.compression)
+        store = DuckDBStore(
+            self.path, clock=platform.clock, compression=self.compression, rollups=self.rollups
+        )
         try:
             await asyncio.get_running_loop().run_in_executor(executor, store.open)
         except BaseException:
@@ -150,13 +178,16 @@ class Historian:
         )
         self._task = platform.spawn(self._write_loop(self._sub), name="historian-writer")
         self._housekeeper = platform.spawn(self._housekeeping(), name="historian-housekeeping")
+        if store.rollups:
+            self._roller = platform.spawn(self._rollup_loop(), name="historian-rollups")
         self._status = Status.OK
 
     async def stop(self) -> None:
         """Stop taking batches, commit those already queued, checkpoint and close."""
-        if self._housekeeper is not None:
-            self._housekeeper.cancel()
-            await asyncio.wait({self._housekeeper})
+        for task in (self._housekeeper, self._roller):
+            if task is not None:
+                task.cancel()
+                await asyncio.wait({task})
         if self._sub is not None:
             self._sub.close()
         if self._task is not None:
@@ -187,6 +218,38 @@ class Historian:
             detail["blocked_seconds"] = self._sub.stats.blocked_seconds
         return Health(status, detail)
 
+    # -- rollups --------------------------------------------------------------------------
+
+    async def _rollup_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.rollup_s)
+            try:
+                await self.refresh_rollups()
+            except (duckdb.Error, OSError, StoreClosedError) as err:
+                _LOGGER.warning("Historian rollups failed (will retry): %s", err)
+
+    async def refresh_rollups(self) -> int:
+        """Do all the rollup work pending now, a few hundred series per writer turn so that
+        commits go on in between; returns how many series' work was done."""
+        store, executor = self._store, self._executor
+        if store is None or executor is None:
+            return 0
+        loop = asyncio.get_running_loop()
+        done = 0
+        while True:
+            started = loop.time()
+            result = await loop.run_in_executor(executor, store.refresh_rollups)
+            self.stats.rollup_seconds_sum += loop.time() - started
+            self.stats.rollup_rows_written += result.rows
+            self.stats.rollup_points_read += result.points
+            done += result.series
+            if not result.series:
+                break
+        self.stats.rollup_pending_series = await loop.run_in_executor(
+            executor, store.rollups_pending
+        )
+        return done
+
     # -- housekeeping: retention and the disk limit ----------------------------------------
 
     async def _housekeeping(self) -> None:
@@ -204,18 +267,20 @@ class Historian:
         if store is None or executor is None:
             return
         loop = asyncio.get_running_loop()
-        rules = self.retention
-        if rules is not None:
+        if self.retention is not None or self.rollup_retention is not None:
             now = self._clock.now_us()
-
-            def cutoff(path: str) -> int | None:
-                days = rules(path)
-                return None if days is None else now - round(days * DAY_US)
-
-            deleted = await loop.run_in_executor(executor, store.apply_retention, cutoff)
+            raw_cut, rollup_cut = (
+                _cutoffs(self.retention, now),
+                _cutoffs(self.rollup_retention, now),
+            )
+            deleted, rows = await loop.run_in_executor(
+                executor, store.apply_retention, raw_cut, rollup_cut
+            )
             self.stats.retention_deleted_points += deleted
-            if deleted:
-                _LOGGER.info("Historian retention deleted %d points", deleted)
+            self.stats.rollup_deleted_rows += rows
+            if deleted or rows:
+                _LOGGER.info("Historian retention deleted %d points and %d rollup rows",
+                             deleted, rows)  # fmt: skip
         usage = await loop.run_in_executor(executor, store.disk_usage)
         limit = self.disk_limit_bytes
         # At the limit, the oldest day of points goes (every tag's newest stays), a day at a

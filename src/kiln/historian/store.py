@@ -23,7 +23,6 @@ writer: DuckDB's MVCC shows it the last committed state.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -37,9 +36,10 @@ import pyarrow as pa
 from kiln.core.clock import Clock, SystemClock
 from kiln.core.errors import KilnError
 from kiln.core.values import TagValue, ValueBatch
-from kiln.historian import analysis, query
+from kiln.historian import analysis, duck, query
 from kiln.historian.columns import (
     FLOAT,
+    STRING,
     Columns,
     batch_columns,
     concat,
@@ -52,6 +52,7 @@ from kiln.historian.schema import ensure_schema
 from kiln.historian.series import SeriesRegistry
 from kiln.historian.snapshot import EMPTY_TS, Snapshot, SnapshotRows
 from kiln.historian.thinning import Resolver, Thinning
+from kiln.historian.tiers import RefreshStats, RollupTiers
 from kiln.historian.timeline import Points
 
 _LOGGER = logging.getLogger(__name__)
@@ -102,15 +103,19 @@ class DuckDBStore:
         *,
         clock: Clock | None = None,
         compression: Resolver | None = None,
+        rollups: Sequence[int] | None = None,
     ) -> None:
         """`path` None keeps the database in memory (tests, benchmarks). `compression` maps a
-        tag path to how its values are compressed (None: stored as they come)."""
+        tag path to how its values are compressed (None: stored as they come). `rollups`: the
+        widths (µs) of the rollup tiers to keep (None: those the database has)."""
         self.path = path
         self._clock: Clock = clock or SystemClock()
         self._conn: duckdb.DuckDBPyConnection | None = None
         self.series = SeriesRegistry()
         self.snapshot = Snapshot()
         self._compression = compression
+        self._rollup_widths = None if rollups is None else list(rollups)
+        self.rollups = RollupTiers(self._rollup_widths or [])
         self.thinning = self._new_thinning()
         self._oldest: dict[int, int] = {}  # series -> oldest stored ts, once asked for
 
@@ -132,6 +137,10 @@ class DuckDBStore:
         conn = duckdb.connect(":memory:" if self.path is None else str(self.path))
         try:
             ensure_schema(conn, self._clock.now_us())
+            if self._rollup_widths is None:
+                stored = conn.execute("SELECT width_us FROM rollup_tiers").fetchall()
+                self.rollups = RollupTiers(int(r[0]) for r in stored)
+            self.rollups.sync(conn, self._clock.now_us())
             self._load(conn)
         except BaseException:
             conn.close()
@@ -244,8 +253,7 @@ class DuckDBStore:
         gone_ts = np.concatenate([cols.ts[late], np.asarray(thinned.drop_ts, np.int64)])
         new_series = self.series.pending()
         stats.new_series = len(new_series)
-        # Inputs are registered outside the transaction: unregistering inside an aborted one
-        # would raise and hide the error that aborted it.
+        rollup_work = self.rollups.pending_of(cols, late, gone_series, gone_ts, self.series.kind)
         inputs = {"kiln_points_in": _arrow(cols)}
         if new_series:
             inputs["kiln_series_in"] = self._series_table(new_series)
@@ -253,27 +261,18 @@ class DuckDBStore:
             inputs["kiln_late"] = pa.table(
                 {"series_id": pa.array(gone_series), "ts": pa.array(gone_ts, _TS)}
             )
-        for name, table in inputs.items():
-            conn.register(name, table)
-        try:
-            conn.begin()
-            try:
-                if new_series:
-                    conn.execute("INSERT INTO series BY NAME SELECT * FROM kiln_series_in")
-                if len(gone_ts):
-                    conn.execute(_DELETE_SQL, _bounds(gone_series, gone_ts)).fetchall()
-                if len(cols):
-                    conn.execute("INSERT INTO points BY NAME SELECT * FROM kiln_points_in")
-                conn.commit()
-            except BaseException:
-                # After a failed COMMIT there is no transaction left to roll back.
-                with contextlib.suppress(duckdb.Error):
-                    conn.rollback()
-                raise
-        finally:
-            for name in inputs:
-                with contextlib.suppress(duckdb.Error):
-                    conn.unregister(name)
+        if rollup_work is not None:
+            inputs["kiln_rollup_work"] = rollup_work
+        with duck.registered(conn, inputs), duck.transaction(conn):
+            if new_series:
+                conn.execute("INSERT INTO series BY NAME SELECT * FROM kiln_series_in")
+            if len(gone_ts):
+                conn.execute(_DELETE_SQL, _bounds(gone_series, gone_ts)).fetchall()
+            if len(cols):
+                conn.execute("INSERT INTO points BY NAME SELECT * FROM kiln_points_in")
+            if rollup_work is not None:
+                # With the points, so that a crash never loses the work they need.
+                conn.execute("INSERT INTO rollup_pending BY NAME SELECT * FROM kiln_rollup_work")
         self.series.commit()
         self.thinning.commit()
         self.snapshot.apply(cols)
@@ -284,6 +283,20 @@ class DuckDBStore:
                 known = self._oldest.get(sid)
                 if known is not None and ts < known:
                     self._oldest[sid] = ts
+
+    def refresh_rollups(self, *, max_series: int = 500) -> RefreshStats:
+        """Bring up to `max_series` series' rollups up to date (see `tiers`). Writer only."""
+        conn = self._conn
+        if conn is None:
+            raise StoreClosedError("the historian store is closed")
+        return self.rollups.refresh(conn, self.series.kind, max_series=max_series)
+
+    def rollups_pending(self) -> int:
+        """Series whose rollups have work pending."""
+        conn = self._conn
+        if conn is None:
+            raise StoreClosedError("the historian store is closed")
+        return self.rollups.pending_series(conn)
 
     def _series_table(self, rows: list[tuple[int, str, str]]) -> pa.Table:
         now = self._clock.now_us()
@@ -383,14 +396,57 @@ class DuckDBStore:
         data_end_us: int,
         total_unit: str = "s",
     ) -> list[analysis.TagSummary]:
-        """Aggregates of each tag per bucket of `edges`, all on the same buckets."""
-        timelines = self._timelines(paths, int(edges[0]), int(edges[-1]))
-        return [
-            analysis.summarize(
+        """Aggregates of each tag per bucket of `edges`, all on the same buckets: from rollups
+        where the buckets lie on a tier's grid, else from the raw points."""
+        width = self.rollups.width_for(edges, names)
+        from_rollups: dict[str, analysis.TagSummary] = {}
+        if width is not None:
+            from_rollups = self._summarize_rollups(
+                paths, width, edges, names, data_end_us=data_end_us, total_unit=total_unit
+            )
+        rest = [p for p in paths if p not in from_rollups]
+        timelines = self._timelines(rest, int(edges[0]), int(edges[-1])) if rest else []
+        for path, kind, points in timelines:
+            from_rollups[path] = analysis.summarize(
                 points, path, kind, edges, names, data_end_us=data_end_us, total_unit=total_unit
             )
-            for path, kind, points in timelines
-        ]
+        return [from_rollups[p] for p in paths]
+
+    def _summarize_rollups(
+        self,
+        paths: Sequence[str],
+        width: int,
+        edges: np.ndarray,
+        names: Sequence[str],
+        *,
+        data_end_us: int,
+        total_unit: str,
+    ) -> dict[str, analysis.TagSummary]:
+        series: list[tuple[int, str]] = []
+        for path in dict.fromkeys(paths):
+            sid = self.series.id_of(path)
+            if sid is None or self.series.kind(sid) == STRING:
+                continue
+            if sid < len(self.snapshot.hwm) and int(self.snapshot.hwm[sid]) > data_end_us:
+                continue  # points after the known end: rows cannot cut there
+            series.append((sid, self.series.kind(sid)))
+        if not series:
+            return {}
+        cur = self.cursor()
+        try:
+            cur.begin()  # one snapshot: the pending work and the rows agree
+            got = self.rollups.summaries(
+                cur, width, series, edges, names, data_end_us=data_end_us,
+                total_unit=total_unit, span=lambda sid: self._span(cur, sid),
+            )  # fmt: skip
+            cur.rollback()
+        finally:
+            cur.close()
+        return {
+            self.series.path(sid): analysis.finish(self.series.path(sid), kind, got[sid])
+            for sid, kind in series
+            if sid in got
+        }
 
     def sample(
         self, paths: Sequence[str], times: np.ndarray, *, interpolate: bool, data_end_us: int
@@ -410,19 +466,32 @@ class DuckDBStore:
 
     # -- retention ----------------------------------------------------------------------
 
-    def apply_retention(self, cutoff_of: Callable[[str], int | None]) -> int:
+    def apply_retention(
+        self,
+        cutoff_of: Callable[[str], int | None],
+        rollup_cutoff_of: Callable[[str], int | None] | None = None,
+    ) -> tuple[int, int]:
         """Delete the points older than `cutoff_of(path)` (µs; None: keep all) of every series,
-        keeping each series' newest point; returns how many were deleted. Writer thread only."""
+        keeping each series' newest point, and the rollup rows ending before
+        `rollup_cutoff_of(path)`; returns how many points and rows were deleted. Raw deletions
+        leave the rollups as they are: they outlive the points. Writer thread only."""
         conn = self._conn
         if conn is None:
             raise StoreClosedError("the historian store is closed")
-        ids, cuts = [], []
+        ids, cuts, rollup_ids, rollup_cuts = [], [], [], []
         for sid in range(self.series.size):
-            cutoff = cutoff_of(self.series.path(sid))
+            path = self.series.path(sid)
+            cutoff = cutoff_of(path)
             if cutoff is not None:
                 ids.append(sid)
                 cuts.append(cutoff)
-        return self._delete_before(conn, ids, cuts)
+            cutoff = rollup_cutoff_of(path) if rollup_cutoff_of is not None else None
+            if cutoff is not None:
+                rollup_ids.append(sid)
+                rollup_cuts.append(cutoff)
+        points = self._delete_before(conn, ids, cuts)
+        rows = self.rollups.delete_before(conn, rollup_ids, rollup_cuts)
+        return points, rows
 
     def drop_oldest(self, span_us: int) -> int:
         """Delete the points within `span_us` of the oldest stored one, of every series but
@@ -448,11 +517,8 @@ class DuckDBStore:
             "cutoff": pa.array(cuts, _TS),
             "newest": pa.array(newest, _TS),
         })  # fmt: skip
-        conn.register("kiln_cutoffs", table)
-        try:
+        with duck.registered(conn, {"kiln_cutoffs": table}):
             (row,) = conn.execute(_RETENTION_SQL).fetchall()
-        finally:
-            conn.unregister("kiln_cutoffs")
         deleted = int(row[0])
         if deleted:
             self._oldest.clear()  # a series' oldest point may be gone

@@ -57,7 +57,7 @@ class Sampled:
     good: Array
 
 
-def _ramps(points: Points, step: bool) -> Array:
+def ramps(points: Points, step: bool) -> Array:
     """For each point: does its value ramp linearly to the next one?"""
     n = len(points)
     ramp = np.zeros(n, dtype=bool)
@@ -72,14 +72,14 @@ def _value_in_segment(points: Points, ramp: Array, seg: Array, t: Array) -> Arra
     values: Array = points.values[seg]
     if not ramp.any():
         return values
-    ramps: Array = ramp[seg]
-    if not ramps.any():
+    ramping: Array = ramp[seg]
+    if not ramping.any():
         return values
     out: Array = values.astype(np.float64, copy=True)
-    i = seg[ramps]
+    i = seg[ramping]
     t0, t1 = points.ts[i], points.ts[i + 1]
     v0, v1 = points.values[i], points.values[i + 1]
-    out[ramps] = v0 + (v1 - v0) * ((t[ramps] - t0) / (t1 - t0))
+    out[ramping] = v0 + (v1 - v0) * ((t[ramping] - t0) / (t1 - t0))
     return out
 
 
@@ -104,7 +104,7 @@ def sample(
     if not len(points):
         empty = np.full(len(times), np.nan)
         return Sampled(times, empty, good)
-    ramp = _ramps(points, step or not interpolate)
+    ramp = ramps(points, step or not interpolate)
     values = _value_in_segment(points, ramp, safe, times)
     missing = np.nan if points.numeric else None
     values = np.where(good, values, np.array(missing, dtype=values.dtype))
@@ -148,7 +148,7 @@ def pieces(points: Points, edges: Array, *, step: bool, data_end_us: int | None 
         valid &= points.good[safe]
     left, right, seg = left[valid], right[valid], seg[valid]
     bucket = np.searchsorted(edges, left, side="right") - 1
-    ramp = _ramps(points, step)
+    ramp = ramps(points, step)
     value_left = _value_in_segment(points, ramp, seg, left)
     value_right = _value_in_segment(points, ramp, seg, right) if ramp.any() else value_left
     return Pieces(bucket, left, right, seg, value_left, value_right)

@@ -1,0 +1,551 @@
+"""Rollup tiers in DuckDB: rows (see `rollup`) kept up to date as points arrive, and read back.
+
+Keeping up: every commit also records, per numeric series it touched, the time range of the
+points and whether they were all appends (newer than anything stored). `refresh`, run by the
+writer thread between commits, folds appended ranges into their buckets' rows (`rollup.extend`)
+and recomputes every bucket a late point, a backfill or a compression drop touched from the
+raw points. Because the records commit with the points, nothing is missed after a crash: a
+reopened store carries on with what is still pending.
+
+Reading: a series' rows are trusted up to the first bucket with pending work; a query reads
+rows before it and raw points from it on (what TimescaleDB calls a real-time aggregate), so a
+rollup answer is always the answer the raw points give.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from kiln.historian import duck, query, rollup
+from kiln.historian.aggregates import Column
+from kiln.historian.calendar import parse_interval
+from kiln.historian.columns import STRING, Columns
+from kiln.historian.rollup import Rows
+from kiln.historian.timeline import Array, Points
+
+_LOGGER = logging.getLogger(__name__)
+
+_TS = pa.timestamp("us", tz="UTC")
+_GOOD_BELOW = 1 << 30  # OPC UA severity Good (see query._GOOD)
+_FAR = 2**62
+
+# Columns of the rollups table after (width_us, series_id), in `Rows` order.
+_ROW_COLUMNS = [f.name for f in fields(Rows)]
+_TS_COLUMNS = frozenset({"bucket", "head_ts", "tail_ts"})
+_SELECT_ROWS = ", ".join(f"epoch_us({c}) AS {c}" if c in _TS_COLUMNS else c for c in _ROW_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshStats:
+    series: int = 0  # series whose pending work was done
+    rows: int = 0  # rollup rows written
+    points: int = 0  # raw points read
+
+
+def parse_widths(texts: Sequence[str]) -> list[int]:
+    """Tier widths like "1min", "1h", "1d" (a day of 24 hours, UTC) as microseconds, checked
+    to nest; ValueError saying what is wrong."""
+    widths = []
+    for text in texts:
+        interval = parse_interval(text)
+        if interval.unit in ("mo", "y"):
+            raise ValueError(f"a rollup tier needs a fixed width, not {text!r}: use s, min, h or d")
+        days = {"d": 1, "w": 7}.get(interval.unit)
+        widths.append(interval.count * days * 86_400_000_000 if days else interval.fixed_us)
+    RollupTiers(widths)  # checks the widths nest
+    return sorted(set(widths))
+
+
+class RollupTiers:
+    """The configured rollup widths (µs, ascending) and the work that keeps them up to date."""
+
+    def __init__(self, widths_us: Iterable[int]) -> None:
+        self.widths = sorted(set(widths_us))
+        if any(w < 1_000_000 for w in self.widths):
+            raise ValueError("a rollup width must be at least one second")
+        for narrow, wide in zip(self.widths, self.widths[1:], strict=False):
+            if wide % narrow:
+                raise ValueError(
+                    f"each rollup width must divide the next: {wide // 1_000_000} s is not a "
+                    f"multiple of {narrow // 1_000_000} s (try 1min, 1h, 1d)"
+                )
+
+    def __bool__(self) -> bool:
+        return bool(self.widths)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def pending_of(
+        self,
+        cols: Columns,
+        late: Array,
+        gone_series: Array,
+        gone_ts: Array,
+        kind_of: Callable[[int], str],
+    ) -> pa.Table | None:
+        """The pending-work records of one commit (`cols` sorted by series and time), or None."""
+        if not self.widths or (not len(cols) and not len(gone_ts)):
+            return None
+        sids, t0, t1, append = [], [], [], []
+        if len(cols):
+            starts = np.flatnonzero(np.r_[True, cols.series[1:] != cols.series[:-1]])
+            ends = np.r_[starts[1:], len(cols)] - 1
+            sids.append(cols.series[starts].astype(np.int32))
+            t0.append(cols.ts[starts])
+            t1.append(cols.ts[ends])
+            append.append(~np.logical_or.reduceat(late, starts))
+        if len(gone_ts):
+            sids.append(np.asarray(gone_series, np.int32))
+            t0.append(np.asarray(gone_ts, np.int64))
+            t1.append(np.asarray(gone_ts, np.int64))
+            append.append(np.zeros(len(gone_ts), bool))
+        sid = np.concatenate(sids)
+        numeric = np.fromiter((kind_of(s) != STRING for s in sid.tolist()), bool, len(sid))
+        if not numeric.any():
+            return None
+        return pa.table(
+            {
+                "series_id": pa.array(sid[numeric]),
+                "t0": pa.array(np.concatenate(t0)[numeric], _TS),
+                "t1": pa.array(np.concatenate(t1)[numeric], _TS),
+                "append": pa.array(np.concatenate(append)[numeric]),
+            }
+        )
+
+    def sync(self, conn: duckdb.DuckDBPyConnection, now_us: int) -> None:
+        """Make the stored tiers the configured ones: a new width gets every series' whole
+        history as pending work (built by `refresh` in the background); a width no longer
+        configured loses its rows. Writer only."""
+        stored = {int(r[0]) for r in conn.execute("SELECT width_us FROM rollup_tiers").fetchall()}
+        added = [w for w in self.widths if w not in stored]
+        removed = [w for w in stored if w not in self.widths]
+        if not added and not removed:
+            return
+        with duck.transaction(conn):
+            for w in removed:
+                conn.execute("DELETE FROM rollups WHERE width_us = $w", {"w": w})
+                conn.execute("DELETE FROM rollup_tiers WHERE width_us = $w", {"w": w})
+            for w in added:
+                conn.execute(
+                    "INSERT INTO rollup_tiers VALUES ($w, make_timestamptz($now))",
+                    {"w": w, "now": now_us},
+                )
+            if added:
+                # Rows of the other widths are rebuilt too: pending work is per series, not
+                # per width. Adding a tier is rare; this keeps the bookkeeping simple.
+                conn.execute(
+                    "DELETE FROM rollups WHERE width_us IN (SELECT unnest($ws::BIGINT[]))",
+                    {"ws": added},
+                )
+                conn.execute(
+                    "INSERT INTO rollup_pending "
+                    "SELECT p.series_id, min(p.ts), max(p.ts), false FROM points p "
+                    "JOIN series s ON s.id = p.series_id WHERE s.kind <> 'string' "
+                    "GROUP BY p.series_id"
+                )
+        if added:
+            _LOGGER.info(
+                "Historian rollup tiers added (%s): building them from the stored points",
+                ", ".join(f"{w // 1_000_000} s" for w in added),
+            )
+
+    def pending_series(self, conn: duckdb.DuckDBPyConnection) -> int:
+        (row,) = conn.execute("SELECT count(DISTINCT series_id) FROM rollup_pending").fetchall()
+        return int(row[0])
+
+    def refresh(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        kind_of: Callable[[int], str],
+        *,
+        max_series: int = 500,
+        max_span_us: int = 7 * 86_400_000_000,
+    ) -> RefreshStats:
+        """Do the pending work of up to `max_series` series in one transaction, at most
+        `max_span_us` of source time each (the rest stays pending). Writer only."""
+        if not self.widths:
+            return RefreshStats()
+        got = conn.execute(
+            "SELECT series_id AS sid, epoch_us(min(t0)) AS t0, epoch_us(max(t1)) AS t1, "
+            "bool_and(append) AS append FROM rollup_pending "
+            "GROUP BY series_id ORDER BY series_id LIMIT $n",
+            {"n": max_series},
+        ).fetchnumpy()
+        sids = np.asarray(got["sid"], np.int64)
+        if not len(sids):
+            return RefreshStats()
+        t0 = np.asarray(got["t0"], np.int64)
+        t1 = np.asarray(got["t1"], np.int64)
+        append = np.asarray(got["append"], bool)
+        # A long range is done a chunk at a time, cut on the widest grid (which holds every
+        # narrower one), so that no bucket is ever rebuilt from part of its points.
+        widest = self.widths[-1]
+        cut = t0 - t0 % widest + max(max_span_us - max_span_us % widest, widest)
+        rest = t1 >= cut
+        t1 = np.where(rest, cut - 1, t1)
+        # An append reads only its own points; a recompute reads its buckets whole.
+        lo_read = np.where(append, t0, t0 - t0 % widest)
+        hi_read = np.where(append, t1 + 1, t1 - t1 % widest + widest)
+        points = self._read_points(conn, sids, lo_read, hi_read)
+        last_rows = self._last_rows(conn, sids[append], t0[append])
+        written: list[Rows] = []
+        replace: dict[str, list[int]] = {"width_us": [], "series_id": [], "lo": [], "hi": []}
+        for i, sid in enumerate(sids.tolist()):
+            kind = kind_of(sid)
+            if kind == STRING:
+                continue
+            step = kind != "float"
+            pts = points.get(sid)
+            for w in self.widths:
+                first_bucket = int(t0[i]) - int(t0[i]) % w
+                last_bucket = int(t1[i]) - int(t1[i]) % w
+                rows = rollup.empty()
+                if pts is not None:
+                    a, b = np.searchsorted(pts.ts, [int(t0[i]) if append[i] else first_bucket,
+                                                    last_bucket + w])  # fmt: skip
+                    rows = rollup.build(
+                        Points(pts.ts[a:b], pts.values[a:b], pts.good[a:b]), w, step=step
+                    )
+                if append[i]:
+                    rows = rollup.extend(last_rows.get((w, sid), rollup.empty()), rows, step=step)
+                written.append(rows)
+                for key, value in (("width_us", w), ("series_id", sid), ("lo", first_bucket),
+                                   ("hi", last_bucket)):  # fmt: skip
+                    replace[key].append(value)
+        rows = rollup.concat(written)
+        widths = np.repeat(np.asarray(replace["width_us"], np.int64), [len(r) for r in written])
+        series = np.repeat(np.asarray(replace["series_id"], np.int64), [len(r) for r in written])
+        remainder = pa.table(
+            {
+                "series_id": pa.array(sids[rest].astype(np.int32)),
+                "t0": pa.array(cut[rest], _TS),
+                "t1": pa.array(np.asarray(got["t1"], np.int64)[rest], _TS),
+                "append": pa.array(append[rest]),
+            }
+        )
+        inputs = {
+            "kiln_rollup_replace": pa.table({
+                "width_us": pa.array(replace["width_us"], pa.int64()),
+                "series_id": pa.array(replace["series_id"], pa.int32()),
+                "lo": pa.array(replace["lo"], _TS),
+                "hi": pa.array(replace["hi"], _TS),
+            }),
+            "kiln_rollup_rows": _rows_table(rows, widths, series),
+            "kiln_rollup_done": pa.table({"series_id": pa.array(sids.astype(np.int32))}),
+            "kiln_rollup_rest": remainder,
+        }  # fmt: skip
+        with duck.registered(conn, inputs), duck.transaction(conn):
+            conn.execute(_DELETE_ROWS_SQL).fetchall()
+            if len(rows):
+                conn.execute("INSERT INTO rollups BY NAME SELECT * FROM kiln_rollup_rows")
+            conn.execute(
+                "DELETE FROM rollup_pending WHERE series_id IN "
+                "(SELECT series_id FROM kiln_rollup_done)"
+            ).fetchall()
+            if len(remainder):
+                conn.execute("INSERT INTO rollup_pending BY NAME SELECT * FROM kiln_rollup_rest")
+        return RefreshStats(len(sids), len(rows), sum(len(p) for p in points.values()))
+
+    def _read_points(
+        self, conn: duckdb.DuckDBPyConnection, sids: Array, lo: Array, hi: Array
+    ) -> dict[int, Points]:
+        ranges = pa.table(
+            {"sid": pa.array(sids.astype(np.int32)), "lo": pa.array(lo, _TS),
+             "hi": pa.array(hi, _TS)}
+        )  # fmt: skip
+        with duck.registered(conn, {"kiln_rollup_ranges": ranges}):
+            got = conn.execute(
+                _READ_POINTS_SQL,
+                {"t0": int(lo.min()), "t1": int(hi.max()), "s0": int(sids.min()),
+                 "s1": int(sids.max())},
+            ).fetchnumpy()  # fmt: skip
+        return _split_points(got)
+
+    def _last_rows(
+        self, conn: duckdb.DuckDBPyConnection, sids: Array, t0: Array
+    ) -> dict[tuple[int, int], Rows]:
+        """The stored row of each appended series' first touched bucket, per width."""
+        if not len(sids):
+            return {}
+        wanted = pa.table(
+            {
+                "width_us": pa.array(np.tile(self.widths, len(sids)), pa.int64()),
+                "series_id": pa.array(np.repeat(sids, len(self.widths)).astype(np.int32)),
+                "bucket": pa.array(
+                    np.concatenate([t - t % np.asarray(self.widths) for t in t0.tolist()]), _TS
+                ),
+            }
+        )
+        with duck.registered(conn, {"kiln_rollup_wanted": wanted}):
+            got = conn.execute(
+                f"SELECT r.width_us, r.series_id, {_prefixed(_SELECT_ROWS)} FROM rollups r "
+                "JOIN kiln_rollup_wanted w ON r.width_us = w.width_us "
+                "AND r.series_id = w.series_id AND r.bucket = w.bucket"
+            ).fetchnumpy()
+        rows = rollup.from_columns(got)
+        out = {}
+        for i, (w, s) in enumerate(zip(got["width_us"].tolist(), got["series_id"].tolist(),
+                                       strict=True)):  # fmt: skip
+            out[(int(w), int(s))] = rows.take(np.array([i]))
+        return out
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def width_for(self, edges: Array, names: Sequence[str]) -> int | None:
+        """The widest tier whose grid holds every edge, if rollups can answer `names`."""
+        if not set(names) <= rollup.AGGREGATES or len(edges) < 2:
+            return None
+        for w in reversed(self.widths):
+            if not np.any(edges % w):
+                return w
+        return None
+
+    def dirty_from(self, cur: duckdb.DuckDBPyConnection, sids: Sequence[int]) -> dict[int, int]:
+        """Per series with pending work, the earliest source time it touches."""
+        if not sids:
+            return {}
+        got = cur.execute(
+            "SELECT series_id, epoch_us(min(t0)) FROM rollup_pending "
+            "WHERE list_contains($sids, series_id) GROUP BY series_id",
+            {"sids": list(sids)},
+        ).fetchall()
+        return {int(s): int(t) for s, t in got}
+
+    def read(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        width_us: int,
+        sids: Sequence[int],
+        start_us: int,
+        end_us: int,
+    ) -> dict[int, Rows]:
+        """The rows of each series with bucket in [start, end), in bucket order."""
+        if not sids:
+            return {}
+        got = cur.execute(
+            f"SELECT series_id, {_SELECT_ROWS} FROM rollups WHERE width_us = $w "
+            "AND list_contains($sids, series_id) AND series_id >= $s0 AND series_id <= $s1 "
+            "AND bucket >= make_timestamptz($start) AND bucket < make_timestamptz($end) "
+            "ORDER BY series_id, bucket",
+            {"w": width_us, "sids": list(sids), "s0": min(sids), "s1": max(sids),
+             "start": start_us, "end": end_us},
+        ).fetchnumpy()  # fmt: skip
+        rows = rollup.from_columns(got)
+        series = np.asarray(got["series_id"], np.int64)
+        out = {}
+        for sid in sids:
+            a, b = np.searchsorted(series, [sid, sid + 1])
+            out[sid] = rows.take(np.arange(a, b))
+        return out
+
+    def neighbour(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        width_us: int,
+        sid: int,
+        t_us: int,
+        *,
+        before: bool,
+        below_us: int = _FAR,
+    ) -> Points:
+        """The last point before `t_us` (or the first at or after it, in a bucket before
+        `below_us`) as the rows know it."""
+        if before:
+            sql = ("SELECT epoch_us(tail_ts), tail_value, tail_good FROM rollups "
+                   "WHERE width_us = $w AND series_id = $sid AND tail_ts < make_timestamptz($t) "
+                   "ORDER BY bucket DESC LIMIT 1")  # fmt: skip
+            params = {"w": width_us, "sid": sid, "t": t_us}
+        else:
+            sql = ("SELECT epoch_us(head_ts), head_value, head_good FROM rollups "
+                   "WHERE width_us = $w AND series_id = $sid AND head_ts >= make_timestamptz($t) "
+                   "AND bucket < make_timestamptz($below) ORDER BY bucket LIMIT 1")  # fmt: skip
+            params = {"w": width_us, "sid": sid, "t": t_us, "below": min(below_us, _FAR)}
+        row = cur.execute(sql, params).fetchone()
+        if row is None:
+            return _no_points()
+        value = np.nan if row[1] is None else float(row[1])
+        return Points(np.array([int(row[0])]), np.array([value]), np.array([bool(row[2])]))
+
+    def summaries(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        width_us: int,
+        series: Sequence[tuple[int, str]],
+        edges: Array,
+        names: Sequence[str],
+        *,
+        data_end_us: int,
+        total_unit: str,
+        span: query.StoredSpan,
+    ) -> dict[int, dict[str, Column]]:
+        """The aggregates of each series (id, kind) on `edges` (on the grid of `width_us`) from
+        its rows, and from raw points where rows have pending work. Series left out of the
+        answer (pending work from before the range) are for the caller to read raw."""
+        start, end = int(edges[0]), int(edges[-1])
+        sids = [sid for sid, _ in series]
+        dirty = self.dirty_from(cur, sids)
+        # Rows are clean before the bucket of a series' first pending point; the range is
+        # read from rows before `split` and from raw points after it.
+        clean = {sid: _FAR if (t := dirty.get(sid)) is None else t - t % width_us for sid in sids}
+        split = {sid: min(max(clean[sid], start), end) for sid in sids}
+        served = [(sid, kind) for sid, kind in series if split[sid] > start]
+        if not served:
+            return {}
+        rows = self.read(cur, width_us, [sid for sid, _ in served], start - width_us,
+                         end + width_us)  # fmt: skip
+        # The raw part of each series with pending work in the range, read together per split.
+        tails: dict[int, Points] = {}
+        by_split: dict[int, list[tuple[int, str]]] = {}
+        for sid, kind in served:
+            if split[sid] < end:
+                by_split.setdefault(split[sid], []).append((sid, kind))
+        for at, group in by_split.items():
+            got = query.timelines(cur, group, at, end, span=span)
+            for (sid, _), timeline in zip(group, got, strict=True):
+                tails[sid] = timeline
+        out: dict[int, dict[str, Column]] = {}
+        for sid, kind in served:
+            step = kind != "float"
+            r = rows[sid]
+            cut = split[sid]
+            own = r.take((r.bucket >= start) & (r.bucket < cut))
+            before = self._before(cur, width_us, sid, start, r)
+            tail = tails.get(sid)
+            if tail is not None:
+                a, b = np.searchsorted(tail.ts, [cut, end])
+                own = rollup.concat(
+                    [
+                        own,
+                        rollup.build(
+                            Points(tail.ts[a:b], tail.values[a:b], tail.good[a:b]),
+                            width_us,
+                            step=step,
+                        ),
+                    ]
+                )
+                after = _point(tail.ts, tail.values, tail.good, int(b))
+            else:
+                after = self._after(cur, width_us, sid, end, clean[sid], r, span)
+            out[sid] = rollup.merge(
+                own,
+                before,
+                after,
+                edges,
+                names,
+                step=step,
+                data_end_us=data_end_us,
+                total_unit=total_unit,
+            )
+        return out
+
+    def _before(
+        self, cur: duckdb.DuckDBPyConnection, width_us: int, sid: int, start: int, rows: Rows
+    ) -> Points:
+        """The last point before `start`: the tail of the row just before, or of an earlier
+        one (every point before a served range is in the rows, even when retention has
+        deleted the raw points)."""
+        earlier = np.flatnonzero(rows.bucket < start)
+        if len(earlier):
+            return _point(rows.tail_ts, rows.tail_value, rows.tail_good, int(earlier[-1]))
+        return self.neighbour(cur, width_us, sid, start, before=True)
+
+    def _after(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        width_us: int,
+        sid: int,
+        end: int,
+        clean_until: int,
+        rows: Rows,
+        span: query.StoredSpan,
+    ) -> Points:
+        """The first point at or after `end`: the head of a clean row after it, or searched
+        for among the raw points."""
+        later = np.flatnonzero((rows.bucket >= end) & (rows.bucket < clean_until))
+        if len(later):
+            return _point(rows.head_ts, rows.head_value, rows.head_good, int(later[0]))
+        found = self.neighbour(cur, width_us, sid, end, before=False, below_us=clean_until)
+        if len(found):
+            return found
+        stored = span(sid)
+        if stored is None or stored[1] < end:
+            return _no_points()
+        return query.neighbour_points(cur, sid, end, before=False)
+
+    # -- retention -------------------------------------------------------------------------
+
+    def delete_before(
+        self, conn: duckdb.DuckDBPyConnection, sids: Sequence[int], cutoffs: Sequence[int]
+    ) -> int:
+        """Delete the rows of each series whose bucket ends before its cutoff (µs)."""
+        if not sids or not self.widths:
+            return 0
+        table = pa.table({"series_id": pa.array(list(sids), pa.int32()),
+                          "cutoff": pa.array(list(cutoffs), pa.int64())})  # fmt: skip
+        with duck.registered(conn, {"kiln_rollup_cutoffs": table}):
+            (row,) = conn.execute(
+                "DELETE FROM rollups USING kiln_rollup_cutoffs AS c "
+                "WHERE rollups.series_id = c.series_id "
+                "AND epoch_us(rollups.bucket) + rollups.width_us <= c.cutoff"
+            ).fetchall()
+        return int(row[0])
+
+
+_READ_POINTS_SQL = """
+SELECT p.series_id AS sid, epoch_us(p.ts) AS ts, p.value AS value, p.quality AS quality
+FROM points p JOIN kiln_rollup_ranges r
+  ON p.series_id = r.sid AND p.ts >= r.lo AND p.ts < r.hi
+WHERE p.ts >= make_timestamptz($t0) AND p.ts < make_timestamptz($t1)
+  AND p.series_id >= $s0 AND p.series_id <= $s1
+ORDER BY sid, ts
+"""
+
+_DELETE_ROWS_SQL = """
+DELETE FROM rollups USING kiln_rollup_replace AS r
+WHERE rollups.width_us = r.width_us AND rollups.series_id = r.series_id
+  AND rollups.bucket >= r.lo AND rollups.bucket <= r.hi
+"""
+
+
+def _prefixed(select: str) -> str:
+    return ", ".join(
+        part.replace("epoch_us(", "epoch_us(r.") if "epoch_us(" in part else f"r.{part.strip()}"
+        for part in select.split(", ")
+    )
+
+
+def _split_points(got: dict[str, Array]) -> dict[int, Points]:
+    sid = np.asarray(got["sid"], np.int64)
+    ts = np.asarray(got["ts"], np.int64)
+    values = np.asarray(np.ma.filled(got["value"].astype(np.float64), np.nan), np.float64)
+    quality = np.asarray(got["quality"], np.int64)
+    good = ~np.isnan(values) & (quality < _GOOD_BELOW)
+    out = {}
+    starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]]) if len(sid) else np.empty(0, int)
+    ends = np.r_[starts[1:], len(sid)]
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        out[int(sid[a])] = Points(ts[a:b], values[a:b], good[a:b])
+    return out
+
+
+def _rows_table(rows: Rows, widths: Array, series: Array) -> pa.Table:
+    cols: dict[str, pa.Array] = {"width_us": pa.array(widths, pa.int64()),
+                                 "series_id": pa.array(series, pa.int32())}  # fmt: skip
+    for name in _ROW_COLUMNS:
+        col = getattr(rows, name)
+        cols[name] = pa.array(col, _TS) if name in _TS_COLUMNS else pa.array(col)
+    return pa.table(cols)
+
+
+def _point(ts: Array, values: Array, good: Array, i: int) -> Points:
+    return Points(ts[i : i + 1], values[i : i + 1], good[i : i + 1])
+
+
+def _no_points() -> Points:
+    return Points(np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, bool))

@@ -1,0 +1,328 @@
+"""Rollup tiers in the store: kept up to date by appends, late points, backfills and compression,
+surviving a restart, used by summaries, outliving the raw points, and with their own retention.
+
+The reference everywhere is a store without rollups holding the same points: a summary must
+not depend on whether rollups answered it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from historian_helpers import SECOND, T0, batch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kiln.core.quality import Quality
+from kiln.historian import DuckDBStore, Historian
+from kiln.historian.compression import CompressionRule, rules_resolver
+from kiln.historian.rollup import AGGREGATES
+
+MINUTE, HOUR = 60 * SECOND, 3600 * SECOND
+TIERS = [MINUTE, HOUR]
+NAMES = sorted(AGGREGATES)
+FLOW, COUNT, RUNNING = "acme/p/l/flow", "acme/p/l/count", "acme/p/l/running"
+BAD = int(Quality.BAD)
+
+
+def _stores(**kw: Any) -> tuple[DuckDBStore, DuckDBStore]:
+    rolled, plain = DuckDBStore(None, rollups=TIERS, **kw), DuckDBStore(None, rollups=[], **kw)
+    rolled.open()
+    plain.open()
+    return rolled, plain
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[DuckDBStore, DuckDBStore]]:
+    rolled, plain = _stores()
+    yield rolled, plain
+    rolled.close()
+    plain.close()
+
+
+def _write(stores: Sequence[DuckDBStore], points: list[tuple[Any, ...]], **kw: Any) -> None:
+    for s in stores:
+        s.write([batch(points, **kw)])
+
+
+def _same_summaries(
+    rolled: DuckDBStore, plain: DuckDBStore, edges: np.ndarray, data_end: int, paths: list[str]
+) -> None:
+    for names in (NAMES, ["twa"], ["count", "max"]):
+        got = rolled.summarize(paths, edges, names, data_end_us=data_end)
+        want = plain.summarize(paths, edges, names, data_end_us=data_end)
+        for g, w in zip(got, want, strict=True):
+            assert g.path == w.path
+            for name in names:
+                for a, b in zip(g.values[name], w.values[name], strict=True):
+                    if b is None or isinstance(b, bool):
+                        assert a == b, (g.path, name)
+                    else:
+                        assert a is not None, (g.path, name)
+                        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6), (g.path, name, a, b)
+
+
+def _irregular(n: int, seed: int, start: int = T0) -> list[tuple[Any, ...]]:
+    rng = np.random.default_rng(seed)
+    ts = start + np.cumsum(rng.integers(1, 40 * SECOND, n))
+    out: list[tuple[Any, ...]] = []
+    for i, t in enumerate(ts.tolist()):
+        quality = BAD if rng.random() < 0.05 else int(Quality.GOOD)
+        out.append((FLOW, round(float(rng.normal(50, 5)), 3), t, quality))
+        if i % 3 == 0:
+            out.append((COUNT, int(i // 3), t))
+        if i % 7 == 0:
+            out.append((RUNNING, bool(rng.random() < 0.7), t))
+    return out
+
+
+def test_rollups_follow_appends_and_answer_like_raw_points(
+    pair: tuple[DuckDBStore, DuckDBStore],
+) -> None:
+    rolled, plain = pair
+    points = _irregular(2000, seed=1)
+    for chunk in range(0, len(points), 97):  # many small appends, crossing bucket edges
+        _write(pair, points[chunk : chunk + 97])
+        if chunk % 3 == 0:
+            rolled.refresh_rollups()
+    end = max(p[2] for p in points)
+    paths = [FLOW, COUNT, RUNNING, "acme/p/l/nothing"]
+    for width in (MINUTE, 5 * MINUTE, HOUR, 3 * HOUR):
+        edges = T0 + np.arange(0, 12 * HOUR + 1, width)
+        _same_summaries(rolled, plain, edges, end, paths)  # part pending: raw for that part
+    while rolled.refresh_rollups().series:
+        pass
+    assert rolled.rollups_pending() == 0
+    for width in (MINUTE, 5 * MINUTE, HOUR, 3 * HOUR):
+        edges = T0 - HOUR + np.arange(0, 13 * HOUR + 1, width)
+        _same_summaries(rolled, plain, edges, end, paths)
+
+
+def test_late_points_and_backfills_recompute_their_buckets(
+    pair: tuple[DuckDBStore, DuckDBStore],
+) -> None:
+    rolled, plain = pair
+    points = _irregular(1500, seed=2)
+    _write(pair, points)
+    rolled.refresh_rollups()
+    end = max(p[2] for p in points)
+    edges = T0 + np.arange(0, 9 * HOUR + 1, HOUR)
+    # A late correction, a re-sent duplicate and a backfill of an older day.
+    _write(pair, [(FLOW, 999.0, points[10][2]), (FLOW, -5.0, points[10][2] + 1)])
+    _write(pair, [points[500]])
+    _write(pair, [(FLOW, float(i), T0 - 86_400 * SECOND + i * MINUTE) for i in range(300)],
+           historical=True)  # fmt: skip
+    assert rolled.rollups_pending() == 1
+    _same_summaries(rolled, plain, edges, end, [FLOW])  # before the refresh: raw from the edit
+    rolled.refresh_rollups()
+    assert rolled.rollups_pending() == 0
+    _same_summaries(rolled, plain, edges, end, [FLOW])
+    day_before = T0 - 86_400 * SECOND + np.arange(0, 25) * HOUR
+    _same_summaries(rolled, plain, day_before, end, [FLOW])
+
+
+def test_rollups_outlive_raw_points_and_have_their_own_retention(
+    pair: tuple[DuckDBStore, DuckDBStore],
+) -> None:
+    rolled, plain = pair
+    points = _irregular(3000, seed=3)
+    _write(pair, points)
+    rolled.refresh_rollups()
+    end = max(p[2] for p in points)
+    edges = T0 + np.arange(0, 12 * HOUR + 1, HOUR)
+    want = plain.summarize([FLOW], edges, ["twa", "count", "max"], data_end_us=end)[0]
+    # Raw points older than 10 hours go; the rollups stay.
+    cutoff = T0 + 10 * HOUR
+    deleted, rows = rolled.apply_retention(lambda _: cutoff, lambda _: None)
+    assert deleted > 1000 and rows == 0
+    assert len(rolled.raw(FLOW, T0, cutoff, limit=10).points) == 0
+    got = rolled.summarize([FLOW], edges, ["twa", "count", "max"], data_end_us=end)[0]
+    for name in ("twa", "count", "max"):
+        assert got.values[name] == pytest.approx(want.values[name], rel=1e-9)
+    # Rollup retention: rows of buckets ending before the cutoff go.
+    cur = rolled.cursor()
+    ((older,),) = cur.execute(
+        "SELECT count(*) FROM rollups WHERE epoch_us(bucket) + width_us <= $t",
+        {"t": T0 + 2 * HOUR},
+    ).fetchall()
+    cur.close()
+    assert older > 2 * 60  # the flow has a row in every minute
+    _, rows = rolled.apply_retention(lambda _: None, lambda _: T0 + 2 * HOUR)
+    assert rows == older
+    got = rolled.summarize([FLOW], edges, ["count"], data_end_us=end)[0]
+    assert got.values["count"][:2] == [0, 0]
+    assert got.values["count"][2:10] == want.values["count"][2:10]
+
+
+def test_pending_work_survives_a_restart_and_new_tiers_are_built(tmp_path: Path) -> None:
+    path = tmp_path / "h.duckdb"
+    points = _irregular(1000, seed=4)
+    store = DuckDBStore(path, rollups=[MINUTE])
+    store.open()
+    store.write([batch(points)])
+    store.close()  # crash-like: no refresh ran
+    plain = DuckDBStore(None, rollups=[])
+    plain.open()
+    plain.write([batch(points)])
+    end = max(p[2] for p in points)
+    store = DuckDBStore(path, rollups=[MINUTE, HOUR])  # and a tier more than before
+    store.open()
+    try:
+        assert store.rollups_pending() == 3
+        while store.refresh_rollups(max_series=1).series:
+            pass
+        cur = store.cursor()
+        widths = cur.execute("SELECT DISTINCT width_us FROM rollups ORDER BY 1").fetchall()
+        cur.close()
+        assert [w for (w,) in widths] == [MINUTE, HOUR]
+        edges = T0 + np.arange(0, 7 * HOUR + 1, HOUR)
+        _same_summaries(store, plain, edges, end, [FLOW, COUNT, RUNNING])
+    finally:
+        store.close()
+    reopened = DuckDBStore(path)  # None: keeps the tiers the database has
+    reopened.open()
+    assert reopened.rollups.widths == [MINUTE, HOUR]
+    reopened.close()
+    dropped = DuckDBStore(path, rollups=[HOUR])
+    dropped.open()
+    cur = dropped.cursor()
+    assert cur.execute("SELECT DISTINCT width_us FROM rollups").fetchall() == [(HOUR,)]
+    cur.close()
+    dropped.close()
+    plain.close()
+
+
+def test_compressed_tags_keep_their_rollups_true() -> None:
+    rule = CompressionRule(prefix="acme", method="swinging_door", deviation=0.5, max_time_s=600)
+    rolled, plain = _stores(compression=rules_resolver([rule], {}))
+    try:
+        points = [(FLOW, round(50 + 3 * math.sin(i / 20), 3), T0 + i * 5 * SECOND)
+                  for i in range(4000)]  # fmt: skip
+        for chunk in range(0, len(points), 50):
+            _write((rolled, plain), points[chunk : chunk + 50])
+            if chunk % 500 == 0:
+                rolled.refresh_rollups()
+        rolled.refresh_rollups()
+        assert rolled.thinning.stats()[FLOW].kept < 1000  # compression did drop points
+        end = points[-1][2]
+        edges = T0 + np.arange(0, 6 * HOUR + 1, 15 * MINUTE)
+        _same_summaries(rolled, plain, edges, end, [FLOW])
+    finally:
+        rolled.close()
+        plain.close()
+
+
+def test_summaries_use_the_rollups(pair: tuple[DuckDBStore, DuckDBStore]) -> None:
+    """With the raw points gone, only rows can answer: a summary off the grid finds nothing."""
+    rolled, _ = pair
+    _write([rolled], _irregular(500, seed=5))
+    rolled.refresh_rollups()
+    rolled.apply_retention(lambda _: T0 + 86_400 * SECOND, None)
+    on_grid = T0 + np.arange(0, 3 * HOUR + 1, HOUR)
+    off_grid = on_grid + 7 * SECOND
+    got = rolled.summarize([FLOW], on_grid, ["count"], data_end_us=T0 + 3 * HOUR)[0]
+    assert sum(got.values["count"]) > 400
+    got = rolled.summarize([FLOW], off_grid, ["count"], data_end_us=T0 + 3 * HOUR)[0]
+    assert sum(got.values["count"]) == 1  # retention keeps each tag's newest point
+    # Aggregates rollups cannot answer come from raw points too.
+    got = rolled.summarize([RUNNING], on_grid, ["durations"], data_end_us=T0 + 3 * HOUR)[0]
+    assert got.values["durations"][0] == {}
+
+
+commits = st.lists(
+    st.tuples(
+        st.lists(st.tuples(st.integers(0, 400), st.integers(-50, 50), st.booleans()),
+                 min_size=1, max_size=15),
+        st.booleans(),  # refresh after this commit
+    ),
+    min_size=1,
+    max_size=8,
+)  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(commits=commits, width=st.sampled_from([MINUTE, 5 * MINUTE, HOUR]))
+def test_any_history_of_writes_and_refreshes_gives_raw_answers(
+    commits: list[tuple[list[tuple[int, int, bool]], bool]], width: int
+) -> None:
+    rolled, plain = _stores()
+    try:
+        for pts, refresh in commits:
+            # Timestamps in 30 s steps over 200 minutes: appends, late points and duplicates.
+            _write((rolled, plain), [(FLOW, float(v), T0 + t * 30 * SECOND,
+                                      int(Quality.GOOD) if good else BAD)
+                                     for t, v, good in pts])  # fmt: skip
+            if refresh:
+                rolled.refresh_rollups()
+        edges = T0 - HOUR + np.arange(0, 5 * HOUR + 1, width)
+        end = T0 + 401 * 30 * SECOND
+        _same_summaries(rolled, plain, edges, end, [FLOW])
+    finally:
+        rolled.close()
+        plain.close()
+
+
+async def test_the_historian_keeps_rollups_up_to_date_in_the_background(tmp_path: Path) -> None:
+    from kiln.core.platform import Platform, Stage
+    from kiln.testing.clock import FakeClock
+
+    historian = Historian(tmp_path / "h.duckdb", rollups=TIERS, rollup_s=0.02)
+    platform = Platform(clock=FakeClock(T0 + 86_400 * SECOND), data_dir=tmp_path)
+    platform.add(historian, Stage.STORAGE)
+    points = _irregular(3000, seed=6)
+    async with platform:
+        for chunk in range(0, len(points), 500):
+            b = batch(points[chunk : chunk + 500])
+            b.want_ack()
+            await platform.bus.publish(b)
+            await b.wait_durable()
+        store = historian.store
+        assert store is not None
+
+        def pending() -> int:
+            cur = store.cursor()
+            ((n,),) = cur.execute("SELECT count(*) FROM rollup_pending").fetchall()
+            cur.close()
+            return int(n)
+
+        for _ in range(500):
+            if not pending():
+                break
+            await asyncio.sleep(0.02)
+        assert pending() == 0  # the background task did all the work
+        await asyncio.sleep(0.1)
+        assert historian.stats.rollup_pending_series == 0
+        assert historian.stats.rollup_rows_written >= 3 * 60  # three tags, hours of minutes
+        edges = T0 + np.arange(0, 24 * HOUR + 1, HOUR)  # the points span about 17 hours
+        got = await historian.summarize([FLOW], edges, ["count"])
+        assert sum(got[0].values["count"]) == sum(1 for p in points if p[0] == FLOW and p[3] == 0)
+
+
+def test_the_plant_file_configures_tiers_and_their_retention(tmp_path: Path) -> None:
+    from kiln.assembly import build_platform
+    from kiln.core.config import load_config
+    from kiln.core.errors import ConfigError
+    from kiln.settings import Settings
+
+    plant = tmp_path / "plant.yaml"
+    plant.write_text(
+        f"data_dir: {tmp_path / 'data'}\n"
+        "historian:\n  rollups: [1min, 1h, 1d]\n  rollup_s: 2\n  retention:\n"
+        "    - {prefix: acme, raw_days: 30, rollup_days: 3650}\n"
+        "    - {prefix: acme/p/l, raw_days: 90, rollup_days: 60}\n"
+    )
+    historian = build_platform(load_config(plant, Settings)).service(Historian)
+    assert historian.rollups == [MINUTE, HOUR, 24 * HOUR]
+    assert historian.rollup_s == 2
+    assert historian.rollup_retention is not None
+    assert historian.rollup_retention("acme/q/x") == 3650
+    assert historian.rollup_retention(FLOW) == 90  # never before the raw points they summarize
+    plant.write_text(f"data_dir: {tmp_path / 'data'}\nhistorian:\n  rollups: [5min, 1h, 1mo]\n")
+    with pytest.raises(ConfigError, match="fixed width"):
+        load_config(plant, Settings)
