@@ -107,13 +107,19 @@ def _measure(name: str, ds: Dataset, root: Path, lines: list[bytes] | None) -> d
         else:
             peer.ingest(payload)
         ingest_s = time.perf_counter() - started
-        _progress(f"{name}: {ds.rows / ingest_s:,.0f} points/s; querying")
+        started = time.perf_counter()
+        if hasattr(peer, "settle"):
+            peer.settle()
+        settle_s = time.perf_counter() - started
+        _progress(
+            f"{name}: {ds.rows / ingest_s:,.0f} points/s, settled in {settle_s:.1f} s; querying"
+        )
         queries = _queries(peer, ds)
         disk = peer.bytes_on_disk() if name == "postgresql" else None
     if disk is None:
         disk = peer.bytes_on_disk()  # after the clean stop: flushed
     return {"ingest_points_per_s": ds.rows / ingest_s, "bytes_per_point": disk / ds.rows,
-            "queries": queries}  # fmt: skip
+            "settle_s": settle_s, "queries": queries}  # fmt: skip
 
 
 def _rows(results: dict[str, dict[str, Any]], ds: Dataset) -> Iterator[dict[str, Any]]:
@@ -138,6 +144,8 @@ def _rows(results: dict[str, dict[str, Any]], ds: Dataset) -> Iterator[dict[str,
             row["answers"] = {n: r["queries"][q][1] for n, r in results.items()}
         if kiln is not None:
             row["value"] = round(get(kiln), 3)
+            if metric == "peers_ingest_points_per_s":
+                row["kiln_rollups_caught_up_s"] = round(kiln["settle_s"], 1)  # after the ingest
             if values:
                 best_name = (max if higher_better else min)(values, key=lambda n: values[n])
                 best = values[best_name]

@@ -320,6 +320,7 @@ class Kiln:
             "name: bench\ndata_dir: data\nlog_level: warning\n"
             "limits: {max_buckets: 100000, latest_max: 10000}\n"
             "ingest: {ack_timeout_s: 300}\n"
+            "historian: {rollup_s: 0.5}\n"
         )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -356,6 +357,18 @@ class Kiln:
             r = self.http.post("/api/v1/ingest/bulk", content=body, headers=headers)
             if r.status_code != 200:
                 raise RuntimeError(f"Kiln refused an upload: {r.status_code} {r.text[:300]}")
+
+    def settle(self) -> None:
+        """Wait until the rollups have caught up with the upload (queries would be right
+        without them, reading raw points, but this measures the steady state)."""
+        quiet = 0
+        deadline = time.monotonic() + 600
+        while quiet < 3 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            r = self.http.get("/api/v1/health")
+            detail = r.json()["subsystems"]["historian"]["detail"]
+            busy = detail["rollup_pending_series"] or not detail["rollup_rows_written"]
+            quiet = 0 if busy else quiet + 1
 
     def stop(self) -> None:
         self.http.close()

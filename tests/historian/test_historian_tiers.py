@@ -326,3 +326,95 @@ def test_the_plant_file_configures_tiers_and_their_retention(tmp_path: Path) -> 
     plant.write_text(f"data_dir: {tmp_path / 'data'}\nhistorian:\n  rollups: [5min, 1h, 1mo]\n")
     with pytest.raises(ConfigError, match="fixed width"):
         load_config(plant, Settings)
+
+
+def test_a_version_1_database_is_migrated_and_its_history_rolled_up(tmp_path: Path) -> None:
+    import duckdb
+
+    from kiln.historian import schema
+
+    path = tmp_path / "v1.duckdb"
+    conn = duckdb.connect(str(path))
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, "
+                 "applied_ts TIMESTAMPTZ NOT NULL)")  # fmt: skip
+    for ddl in schema._DDL_V1:
+        conn.execute(ddl)
+    conn.execute("INSERT INTO schema_version VALUES (1, make_timestamptz(0))")
+    conn.execute(f"INSERT INTO series VALUES (0, '{FLOW}', 'float', make_timestamptz(0))")
+    conn.execute(
+        "INSERT INTO points SELECT 0, make_timestamptz($t0 + i * 30000000), i, NULL, 0, NULL "
+        "FROM range(240) t(i)",
+        {"t0": T0},
+    )
+    conn.close()
+    store = DuckDBStore(path, rollups=TIERS)
+    store.open()
+    try:
+        cur = store.cursor()
+        assert cur.execute("SELECT max(version) FROM schema_version").fetchall() == [(2,)]
+        cur.close()
+        assert store.rollups_pending() == 1
+        store.refresh_rollups()
+        got = store.summarize([FLOW], T0 + np.arange(0, 3) * HOUR, ["count", "avg"],
+                              data_end_us=T0 + 2 * HOUR)  # fmt: skip
+        assert got[0].values["count"] == [120, 120]
+        assert got[0].values["avg"] == [pytest.approx(59.5), pytest.approx(179.5)]
+    finally:
+        store.close()
+
+
+def test_a_tier_keeps_no_rows_for_a_tag_it_would_not_summarize(tmp_path: Path) -> None:
+    """A one-minute tier of a tag sampled every 90 s would hold a row per point: it is dropped
+    for that tag (queries use a wider tier or the raw points) and comes back, rebuilt, when
+    the tag starts reporting every second."""
+    path = tmp_path / "h.duckdb"
+    slow = [(FLOW, float(i % 17), T0 + i * 90 * SECOND) for i in range(2500)]
+    fast = [(COUNT, i, T0 + i * 5 * SECOND) for i in range(45_000)]
+    rolled = DuckDBStore(path, rollups=TIERS)
+    rolled.open()
+    plain = DuckDBStore(None, rollups=[])
+    plain.open()
+    try:
+        for chunk in range(0, 2500, 500):
+            _write(
+                (rolled, plain), slow[chunk : chunk + 500] + fast[chunk * 18 : chunk * 18 + 9000]
+            )
+            while rolled.refresh_rollups().series:
+                pass
+        flow, count = rolled.series.id_of(FLOW), rolled.series.id_of(COUNT)
+        assert (MINUTE, flow) in rolled.rollups.sparse
+        assert (HOUR, flow) not in rolled.rollups.sparse
+        assert (MINUTE, count) not in rolled.rollups.sparse
+
+        def rows(width: int, sid: int | None) -> int:
+            cur = rolled.cursor()
+            ((n,),) = cur.execute(
+                "SELECT count(*) FROM rollups WHERE width_us = $w AND series_id = $s",
+                {"w": width, "s": sid},
+            ).fetchall()
+            cur.close()
+            return int(n)
+
+        assert rows(MINUTE, flow) == 0 and rows(HOUR, flow) > 0 and rows(MINUTE, count) > 0
+        end = slow[-1][2]
+        for width in (5 * MINUTE, HOUR):
+            edges = T0 + np.arange(0, 63 * HOUR + 1, width)
+            _same_summaries(rolled, plain, edges, end, [FLOW, COUNT])
+        rolled.close()
+        rolled.open()  # the classification is stored
+        assert (MINUTE, flow) in rolled.rollups.sparse
+        # The tag now reports every second: the tier comes back for its whole history.
+        start = end + SECOND
+        faster = [(FLOW, float(i % 23), start + i * SECOND) for i in range(25_000)]
+        for chunk in range(0, len(faster), 5000):
+            _write((rolled, plain), faster[chunk : chunk + 5000])
+            while rolled.refresh_rollups().series:
+                pass
+        assert (MINUTE, flow) not in rolled.rollups.sparse
+        assert rows(MINUTE, flow) > 2000  # the old, slow part too
+        end = faster[-1][2]
+        edges = T0 + np.arange(0, 72 * HOUR + 1, 5 * MINUTE)
+        _same_summaries(rolled, plain, edges, end, [FLOW, COUNT])
+    finally:
+        rolled.close()
+        plain.close()

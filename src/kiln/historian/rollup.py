@@ -58,9 +58,19 @@ class Rows:
 
     def take(self, index: Array) -> Rows:
         """The rows at `index` (an integer or boolean array)."""
-        return Rows(*(getattr(self, f.name)[index] for f in fields(Rows)))
+        return Rows(*(getattr(self, name)[index] for name in FIELDS))
+
+    def put(self, index: Array, rows: Rows) -> Rows:
+        """These rows with those at `index` replaced by `rows`."""
+        out = []
+        for name in FIELDS:
+            col = getattr(self, name).copy()
+            col[index] = getattr(rows, name)
+            out.append(col)
+        return Rows(*out)
 
 
+FIELDS = tuple(f.name for f in fields(Rows))
 _INT = ("bucket", "count", "head_ts", "tail_ts", "good_us")
 _BOOL = ("head_good", "tail_good")
 
@@ -68,8 +78,8 @@ _BOOL = ("head_good", "tail_good")
 def empty() -> Rows:
     return Rows(
         *(
-            np.empty(0, np.int64 if f.name in _INT else bool if f.name in _BOOL else np.float64)
-            for f in fields(Rows)
+            np.empty(0, np.int64 if name in _INT else bool if name in _BOOL else np.float64)
+            for name in FIELDS
         )
     )
 
@@ -81,17 +91,17 @@ def concat(parts: Sequence[Rows]) -> Rows:
         return empty()
     if len(parts) == 1:
         return parts[0]
-    return Rows(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Rows)))
+    return Rows(*(np.concatenate([getattr(p, name) for p in parts]) for name in FIELDS))
 
 
 def from_columns(cols: dict[str, Array]) -> Rows:
     """Rows from columns named like `Rows`' fields (a fetched table), typed as `Rows` has them."""
     out = []
-    for f in fields(Rows):
-        col = cols[f.name]
-        if f.name in _INT:
+    for name in FIELDS:
+        col = cols[name]
+        if name in _INT:
             out.append(np.asarray(col, dtype=np.int64))
-        elif f.name in _BOOL:
+        elif name in _BOOL:
             out.append(np.asarray(col, dtype=bool))
         else:
             out.append(np.asarray(np.ma.filled(col, np.nan), dtype=np.float64))
@@ -100,23 +110,36 @@ def from_columns(cols: dict[str, Array]) -> Rows:
 
 def build(points: Points, width_us: int, *, step: bool) -> Rows:
     """The rollup rows of `points` (numeric, in time order) on the grid of `width_us`."""
+    return build_many(points, np.zeros(len(points), np.int64), width_us, step=step)[1]
+
+
+def build_many(
+    points: Points, series: Array, width_us: int, *, step: bool | Array
+) -> tuple[Array, Rows]:
+    """The rollup rows of many series at once: `points` sorted by (`series`, time), `step`
+    per point or for all; returns each row's series and the rows, in (series, bucket) order."""
     if width_us < 1:
         raise ValueError(f"a rollup width must be at least 1 µs, got {width_us}")
     if not points.numeric:
         raise ValueError("rollups summarize numeric tags only")
     n = len(points)
     if n == 0:
-        return empty()
+        return np.empty(0, np.int64), empty()
     ts, values, good = points.ts, points.values, points.good
     bucket = ts - ts % width_us  # Python-style modulo: floors before 1970 too
-    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    new = np.r_[True, (bucket[1:] != bucket[:-1]) | (series[1:] != series[:-1])]
+    starts = np.flatnonzero(new)
     groups = len(starts)
     ends = np.r_[starts[1:], n] - 1
-    group = np.repeat(np.arange(groups), np.diff(np.r_[starts, n]))
+    group = np.cumsum(new) - 1
 
-    # The timeline between consecutive points of the same bucket.
-    inner = good[:-1] & (group[1:] == group[:-1])
-    ramp = timeline.ramps(points, step)[:-1]
+    # The timeline between consecutive points of the same bucket (and so of the same series).
+    inner = good[:-1] & ~new[1:]
+    ramp = good[:-1] & good[1:]
+    if isinstance(step, bool):
+        ramp &= not step
+    else:
+        ramp &= ~np.asarray(step, bool)[:-1]
     duration = np.diff(ts)[inner]
     mean = np.where(ramp[inner], (values[:-1][inner] + values[1:][inner]) * 0.5,
                     values[:-1][inner])  # fmt: skip
@@ -138,7 +161,7 @@ def build(points: Points, width_us: int, *, step: bool) -> Rows:
         hi[filled] = np.maximum.reduceat(v, at_first)
         first[filled] = v[at_first]
         last[filled] = v[at_first + count[filled] - 1]
-    return Rows(
+    return series[starts], Rows(
         bucket=bucket[starts],
         count=count,
         sum=total,
@@ -158,7 +181,7 @@ def build(points: Points, width_us: int, *, step: bool) -> Rows:
     )
 
 
-def combine(older: Rows, newer: Rows, *, step: bool) -> Rows:
+def combine(older: Rows, newer: Rows, *, step: bool | Array) -> Rows:
     """Row by row, the summary of `older`'s points followed by `newer`'s (the same buckets;
     every point of `newer` after every point of `older`): how an append joins its bucket."""
     n = older.count + newer.count
@@ -202,11 +225,11 @@ def extend(last: Rows, new: Rows, *, step: bool) -> Rows:
 
 
 def _gap(
-    t0: Array, v0: Array, good0: Array, t1: Array, v1: Array, good1: Array, *, step: bool
+    t0: Array, v0: Array, good0: Array, t1: Array, v1: Array, good1: Array, *, step: bool | Array
 ) -> tuple[Array, Array]:
     """Integral and valid time of the timeline segments from (t0, v0) to (t1, v1)."""
     duration = np.where(good0, t1 - t0, 0)
-    ramp = good0 & good1 & (not step)
+    ramp = good0 & good1 & ~np.asarray(step, bool)
     mean = np.where(ramp, (v0 + v1) * 0.5, v0)
     return np.where(good0, mean * duration, 0.0), duration.astype(np.int64)
 

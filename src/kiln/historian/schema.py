@@ -72,6 +72,8 @@ _DDL_V2 = (
     )
     """,
     "CREATE TABLE rollup_tiers (width_us BIGINT PRIMARY KEY, created_ts TIMESTAMPTZ NOT NULL)",
+    # Series a tier keeps no rows for: their buckets would hold about one point each.
+    "CREATE TABLE rollup_sparse (width_us BIGINT NOT NULL, series_id INTEGER NOT NULL)",
 )
 
 _MIGRATIONS = {1: _DDL_V1, 2: _DDL_V2}  # version -> what creates it from the one before

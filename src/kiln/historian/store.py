@@ -398,11 +398,11 @@ class DuckDBStore:
     ) -> list[analysis.TagSummary]:
         """Aggregates of each tag per bucket of `edges`, all on the same buckets: from rollups
         where the buckets lie on a tier's grid, else from the raw points."""
-        width = self.rollups.width_for(edges, names)
+        widths = self.rollups.widths_for(edges, names)
         from_rollups: dict[str, analysis.TagSummary] = {}
-        if width is not None:
+        if widths:
             from_rollups = self._summarize_rollups(
-                paths, width, edges, names, data_end_us=data_end_us, total_unit=total_unit
+                paths, widths, edges, names, data_end_us=data_end_us, total_unit=total_unit
             )
         rest = [p for p in paths if p not in from_rollups]
         timelines = self._timelines(rest, int(edges[0]), int(edges[-1])) if rest else []
@@ -415,38 +415,42 @@ class DuckDBStore:
     def _summarize_rollups(
         self,
         paths: Sequence[str],
-        width: int,
+        widths: list[int],
         edges: np.ndarray,
         names: Sequence[str],
         *,
         data_end_us: int,
         total_unit: str,
     ) -> dict[str, analysis.TagSummary]:
-        series: list[tuple[int, str]] = []
+        by_width: dict[int, list[tuple[int, str]]] = {}
         for path in dict.fromkeys(paths):
             sid = self.series.id_of(path)
             if sid is None or self.series.kind(sid) == STRING:
                 continue
             if sid < len(self.snapshot.hwm) and int(self.snapshot.hwm[sid]) > data_end_us:
                 continue  # points after the known end: rows cannot cut there
-            series.append((sid, self.series.kind(sid)))
-        if not series:
+            width = self.rollups.width_of(widths, sid)
+            if width is not None:
+                by_width.setdefault(width, []).append((sid, self.series.kind(sid)))
+        if not by_width:
             return {}
+        out: dict[str, analysis.TagSummary] = {}
         cur = self.cursor()
         try:
             cur.begin()  # one snapshot: the pending work and the rows agree
-            got = self.rollups.summaries(
-                cur, width, series, edges, names, data_end_us=data_end_us,
-                total_unit=total_unit, span=lambda sid: self._span(cur, sid),
-            )  # fmt: skip
+            for width, series in by_width.items():
+                got = self.rollups.summaries(
+                    cur, width, series, edges, names, data_end_us=data_end_us,
+                    total_unit=total_unit, span=lambda sid: self._span(cur, sid),
+                )  # fmt: skip
+                for sid, kind in series:
+                    if sid in got:
+                        path = self.series.path(sid)
+                        out[path] = analysis.finish(path, kind, got[sid])
             cur.rollback()
         finally:
             cur.close()
-        return {
-            self.series.path(sid): analysis.finish(self.series.path(sid), kind, got[sid])
-            for sid, kind in series
-            if sid in got
-        }
+        return out
 
     def sample(
         self, paths: Sequence[str], times: np.ndarray, *, interpolate: bool, data_end_us: int

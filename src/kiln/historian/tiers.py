@@ -35,6 +35,15 @@ _TS = pa.timestamp("us", tz="UTC")
 _GOOD_BELOW = 1 << 30  # OPC UA severity Good (see query._GOOD)
 _FAR = 2**62
 
+# A tier is dropped for a series whose buckets hold fewer than this many points on average
+# (judged once it has seen enough points): a one-minute tier of a tag sampled once a minute
+# would only double its disk use. A sparse series gets the tier back (rebuilt from its whole
+# history) if it starts reporting often enough.
+_CLASSIFY_POINTS = 2_000
+_SPARSE_BELOW = 3.0
+_RECHECK_POINTS = 20_000
+_DENSE_AGAIN = 6.0
+
 # Columns of the rollups table after (width_us, series_id), in `Rows` order.
 _ROW_COLUMNS = [f.name for f in fields(Rows)]
 _TS_COLUMNS = frozenset({"bucket", "head_ts", "tail_ts"})
@@ -67,6 +76,15 @@ class RollupTiers:
 
     def __init__(self, widths_us: Iterable[int]) -> None:
         self.widths = sorted(set(widths_us))
+        # (width, series) pairs without rows: the tier would not summarize them (see above).
+        self.sparse: frozenset[tuple[int, int]] = frozenset()
+        self._dense: set[tuple[int, int]] = set()
+        self._seen: dict[tuple[int, int], list[int]] = {}
+        self._to_sparse: set[tuple[int, int]] = set()
+        self._to_dense: set[tuple[int, int]] = set()
+        # (width, series) -> its oldest row's bucket, once asked for (readers fill it, the
+        # writer keeps it true: backfills move it earlier, retention clears it).
+        self._oldest: dict[tuple[int, int], int] = {}
         if any(w < 1_000_000 for w in self.widths):
             raise ValueError("a rollup width must be at least one second")
         for narrow, wide in zip(self.widths, self.widths[1:], strict=False):
@@ -125,9 +143,18 @@ class RollupTiers:
         stored = {int(r[0]) for r in conn.execute("SELECT width_us FROM rollup_tiers").fetchall()}
         added = [w for w in self.widths if w not in stored]
         removed = [w for w in stored if w not in self.widths]
-        if not added and not removed:
-            return
+        if added or removed:
+            self._change_tiers(conn, added, removed, now_us)
+        self._oldest.clear()
+        sparse = conn.execute("SELECT width_us, series_id FROM rollup_sparse").fetchall()
+        self.sparse = frozenset((int(w), int(s)) for w, s in sparse)
+
+    def _change_tiers(
+        self, conn: duckdb.DuckDBPyConnection, added: list[int], removed: list[int], now_us: int
+    ) -> None:
         with duck.transaction(conn):
+            for w in [*removed, *added]:
+                conn.execute("DELETE FROM rollup_sparse WHERE width_us = $w", {"w": w})
             for w in removed:
                 conn.execute("DELETE FROM rollups WHERE width_us = $w", {"w": w})
                 conn.execute("DELETE FROM rollup_tiers WHERE width_us = $w", {"w": w})
@@ -181,62 +208,73 @@ class RollupTiers:
         if not len(sids):
             return RefreshStats()
         t0 = np.asarray(got["t0"], np.int64)
-        t1 = np.asarray(got["t1"], np.int64)
+        t1_all = np.asarray(got["t1"], np.int64)
         append = np.asarray(got["append"], bool)
+        kinds = [kind_of(sid) for sid in sids.tolist()]
+        numeric = np.array([k != STRING for k in kinds], bool)
+        step = np.array([k != "float" for k in kinds], bool)
         # A long range is done a chunk at a time, cut on the widest grid (which holds every
         # narrower one), so that no bucket is ever rebuilt from part of its points.
         widest = self.widths[-1]
         cut = t0 - t0 % widest + max(max_span_us - max_span_us % widest, widest)
-        rest = t1 >= cut
-        t1 = np.where(rest, cut - 1, t1)
+        rest = t1_all >= cut
+        t1 = np.where(rest, cut - 1, t1_all)
         # An append reads only its own points; a recompute reads its buckets whole.
         lo_read = np.where(append, t0, t0 - t0 % widest)
         hi_read = np.where(append, t1 + 1, t1 - t1 % widest + widest)
-        points = self._read_points(conn, sids, lo_read, hi_read)
-        last_rows = self._last_rows(conn, sids[append], t0[append])
+        pts, pts_sid = self._read_points(conn, sids, lo_read, hi_read)
+        at = np.searchsorted(sids, pts_sid)  # each point's series, as an index into `sids`
+        last = self._last_rows(conn, sids[append], t0[append])
         written: list[Rows] = []
-        replace: dict[str, list[int]] = {"width_us": [], "series_id": [], "lo": [], "hi": []}
-        for i, sid in enumerate(sids.tolist()):
-            kind = kind_of(sid)
-            if kind == STRING:
-                continue
-            step = kind != "float"
-            pts = points.get(sid)
-            for w in self.widths:
-                first_bucket = int(t0[i]) - int(t0[i]) % w
-                last_bucket = int(t1[i]) - int(t1[i]) % w
-                rows = rollup.empty()
-                if pts is not None:
-                    a, b = np.searchsorted(pts.ts, [int(t0[i]) if append[i] else first_bucket,
-                                                    last_bucket + w])  # fmt: skip
-                    rows = rollup.build(
-                        Points(pts.ts[a:b], pts.values[a:b], pts.good[a:b]), w, step=step
-                    )
-                if append[i]:
-                    rows = rollup.extend(last_rows.get((w, sid), rollup.empty()), rows, step=step)
-                written.append(rows)
-                for key, value in (("width_us", w), ("series_id", sid), ("lo", first_bucket),
-                                   ("hi", last_bucket)):  # fmt: skip
-                    replace[key].append(value)
+        written_width: list[Array] = []
+        written_series: list[Array] = []
+        for w in self.widths:
+            first_bucket, last_bucket = t0 - t0 % w, t1 - t1 % w
+            lo = np.where(append, t0, first_bucket)[at]
+            keep = (pts.ts >= lo) & (pts.ts < (last_bucket + w)[at]) & numeric[at]
+            sparse = np.array([(w, sid) in self.sparse for sid in sids.tolist()], bool)
+            # Sparse series build no rows; counting their buckets is enough to re-check them.
+            counted = keep & sparse[at]
+            keep &= ~sparse[at]
+            row_sid, rows = rollup.build_many(_take(pts, keep), pts_sid[keep], w,
+                                              step=step[at][keep])  # fmt: skip
+            rows_of = np.bincount(np.searchsorted(sids, row_sid), minlength=len(sids))
+            if counted.any():
+                bucket = pts.ts[counted] - pts.ts[counted] % w
+                series = at[counted]
+                new = np.r_[True, (bucket[1:] != bucket[:-1]) | (series[1:] != series[:-1])]
+                rows_of += np.bincount(series[new], minlength=len(sids))
+            self._learn_density(w, sids, np.bincount(at[keep | counted], minlength=len(sids)),
+                                rows_of)  # fmt: skip
+            old_sid, old = last.get(w, (np.empty(0, np.int64), rollup.empty()))
+            if len(old):
+                # An append's first row joins the stored row of its bucket.
+                first = np.searchsorted(row_sid, old_sid)
+                rows = rows.put(first, rollup.combine(old, rows.take(first),
+                                                      step=step[np.searchsorted(sids, old_sid)]))  # fmt: skip
+            written.append(rows)
+            written_width.append(np.full(len(rows), w, np.int64))
+            written_series.append(row_sid)
         rows = rollup.concat(written)
-        widths = np.repeat(np.asarray(replace["width_us"], np.int64), [len(r) for r in written])
-        series = np.repeat(np.asarray(replace["series_id"], np.int64), [len(r) for r in written])
-        remainder = pa.table(
-            {
-                "series_id": pa.array(sids[rest].astype(np.int32)),
-                "t0": pa.array(cut[rest], _TS),
-                "t1": pa.array(np.asarray(got["t1"], np.int64)[rest], _TS),
-                "append": pa.array(append[rest]),
-            }
-        )
+        n_widths = len(self.widths)
+        replace = pa.table({
+            "width_us": pa.array(np.tile(self.widths, len(sids)), pa.int64()),
+            "series_id": pa.array(np.repeat(sids, n_widths).astype(np.int32)),
+            "lo": pa.array((np.repeat(t0, n_widths) - np.repeat(t0, n_widths)
+                            % np.tile(self.widths, len(sids))), _TS),
+            "hi": pa.array((np.repeat(t1, n_widths) - np.repeat(t1, n_widths)
+                            % np.tile(self.widths, len(sids))), _TS),
+        })  # fmt: skip
+        remainder = pa.table({
+            "series_id": pa.array(sids[rest].astype(np.int32)),
+            "t0": pa.array(cut[rest], _TS),
+            "t1": pa.array(t1_all[rest], _TS),
+            "append": pa.array(append[rest]),
+        })  # fmt: skip
         inputs = {
-            "kiln_rollup_replace": pa.table({
-                "width_us": pa.array(replace["width_us"], pa.int64()),
-                "series_id": pa.array(replace["series_id"], pa.int32()),
-                "lo": pa.array(replace["lo"], _TS),
-                "hi": pa.array(replace["hi"], _TS),
-            }),
-            "kiln_rollup_rows": _rows_table(rows, widths, series),
+            "kiln_rollup_replace": replace,
+            "kiln_rollup_rows": _rows_table(rows, np.concatenate(written_width),
+                                            np.concatenate(written_series)),
             "kiln_rollup_done": pa.table({"series_id": pa.array(sids.astype(np.int32))}),
             "kiln_rollup_rest": remainder,
         }  # fmt: skip
@@ -250,11 +288,80 @@ class RollupTiers:
             ).fetchall()
             if len(remainder):
                 conn.execute("INSERT INTO rollup_pending BY NAME SELECT * FROM kiln_rollup_rest")
-        return RefreshStats(len(sids), len(rows), sum(len(p) for p in points.values()))
+            self._apply_density(conn)
+        self._commit_density()
+        if self._oldest and len(rows):
+            widths_done, series_done = np.concatenate(written_width), np.concatenate(written_series)
+            for w, sid, bucket in zip(widths_done.tolist(), series_done.tolist(),
+                                      rows.bucket.tolist(), strict=True):  # fmt: skip
+                known = self._oldest.get((w, sid))
+                if known is not None and bucket < known:
+                    self._oldest[(w, sid)] = bucket
+        return RefreshStats(len(sids), len(rows), len(pts))
+
+    # -- density: a tier is kept only for the series it summarizes ---------------------------
+
+    def _learn_density(self, width: int, sids: Array, points: Array, rows: Array) -> None:
+        """Count what building this tier's rows took; classify series with enough points."""
+        for i in np.flatnonzero(points).tolist():
+            key = (width, int(sids[i]))
+            seen = self._seen.setdefault(key, [0, 0])
+            seen[0] += int(points[i])
+            seen[1] += int(rows[i])
+            ratio = seen[0] / max(seen[1], 1)
+            if key in self.sparse:
+                if seen[0] >= _RECHECK_POINTS and ratio >= _DENSE_AGAIN:
+                    self._to_dense.add(key)
+            elif key not in self._dense and seen[0] >= _CLASSIFY_POINTS:
+                if ratio < _SPARSE_BELOW:
+                    self._to_sparse.add(key)
+                else:
+                    self._dense.add(key)
+
+    def _apply_density(self, conn: duckdb.DuckDBPyConnection) -> None:
+        """Store the changes `_learn_density` found, in the refresh's transaction."""
+        if not self._to_sparse and not self._to_dense:
+            return
+        changes = pa.table({
+            "width_us": pa.array([w for w, _ in [*self._to_sparse, *self._to_dense]], pa.int64()),
+            "series_id": pa.array([s for _, s in [*self._to_sparse, *self._to_dense]], pa.int32()),
+            "sparse": pa.array([True] * len(self._to_sparse) + [False] * len(self._to_dense)),
+        })  # fmt: skip
+        with duck.registered(conn, {"kiln_rollup_density": changes}):
+            conn.execute(
+                "DELETE FROM rollup_sparse USING kiln_rollup_density d "
+                "WHERE rollup_sparse.width_us = d.width_us AND rollup_sparse.series_id = d.series_id"
+            )
+            conn.execute(
+                "INSERT INTO rollup_sparse SELECT width_us, series_id FROM kiln_rollup_density "
+                "WHERE sparse"
+            )
+            conn.execute(
+                "DELETE FROM rollups USING kiln_rollup_density d WHERE d.sparse "
+                "AND rollups.width_us = d.width_us AND rollups.series_id = d.series_id"
+            )
+            # A series dense again gets the tier built for its whole history, like a new tier.
+            conn.execute(
+                "INSERT INTO rollup_pending SELECT p.series_id, min(p.ts), max(p.ts), false "
+                "FROM points p WHERE p.series_id IN "
+                "(SELECT series_id FROM kiln_rollup_density WHERE NOT sparse) "
+                "GROUP BY p.series_id"
+            )
+
+    def _commit_density(self) -> None:
+        if self._to_sparse or self._to_dense:
+            for key in self._to_sparse | self._to_dense:
+                self._seen.pop(key, None)
+            self._dense |= self._to_dense
+            # Readers look at `sparse` without a lock: replace it, never change it in place.
+            self.sparse = frozenset((self.sparse | self._to_sparse) - self._to_dense)
+        self._to_sparse, self._to_dense = set(), set()
 
     def _read_points(
         self, conn: duckdb.DuckDBPyConnection, sids: Array, lo: Array, hi: Array
-    ) -> dict[int, Points]:
+    ) -> tuple[Points, Array]:
+        """The points of each series in its [lo, hi), sorted by (series, time), and their
+        series."""
         ranges = pa.table(
             {"sid": pa.array(sids.astype(np.int32)), "lo": pa.array(lo, _TS),
              "hi": pa.array(hi, _TS)}
@@ -265,46 +372,54 @@ class RollupTiers:
                 {"t0": int(lo.min()), "t1": int(hi.max()), "s0": int(sids.min()),
                  "s1": int(sids.max())},
             ).fetchnumpy()  # fmt: skip
-        return _split_points(got)
+        values = np.asarray(np.ma.filled(got["value"].astype(np.float64), np.nan), np.float64)
+        quality = np.asarray(got["quality"], np.int64)
+        good = ~np.isnan(values) & (quality < _GOOD_BELOW)
+        points = Points(np.asarray(got["ts"], np.int64), values, good)
+        return points, np.asarray(got["sid"], np.int64)
 
     def _last_rows(
         self, conn: duckdb.DuckDBPyConnection, sids: Array, t0: Array
-    ) -> dict[tuple[int, int], Rows]:
-        """The stored row of each appended series' first touched bucket, per width."""
+    ) -> dict[int, tuple[Array, Rows]]:
+        """Per width, the stored rows of the buckets the appends start in, and their series."""
         if not len(sids):
             return {}
-        wanted = pa.table(
-            {
-                "width_us": pa.array(np.tile(self.widths, len(sids)), pa.int64()),
-                "series_id": pa.array(np.repeat(sids, len(self.widths)).astype(np.int32)),
-                "bucket": pa.array(
-                    np.concatenate([t - t % np.asarray(self.widths) for t in t0.tolist()]), _TS
-                ),
-            }
-        )
+        widths = np.asarray(self.widths, np.int64)
+        starts = np.repeat(t0, len(widths))
+        wanted = pa.table({
+            "width_us": pa.array(np.tile(widths, len(sids))),
+            "series_id": pa.array(np.repeat(sids, len(widths)).astype(np.int32)),
+            "bucket": pa.array(starts - starts % np.tile(widths, len(sids)), _TS),
+        })  # fmt: skip
         with duck.registered(conn, {"kiln_rollup_wanted": wanted}):
             got = conn.execute(
                 f"SELECT r.width_us, r.series_id, {_prefixed(_SELECT_ROWS)} FROM rollups r "
                 "JOIN kiln_rollup_wanted w ON r.width_us = w.width_us "
-                "AND r.series_id = w.series_id AND r.bucket = w.bucket"
+                "AND r.series_id = w.series_id AND r.bucket = w.bucket "
+                "ORDER BY r.width_us, r.series_id"
             ).fetchnumpy()
         rows = rollup.from_columns(got)
+        width_of = np.asarray(got["width_us"], np.int64)
+        series = np.asarray(got["series_id"], np.int64)
         out = {}
-        for i, (w, s) in enumerate(zip(got["width_us"].tolist(), got["series_id"].tolist(),
-                                       strict=True)):  # fmt: skip
-            out[(int(w), int(s))] = rows.take(np.array([i]))
+        for w in self.widths:
+            mine = width_of == w
+            if mine.any():
+                out[w] = (series[mine], rows.take(mine))
         return out
 
     # -- reading ---------------------------------------------------------------------------
 
-    def width_for(self, edges: Array, names: Sequence[str]) -> int | None:
-        """The widest tier whose grid holds every edge, if rollups can answer `names`."""
+    def widths_for(self, edges: Array, names: Sequence[str]) -> list[int]:
+        """The tiers whose grid holds every edge, widest first, if rollups can answer `names`
+        (none otherwise)."""
         if not set(names) <= rollup.AGGREGATES or len(edges) < 2:
-            return None
-        for w in reversed(self.widths):
-            if not np.any(edges % w):
-                return w
-        return None
+            return []
+        return [w for w in reversed(self.widths) if not np.any(edges % w)]
+
+    def width_of(self, widths: Sequence[int], sid: int) -> int | None:
+        """The widest of `widths` that keeps rows for series `sid`."""
+        return next((w for w in widths if (w, sid) not in self.sparse), None)
 
     def dirty_from(self, cur: duckdb.DuckDBPyConnection, sids: Sequence[int]) -> dict[int, int]:
         """Per series with pending work, the earliest source time it touches."""
@@ -453,7 +568,22 @@ class RollupTiers:
         earlier = np.flatnonzero(rows.bucket < start)
         if len(earlier):
             return _point(rows.tail_ts, rows.tail_value, rows.tail_good, int(earlier[-1]))
+        if start <= self._oldest_row(cur, width_us, sid):
+            return _no_points()
         return self.neighbour(cur, width_us, sid, start, before=True)
+
+    def _oldest_row(self, cur: duckdb.DuckDBPyConnection, width_us: int, sid: int) -> int:
+        key = (width_us, sid)
+        oldest = self._oldest.get(key)
+        if oldest is None:
+            (row,) = cur.execute(
+                "SELECT epoch_us(min(bucket)) FROM rollups WHERE width_us = $w "
+                "AND series_id = $s", {"w": width_us, "s": sid},
+            ).fetchall()  # fmt: skip
+            oldest = _FAR if row[0] is None else int(row[0])
+            if row[0] is not None:  # no rows yet may mean not built yet: ask again
+                self._oldest[key] = oldest
+        return oldest
 
     def _after(
         self,
@@ -470,12 +600,12 @@ class RollupTiers:
         later = np.flatnonzero((rows.bucket >= end) & (rows.bucket < clean_until))
         if len(later):
             return _point(rows.head_ts, rows.head_value, rows.head_good, int(later[0]))
+        stored = span(sid)
+        if stored is None or stored[1] < end:
+            return _no_points()  # the newest point is always kept, raw: nothing after it
         found = self.neighbour(cur, width_us, sid, end, before=False, below_us=clean_until)
         if len(found):
             return found
-        stored = span(sid)
-        if stored is None or stored[1] < end:
-            return _no_points()
         return query.neighbour_points(cur, sid, end, before=False)
 
     # -- retention -------------------------------------------------------------------------
@@ -489,6 +619,7 @@ class RollupTiers:
         table = pa.table({"series_id": pa.array(list(sids), pa.int32()),
                           "cutoff": pa.array(list(cutoffs), pa.int64())})  # fmt: skip
         with duck.registered(conn, {"kiln_rollup_cutoffs": table}):
+            self._oldest.clear()
             (row,) = conn.execute(
                 "DELETE FROM rollups USING kiln_rollup_cutoffs AS c "
                 "WHERE rollups.series_id = c.series_id "
@@ -520,20 +651,6 @@ def _prefixed(select: str) -> str:
     )
 
 
-def _split_points(got: dict[str, Array]) -> dict[int, Points]:
-    sid = np.asarray(got["sid"], np.int64)
-    ts = np.asarray(got["ts"], np.int64)
-    values = np.asarray(np.ma.filled(got["value"].astype(np.float64), np.nan), np.float64)
-    quality = np.asarray(got["quality"], np.int64)
-    good = ~np.isnan(values) & (quality < _GOOD_BELOW)
-    out = {}
-    starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]]) if len(sid) else np.empty(0, int)
-    ends = np.r_[starts[1:], len(sid)]
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-        out[int(sid[a])] = Points(ts[a:b], values[a:b], good[a:b])
-    return out
-
-
 def _rows_table(rows: Rows, widths: Array, series: Array) -> pa.Table:
     cols: dict[str, pa.Array] = {"width_us": pa.array(widths, pa.int64()),
                                  "series_id": pa.array(series, pa.int32())}  # fmt: skip
@@ -541,6 +658,10 @@ def _rows_table(rows: Rows, widths: Array, series: Array) -> pa.Table:
         col = getattr(rows, name)
         cols[name] = pa.array(col, _TS) if name in _TS_COLUMNS else pa.array(col)
     return pa.table(cols)
+
+
+def _take(points: Points, index: Array) -> Points:
+    return Points(points.ts[index], points.values[index], points.good[index])
 
 
 def _point(ts: Array, values: Array, good: Array, i: int) -> Points:
