@@ -320,7 +320,6 @@ class Kiln:
             "name: bench\ndata_dir: data\nlog_level: warning\n"
             "limits: {max_buckets: 100000, latest_max: 10000}\n"
             "ingest: {ack_timeout_s: 300}\n"
-            "historian: {rollup_s: 0.5}\n"
         )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

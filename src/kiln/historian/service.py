@@ -77,7 +77,7 @@ class WriterStats:
     disk_used_bytes: int = 0
     rollup_rows_written: int = 0  # rollup rows (re)written
     rollup_points_read: int = 0  # raw points read to build them
-    rollup_pending_series: int = 0  # series whose rollups have work left, after the last run
+    rollup_pending_series: int = 0  # series whose rollups have work left
     rollup_seconds_sum: float = 0.0  # time the writer spent on rollups
     rollup_deleted_rows: int = 0  # deleted by retention rules
     rejected_batches: int = 0  # batches that could not be converted (bad path or value)
@@ -245,9 +245,7 @@ class Historian:
             done += result.series
             if not result.series:
                 break
-        self.stats.rollup_pending_series = await loop.run_in_executor(
-            executor, store.rollups_pending
-        )
+        self.stats.rollup_pending_series = store.rollups_pending()
         return done
 
     # -- housekeeping: retention and the disk limit ----------------------------------------
@@ -360,6 +358,7 @@ class Historian:
             return
         before = self.stats.rejected_batches
         self.stats.record(result, len(store.series))
+        self.stats.rollup_pending_series = store.rollups_pending()
         for i, batch in enumerate(group):
             batch.mark_durable(result.rejected.get(i))
         # A producer that keeps sending bad values would flood the log: first, then every 1000.

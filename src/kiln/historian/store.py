@@ -276,6 +276,8 @@ class DuckDBStore:
         self.series.commit()
         self.thinning.commit()
         self.snapshot.apply(cols)
+        if rollup_work is not None:
+            self.rollups.committed(rollup_work)
         if self._oldest and len(cols):
             # Backfills can move a series' oldest point earlier (compression never drops one).
             firsts = np.flatnonzero(np.r_[True, cols.series[1:] != cols.series[:-1]])
@@ -293,10 +295,7 @@ class DuckDBStore:
 
     def rollups_pending(self) -> int:
         """Series whose rollups have work pending."""
-        conn = self._conn
-        if conn is None:
-            raise StoreClosedError("the historian store is closed")
-        return self.rollups.pending_series(conn)
+        return len(self.rollups.pending)
 
     def _series_table(self, rows: list[tuple[int, str, str]]) -> pa.Table:
         now = self._clock.now_us()

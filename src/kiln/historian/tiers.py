@@ -15,7 +15,7 @@ rollup answer is always the answer the raw points give.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import duckdb
@@ -85,6 +85,9 @@ class RollupTiers:
         # (width, series) -> its oldest row's bucket, once asked for (readers fill it, the
         # writer keeps it true: backfills move it earlier, retention clears it).
         self._oldest: dict[tuple[int, int], int] = {}
+        # series -> the earliest source time of its pending work: the table's content, kept
+        # in memory for readers (replaced, never changed in place, as `sparse`).
+        self.pending: Mapping[int, int] = {}
         if any(w < 1_000_000 for w in self.widths):
             raise ValueError("a rollup width must be at least one second")
         for narrow, wide in zip(self.widths, self.widths[1:], strict=False):
@@ -148,6 +151,7 @@ class RollupTiers:
         self._oldest.clear()
         sparse = conn.execute("SELECT width_us, series_id FROM rollup_sparse").fetchall()
         self.sparse = frozenset((int(w), int(s)) for w, s in sparse)
+        self._load_pending(conn)
 
     def _change_tiers(
         self, conn: duckdb.DuckDBPyConnection, added: list[int], removed: list[int], now_us: int
@@ -182,9 +186,21 @@ class RollupTiers:
                 ", ".join(f"{w // 1_000_000} s" for w in added),
             )
 
-    def pending_series(self, conn: duckdb.DuckDBPyConnection) -> int:
-        (row,) = conn.execute("SELECT count(DISTINCT series_id) FROM rollup_pending").fetchall()
-        return int(row[0])
+    def _load_pending(self, conn: duckdb.DuckDBPyConnection) -> None:
+        got = conn.execute(
+            "SELECT series_id, epoch_us(min(t0)) FROM rollup_pending GROUP BY series_id"
+        ).fetchall()
+        self.pending = {int(sid): int(t0) for sid, t0 in got}
+
+    def committed(self, work: pa.Table) -> None:
+        """Note the pending work of a commit once it is durable."""
+        pending = dict(self.pending)
+        sids = work.column("series_id").to_numpy()
+        starts = work.column("t0").cast(pa.int64()).to_numpy()
+        for sid, t0 in zip(sids.tolist(), starts.tolist(), strict=True):
+            known = pending.get(sid)
+            pending[sid] = t0 if known is None else min(known, t0)
+        self.pending = pending
 
     def refresh(
         self,
@@ -290,6 +306,7 @@ class RollupTiers:
                 conn.execute("INSERT INTO rollup_pending BY NAME SELECT * FROM kiln_rollup_rest")
             self._apply_density(conn)
         self._commit_density()
+        self._load_pending(conn)
         if self._oldest and len(rows):
             widths_done, series_done = np.concatenate(written_width), np.concatenate(written_series)
             for w, sid, bucket in zip(widths_done.tolist(), series_done.tolist(),
@@ -421,16 +438,10 @@ class RollupTiers:
         """The widest of `widths` that keeps rows for series `sid`."""
         return next((w for w in widths if (w, sid) not in self.sparse), None)
 
-    def dirty_from(self, cur: duckdb.DuckDBPyConnection, sids: Sequence[int]) -> dict[int, int]:
+    def dirty_from(self, sids: Sequence[int]) -> dict[int, int]:
         """Per series with pending work, the earliest source time it touches."""
-        if not sids:
-            return {}
-        got = cur.execute(
-            "SELECT series_id, epoch_us(min(t0)) FROM rollup_pending "
-            "WHERE list_contains($sids, series_id) GROUP BY series_id",
-            {"sids": list(sids)},
-        ).fetchall()
-        return {int(s): int(t) for s, t in got}
+        pending = self.pending
+        return {sid: pending[sid] for sid in sids if sid in pending}
 
     def read(
         self,
@@ -504,7 +515,7 @@ class RollupTiers:
         answer (pending work from before the range) are for the caller to read raw."""
         start, end = int(edges[0]), int(edges[-1])
         sids = [sid for sid, _ in series]
-        dirty = self.dirty_from(cur, sids)
+        dirty = self.dirty_from(sids)
         # Rows are clean before the bucket of a series' first pending point; the range is
         # read from rows before `split` and from raw points after it.
         clean = {sid: _FAR if (t := dirty.get(sid)) is None else t - t % width_us for sid in sids}
