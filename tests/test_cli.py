@@ -37,3 +37,25 @@ def test_config_check_reports_problems_with_exit_2(
 def test_run_with_missing_config_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--config", "/nonexistent/plant.yaml"]) == 2
     assert "no such configuration file" in capsys.readouterr().err
+
+
+def test_run_refuses_a_historian_url_that_is_not_postgresql(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plant = tmp_path / "plant.yaml"
+    plant.write_text(f"data_dir: {tmp_path / 'data'}\n")
+    assert main(["run", "--config", str(plant), "--historian-url", "mysql://root@db/h"]) == 2
+    assert "historian.url must be a PostgreSQL URL" in capsys.readouterr().err
+
+
+def test_run_takes_the_historian_url_into_the_settings(tmp_path: Path) -> None:
+    import argparse
+
+    from kiln.cli import _override
+    from kiln.settings import Settings
+
+    args = argparse.Namespace(host=None, port=None, log_level=None,
+                              historian_url="postgresql://kiln:secret@db/plant")  # fmt: skip
+    settings = _override(Settings(data_dir=tmp_path), args)
+    assert settings.historian.backend == "postgresql"
+    assert settings.historian.url == "postgresql://kiln:secret@db/plant"

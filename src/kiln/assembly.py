@@ -152,6 +152,8 @@ def build_platform(
     platform.add(
         Historian(
             settings.historian_path,
+            url=settings.historian.url,
+            partition_days=settings.historian.partition_days,
             max_batch_points=settings.historian.max_batch_points,
             queue_points=settings.historian.queue_points,
             compression=_compression(settings),

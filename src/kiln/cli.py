@@ -15,7 +15,7 @@ from kiln.cli_admin import run as run_admin
 from kiln.cli_sim import add_parser as add_sim_parser
 from kiln.cli_sim import run as run_sim
 from kiln.core.errors import ConfigError
-from kiln.settings import HttpSettings, Settings, SimServeSettings, load_settings
+from kiln.settings import HistorianSettings, HttpSettings, Settings, SimServeSettings, load_settings
 from kiln.sim import FactorySpec
 from kiln.sim.spec import ShiftSpec
 
@@ -91,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the platform from a YAML configuration.",
     )
     run.add_argument("--config", type=Path, required=True, help="plant configuration (YAML)")
+    run.add_argument(
+        "--historian-url",
+        default=None,
+        metavar="URL",
+        help="keep the history in PostgreSQL (postgresql://user@host/db) instead of DuckDB; "
+        "overrides historian.url",
+    )
     _server_options(run)
 
     config = sub.add_parser("config", help="work with configuration files")
@@ -194,6 +201,11 @@ def _override(settings: Settings, args: argparse.Namespace) -> Settings:
     if args.port is not None:
         http["port"] = args.port
     update: dict[str, object] = {"http": HttpSettings(**http)}
+    url = getattr(args, "historian_url", None)
+    if url is not None:
+        historian = settings.historian.model_dump()
+        historian["url"] = url
+        update["historian"] = HistorianSettings.model_validate(historian)
     if args.log_level is not None:
         update["log_level"] = args.log_level
     return settings.model_copy(update=update)

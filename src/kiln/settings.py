@@ -5,13 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    field_validator,
+    model_validator,
+)
 
 from kiln.connectors.base import ConnectorConfig
 from kiln.connectors.registry import validate_connector_config
 from kiln.core.config import load_config
 from kiln.core.values import validate_path
 from kiln.historian.compression import CompressionRule
+from kiln.historian.pg_store import is_postgres_url, redact
 from kiln.historian.retention import RetentionRule
 from kiln.historian.tiers import parse_widths
 from kiln.model.definitions import AssetDef, AssetTypeDef
@@ -67,8 +75,17 @@ class SecuritySettings(_Section):
 
 
 class HistorianSettings(_Section):
-    backend: Literal["duckdb"] = "duckdb"
+    backend: Literal["duckdb", "postgresql"] = Field(
+        default="duckdb", description="duckdb (a file in data_dir) or postgresql (set url)"
+    )
     path: Path | None = Field(default=None, description="default: <data_dir>/history.duckdb")
+    url: str | None = Field(
+        default=None,
+        description="postgresql://user:password@host/database: keep the history in PostgreSQL",
+    )
+    partition_days: int = Field(
+        default=7, ge=1, le=366, description="PostgreSQL: days of points per partition"
+    )
     max_batch_points: int = Field(default=200_000, gt=0, description="points per commit at most")
     queue_points: int = Field(
         default=1_000_000, gt=0, description="bus queue bound (blocks when full)"
@@ -98,6 +115,19 @@ class HistorianSettings(_Section):
     def _tiers(cls, tiers: list[str]) -> list[str]:
         parse_widths(tiers)
         return tiers
+
+    @model_validator(mode="after")
+    def _backend(self) -> HistorianSettings:
+        if self.url is not None:
+            if not is_postgres_url(self.url):
+                raise ValueError(
+                    f"historian.url must be a PostgreSQL URL (postgresql://user@host/db), "
+                    f"not {redact(self.url)!r}"
+                )
+            self.backend = "postgresql"
+        elif self.backend == "postgresql":
+            raise ValueError("historian.backend postgresql needs historian.url")
+        return self
 
 
 class ModelSettings(_Section):

@@ -28,3 +28,16 @@ def client(anonymous: TestClient, tmp_path: Path) -> TestClient:
 def device(client: TestClient) -> dict[str, str]:
     """Headers of a device credential that may publish under `acme`."""
     return device_headers(client, dict(client.headers), "gateway-acme", "acme")
+
+
+@pytest.fixture
+def pg_client(tmp_path: Path) -> Iterator[TestClient]:
+    """An administrator's client of a platform whose historian is in PostgreSQL."""
+    from kiln.settings import HistorianSettings
+    from kiln.testing import postgres
+
+    with postgres.schema_for_test() as url:
+        settings = make_settings(tmp_path / "data", historian=HistorianSettings(url=url))
+        with make_app_client(settings) as c:
+            c.headers.update(admin_headers(c, tmp_path / "data"))
+            yield c

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from kiln.core.quality import Quality
 from kiln.core.values import Scalar, TagValue, ValueBatch
 from kiln.historian import DuckDBStore
+
+StoreFactory = Callable[..., DuckDBStore]  # makes stores on one backend (conftest.make_store)
 
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 SECOND = 1_000_000

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +33,26 @@ def test_swinging_door_worked_example() -> None:
     # so (3, 1.5) is kept. At (5, 5.2) the line from (3, 1.5) (slope 1.85) misses (4, 5) by
     # more than 1 (its door is 2.5..4.5), so (4, 5) is kept. (6, 5.1) is held, then flushed.
     assert run("swinging_door", 1.0, raw) == pts((0, 0.0), (3, 1.5), (4, 5.0), (6, 5.1))
+
+
+# Published examples: the test data of gfoidl/DataCompression, an open-source swinging-door
+# implementation (data/swinging-door/trend1, trend2 and trend3_mini, raw and compressed, with
+# the compression deviations its tests use). Kiln's door keeps exactly the published points.
+PUBLISHED = [
+    (0.1, [(0, 1), (1, 1.1), (2, 1.2), (3, 1.6), (4, 2), (5, 2), (6, 2), (7, 1.2)],
+     [(0, 1), (2, 1.2), (4, 2), (6, 2), (7, 1.2)]),
+    (0.1, [(0, 1), (1, 1.1), (2, 1.2), (3, 1.6), (4, 2), (5, 2), (6, 2), (7, 2)],
+     [(0, 1), (2, 1.2), (4, 2), (7, 2)]),
+    (2.0, [(5, -2), (6, 5), (7, 4), (8, 3), (9, 5)], [(5, -2), (6, 5), (8, 3), (9, 5)]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("deviation", "raw", "published"), PUBLISHED)
+def test_swinging_door_keeps_the_published_points(
+    deviation: float, raw: list[tuple[float, float]], published: list[tuple[float, float]]
+) -> None:
+    kept = run("swinging_door", deviation, pts(*((t, float(v)) for t, v in raw)))
+    assert kept == pts(*((t, float(v)) for t, v in published))
 
 
 def test_exception_keeps_the_value_before_each_exception() -> None:

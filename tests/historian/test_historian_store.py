@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from historian_helpers import SECOND, T0, batch, stored
+from historian_helpers import SECOND, T0, StoreFactory, batch, stored
 
 from kiln.core.errors import InvalidPathError
 from kiln.core.quality import Quality
@@ -325,15 +325,14 @@ def test_writing_to_a_closed_store_raises(store: DuckDBStore) -> None:
         store.write([batch([(TEMP, 1.0, T0)])])
 
 
-def test_reopen_keeps_data_high_water_marks_and_snapshot(tmp_path: Path) -> None:
-    path = tmp_path / "history.duckdb"
-    first = DuckDBStore(path)
+def test_reopen_keeps_data_high_water_marks_and_snapshot(make_store: StoreFactory) -> None:
+    first = make_store()
     first.open()
     first.write([batch([(TEMP, 1.0, T0), (TEMP, 2.0, T0 + 10), (STATE, "idle", T0)])])
     first.write([batch([(RUN, True, T0 + 3)], receive_us=T0 + 4)])
     first.close()
 
-    second = DuckDBStore(path)
+    second = make_store()
     second.open()
     try:
         assert {v.path: (v.value, v.source_us, v.receive_us) for v in second.latest()} == {

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from historian_helpers import SECOND, T0, batch, stored
+from historian_helpers import SECOND, T0, StoreFactory, batch, stored
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,8 +25,8 @@ RULES = [
 
 
 @pytest.fixture
-def store() -> Iterator[DuckDBStore]:
-    s = DuckDBStore(None, compression=rules_resolver(RULES))
+def store(make_store: StoreFactory) -> Iterator[DuckDBStore]:
+    s = make_store(compression=rules_resolver(RULES))
     s.open()
     yield s
     s.close()

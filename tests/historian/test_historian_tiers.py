@@ -15,14 +15,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from historian_helpers import SECOND, T0, batch
+from historian_helpers import SECOND, T0, StoreFactory, batch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiln.core.quality import Quality
 from kiln.historian import DuckDBStore, Historian
 from kiln.historian.compression import CompressionRule, rules_resolver
+from kiln.historian.pg_store import PostgresStore
 from kiln.historian.rollup import AGGREGATES
+from kiln.testing import postgres
 
 MINUTE, HOUR = 60 * SECOND, 3600 * SECOND
 TIERS = [MINUTE, HOUR]
@@ -31,16 +33,19 @@ FLOW, COUNT, RUNNING = "acme/p/l/flow", "acme/p/l/count", "acme/p/l/running"
 BAD = int(Quality.BAD)
 
 
-def _stores(**kw: Any) -> tuple[DuckDBStore, DuckDBStore]:
-    rolled, plain = DuckDBStore(None, rollups=TIERS, **kw), DuckDBStore(None, rollups=[], **kw)
+def _stores(make: StoreFactory | None = None, **kw: Any) -> tuple[DuckDBStore, DuckDBStore]:
+    """A store with rollups (on the backend of `make`, else DuckDB in memory) and the
+    reference: DuckDB in memory without rollups."""
+    rolled = (make or (lambda **k: DuckDBStore(None, **k)))(rollups=TIERS, **kw)
+    plain = DuckDBStore(None, rollups=[], **kw)
     rolled.open()
     plain.open()
     return rolled, plain
 
 
 @pytest.fixture
-def pair() -> Iterator[tuple[DuckDBStore, DuckDBStore]]:
-    rolled, plain = _stores()
+def pair(make_store: StoreFactory) -> Iterator[tuple[DuckDBStore, DuckDBStore]]:
+    rolled, plain = _stores(make_store)
     yield rolled, plain
     rolled.close()
     plain.close()
@@ -160,10 +165,9 @@ def test_rollups_outlive_raw_points_and_have_their_own_retention(
     assert got.values["count"][2:10] == want.values["count"][2:10]
 
 
-def test_pending_work_survives_a_restart_and_new_tiers_are_built(tmp_path: Path) -> None:
-    path = tmp_path / "h.duckdb"
+def test_pending_work_survives_a_restart_and_new_tiers_are_built(make_store: StoreFactory) -> None:
     points = _irregular(1000, seed=4)
-    store = DuckDBStore(path, rollups=[MINUTE])
+    store = make_store(rollups=[MINUTE])
     store.open()
     store.write([batch(points)])
     store.close()  # crash-like: no refresh ran
@@ -171,7 +175,7 @@ def test_pending_work_survives_a_restart_and_new_tiers_are_built(tmp_path: Path)
     plain.open()
     plain.write([batch(points)])
     end = max(p[2] for p in points)
-    store = DuckDBStore(path, rollups=[MINUTE, HOUR])  # and a tier more than before
+    store = make_store(rollups=[MINUTE, HOUR])  # and a tier more than before
     store.open()
     try:
         assert store.rollups_pending() == 3
@@ -185,11 +189,11 @@ def test_pending_work_survives_a_restart_and_new_tiers_are_built(tmp_path: Path)
         _same_summaries(store, plain, edges, end, [FLOW, COUNT, RUNNING])
     finally:
         store.close()
-    reopened = DuckDBStore(path)  # None: keeps the tiers the database has
+    reopened = make_store()  # None: keeps the tiers the database has
     reopened.open()
     assert reopened.rollups.widths == [MINUTE, HOUR]
     reopened.close()
-    dropped = DuckDBStore(path, rollups=[HOUR])
+    dropped = make_store(rollups=[HOUR])
     dropped.open()
     cur = dropped.cursor()
     assert cur.execute("SELECT DISTINCT width_us FROM rollups").fetchall() == [(HOUR,)]
@@ -198,9 +202,9 @@ def test_pending_work_survives_a_restart_and_new_tiers_are_built(tmp_path: Path)
     plain.close()
 
 
-def test_compressed_tags_keep_their_rollups_true() -> None:
+def test_compressed_tags_keep_their_rollups_true(make_store: StoreFactory) -> None:
     rule = CompressionRule(prefix="acme", method="swinging_door", deviation=0.5, max_time_s=600)
-    rolled, plain = _stores(compression=rules_resolver([rule], {}))
+    rolled, plain = _stores(make_store, compression=rules_resolver([rule], {}))
     try:
         points = [(FLOW, round(50 + 3 * math.sin(i / 20), 3), T0 + i * 5 * SECOND)
                   for i in range(4000)]  # fmt: skip
@@ -246,12 +250,10 @@ commits = st.lists(
 )  # fmt: skip
 
 
-@settings(max_examples=40, deadline=None)
-@given(commits=commits, width=st.sampled_from([MINUTE, 5 * MINUTE, HOUR]))
-def test_any_history_of_writes_and_refreshes_gives_raw_answers(
-    commits: list[tuple[list[tuple[int, int, bool]], bool]], width: int
+def _check_history(
+    make: StoreFactory | None, commits: list[tuple[list[tuple[int, int, bool]], bool]], width: int
 ) -> None:
-    rolled, plain = _stores()
+    rolled, plain = _stores(make)
     try:
         for pts, refresh in commits:
             # Timestamps in 30 s steps over 200 minutes: appends, late points and duplicates.
@@ -266,6 +268,24 @@ def test_any_history_of_writes_and_refreshes_gives_raw_answers(
     finally:
         rolled.close()
         plain.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(commits=commits, width=st.sampled_from([MINUTE, 5 * MINUTE, HOUR]))
+def test_any_history_of_writes_and_refreshes_gives_raw_answers(
+    commits: list[tuple[list[tuple[int, int, bool]], bool]], width: int
+) -> None:
+    _check_history(None, commits, width)
+
+
+@settings(max_examples=12, deadline=None)
+@given(commits=commits, width=st.sampled_from([MINUTE, 5 * MINUTE, HOUR]))
+def test_any_history_gives_raw_answers_on_postgresql(
+    commits: list[tuple[list[tuple[int, int, bool]], bool]], width: int
+) -> None:
+    """The same property on PostgreSQL (fewer examples: each needs a schema of its own)."""
+    with postgres.schema_for_test() as url:
+        _check_history(lambda **kw: PostgresStore(url, **kw), commits, width)
 
 
 async def test_the_historian_keeps_rollups_up_to_date_in_the_background(tmp_path: Path) -> None:
@@ -363,14 +383,13 @@ def test_a_version_1_database_is_migrated_and_its_history_rolled_up(tmp_path: Pa
         store.close()
 
 
-def test_a_tier_keeps_no_rows_for_a_tag_it_would_not_summarize(tmp_path: Path) -> None:
+def test_a_tier_keeps_no_rows_for_a_tag_it_would_not_summarize(make_store: StoreFactory) -> None:
     """A one-minute tier of a tag sampled every 90 s would hold a row per point: it is dropped
     for that tag (queries use a wider tier or the raw points) and comes back, rebuilt, when
     the tag starts reporting every second."""
-    path = tmp_path / "h.duckdb"
     slow = [(FLOW, float(i % 17), T0 + i * 90 * SECOND) for i in range(2500)]
     fast = [(COUNT, i, T0 + i * 5 * SECOND) for i in range(45_000)]
-    rolled = DuckDBStore(path, rollups=TIERS)
+    rolled = make_store(rollups=TIERS)
     rolled.open()
     plain = DuckDBStore(None, rollups=[])
     plain.open()

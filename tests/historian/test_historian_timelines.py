@@ -12,13 +12,6 @@ from kiln.historian.calendar import bucket_edges, parse_interval
 H = 3_600_000_000
 
 
-@pytest.fixture
-def store() -> DuckDBStore:
-    s = DuckDBStore(None)
-    s.open()
-    return s
-
-
 def test_neighbours_far_outside_the_range_start_and_end_it(store: DuckDBStore) -> None:
     # One point at 0 h and one at 10 h: a query of 4-5 h has no point inside, and both
     # neighbours are far beyond the scan's margin.

@@ -160,7 +160,9 @@ class SwingingDoor(Compressor):
         low = max(self._low, (held[1] - self.deviation - anchor[1]) / dt_held)
         high = min(self._high, (held[1] + self.deviation - anchor[1]) / dt_held)
         slope = (point[1] - anchor[1]) / (point[0] - anchor[0])
-        if low <= slope <= high and point[0] - anchor[0] < self.max_time_us:
+        # Strictly inside: a point exactly on the door's edge closes it, as in the published
+        # examples the tests check against.
+        if low < slope < high and point[0] - anchor[0] < self.max_time_us:
             self._low, self._high, self._held = low, high, point  # S is dropped
             return []
         # The line from A to the new point would miss a dropped point (or A is too old):

@@ -1,16 +1,43 @@
-"""Two DuckDB habits of the historian's writer, as context managers."""
+"""The SQL connection the historian's storage code talks to, and two habits of its writer.
+
+The store, the rollup tiers and the queries are written against DuckDB's Python connection.
+PostgreSQL gets the same code through `pg.PgConnection`, which offers the same methods and
+accepts the same SQL (see there), so `Connection` names what both provide.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
 import duckdb
+import psycopg
 import pyarrow as pa
+
+# What a failing statement raises, on either backend.
+DB_ERRORS: tuple[type[Exception], ...] = (duckdb.Error, psycopg.Error)
+
+
+class Connection(Protocol):
+    """The part of DuckDB's connection the historian uses."""
+
+    def execute(self, query: str, parameters: Any = None, /) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def fetchone(self) -> Any: ...
+    def fetchnumpy(self) -> Any: ...
+    def register(self, view_name: str, python_object: Any, /) -> Any: ...
+    def unregister(self, view_name: str, /) -> Any: ...
+    def begin(self) -> Any: ...
+    def commit(self) -> Any: ...
+    def rollback(self) -> Any: ...
+    def cursor(self) -> Connection: ...
+    def close(self) -> None: ...
+    def checkpoint(self) -> Any: ...
 
 
 @contextlib.contextmanager
-def registered(conn: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Table]) -> Iterator[None]:
+def registered(conn: Connection, tables: Mapping[str, pa.Table]) -> Iterator[None]:
     """Arrow tables visible to SQL by name for the block. Register them outside a transaction:
     unregistering inside an aborted one would raise and hide the error that aborted it."""
     for name, table in tables.items():
@@ -19,12 +46,12 @@ def registered(conn: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Table]) 
         yield
     finally:
         for name in tables:
-            with contextlib.suppress(duckdb.Error):
+            with contextlib.suppress(*DB_ERRORS):
                 conn.unregister(name)
 
 
 @contextlib.contextmanager
-def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def transaction(conn: Connection) -> Iterator[None]:
     """BEGIN, then COMMIT if the block succeeds, else ROLLBACK and re-raise."""
     conn.begin()
     try:
@@ -32,6 +59,6 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
         conn.commit()
     except BaseException:
         # After a failed COMMIT there is no transaction left to roll back.
-        with contextlib.suppress(duckdb.Error):
+        with contextlib.suppress(*DB_ERRORS):
             conn.rollback()
         raise

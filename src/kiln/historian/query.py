@@ -12,12 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
 import numpy as np
 from numpy.typing import NDArray
 
 from kiln.core.errors import QueryTooLargeError
 from kiln.core.values import TagValue
+from kiln.historian import duck
 from kiln.historian.columns import STRING, decode
 from kiln.historian.timeline import Points
 
@@ -76,7 +76,7 @@ LIMIT $limit
 
 
 def raw(
-    cur: duckdb.DuckDBPyConnection,
+    cur: duck.Connection,
     sid: int,
     path: str,
     kind: str,
@@ -97,69 +97,6 @@ def raw(
         for ts, value, text, quality, recv in rows[:limit]
     ]
     return RawResult(path, points, truncated)
-
-
-def aggregate_sql(kind: str, aggs: Sequence[str]) -> str:
-    """SQL for the bucketed aggregates `aggs` of one series (parameters sid, start, end, iv)."""
-    # Floor division (DuckDB's // truncates towards zero) so buckets stay aligned before 1970.
-    bucket = "(epoch_us(ts) - ((epoch_us(ts) % $iv) + $iv) % $iv)"
-    numeric = kind != STRING
-    exprs = {
-        "avg": "avg(value)" if numeric else "NULL",
-        "min": "min(value)" if numeric else "NULL",
-        "max": "max(value)" if numeric else "NULL",
-        "count": "count(*)",
-        "first": "arg_min(value, ts)" if numeric else "arg_min(text, ts)",
-        "last": "arg_max(value, ts)" if numeric else "arg_max(text, ts)",
-    }
-    selected = ", ".join(exprs[a] for a in aggs)
-    return (
-        f"SELECT {bucket} AS bucket, {selected} FROM points "
-        "WHERE series_id = $sid AND ts >= make_timestamptz($start) "
-        f"AND ts < make_timestamptz($end) AND {_GOOD} "
-        "GROUP BY bucket ORDER BY bucket"
-    )
-
-
-def aggregate(
-    cur: duckdb.DuckDBPyConnection,
-    sid: int,
-    kind: str,
-    start_us: int,
-    end_us: int,
-    interval_us: int,
-    aggs: Sequence[str],
-) -> list[Bucket]:
-    """Good-quality aggregates per interval-aligned bucket; empty buckets are left out."""
-    names = check_aggregates(aggs)
-    check_range(start_us, end_us)
-    if interval_us < 1:
-        raise ValueError(f"interval must be at least 1 microsecond, got {interval_us}")
-    buckets = (end_us - start_us) // interval_us + 1
-    if buckets > MAX_BUCKETS:
-        raise QueryTooLargeError(
-            f"{buckets} buckets of {interval_us} us requested; the limit is {MAX_BUCKETS}: "
-            "use a longer interval or a shorter range"
-        )
-    rows = cur.execute(
-        aggregate_sql(kind, names),
-        {"sid": sid, "start": start_us, "end": end_us, "iv": interval_us},
-    ).fetchall()
-    return [
-        Bucket(
-            row[0],
-            {name: _agg_value(kind, name, v) for name, v in zip(names, row[1:], strict=True)},
-        )
-        for row in rows
-    ]
-
-
-def _agg_value(kind: str, name: str, value: AggValue) -> AggValue:
-    if value is None or name in ("avg", "count"):
-        return value
-    if isinstance(value, float):
-        return decode(kind, value, None)  # type: ignore[no-any-return]
-    return value
 
 
 # -- timelines: the points of a range and its neighbours, for interpolation and summaries ----
@@ -195,7 +132,7 @@ _FAR = 2**62  # beyond any timestamp: the unbounded last window
 
 
 def _neighbour(
-    cur: duckdb.DuckDBPyConnection, sid: int, t_us: int, *, before: bool
+    cur: duck.Connection, sid: int, t_us: int, *, before: bool
 ) -> tuple[int, float | None, str | None, int] | None:
     for window in _NEIGHBOUR_WINDOWS_US:
         if before:
@@ -209,9 +146,7 @@ def _neighbour(
     return None
 
 
-def neighbour_points(
-    cur: duckdb.DuckDBPyConnection, sid: int, t_us: int, *, before: bool
-) -> Points:
+def neighbour_points(cur: duck.Connection, sid: int, t_us: int, *, before: bool) -> Points:
     """The last point of a numeric series before `t_us` (or the first at or after it), as
     Points of none or one."""
     found = _neighbour(cur, sid, t_us, before=before)
@@ -228,7 +163,7 @@ StoredSpan = Callable[[int], tuple[int, int] | None]
 
 
 def timelines(
-    cur: duckdb.DuckDBPyConnection,
+    cur: duck.Connection,
     series: Sequence[tuple[int, str]],
     start_us: int,
     end_us: int,
@@ -276,7 +211,7 @@ def timelines(
 
 
 def _one(
-    cur: duckdb.DuckDBPyConnection,
+    cur: duck.Connection,
     sid: int,
     kind: str,
     got: dict[str, Any],

@@ -7,9 +7,10 @@ index on every insert, which cuts ingest by an order of magnitude. Idempotency o
 
 from __future__ import annotations
 
-import duckdb
+from collections.abc import Mapping, Sequence
 
 from kiln.core.errors import KilnError
+from kiln.historian import duck
 
 SCHEMA_VERSION = 2
 
@@ -76,14 +77,17 @@ _DDL_V2 = (
     "CREATE TABLE rollup_sparse (width_us BIGINT NOT NULL, series_id INTEGER NOT NULL)",
 )
 
-_MIGRATIONS = {1: _DDL_V1, 2: _DDL_V2}  # version -> what creates it from the one before
+# version -> what creates it from the one before
+MIGRATIONS: Mapping[int, Sequence[str]] = {1: _DDL_V1, 2: _DDL_V2}
 
 
 class SchemaVersionError(KilnError):
     """The database was written by a newer Kiln than this one."""
 
 
-def ensure_schema(conn: duckdb.DuckDBPyConnection, now_us: int) -> int:
+def ensure_schema(
+    conn: duck.Connection, now_us: int, migrations: Mapping[int, Sequence[str]] = MIGRATIONS
+) -> int:
     """Create the schema in an empty database, or bring an older one up to date.
 
     Returns the schema version. Raises SchemaVersionError for a database from a newer Kiln.
@@ -102,7 +106,7 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection, now_us: int) -> int:
     for version in range(current + 1, SCHEMA_VERSION + 1):
         conn.begin()
         try:
-            for ddl in _MIGRATIONS[version]:
+            for ddl in migrations[version]:
                 conn.execute(ddl)
             conn.execute(
                 "INSERT INTO schema_version VALUES ($v, make_timestamptz($now))",

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
 import numpy as np
 
 from kiln.core.bus import Overflow, Subscription, SubscriptionClosed
@@ -30,6 +29,8 @@ from kiln.core.platform import Health, Status
 from kiln.core.values import TagValue, ValueBatch
 from kiln.historian.analysis import TagSamples, TagSummary
 from kiln.historian.compression import CompressionStats
+from kiln.historian.duck import DB_ERRORS
+from kiln.historian.pg_store import PostgresStore
 from kiln.historian.query import Bucket, RawResult
 from kiln.historian.retention import DAY_US
 from kiln.historian.store import DuckDBStore, StoreClosedError, WriteStats
@@ -57,6 +58,10 @@ def _cutoffs(
         return None if days is None else now_us - round(days * DAY_US)
 
     return cutoff
+
+
+# Housekeeping and rollups log these and try again at their next turn.
+_RETRYABLE: tuple[type[Exception], ...] = (*DB_ERRORS, OSError, StoreClosedError)
 
 
 class HistorianStoppedError(KilnError):
@@ -115,6 +120,8 @@ class Historian:
         self,
         path: Path | None,
         *,
+        url: str | None = None,
+        partition_days: int = 7,
         max_batch_points: int = 200_000,
         queue_points: int = 1_000_000,
         compression: Resolver | None = None,
@@ -125,13 +132,16 @@ class Historian:
         rollup_retention: Callable[[str], float | None] | None = None,
         rollup_s: float = 5.0,
     ) -> None:
-        """`path` None keeps the database in memory (tests). `compression`: how each tag's
+        """`path` None keeps the database in memory (tests); `url` (postgresql://...) keeps
+        it in PostgreSQL instead, `partition_days` of points per partition. `compression`: how each tag's
         values are compressed (see `kiln.historian.compression.rules_resolver`). `rollups`:
         widths (µs) of the rollup tiers, kept up to date every `rollup_s` (None: the tiers the
         database has)."""
         if max_batch_points < 1 or queue_points < 1:
             raise ValueError("max_batch_points and queue_points must be at least 1")
         self.path = path
+        self.url = url
+        self.partition_days = partition_days
         self.max_batch_points = max_batch_points
         self.queue_points = queue_points
         self.compression = compression
@@ -163,9 +173,16 @@ class Historian:
         """Open the store in the writer thread, subscribe to the bus, start the writer."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiln-historian-writer")
         self._clock = platform.clock
-        store = DuckDBStore(
-            self.path, clock=platform.clock, compression=self.compression, rollups=self.rollups
-        )
+        store: DuckDBStore
+        if self.url is not None:
+            store = PostgresStore(
+                self.url, clock=platform.clock, compression=self.compression,
+                rollups=self.rollups, partition_days=self.partition_days,
+            )  # fmt: skip
+        else:
+            store = DuckDBStore(
+                self.path, clock=platform.clock, compression=self.compression, rollups=self.rollups
+            )
         try:
             await asyncio.get_running_loop().run_in_executor(executor, store.open)
         except BaseException:
@@ -225,7 +242,7 @@ class Historian:
             await asyncio.sleep(self.rollup_s)
             try:
                 await self.refresh_rollups()
-            except (duckdb.Error, OSError, StoreClosedError) as err:
+            except _RETRYABLE as err:
                 _LOGGER.warning("Historian rollups failed (will retry): %s", err)
 
     async def refresh_rollups(self) -> int:
@@ -255,7 +272,7 @@ class Historian:
             await asyncio.sleep(self.housekeeping_s)
             try:
                 await self.housekeep()
-            except (duckdb.Error, OSError, StoreClosedError) as err:
+            except _RETRYABLE as err:
                 _LOGGER.warning("Historian housekeeping failed (will retry): %s", err)
 
     async def housekeep(self) -> None:

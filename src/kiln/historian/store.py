@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from kiln.core.clock import Clock, SystemClock
-from kiln.core.errors import KilnError
+from kiln.core.errors import KilnError, QueryTooLargeError
 from kiln.core.values import TagValue, ValueBatch
 from kiln.historian import analysis, duck, query
 from kiln.historian.columns import (
@@ -48,7 +48,7 @@ from kiln.historian.columns import (
     kind_of,
     order_and_dedupe,
 )
-from kiln.historian.schema import ensure_schema
+from kiln.historian.schema import MIGRATIONS, ensure_schema
 from kiln.historian.series import SeriesRegistry
 from kiln.historian.snapshot import EMPTY_TS, Snapshot, SnapshotRows
 from kiln.historian.thinning import Resolver, Thinning
@@ -110,7 +110,7 @@ class DuckDBStore:
         widths (µs) of the rollup tiers to keep (None: those the database has)."""
         self.path = path
         self._clock: Clock = clock or SystemClock()
-        self._conn: duckdb.DuckDBPyConnection | None = None
+        self._conn: duck.Connection | None = None
         self.series = SeriesRegistry()
         self.snapshot = Snapshot()
         self._compression = compression
@@ -132,11 +132,9 @@ class DuckDBStore:
         """Open (creating if needed), replay the WAL, and load series, marks and snapshot."""
         if self._conn is not None:
             return
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = duckdb.connect(":memory:" if self.path is None else str(self.path))
+        conn = self._connect()
         try:
-            ensure_schema(conn, self._clock.now_us())
+            ensure_schema(conn, self._clock.now_us(), self._migrations())
             if self._rollup_widths is None:
                 stored = conn.execute("SELECT width_us FROM rollup_tiers").fetchall()
                 self.rollups = RollupTiers(int(r[0]) for r in stored)
@@ -146,18 +144,39 @@ class DuckDBStore:
             conn.close()
             raise
         self._conn = conn
-        _LOGGER.debug(
-            "Historian store %s open: %d series", self.path or ":memory:", len(self.series)
-        )
+        _LOGGER.debug("Historian store %s open: %d series", self.where, len(self.series))
 
-    def _load(self, conn: duckdb.DuckDBPyConnection) -> None:
+    # What a backend provides (PostgresStore overrides these).
+    _load_state_sql = _LOAD_STATE_SQL
+
+    @property
+    def where(self) -> str:
+        """Where the data is, for messages."""
+        return str(self.path or ":memory:")
+
+    def _connect(self) -> duck.Connection:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        return duckdb.connect(":memory:" if self.path is None else str(self.path))
+
+    def _migrations(self) -> Mapping[int, Sequence[str]]:
+        return MIGRATIONS
+
+    def _reclaim(self, conn: duck.Connection) -> None:
+        """After a large delete: make the freed space show in `disk_usage`."""
+        conn.execute("CHECKPOINT")  # DuckDB frees the blocks at a checkpoint
+
+    def _before_insert(self, conn: duck.Connection, cols: Columns) -> None:
+        """Called before the transaction that inserts `cols` (PostgreSQL adds partitions)."""
+
+    def _load(self, conn: duck.Connection) -> None:
         self.series = SeriesRegistry()
         self.snapshot = Snapshot()
         self.thinning = self._new_thinning()
         self._oldest = {}
         self.series.load(conn.execute("SELECT id, path, kind FROM series").fetchall())
         self.snapshot.grow(self.series.size)
-        state = conn.execute(_LOAD_STATE_SQL).fetchnumpy()
+        state = conn.execute(self._load_state_sql).fetchnumpy()
         if len(state["sid"]):
             self.snapshot.load(
                 np.asarray(state["sid"], dtype=np.int32),
@@ -185,7 +204,7 @@ class DuckDBStore:
     def is_open(self) -> bool:
         return self._conn is not None
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
+    def cursor(self) -> duck.Connection:
         """A new connection to the same database, for one reader thread."""
         if self._conn is None:
             raise StoreClosedError("the historian store is closed")
@@ -239,7 +258,7 @@ class DuckDBStore:
             self.series.rollback(to=mark)  # a rejected batch creates no series
             raise
 
-    def _commit(self, conn: duckdb.DuckDBPyConnection, cols: Columns, stats: WriteStats) -> None:
+    def _commit(self, conn: duck.Connection, cols: Columns, stats: WriteStats) -> None:
         cols, stats.duplicate_points = order_and_dedupe(cols)
         self.snapshot.grow(self.series.size)
         thinned = self.thinning.apply(cols, self.snapshot.hwm)
@@ -263,6 +282,8 @@ class DuckDBStore:
             )
         if rollup_work is not None:
             inputs["kiln_rollup_work"] = rollup_work
+        if len(cols):
+            self._before_insert(conn, cols)
         with duck.registered(conn, inputs), duck.transaction(conn):
             if new_series:
                 conn.execute("INSERT INTO series BY NAME SELECT * FROM kiln_series_in")
@@ -372,19 +393,38 @@ class DuckDBStore:
         interval_us: int,
         aggs: Sequence[str],
     ) -> list[query.Bucket]:
-        """Aggregates of Good-quality points per interval (see `query.aggregate`)."""
-        sid = self.series.id_of(path)
-        if sid is None:
-            query.check_aggregates(aggs)
-            query.check_range(start_us, end_us)
-            return []
-        cur = self.cursor()
-        try:
-            return query.aggregate(
-                cur, sid, self.series.kind(sid), start_us, end_us, interval_us, aggs
+        """Aggregates of the Good points with start <= ts < end per bucket aligned to
+        multiples of `interval_us` since the epoch; empty buckets are left out.
+
+        The event aggregates of `summarize`, on buckets cut at the range's ends (so that no
+        point outside it counts) and labelled with their aligned start.
+        """
+        names = query.check_aggregates(aggs)
+        query.check_range(start_us, end_us)
+        if interval_us < 1:
+            raise ValueError(f"interval must be at least 1 microsecond, got {interval_us}")
+        buckets = (end_us - start_us) // interval_us + 1
+        if buckets > query.MAX_BUCKETS:
+            raise QueryTooLargeError(
+                f"{buckets} buckets of {interval_us} us requested; the limit is "
+                f"{query.MAX_BUCKETS}: use a longer interval or a shorter range"
             )
-        finally:
-            cur.close()
+        sid = self.series.id_of(path)
+        if sid is None or end_us == start_us:
+            return []
+        first = start_us - start_us % interval_us + interval_us
+        edges = np.unique(np.r_[start_us, np.arange(first, end_us, interval_us), end_us])
+        numeric = self.series.kind(sid) != STRING
+        asked = [n for n in names if numeric or n in ("count", "first", "last")]
+        [got] = self.summarize([path], edges, list(dict.fromkeys([*asked, "count"])),
+                               data_end_us=end_us)  # fmt: skip
+        out = []
+        for k, count in enumerate(got.values["count"]):
+            if count:
+                label = int(edges[k]) - int(edges[k]) % interval_us
+                values = {n: got.values[n][k] if n in asked else None for n in names}
+                out.append(query.Bucket(label, values))
+        return out
 
     def summarize(
         self,
@@ -509,9 +549,7 @@ class DuckDBStore:
         ids = list(range(self.series.size))
         return self._delete_before(conn, ids, [cutoff] * len(ids))
 
-    def _delete_before(
-        self, conn: duckdb.DuckDBPyConnection, ids: list[int], cuts: list[int]
-    ) -> int:
+    def _delete_before(self, conn: duck.Connection, ids: list[int], cuts: list[int]) -> int:
         if not ids:
             return 0
         newest = self.snapshot.hwm[np.asarray(ids, dtype=np.int64)]
@@ -525,7 +563,7 @@ class DuckDBStore:
         deleted = int(row[0])
         if deleted:
             self._oldest.clear()  # a series' oldest point may be gone
-            conn.execute("CHECKPOINT")  # frees the blocks, so that disk use shows it
+            self._reclaim(conn)
         return deleted
 
     def disk_usage(self) -> DiskUsage:
@@ -541,7 +579,7 @@ class DuckDBStore:
         file_bytes = self.path.stat().st_size if self.path is not None and self.path.exists() else 0
         return DiskUsage(int(row[0]) * int(row[1]) + wal_bytes, file_bytes + wal_bytes)
 
-    def _span(self, cur: duckdb.DuckDBPyConnection, sid: int) -> tuple[int, int] | None:
+    def _span(self, cur: duck.Connection, sid: int) -> tuple[int, int] | None:
         """The oldest and newest stored timestamps of series `sid` (None: no points)."""
         newest = int(self.snapshot.hwm[sid]) if sid < len(self.snapshot.hwm) else None
         if newest is None or newest == EMPTY_TS:

@@ -18,7 +18,6 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -139,7 +138,7 @@ class RollupTiers:
             }
         )
 
-    def sync(self, conn: duckdb.DuckDBPyConnection, now_us: int) -> None:
+    def sync(self, conn: duck.Connection, now_us: int) -> None:
         """Make the stored tiers the configured ones: a new width gets every series' whole
         history as pending work (built by `refresh` in the background); a width no longer
         configured loses its rows. Writer only."""
@@ -154,7 +153,7 @@ class RollupTiers:
         self._load_pending(conn)
 
     def _change_tiers(
-        self, conn: duckdb.DuckDBPyConnection, added: list[int], removed: list[int], now_us: int
+        self, conn: duck.Connection, added: list[int], removed: list[int], now_us: int
     ) -> None:
         with duck.transaction(conn):
             for w in [*removed, *added]:
@@ -186,7 +185,7 @@ class RollupTiers:
                 ", ".join(f"{w // 1_000_000} s" for w in added),
             )
 
-    def _load_pending(self, conn: duckdb.DuckDBPyConnection) -> None:
+    def _load_pending(self, conn: duck.Connection) -> None:
         got = conn.execute(
             "SELECT series_id, epoch_us(min(t0)) FROM rollup_pending GROUP BY series_id"
         ).fetchall()
@@ -204,7 +203,7 @@ class RollupTiers:
 
     def refresh(
         self,
-        conn: duckdb.DuckDBPyConnection,
+        conn: duck.Connection,
         kind_of: Callable[[int], str],
         *,
         max_series: int = 500,
@@ -335,7 +334,7 @@ class RollupTiers:
                 else:
                     self._dense.add(key)
 
-    def _apply_density(self, conn: duckdb.DuckDBPyConnection) -> None:
+    def _apply_density(self, conn: duck.Connection) -> None:
         """Store the changes `_learn_density` found, in the refresh's transaction."""
         if not self._to_sparse and not self._to_dense:
             return
@@ -375,7 +374,7 @@ class RollupTiers:
         self._to_sparse, self._to_dense = set(), set()
 
     def _read_points(
-        self, conn: duckdb.DuckDBPyConnection, sids: Array, lo: Array, hi: Array
+        self, conn: duck.Connection, sids: Array, lo: Array, hi: Array
     ) -> tuple[Points, Array]:
         """The points of each series in its [lo, hi), sorted by (series, time), and their
         series."""
@@ -396,7 +395,7 @@ class RollupTiers:
         return points, np.asarray(got["sid"], np.int64)
 
     def _last_rows(
-        self, conn: duckdb.DuckDBPyConnection, sids: Array, t0: Array
+        self, conn: duck.Connection, sids: Array, t0: Array
     ) -> dict[int, tuple[Array, Rows]]:
         """Per width, the stored rows of the buckets the appends start in, and their series."""
         if not len(sids):
@@ -445,7 +444,7 @@ class RollupTiers:
 
     def read(
         self,
-        cur: duckdb.DuckDBPyConnection,
+        cur: duck.Connection,
         width_us: int,
         sids: Sequence[int],
         start_us: int,
@@ -472,7 +471,7 @@ class RollupTiers:
 
     def neighbour(
         self,
-        cur: duckdb.DuckDBPyConnection,
+        cur: duck.Connection,
         width_us: int,
         sid: int,
         t_us: int,
@@ -500,7 +499,7 @@ class RollupTiers:
 
     def summaries(
         self,
-        cur: duckdb.DuckDBPyConnection,
+        cur: duck.Connection,
         width_us: int,
         series: Sequence[tuple[int, str]],
         edges: Array,
@@ -571,7 +570,7 @@ class RollupTiers:
         return out
 
     def _before(
-        self, cur: duckdb.DuckDBPyConnection, width_us: int, sid: int, start: int, rows: Rows
+        self, cur: duck.Connection, width_us: int, sid: int, start: int, rows: Rows
     ) -> Points:
         """The last point before `start`: the tail of the row just before, or of an earlier
         one (every point before a served range is in the rows, even when retention has
@@ -583,7 +582,7 @@ class RollupTiers:
             return _no_points()
         return self.neighbour(cur, width_us, sid, start, before=True)
 
-    def _oldest_row(self, cur: duckdb.DuckDBPyConnection, width_us: int, sid: int) -> int:
+    def _oldest_row(self, cur: duck.Connection, width_us: int, sid: int) -> int:
         key = (width_us, sid)
         oldest = self._oldest.get(key)
         if oldest is None:
@@ -598,7 +597,7 @@ class RollupTiers:
 
     def _after(
         self,
-        cur: duckdb.DuckDBPyConnection,
+        cur: duck.Connection,
         width_us: int,
         sid: int,
         end: int,
@@ -622,7 +621,7 @@ class RollupTiers:
     # -- retention -------------------------------------------------------------------------
 
     def delete_before(
-        self, conn: duckdb.DuckDBPyConnection, sids: Sequence[int], cutoffs: Sequence[int]
+        self, conn: duck.Connection, sids: Sequence[int], cutoffs: Sequence[int]
     ) -> int:
         """Delete the rows of each series whose bucket ends before its cutoff (µs)."""
         if not sids or not self.widths:
