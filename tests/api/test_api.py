@@ -140,7 +140,7 @@ def test_queries_are_bounded_and_say_how_to_narrow(client: TestClient) -> None:
         params={"tag": FLOW, "start": "-1d", "end": "now", "interval": "1m"},
     )
     assert r.status_code == 400
-    assert "1440 buckets (limit 100): use interval=15m" in r.json()["detail"]
+    assert "1440 buckets (limit 100): use interval=15min" in r.json()["detail"]
     r = client.get("/api/v1/history/aggregate", params={"tag": FLOW, "agg": "median"})
     assert r.status_code == 400 and "choose from avg" in r.json()["detail"]
     r = client.get("/api/v1/history/raw", params={"tag": FLOW, "start": "yesterday"})

@@ -3,6 +3,7 @@ calendar buckets on small irregular series, each figure worked out by hand in th
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import numpy as np
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiln.core.errors import QueryTooLargeError
+from kiln.historian import aggregates
 from kiln.historian.aggregates import aggregate, check_aggregates
 from kiln.historian.calendar import bucket_edges, parse_interval, suggest_interval
 from kiln.historian.timeline import Points, sample
@@ -226,3 +228,33 @@ def test_time_weighted_average_matches_dense_sampling(s: Points, step: bool) -> 
         return
     spread = float(np.ptp(s.values[s.good])) if s.good.any() else 0.0
     assert out["twa"][0] == pytest.approx(dense.values[dense.good].mean(), abs=1e-2 * spread + 1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    tags=st.lists(
+        st.lists(st.tuples(st.integers(-50, 150), st.integers(-100, 100), st.booleans()),
+                 max_size=30, unique_by=lambda p: p[0]),
+        min_size=1, max_size=5,
+    ),
+    width=st.integers(1, 40),
+)  # fmt: skip
+def test_event_aggregates_of_many_tags_at_once_equal_one_tag_at_a_time(
+    tags: list[list[tuple[int, int, bool]]], width: int
+) -> None:
+    edges = np.arange(0, 101 + width, width, dtype=np.int64)
+    series = []
+    for raw in tags:
+        raw = sorted(raw)
+        series.append(Points(np.array([t for t, _, _ in raw], np.int64),
+                             np.array([float(v) for _, v, _ in raw]),
+                             np.array([g for _, _, g in raw], bool)))  # fmt: skip
+    names = set(aggregates.EVENT)
+    together = aggregates.event_many(series, edges, names)
+    for points, got in zip(series, together, strict=True):
+        [alone] = aggregates.event_many([points], edges, names)
+        assert got == alone
+        assert got["count"] == [
+            int(np.count_nonzero(points.good & (points.ts >= a) & (points.ts < b)))
+            for a, b in itertools.pairwise(edges.tolist())
+        ]

@@ -94,49 +94,75 @@ def aggregate(
 
 
 def _event(points: Points, edges: Array, wanted: set[str]) -> dict[str, Column]:
+    return event_many([points], edges, wanted)[0]
+
+
+def event_many(tags: Sequence[Points], edges: Array, wanted: set[str]) -> list[dict[str, Column]]:
+    """The event aggregates of several tags (all numeric, or all not) on the same buckets, in
+    one pass: per-tag NumPy calls would cost more than the arithmetic."""
     buckets = len(edges) - 1
-    inside = points.good & (points.ts >= edges[0]) & (points.ts < edges[-1])
-    ts, values = points.ts[inside], points.values[inside]
-    bucket = np.searchsorted(edges, ts, side="right") - 1
-    counts = np.bincount(bucket, minlength=buckets)
-    starts = np.searchsorted(bucket, np.arange(buckets), side="left")
+    n = len(tags)
+    numeric = all(p.numeric for p in tags)
+    parts_ts, parts_v, parts_tag = [], [], []
+    for i, p in enumerate(tags):
+        inside = p.good & (p.ts >= edges[0]) & (p.ts < edges[-1])
+        parts_ts.append(p.ts[inside])
+        parts_v.append(p.values[inside])
+        parts_tag.append(np.full(int(np.count_nonzero(inside)), i, np.int64))
+    ts = np.concatenate(parts_ts) if n else np.empty(0, np.int64)
+    values = np.concatenate(parts_v) if n else np.empty(0)
+    tag = np.concatenate(parts_tag) if n else np.empty(0, np.int64)
+    # One key per (tag, bucket), ascending: tags in order, each tag's points in time order.
+    key = tag * buckets + np.searchsorted(edges, ts, side="right") - 1
+    cells = n * buckets
+    counts = np.bincount(key, minlength=cells)
+    starts = np.searchsorted(key, np.arange(cells), side="left")
     filled = counts > 0
-    out: dict[str, Column] = {}
+    cols: dict[str, Array] = {}
+    defined: dict[str, Array] = {}
     if "count" in wanted:
-        out["count"] = counts.tolist()
-    first_i, last_i = starts, starts + counts - 1
+        cols["count"], defined["count"] = counts, np.ones(cells, bool)
     if "first" in wanted:
-        out["first"] = [
-            plain(values[i]) if c else None for i, c in zip(first_i, counts, strict=True)
-        ]
+        cols["first"], defined["first"] = values[np.minimum(starts, len(values) - 1)] if len(
+            values) else np.zeros(cells), filled  # fmt: skip
     if "last" in wanted:
-        out["last"] = [plain(values[i]) if c else None for i, c in zip(last_i, counts, strict=True)]
-    if not points.numeric:
-        return out
-    if wanted & {"min", "max", "range"}:
-        lo = np.full(buckets, np.nan)
-        hi = np.full(buckets, np.nan)
+        cols["last"], defined["last"] = values[np.maximum(starts + counts - 1, 0)] if len(
+            values) else np.zeros(cells), filled  # fmt: skip
+    if numeric and wanted & {"min", "max", "range"}:
+        lo = np.full(cells, np.nan)
+        hi = np.full(cells, np.nan)
         if filled.any():
             lo[filled] = np.minimum.reduceat(values, starts[filled])
             hi[filled] = np.maximum.reduceat(values, starts[filled])
-        if "min" in wanted:
-            out["min"] = floats(lo, filled)
-        if "max" in wanted:
-            out["max"] = floats(hi, filled)
-        if "range" in wanted:
-            out["range"] = floats(hi - lo, filled)
-    if wanted & {"avg", "stddev"}:
-        sums = np.bincount(bucket, weights=values, minlength=buckets)
-        mean = np.divide(sums, counts, out=np.full(buckets, np.nan), where=filled)
+        for name, col in (("min", lo), ("max", hi), ("range", hi - lo)):
+            if name in wanted:
+                cols[name], defined[name] = col, filled
+    if numeric and wanted & {"avg", "stddev"}:
+        sums = np.bincount(key, weights=values, minlength=cells)
+        mean = np.divide(sums, counts, out=np.full(cells, np.nan), where=filled)
         if "avg" in wanted:
-            out["avg"] = floats(mean, filled)
+            cols["avg"], defined["avg"] = mean, filled
         if "stddev" in wanted:
-            dev = values - mean[bucket]  # two-pass: exact for values far from zero
-            ss = np.bincount(bucket, weights=dev * dev, minlength=buckets)
+            dev = values - mean[key]  # two-pass: exact for values far from zero
+            ss = np.bincount(key, weights=dev * dev, minlength=cells)
             several = counts > 1
-            var = np.divide(ss, counts - 1, out=np.full(buckets, np.nan), where=several)
-            out["stddev"] = floats(np.sqrt(var), several)
+            var = np.divide(ss, counts - 1, out=np.full(cells, np.nan), where=several)
+            cols["stddev"], defined["stddev"] = np.sqrt(var), several
+    out: list[dict[str, Column]] = [{} for _ in range(n)]
+    for name, col in cols.items():
+        rows = _lists(col.reshape(n, buckets), defined[name].reshape(n, buckets))
+        for i in range(n):
+            out[i][name] = rows[i]
     return out
+
+
+def _lists(values: Array, defined: Array) -> list[Column]:
+    """Rows of Python values, None where not defined (one conversion for all the tags)."""
+    if values.dtype != object:
+        values = values.astype(object)
+    values[~defined] = None
+    rows: list[Column] = values.tolist()
+    return rows
 
 
 def floats(values: Array, defined: Array) -> Column:

@@ -67,6 +67,32 @@ def summarize(
     return finish(path, kind, out)
 
 
+def summarize_many(
+    timelines: Sequence[tuple[str, str | None, Points]],
+    edges: Array,
+    names: Sequence[str],
+    *,
+    data_end_us: int,
+    total_unit: str = "s",
+) -> list[TagSummary]:
+    """`summarize` of several tags (path, kind, points) on the same buckets. Event aggregates
+    of the numeric tags are computed together (`aggregates.event_many`)."""
+    out: dict[int, TagSummary] = {}
+    if set(names) <= set(aggregates.EVENT):
+        together = [i for i, (_, kind, _) in enumerate(timelines) if kind in (FLOAT, INT, BOOL)]
+        if together:
+            aggregates.check_aggregates(names, numeric=True)
+            got = aggregates.event_many([timelines[i][2] for i in together], edges, set(names))
+            for i, cols in zip(together, got, strict=True):
+                path, kind, _ = timelines[i]
+                out[i] = finish(path, kind, {name: cols[name] for name in names})
+    return [
+        out[i] if i in out else summarize(points, path, kind, edges, names,
+                                          data_end_us=data_end_us, total_unit=total_unit)
+        for i, (path, kind, points) in enumerate(timelines)
+    ]  # fmt: skip
+
+
 def finish(path: str, kind: str | None, out: dict[str, Column]) -> TagSummary:
     """A tag's aggregates (from its points or its rollups) with values in the tag's type."""
     step = is_stepped(kind)

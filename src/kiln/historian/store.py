@@ -445,10 +445,10 @@ class DuckDBStore:
             )
         rest = [p for p in paths if p not in from_rollups]
         timelines = self._timelines(rest, int(edges[0]), int(edges[-1])) if rest else []
-        for path, kind, points in timelines:
-            from_rollups[path] = analysis.summarize(
-                points, path, kind, edges, names, data_end_us=data_end_us, total_unit=total_unit
-            )
+        for summary in analysis.summarize_many(
+            timelines, edges, names, data_end_us=data_end_us, total_unit=total_unit
+        ):
+            from_rollups[summary.path] = summary
         return [from_rollups[p] for p in paths]
 
     def _summarize_rollups(

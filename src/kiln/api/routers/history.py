@@ -11,19 +11,13 @@ from kiln.api.schemas import AggregateOut, PointOut, RawOut
 from kiln.core.clock import us_to_datetime
 from kiln.core.quality import quality_name
 from kiln.core.timespec import parse_duration_us, parse_time_us
+from kiln.historian.calendar import parse_interval, suggest_interval
 from kiln.historian.frames import raw_table
+from kiln.historian.query import AGGREGATES, check_aggregates
 from kiln.security.permissions import Permission
 from kiln.security.principal import Principal
 
 router = APIRouter(prefix="/history", tags=["history"])
-
-AGGREGATES = ("avg", "min", "max", "count", "first", "last")
-_NICE_INTERVALS = [
-    ("1s", 1), ("2s", 2), ("5s", 5), ("10s", 10), ("15s", 15), ("30s", 30),
-    ("1m", 60), ("2m", 120), ("5m", 300), ("10m", 600), ("15m", 900), ("30m", 1800),
-    ("1h", 3600), ("2h", 7200), ("3h", 10800), ("6h", 21600), ("12h", 43200),
-    ("1d", 86400), ("7d", 604800),
-]  # fmt: skip
 
 TagQ = Annotated[str, Query(description="tag path")]
 StartQ = Annotated[str, Query(description="ISO 8601, epoch ms, now, or relative like -1h")]
@@ -50,12 +44,18 @@ def _known(tag: str, model: ModelDep, historian: HistorianDep, who: Principal) -
         )
 
 
-def suggest_interval(span_us: int, max_buckets: int) -> str:
-    """The smallest round interval that keeps the bucket count within the bound."""
-    for label, seconds in _NICE_INTERVALS:
-        if span_us / (seconds * 1_000_000) <= max_buckets:
-            return label
-    return f"{-(-span_us // (max_buckets * 86_400_000_000))}d"
+def _fixed_interval(text: str) -> int:
+    """`15min`, `15m`, `1h` (as /history/summary takes them) or `1.5h`, in microseconds."""
+    try:
+        interval = parse_interval(text)
+    except ValueError:
+        return parse_duration_us(text)
+    if interval.calendar and interval.unit != "d":
+        raise ValueError(
+            f"{text!r} is a calendar interval: /history/aggregate takes fixed ones (s, min, h, "
+            "d); use /history/summary for weeks, months and years"
+        )
+    return interval.count * 86_400_000_000 if interval.calendar else interval.fixed_us
 
 
 @router.get("/raw", response_model=RawOut)
@@ -111,22 +111,20 @@ async def aggregate(
     tag: TagQ,
     start: StartQ = "-1h",
     end: EndQ = "now",
-    interval: Annotated[str, Query(description="bucket width: 10s, 1m, 1h, ...")] = "1m",
+    interval: Annotated[str, Query(description="bucket width: 10s, 1min (or 1m), 1h, 1d")] = "1m",
     agg: Annotated[str, Query(description=f"comma-separated: {', '.join(AGGREGATES)}")] = "avg",
 ) -> AggregateOut:
     """Bucketed aggregates of Good-quality values; buckets start at multiples of the interval."""
     _known(tag, model, historian, who)
     start_us, end_us = _range(platform.clock.now_us(), start, end)
     try:
-        interval_us = parse_duration_us(interval)
+        interval_us = _fixed_interval(interval)
     except ValueError as err:
         raise HTTPException(400, str(err)) from None
-    aggs = [a.strip() for a in agg.split(",") if a.strip()]
-    unknown = [a for a in aggs if a not in AGGREGATES]
-    if unknown or not aggs:
-        raise HTTPException(
-            400, f"unknown aggregate(s) {unknown or agg!r}: choose from {', '.join(AGGREGATES)}"
-        )
+    try:
+        aggs = check_aggregates([a.strip() for a in agg.split(",") if a.strip()])
+    except ValueError as err:
+        raise HTTPException(400, str(err)) from None
     buckets = -(-(end_us - start_us) // interval_us)
     if buckets > settings.limits.max_buckets:
         better = suggest_interval(end_us - start_us, settings.limits.max_buckets)
