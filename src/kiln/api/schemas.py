@@ -22,7 +22,8 @@ class ValueOut(BaseModel):
 
     @classmethod
     def of(cls, tv: TagValue) -> ValueOut:
-        return cls(
+        # Built from the historian's own values: no validation needed (it costs per value).
+        return cls.model_construct(
             path=tv.path,
             value=tv.value,
             source_ts=tv.source_ts,

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from kiln.api.auth import ValuesReader
 from kiln.api.deps import HistorianDep, ModelDep, PlatformDep, SettingsDep
 from kiln.api.exports import FormatQ, export
+from kiln.api.responses import json_of
 from kiln.api.routers.history import EndQ, StartQ, _known, _range
 from kiln.core.clock import us_to_datetime
 from kiln.core.timespec import parse_time_us
@@ -112,7 +113,7 @@ async def summary(
         Literal["s", "min", "h", "d"], Query(description="time unit `total` integrates over")
     ] = "s",
     format: FormatQ = "json",
-) -> SummaryOut | Response:
+) -> Response:
     """Aggregates of each tag per bucket, every tag on the same calendar-aligned buckets.
 
     Time-weighted aggregates (twa, total, percent_good, durations) use the value at every
@@ -132,15 +133,18 @@ async def summary(
         raise HTTPException(400, str(err)) from None
     if format != "json":
         return export(summary_table([int(e) for e in edges[:-1]], rows), format, "summary")
-    return SummaryOut(
-        start=us_to_datetime(start_us),
-        end=us_to_datetime(end_us),
-        interval=interval,
-        tz=tz,
-        aggs=names,
-        buckets=[us_to_datetime(int(e)) for e in edges[:-1]],
-        tags=[TagSummaryOut(tag=r.path, kind=r.kind, step=r.step, values=r.values) for r in rows],
-    )
+    return json_of(
+        SummaryOut(
+            start=us_to_datetime(start_us),
+            end=us_to_datetime(end_us),
+            interval=interval,
+            tz=tz,
+            aggs=names,
+            buckets=[us_to_datetime(int(e)) for e in edges[:-1]],
+            tags=[TagSummaryOut.model_construct(tag=r.path, kind=r.kind, step=r.step,
+                                                values=r.values) for r in rows],
+        )
+    )  # fmt: skip
 
 
 @router.get("/interpolated", response_model=InterpolatedOut)

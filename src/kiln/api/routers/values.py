@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from kiln.api.auth import ValuesReader
 from kiln.api.deps import HistorianDep, SettingsDep
+from kiln.api.responses import json_of
 from kiln.api.schemas import LatestOut, ValueOut
 from kiln.security.permissions import Permission
 
@@ -20,7 +21,7 @@ async def latest(
     prefix: Annotated[str | None, Query(description="namespace subtree")] = None,
     tag: Annotated[list[str] | None, Query(description="exact tag paths (repeatable)")] = None,
     limit: Annotated[int, Query(ge=1)] = 10_000,
-) -> LatestOut:
+) -> Response:
     """The current value of each tag (the historian's snapshot), with quality and timestamps."""
     bound = settings.limits.latest_max
     if limit > bound:
@@ -33,4 +34,6 @@ async def latest(
         values = await historian.latest(prefix=prefix, limit=bound + 1)
     # Record-level check (OWASP API1): other tenants' and out-of-scope tags are simply absent.
     values = [v for v in values if who.sees(Permission.VALUES_READ, v.path)]
-    return LatestOut(values=[ValueOut.of(v) for v in values[:limit]], truncated=len(values) > limit)
+    return json_of(
+        LatestOut(values=[ValueOut.of(v) for v in values[:limit]], truncated=len(values) > limit)
+    )
