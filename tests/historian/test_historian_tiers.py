@@ -437,3 +437,23 @@ def test_a_tier_keeps_no_rows_for_a_tag_it_would_not_summarize(make_store: Store
     finally:
         rolled.close()
         plain.close()
+
+
+async def test_background_rollups_give_way_to_writes(tmp_path: Path) -> None:
+    """While points arrive, the background task does one writer turn (500 series) at a time;
+    asked directly, the historian does all the work."""
+    from kiln.core.platform import Platform, Stage
+    from kiln.testing.clock import FakeClock
+
+    historian = Historian(tmp_path / "h.duckdb", rollups=TIERS, rollup_s=3600)
+    platform = Platform(clock=FakeClock(T0 + 86_400 * SECOND), data_dir=tmp_path)
+    platform.add(historian, Stage.STORAGE)
+    async with platform:
+        b = batch([(f"acme/p/l/t{i}", float(i), T0 + i) for i in range(1200)])
+        b.want_ack()
+        await platform.bus.publish(b)
+        await b.wait_durable()  # a commit just now: points are arriving
+        assert await historian.refresh_rollups(yield_to_writes=True) == 500
+        assert historian.stats.rollup_pending_series == 700
+        assert await historian.refresh_rollups() == 700
+        assert historian.stats.rollup_pending_series == 0

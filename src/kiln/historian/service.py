@@ -152,6 +152,7 @@ class Historian:
         self.rollup_retention = rollup_retention
         self.rollup_s = rollup_s
         self._roller: asyncio.Task[None] | None = None
+        self._last_commit = float("-inf")  # event-loop time of the last commit
         self._disk_state = "ok"  # ok, warning (over 90 % of the limit), full
         self._housekeeper: asyncio.Task[None] | None = None
         self.stats = WriterStats()
@@ -241,13 +242,15 @@ class Historian:
         while True:
             await asyncio.sleep(self.rollup_s)
             try:
-                await self.refresh_rollups()
+                await self.refresh_rollups(yield_to_writes=True)
             except _RETRYABLE as err:
                 _LOGGER.warning("Historian rollups failed (will retry): %s", err)
 
-    async def refresh_rollups(self) -> int:
+    async def refresh_rollups(self, *, yield_to_writes: bool = False) -> int:
         """Do all the rollup work pending now, a few hundred series per writer turn so that
-        commits go on in between; returns how many series' work was done."""
+        commits go on in between; returns how many series' work was done. With
+        `yield_to_writes` (the background task), stop after one turn while points are
+        arriving: queries read raw points where rollups lag, so writes go first."""
         store, executor = self._store, self._executor
         if store is None or executor is None:
             return 0
@@ -260,10 +263,15 @@ class Historian:
             self.stats.rollup_rows_written += result.rows
             self.stats.rollup_points_read += result.points
             done += result.series
-            if not result.series:
+            if not result.series or (yield_to_writes and self._writing(loop.time())):
                 break
         self.stats.rollup_pending_series = store.rollups_pending()
         return done
+
+    def _writing(self, now: float) -> bool:
+        """Are points arriving: queued for the writer, or committed within the last second?"""
+        queued = self._sub is not None and self._sub.stats.depth_points > 0
+        return queued or now - self._last_commit < 1.0
 
     # -- housekeeping: retention and the disk limit ----------------------------------------
 
@@ -374,6 +382,7 @@ class Historian:
                 batch.mark_durable(err)
             return
         before = self.stats.rejected_batches
+        self._last_commit = loop.time()
         self.stats.record(result, len(store.series))
         self.stats.rollup_pending_series = store.rollups_pending()
         for i, batch in enumerate(group):
