@@ -104,15 +104,15 @@ def test_an_append_folded_into_its_row_equals_the_row_of_all_points(
     old = Points(points.ts[:cut], points.values[:cut], points.good[:cut])
     new = Points(points.ts[cut:], points.values[cut:], points.good[cut:])
     stored = rollup.build(old, width, step=step)
-    last = stored.take(np.arange(max(len(stored) - 1, 0), len(stored)))
-    written = rollup.extend(last, rollup.build(new, width, step=step), step=step)
-    kept = stored.take(
-        np.arange(
-            len(stored)
-            - (1 if len(written) and len(last) and written.bucket[0] == last.bucket[0] else 0)
-        )
-    )
-    got = rollup.concat([kept, written])
+    written = rollup.build(new, width, step=step)
+    if len(stored) and len(written) and written.bucket[0] == stored.bucket[-1]:
+        # The append's first row joins the stored row of its bucket (as `tiers` does it).
+        first = np.array([0])
+        joined = rollup.combine(stored.take(np.array([len(stored) - 1])), written.take(first),
+                                step=step)  # fmt: skip
+        written = written.put(first, joined)
+        stored = stored.take(np.arange(len(stored) - 1))
+    got = rollup.concat([stored, written])
     want = rollup.build(points, width, step=step)
     for field in ("bucket", "count", "head_ts", "tail_ts", "good_us"):
         assert getattr(got, field).tolist() == getattr(want, field).tolist(), field

@@ -144,16 +144,16 @@ def build_many(
     mean = np.where(ramp[inner], (values[:-1][inner] + values[1:][inner]) * 0.5,
                     values[:-1][inner])  # fmt: skip
     at = group[:-1][inner]
-    area = np.bincount(at, weights=mean * duration, minlength=groups)
+    area = _sums(at, mean * duration, groups)
     good_us = np.bincount(at, weights=duration, minlength=groups).astype(np.int64)
 
     # Event statistics of the Good points.
     g, v = group[good], values[good]
     count = np.bincount(g, minlength=groups).astype(np.int64)
-    total = np.bincount(g, weights=v, minlength=groups)
+    total = _sums(g, v, groups)
     filled = count > 0
     avg = np.divide(total, count, out=np.zeros(groups), where=filled)
-    m2 = np.bincount(g, weights=(v - avg[g]) ** 2, minlength=groups)
+    m2 = _sums(g, (v - avg[g]) ** 2, groups)
     lo, hi, first, last = (np.full(groups, np.nan) for _ in range(4))
     if filled.any():
         at_first = np.searchsorted(g, np.arange(groups))[filled]
@@ -214,14 +214,10 @@ def combine(older: Rows, newer: Rows, *, step: bool | Array) -> Rows:
     )
 
 
-def extend(last: Rows, new: Rows, *, step: bool) -> Rows:
-    """The rows to store when the points of `new` are appended after those summarized by
-    `last` (a tag's newest row, or none): `new`'s first row joins `last` when they share a
-    bucket."""
-    if not len(last) or not len(new) or int(new.bucket[0]) != int(last.bucket[-1]):
-        return new
-    joined = combine(last.take(np.array([len(last) - 1])), new.take(np.array([0])), step=step)
-    return concat([joined, new.take(np.arange(1, len(new)))])
+def _sums(at: Array, weights: Array, n: int) -> Array:
+    """Sums of `weights` per group, as float64 even when there is nothing to sum (NumPy's
+    bincount of no weights is an integer array, which would truncate what is added to it)."""
+    return np.bincount(at, weights=weights, minlength=n).astype(np.float64, copy=False)
 
 
 def _gap(
@@ -314,11 +310,8 @@ def _time_weighted(
     between = ~inner[p.seg]
     duration = p.duration[between]
     mean = (p.value_left[between] + p.value_right[between]) * 0.5
-    # (float64 even when empty: bincount of nothing is an integer array)
-    area = np.bincount(p.bucket[between], weights=mean * duration, minlength=buckets) + 0.0
-    good_us = np.bincount(p.bucket[between], weights=duration, minlength=buckets) + 0.0
-    area += np.bincount(at, weights=rows.area, minlength=buckets)
-    good_us += np.bincount(at, weights=rows.good_us, minlength=buckets)
+    area = _sums(p.bucket[between], mean * duration, buckets) + _sums(at, rows.area, buckets)
+    good_us = _sums(p.bucket[between], duration, buckets) + _sums(at, rows.good_us, buckets)
     return area, good_us
 
 

@@ -2,7 +2,7 @@
 
 Keeping up: every commit also records, per numeric series it touched, the time range of the
 points and whether they were all appends (newer than anything stored). `refresh`, run by the
-writer thread between commits, folds appended ranges into their buckets' rows (`rollup.extend`)
+writer thread between commits, folds appended ranges into their buckets' rows (`rollup.combine`)
 and recomputes every bucket a late point, a backfill or a compression drop touched from the
 raw points. Because the records commit with the points, nothing is missed after a crash: a
 reopened store carries on with what is still pending.
