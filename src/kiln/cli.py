@@ -15,6 +15,7 @@ from kiln.cli_admin import run as run_admin
 from kiln.cli_sim import add_parser as add_sim_parser
 from kiln.cli_sim import run as run_sim
 from kiln.core.errors import ConfigError
+from kiln.logsetup import configure_logging
 from kiln.settings import HistorianSettings, HttpSettings, Settings, SimServeSettings, load_settings
 from kiln.sim import FactorySpec
 from kiln.sim.spec import ShiftSpec
@@ -164,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("admin", "audit"):
             return run_admin(args)
         if args.command == "config" and args.config_command == "check":
-            settings = load_settings(args.file)
+            settings = load_settings(args.file, check_paths=True)
             print(
                 f"{args.file}: OK ({len(settings.model.types)} asset types, "
                 f"{len(settings.model.assets)} assets, simulator {'on' if settings.sim else 'off'})"
@@ -217,10 +218,7 @@ def _serve(settings: Settings) -> int:
     from kiln.api import create_app
     from kiln.core.errors import StartupError
 
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level)
     app = create_app(settings)
     http = settings.http
     if (http.tls_cert is None) != (http.tls_key is None):
@@ -233,13 +231,16 @@ def _serve(settings: Settings) -> int:
         app,
         host=settings.http.host,
         port=settings.http.port,
-        log_level=settings.log_level,
         lifespan="on",
         ws="websockets-sansio",
         ssl_certfile=str(http.tls_cert) if http.tls_cert else None,
         ssl_keyfile=str(http.tls_key) if http.tls_key else None,
         # Only what TLS 1.2+ with forward secrecy allows (IEC 62443-4-2 CR 3.1, 4.3).
         ssl_ciphers="ECDHE+AESGCM:ECDHE+CHACHA20",
+        # uvicorn's records go through Kiln's logging (configure_logging); the access line of
+        # every request only at debug.
+        log_config=None,
+        access_log=settings.log_level == "debug",
     )
     try:
         uvicorn.Server(config).run()

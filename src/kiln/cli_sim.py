@@ -20,6 +20,7 @@ import yaml
 from kiln.assembly import simulated_servers
 from kiln.core.clock import SystemClock
 from kiln.core.platform import Platform, Stage
+from kiln.logsetup import configure_logging
 from kiln.settings import SimServeSettings
 from kiln.sim import FactorySpec, SimSource
 from kiln.sim.sinks import FrameSink
@@ -57,9 +58,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level)
     spec = (
         FactorySpec.for_tag_count(args.tags, seed=args.seed, rate_hz=args.rate)
         if args.tags

@@ -15,11 +15,11 @@ from pydantic import (
 )
 
 from kiln.connectors.base import ConnectorConfig
-from kiln.connectors.registry import validate_connector_config
-from kiln.core.config import load_config
+from kiln.connectors.registry import connector_model, validate_connector_config
+from kiln.core.config import ConfigFile, DatabaseUrl, MadeDir, MadeFile, SubModel, load_config
 from kiln.core.values import validate_path
 from kiln.historian.compression import CompressionRule
-from kiln.historian.pg_store import is_postgres_url, redact
+from kiln.historian.pg_store import is_postgres_url, redact, require_postgres_driver
 from kiln.historian.retention import RetentionRule
 from kiln.historian.tiers import parse_widths
 from kiln.model.definitions import AssetDef, AssetTypeDef
@@ -34,8 +34,8 @@ class HttpSettings(_Section):
     host: str = Field(default="127.0.0.1", description="address to bind; 0.0.0.0 exposes the API")
     port: int = Field(default=8000, ge=0, le=65535)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
-    tls_cert: Path | None = Field(default=None, description="PEM certificate: serve HTTPS")
-    tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
+    tls_cert: ConfigFile | None = Field(default=None, description="PEM certificate: serve HTTPS")
+    tls_key: ConfigFile | None = Field(default=None, description="PEM private key of tls_cert")
 
 
 class SimServeSettings(_Section):
@@ -48,7 +48,7 @@ class SimServeSettings(_Section):
     opcua_port: int | None = Field(
         default=None, ge=0, le=65535, description="serve the CNCs over OPC UA here"
     )
-    opcua_pki: Path | None = Field(
+    opcua_pki: MadeDir | None = Field(
         default=None,
         description="certificates of the simulated OPC UA server and of the connector that "
         "reads it (generated on first start): with it, Basic256Sha256 SignAndEncrypt; "
@@ -63,22 +63,30 @@ class SimServeSettings(_Section):
 
 
 class SecuritySettings(_Section):
-    url: str | None = Field(
+    url: DatabaseUrl | None = Field(
         default=None, description="identity database; default SQLite in data_dir"
     )
-    audit_url: str | None = Field(default=None, description="audit database; default SQLite")
+    audit_url: DatabaseUrl | None = Field(
+        default=None, description="audit database; default SQLite"
+    )
     audit_max_records: int = Field(default=1_000_000, ge=100)
     access_ttl_s: int = Field(default=900, gt=0, le=86_400, description="bearer token lifetime")
     refresh_ttl_s: int = Field(default=8 * 3600, gt=0, description="session lifetime")
     max_login_failures: int = Field(default=5, gt=0)
     lockout_s: float = Field(default=300.0, gt=0)
 
+    @field_validator("url", "audit_url")
+    @classmethod
+    def _driver(cls, url: str | None) -> str | None:
+        require_postgres_driver(url)
+        return url
+
 
 class HistorianSettings(_Section):
     backend: Literal["duckdb", "postgresql"] = Field(
         default="duckdb", description="duckdb (a file in data_dir) or postgresql (set url)"
     )
-    path: Path | None = Field(default=None, description="default: <data_dir>/history.duckdb")
+    path: MadeFile | None = Field(default=None, description="default: <data_dir>/history.duckdb")
     url: str | None = Field(
         default=None,
         description="postgresql://user:password@host/database: keep the history in PostgreSQL",
@@ -124,6 +132,7 @@ class HistorianSettings(_Section):
                     f"historian.url must be a PostgreSQL URL (postgresql://user@host/db), "
                     f"not {redact(self.url)!r}"
                 )
+            require_postgres_driver(self.url)
             self.backend = "postgresql"
         elif self.backend == "postgresql":
             raise ValueError("historian.backend postgresql needs historian.url")
@@ -131,9 +140,17 @@ class HistorianSettings(_Section):
 
 
 class ModelSettings(_Section):
-    url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
+    url: DatabaseUrl | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite in data_dir"
+    )
     types: list[AssetTypeDef] = []
     assets: list[AssetDef] = []
+
+    @field_validator("url")
+    @classmethod
+    def _driver(cls, url: str | None) -> str | None:
+        require_postgres_driver(url)
+        return url
 
 
 class NamespaceSettings(_Section):
@@ -173,10 +190,11 @@ class QueryLimits(_Section):
 
 
 class Settings(_Section):
-    """Everything a plant is configured with. Relative paths are relative to the config file."""
+    """Everything a plant is configured with. Relative paths are relative to the config file
+    (`kiln.core.config`: every path field's type says so, connectors' too)."""
 
     name: str = "Kiln"
-    data_dir: Path = Path("kiln-data")
+    data_dir: MadeDir = Field(default=Path("kiln-data"), validate_default=True)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     http: HttpSettings = HttpSettings()
     historian: HistorianSettings = HistorianSettings()
@@ -188,24 +206,13 @@ class Settings(_Section):
     security: SecuritySettings = SecuritySettings()
     sim: FactorySpec | None = Field(default=None, description="run the virtual factory in-process")
     sim_serve: SimServeSettings = SimServeSettings()
-    connectors: list[Annotated[ConnectorConfig, PlainValidator(validate_connector_config)]] = Field(
-        default_factory=list, description="devices and servers to read from (one entry each)"
-    )
-
-    def resolved(self, base: Path) -> Settings:
-        """A copy whose relative paths are anchored at `base` (the config file's folder)."""
-        data_dir = self.data_dir if self.data_dir.is_absolute() else base / self.data_dir
-        hist = self.historian
-        if hist.path is not None and not hist.path.is_absolute():
-            hist = hist.model_copy(update={"path": base / hist.path})
-        http = self.http.model_copy(
-            update={
-                k: base / v
-                for k, v in (("tls_cert", self.http.tls_cert), ("tls_key", self.http.tls_key))
-                if v is not None and not v.is_absolute()
-            }
-        )
-        return self.model_copy(update={"data_dir": data_dir, "historian": hist, "http": http})
+    connectors: list[
+        Annotated[
+            ConnectorConfig,
+            PlainValidator(validate_connector_config),
+            SubModel(connector_model),
+        ]
+    ] = Field(default_factory=list, description="devices and servers to read from (one entry each)")
 
     @property
     def historian_path(self) -> Path:
@@ -224,5 +231,7 @@ class Settings(_Section):
         return self.security.audit_url or f"sqlite:///{self.data_dir / 'audit.db'}"
 
 
-def load_settings(path: Path) -> Settings:
-    return load_config(path, Settings).resolved(path.resolve().parent)
+def load_settings(path: Path, *, check_paths: bool = False) -> Settings:
+    """The plant file's settings, relative paths anchored at its folder; with `check_paths`
+    every path is checked as `kiln config check` does."""
+    return load_config(path, Settings, check_paths=check_paths)

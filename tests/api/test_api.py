@@ -129,6 +129,39 @@ def test_model_routes(client: TestClient) -> None:
     assert client.get("/api/v1/tags", params={"limit": 1}).json()["truncated"] is True
 
 
+def test_an_ingested_tag_gets_its_levels_in_the_tree(
+    client: TestClient, device: dict[str, str]
+) -> None:
+    """Only acme/site1 (and the pump's branch) are assets: the levels between it and an
+    ingested tag come back as nodes of the tree, at the ISA-95 level of their depth."""
+    assert (
+        ingest(client, device, [{"path": "acme/site1/lab/bench1/ph", "value": 7.0}]).status_code
+        == 200
+    )
+
+    def find(nodes: list[dict[str, Any]], path: str) -> dict[str, Any] | None:
+        for node in nodes:
+            if node["path"] == path:
+                return node
+            found = find(node["children"], path)
+            if found is not None:
+                return found
+        return None
+
+    tree = client.get("/api/v1/assets").json()["assets"]
+    assert [n["path"] for n in tree] == ["acme"], "no second root for the new levels"
+    site = find(tree, "acme/site1")
+    assert site is not None
+    lab = find(site["children"], "acme/site1/lab")
+    assert lab is not None and (lab["name"], lab["level"], lab["type"]) == ("lab", "area", None)
+    assert [(c["path"], c["level"]) for c in lab["children"]] == [("acme/site1/lab/bench1", "line")]
+    assert find(tree, "acme/site1/utilities/water/cell1/p1") is not None, "assets stay"
+
+    below = client.get("/api/v1/assets", params={"prefix": "acme/site1"}).json()["assets"]
+    assert [n["path"] for n in below] == ["acme/site1"]
+    assert find(below, "acme/site1/lab/bench1") is not None
+
+
 def test_queries_are_bounded_and_say_how_to_narrow(client: TestClient) -> None:
     r = client.get(
         "/api/v1/history/raw", params={"tag": FLOW, "start": T0, "end": at(60), "limit": 501}

@@ -147,3 +147,37 @@ def test_password_change_ends_other_sessions(client: TestClient) -> None:
     # Nobody gives themselves a role, not even an administrator (OWASP API3).
     mine = client.post("/api/v1/users/admin/roles", json={"role": "auditor"}, headers=admin)
     assert mine.status_code == 403
+
+
+def test_own_password_change_refuses_a_wrong_current_one_without_ending_the_session(
+    client: TestClient,
+) -> None:
+    """POST /auth/password: the page's route. A wrong current password is a 403, not a 401 (the
+    session is fine), counts toward the lockout like a failed sign-in, and is audited."""
+    admin = dict(client.headers)
+    mine = user_headers(client, admin, "ola", PASSWORD, ["viewer"])
+    auditor = user_headers(client, admin, "aud", PASSWORD, ["auditor"])
+    wrong = {"current_password": "not it at all", "new_password": "a brand new passphrase"}
+    codes = [
+        client.post("/api/v1/auth/password", json=wrong, headers=mine).status_code for _ in range(6)
+    ]
+    assert codes[:5] == [403] * 5 and codes[5] == 429
+    assert client.get("/api/v1/auth/me", headers=mine).status_code == 200
+    locked = client.post(
+        "/api/v1/auth/password", json={**wrong, "current_password": PASSWORD}, headers=mine
+    )
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
+
+    user_headers(client, admin, "pim", PASSWORD, ["viewer"])
+    pim = bearer_headers(client, "pim", PASSWORD)
+    right = {"current_password": PASSWORD, "new_password": "a brand new passphrase"}
+    assert client.post("/api/v1/auth/password", json=right, headers=pim).status_code == 204
+    assert token(client, "pim", PASSWORD).status_code == 401
+    assert token(client, "pim", "a brand new passphrase").status_code == 200
+
+    records = client.get(
+        "/api/v1/audit", headers=auditor, params={"category": "account", "limit": 100}
+    ).json()["records"]
+    changes = [(r["target"], r["result"]) for r in records if r["action"] == "user.password"]
+    assert ("pim", "success") in changes
+    assert changes.count(("ola", "failure")) == 7  # six wrong, then one refused while locked

@@ -110,9 +110,7 @@ async def test_outage_goes_bad_backs_off_recovers_and_logs_once(
         "recovery)"
     ]
     recovered = [r.getMessage() for r in caplog.records if "recovered" in r.getMessage()]
-    assert recovered == [
-        "Connector m1 recovered after 6 attempt(s) (ConnectionRefusedError: fake source a is down)"
-    ]
+    assert recovered == ["Connector m1 recovered after 6 attempt(s) (fake source a is down)"]
     assert service.runner("m1").link.stats.reconnects == 1
 
 

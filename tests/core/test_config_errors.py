@@ -103,4 +103,4 @@ def test_yaml_cannot_construct_python_objects(tmp_path: Path) -> None:
 
 def test_empty_file_gives_defaults(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path, ""))
-    assert s == Settings().resolved(tmp_path)
+    assert s == Settings(data_dir=tmp_path / "kiln-data")

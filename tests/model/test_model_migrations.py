@@ -26,7 +26,7 @@ def test_upgrade_creates_the_schema_in_a_fresh_sqlite_file(tmp_path) -> None:
         store.upgrade()
         with store.engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) == TABLES
-            assert migrations.current_revision(conn) == migrations.head_revision() == "0001"
+            assert migrations.current_revision(conn) == migrations.head_revision() == "0002"
     finally:
         store.dispose()
     assert path.is_file()
@@ -53,6 +53,37 @@ def test_migrated_schema_matches_the_models(db_url: str) -> None:
         with store.engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             assert compare_metadata(context, Base.metadata) == []
+    finally:
+        store.dispose()
+
+
+def test_tags_of_0001_gain_an_empty_source_and_keep_their_rows(db_url: str) -> None:
+    store = ModelStore(db_url)
+    try:
+        with store.engine.begin() as conn:
+            config = migrations.alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0001")
+            conn.execute(
+                text(
+                    "INSERT INTO tags (path, name, data_type, unit, description, auto_created, "
+                    "created_at) VALUES ('acme/p1/t', 't', 'float', 'degC', 'oven', true, "
+                    "'2026-01-01 00:00:00')"
+                )
+            )
+        store.upgrade()
+        (tag,) = store.load().tags
+        assert (tag.path, tag.unit, tag.description, tag.source) == (
+            "acme/p1/t",
+            "degC",
+            "oven",
+            None,
+        )
+        with store.engine.begin() as conn:
+            config = migrations.alembic_config()
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0001")
+            assert "source" not in {c["name"] for c in inspect(conn).get_columns("tags")}
     finally:
         store.dispose()
 

@@ -339,6 +339,17 @@ def check_tenants(w: World, c: Caller, call: Call, body: Any) -> None:
     assert {"default", "other", "partners"} <= {t["name"] for t in body["tenants"]}
 
 
+def check_shares(w: World, c: Caller, call: Call, body: Any) -> None:
+    shares = body["shares"]
+    assert all("default" in (s["owner"], s["partner"]) for s in shares), shares
+    if c.case == SCOPE:
+        assert not [s for s in shares if s["resource_id"].startswith("acme/site2")], shares
+
+
+def check_connectors(w: World, c: Caller, call: Call, body: Any) -> None:
+    assert body == {"connectors": []}, "this plant has no connector"
+
+
 def check_session_ended(w: World, c: Caller, call: Call, body: Any) -> None:
     if call.headers:  # the fresh session the request ended is refused from now on
         assert w.client.get(f"{V}/auth/me", headers=call.headers).status_code == 401
@@ -421,6 +432,13 @@ def new_user_call(scope: str) -> Callable[[World, Caller], Call]:
         return Call("POST", f"{V}/users", json=_user(f"new-{c.role}-{c.case}", ["viewer"], scope))
 
     return build
+
+
+def own_share_call(w: World, c: Caller) -> Call:
+    """Withdrawing a share of acme/site1 made for the purpose by the admin."""
+    w.post(f"{V}/tenants/partners/shares", w.admin, json={"resource_id": "acme/site1/utilities"})
+    return Call("DELETE", f"{V}/tenants/partners/shares",
+                params={"resource_id": "acme/site1/utilities"})  # fmt: skip
 
 
 def keys_call(which: str) -> Callable[[World, Caller], Call]:
@@ -517,6 +535,10 @@ ROUTES: Final = (
     Route("POST", f"{V}/auth/totp", SIGNED_IN, Call("POST", f"{V}/auth/totp")),
     Route("POST", f"{V}/auth/totp/confirm", SIGNED_IN, totp_confirm_call,
           expect=(401, 401, 401), check=check_wrong_code),
+    Route("POST", f"{V}/auth/password", SIGNED_IN,
+          Call("POST", f"{V}/auth/password",
+               json={"current_password": PASSWORD, "new_password": PASSWORD}),
+          expect=(204, 204, 204)),
     Route("PUT", f"{V}/users/{{username}}/password", SIGNED_IN, own_password_call,
           other=Call("PUT", f"{V}/users/gx-viewer/password", json={"new_password": PASSWORD}),
           scope=Call("PUT", f"{V}/users/target-site2/password", json={"new_password": PASSWORD}),
@@ -567,6 +589,8 @@ ROUTES: Final = (
           expect=(404, 404, 404)),
     # --- system:read
     Route("GET", "/metrics", P.SYSTEM_READ, Call("GET", "/metrics")),
+    Route("GET", f"{V}/connectors", P.SYSTEM_READ, Call("GET", f"{V}/connectors"),
+          check=check_connectors),
     # --- audit:read
     Route("GET", f"{V}/audit", P.AUDIT_READ, Call("GET", f"{V}/audit", params={"limit": 10})),
     Route("GET", f"{V}/audit/export", P.AUDIT_READ,
@@ -621,6 +645,12 @@ ROUTES: Final = (
           other=Call("POST", f"{V}/tenants/other/shares", json={"resource_id": "acme/site1"}),
           scope=Call("POST", f"{V}/tenants/partners/shares", json={"resource_id": "acme/site2"}),
           expect=(201, 404, 403)),
+    Route("DELETE", f"{V}/tenants/{{partner}}/shares", P.USERS_MANAGE, own_share_call,
+          other=Call("DELETE", f"{V}/tenants/other/shares", params={"resource_id": "acme/site1"}),
+          scope=Call("DELETE", f"{V}/tenants/partners/shares",
+                     params={"resource_id": "acme/site2"}),
+          expect=(204, 404, 403)),
+    Route("GET", f"{V}/shares", P.USERS_MANAGE, Call("GET", f"{V}/shares"), check=check_shares),
     # --- devices only
     Route("POST", f"{V}/ingest", DEVICE,
           Call("POST", f"{V}/ingest", json={"values": [_value(SITE1_FLOW, 1.0)]})),

@@ -354,3 +354,26 @@ async def test_a_partner_reads_only_what_is_shared_with_it(world: World) -> None
     await identity.create_user(world.supplier, "supplier", "aud", PASSWORD, ["auditor"])
     aud = await sign_in(identity, "aud")
     assert not aud.sees(P.VALUES_READ, LINE1 + "/filler/weight")
+
+
+async def test_shares_are_listed_to_both_sides_and_can_be_withdrawn(world: World) -> None:
+    identity = world.identity
+    await identity.create_user(world.supplier, "supplier", "sam", PASSWORD, ["viewer"])
+    await identity.share(world.acme, "supplier", "namespace", LINE1)
+    session = await identity.login("sam", PASSWORD, source="10.0.0.1")
+    sam = await identity.authenticate_bearer(session.access)
+    assert sam.sees(P.VALUES_READ, LINE1 + "/filler/weight")
+    listed = [(s.owner, s.partner, s.resource_id) for s in identity.shares(world.acme)]
+    assert listed == [("acme", "supplier", LINE1)]
+    assert identity.shares(world.supplier) == identity.shares(world.acme)
+    assert identity.shares(world.globex) == [], "a third tenant sees nobody's shares"
+
+    with pytest.raises(ValueError, match="not in the namespace"):
+        await identity.unshare(world.globex, "supplier", "namespace", LINE1)
+    await identity.unshare(world.acme, "supplier", "namespace", LINE1)
+    assert identity.shares(world.acme) == []
+    # The session signed in before is not re-issued: its very next request lacks the share.
+    sam = await identity.authenticate_bearer(session.access)
+    assert not sam.sees(P.VALUES_READ, LINE1 + "/filler/weight"), "the share is gone"
+    with pytest.raises(LookupError, match="no share"):
+        await identity.unshare(world.acme, "supplier", "namespace", LINE1)

@@ -17,14 +17,15 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from kiln.testing.auth import admin_headers, initial_admin_password
+from kiln.testing.auth import admin_headers, device_headers, initial_admin_password, user_headers
 from kiln.testing.server import free_port, kiln_command, running_server
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ CSP_LISTENER = """
 document.addEventListener("securitypolicyviolation", (e) =>
   console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`));
 """
-LIVE = "() => document.querySelector('#live-text').textContent === 'Live'"
+LIVE = "() => document.querySelector('#live-text').textContent === 'Live updates: on'"
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,7 @@ def test_tree_live_values_and_trend(page: tuple[Page, Watch], demo: Demo) -> Non
     pg.wait_for_function("() => document.querySelector('#trend-overlay').hidden", timeout=15_000)
     inked = pg.evaluate(
         """() => {
-            const c = document.querySelector('#trend-canvas');
+            const c = document.querySelector('#trend-chart canvas');
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
             const colours = new Set();
             for (let i = 0; i < d.length; i += 4 * 7) colours.add(d[i] << 16 | d[i+1] << 8 | d[i+2]);
@@ -262,7 +263,7 @@ def test_wrong_password_shows_the_error_and_sign_out_returns_to_the_form(
     assert pg.locator("#account").is_hidden()
     assert pg.locator("#tree .tree-row").count() == 0, "the previous user's view is dropped"
     pg.wait_for_function(
-        "() => document.querySelector('#live-text').textContent === 'Not connected'",
+        "() => document.querySelector('#live-text').textContent === 'Live updates: off'",
         timeout=15_000,
     )
     assert "POST /api/v1/auth/logout" in watch.calls
@@ -434,3 +435,359 @@ def test_demo_has_50_tags_updating_and_minute_aggregates(demo: Demo) -> None:
         ).json()
     assert agg["buckets"], agg
     assert all(b["min"] <= b["avg"] <= b["max"] for b in agg["buckets"])
+
+
+# -- the operator's page: address, tree, health, layout, theme, trends, own password -----------
+
+FILLER1 = "acme/plant1/packaging/line1/filling/filler1"
+WEIGHT, CURRENT = f"{FILLER1}/fill_weight", f"{FILLER1}/motor_current"
+NO_OVERFLOW = "() => document.documentElement.scrollWidth <= innerWidth"
+
+
+def _shot(page: Page, name: str, *, full_page: bool = False) -> None:
+    """Save a screenshot where KILN_SCREENSHOT_DIR says (docs/screenshots/ refreshes them)."""
+    where = os.environ.get("KILN_SCREENSHOT_DIR")
+    if where:
+        page.screenshot(path=str(Path(where) / name), full_page=full_page)
+
+
+def _view(page: Page) -> dict[str, list[str]]:
+    return parse_qs(str(page.evaluate("location.hash.slice(1)")))
+
+
+def _open_trend(page: Page, *paths: str) -> None:
+    page.locator(f'#tree .tree-row[data-path="{FILLER1}"]').click()
+    page.locator(f'#tag-rows tr[data-path="{paths[0]}"]').click()
+    for path in paths[1:]:
+        page.locator(f'#trend-add option[value="{path}"]').wait_for(state="attached")
+        page.select_option("#trend-add", path)
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('#trend-pens .pen').length === n "
+        "&& document.querySelector('#trend-overlay').hidden",
+        arg=len(paths),
+        timeout=15_000,
+    )
+
+
+def _context(browser: Browser, demo: Demo, **options: Any) -> tuple[Page, Watch]:
+    context = browser.new_context(**options)
+    context.add_init_script(CSP_LISTENER)
+    watch = Watch(demo.url)
+    pg = context.new_page()
+    pg.on("console", watch.console)
+    pg.on("request", watch.request)
+    return pg, watch
+
+
+def test_the_address_keeps_asset_pens_and_range_across_a_reload_and_a_shared_link(
+    page: tuple[Page, Watch], demo: Demo, browser: Browser
+) -> None:
+    pg, watch = page
+    _signed_in(pg, demo)
+    _open_trend(pg, WEIGHT, CURRENT)
+    pg.click('#trend-ranges button[data-range="8h"]')
+    want = {"asset": [FILLER1], "tag": [WEIGHT, CURRENT], "range": ["8h"]}
+    pg.wait_for_function("() => location.hash.includes('range=8h')")
+    assert _view(pg) == want
+    link = pg.url
+
+    pg.reload()  # the session cookies resume the session; the address restores the view
+    _wait_restored(pg)
+    assert _view(pg) == want, "restoring must not rewrite the address with less"
+
+    # The same link in another browser: the view waits through the sign-in form.
+    other, other_watch = _context(browser, demo, viewport={"width": 1400, "height": 900})
+    try:
+        other.goto(link)
+        other.locator("#signin-form").wait_for(state="visible", timeout=15_000)
+        other.wait_for_timeout(300)
+        assert _view(other) == want, "nothing writes the address before sign-in"
+        _sign_in(other, "admin", demo.password)
+        _wait_restored(other)
+        assert _view(other) == want
+        other_watch.assert_clean(ME_401)
+    finally:
+        other.context.close()
+    watch.assert_clean(ME_401)
+
+
+def _wait_restored(pg: Page) -> None:
+    pg.wait_for_function(
+        """([asset]) => document.querySelector('#tree .tree-row.selected')?.dataset.path === asset
+            && document.querySelectorAll('#trend-pens .pen').length === 2
+            && document.querySelector('#trend-ranges button.active')?.dataset.range === '8h'""",
+        arg=[FILLER1],
+        timeout=20_000,
+    )
+    assert pg.locator(f'#tree .tree-row[data-path="{FILLER1}"]').is_visible()
+    names = pg.locator("#trend-pens .pen").evaluate_all("els => els.map(e => e.dataset.path)")
+    assert names == [WEIGHT, CURRENT]
+
+
+def test_the_tree_opens_down_to_the_machines_and_ingested_tags_get_their_levels(
+    page: tuple[Page, Watch], demo: Demo
+) -> None:
+    with httpx.Client(base_url=demo.url, timeout=10) as client:
+        admin = admin_headers(client, demo.data_dir)
+        device = device_headers(client, admin, "lab-bench", "acme/plant1/lab")
+        body = {"values": [{"path": "acme/plant1/lab/bench1/ph", "value": 7.02}]}
+        assert client.post("/api/v1/ingest", json=body, headers=device).status_code == 200
+    pg, watch = page
+    _signed_in(pg, demo)
+    machine = pg.locator(f'#tree .tree-row[data-path="{FILLER1}"]')
+    machine.wait_for(state="visible", timeout=15_000)  # no clicks: level 6 shows on load
+    bench = pg.locator('#tree .tree-row[data-path="acme/plant1/lab/bench1"]')
+    assert bench.is_visible()
+    bench.click()
+    pg.locator('#tag-rows tr[data-path="acme/plant1/lab/bench1/ph"]').wait_for(timeout=15_000)
+    watch.assert_clean(ME_401)
+
+
+FAKE_HEALTH = {
+    "status": "degraded",
+    "version": "0.1.0",
+    "subsystems": {
+        "bus": {"status": "ok", "detail": {"published_points": 3122}},
+        "historian": {
+            "status": "ok",
+            "detail": {"series": 98, "points": 3122, "rollup_seconds_sum": 2.6579999999999018},
+        },
+        "connectors": {
+            "status": "degraded",
+            "detail": {
+                "line2-plc": {
+                    "type": "opcua",
+                    "state": "reconnecting",
+                    "reason": "opc.tcp://10.20.30.40:4840: connection refused by the server; "
+                    "check that the PLC is on and that port 4840 is open on its firewall",
+                },
+                "sim-modbus": {"type": "modbus", "state": "connected"},
+            },
+        },
+    },
+}
+
+
+def test_health_reads_as_words_with_problems_first_and_details_on_demand(
+    page: tuple[Page, Watch], demo: Demo
+) -> None:
+    pg, watch = page
+    pg.route(
+        "**/api/v1/health",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(FAKE_HEALTH)
+        ),
+    )
+    _open(pg, demo)
+    pg.locator("#health-list li").first.wait_for(state="attached", timeout=5_000)
+    # Signing in asks for the report at once (it names more when signed in), not at the next
+    # 10 s poll.
+    with pg.expect_request("**/api/v1/health", timeout=4_000):
+        _sign_in(pg, "admin", demo.password)
+    pg.locator("#plant").wait_for(state="visible", timeout=15_000)
+    assert pg.locator("#health-list li").first.get_attribute("data-part") == "connectors"
+    pg.click("#health summary")
+    popover = pg.locator("#health .popover")
+    popover.wait_for(state="visible")
+    assert pg.locator("#health-text").text_content() == "Degraded: 1 part"
+    assert pg.locator("#health-summary").text_content() == (
+        "1 part needs attention; the rest are working."
+    )
+    first = pg.locator("#health-list li").first
+    assert first.locator(".health-name").text_content() == "Device connections"
+    problem = first.locator(".health-problem")
+    assert problem.text_content() == (
+        "line2-plc (opcua) is reconnecting: opc.tcp://10.20.30.40:4840: connection refused by "
+        "the server; check that the PLC is on and that port 4840 is open on its firewall"
+    )
+    box, view = problem.bounding_box(), pg.viewport_size
+    assert box is not None and view is not None
+    assert box["y"] + box["height"] <= view["height"] and box["x"] + box["width"] <= view["width"]
+    shown = popover.inner_text()
+    assert "rollup" not in shown and "2.657" not in shown, "raw figures wait behind Details"
+    assert "98 series, 3,122 values stored" in shown
+    historian = pg.locator('#health-list li[data-part="historian"]')
+    historian.locator(".health-more > summary").click()
+    assert "rollup seconds sum" in historian.inner_text()
+    assert "2.66" in historian.inner_text() and "2.657" not in historian.inner_text()
+    _shot(pg, "health.png")
+    watch.assert_clean(ME_401)
+
+
+def test_live_indicator_names_the_pages_own_connection(
+    page: tuple[Page, Watch], demo: Demo
+) -> None:
+    pg, watch = page
+    _open(pg, demo)
+    assert pg.locator("#live-text").text_content() == "Live updates: off"
+    _sign_in(pg, "admin", demo.password)
+    pg.wait_for_function(LIVE, timeout=15_000)
+    assert "not a device connection" in (pg.locator("#live").get_attribute("title") or "")
+    watch.assert_clean(ME_401)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "scheme", "shot"),
+    [
+        (390, 844, "light", "phone-390.png"),
+        (1920, 1080, "light", "plant-1920.png"),
+        (1920, 1080, "dark", "dark-1920.png"),
+    ],
+)
+def test_layout_from_a_phone_to_a_control_room_screen_in_both_themes(
+    browser: Browser,
+    demo: Demo,
+    width: int,
+    height: int,
+    scheme: Literal["light", "dark"],
+    shot: str,
+) -> None:
+    pg, watch = _context(browser, demo, viewport={"width": width, "height": height})
+    try:
+        pg.emulate_media(color_scheme=scheme)
+        _open(pg, demo)
+        assert pg.evaluate(NO_OVERFLOW), "the sign-in page fits"
+        _sign_in(pg, "admin", demo.password)
+        pg.locator("#plant").wait_for(state="visible", timeout=15_000)
+        pg.wait_for_function(LIVE, timeout=15_000)
+        for selector in ("#sign-out", "#password-open", "#account-name", "#live"):
+            box = pg.locator(selector).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, selector
+        _open_trend(pg, WEIGHT, CURRENT)
+        assert pg.evaluate(NO_OVERFLOW), pg.evaluate("document.documentElement.scrollWidth")
+        # Every tag name is readable in full: it wraps on a phone rather than being cut.
+        cut = pg.locator("#tag-rows td.col-name").evaluate_all(
+            "cells => cells.filter(c => c.scrollWidth > c.clientWidth + 1).length"
+        )
+        assert cut == 0 or width > 1000
+        # Nor are the value and the quality cut, at any width.
+        cut_cells = pg.locator("#tag-rows td.col-value, #tag-rows .badge").evaluate_all(
+            "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"
+        )
+        assert cut_cells == []
+        chart = pg.locator("#trend-chart canvas").bounding_box()
+        assert chart is not None and chart["x"] + chart["width"] <= width
+        background = pg.evaluate("getComputedStyle(document.body).backgroundColor")
+        red, green, blue = (int(x) for x in re.findall(r"\d+", background)[:3])
+        luminance = (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
+        assert (luminance < 0.2) if scheme == "dark" else (luminance > 0.8), background
+        _shot(pg, shot, full_page=width < 500)
+        watch.assert_clean(ME_401)
+    finally:
+        pg.context.close()
+
+
+def test_trend_zooms_pans_takes_a_custom_range_and_exports_what_it_shows(
+    page: tuple[Page, Watch], demo: Demo
+) -> None:
+    pg, watch = page
+    _signed_in(pg, demo)
+    _open_trend(pg, WEIGHT, CURRENT)
+    pg.click('#trend-ranges button[data-range="15m"]')
+    pg.wait_for_function(
+        "() => location.hash.includes('range=15m') "
+        "&& document.querySelector('#trend-overlay').hidden",
+        timeout=15_000,
+    )
+    _shot(pg, "trend-two-pens.png")
+
+    # Drag across the right half: a fixed window, and history asked again for that span.
+    over = pg.locator("#trend-chart .u-over").bounding_box()
+    assert over is not None
+    y = over["y"] + over["height"] / 2
+    with pg.expect_request(lambda r: "/api/v1/history/raw" in r.url and "start=20" in r.url):
+        pg.mouse.move(over["x"] + over["width"] * 0.5, y)
+        pg.mouse.down()
+        pg.mouse.move(over["x"] + over["width"] * 0.75, y, steps=5)
+        pg.mouse.move(over["x"] + over["width"] * 0.95, y, steps=5)
+        pg.mouse.up()
+    view = _view(pg)
+    assert "range" not in view and view["tag"] == [WEIGHT, CURRENT]
+    start, end = (_ms(view[k][0]) for k in ("from", "to"))
+    assert 5 * 60_000 < end - start < 8 * 60_000, "about 45 % of 15 minutes"
+    assert pg.locator("#trend-now").is_enabled()
+
+    pg.click("#trend-back")  # earlier by half the span
+    pg.wait_for_function("(s) => !location.hash.includes(s)", arg=view["from"][0])
+    start2, end2 = (_ms(_view(pg)[k][0]) for k in ("from", "to"))
+    assert (start2, end2) == (start - (end - start) // 2, end - (end - start) // 2)
+
+    # A custom range typed in local time.
+    pg.evaluate(
+        """() => {
+            const local = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000)
+                .toISOString().slice(0, 19);
+            const now = Date.now();
+            document.querySelector('#trend-from').value = local(now - 10 * 60000);
+            document.querySelector('#trend-to').value = local(now);
+        }"""
+    )
+    pg.click("#trend-custom button[type=submit]")
+    pg.wait_for_function("() => document.querySelector('#trend-overlay').hidden", timeout=15_000)
+    start3, end3 = (_ms(_view(pg)[k][0]) for k in ("from", "to"))
+    assert end3 - start3 == 10 * 60_000
+
+    with pg.expect_download() as download:
+        pg.click("#trend-csv")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert lines[0] == f"time,{WEIGHT},{CURRENT}"
+    assert len(lines) > 10, "the demo's minutes so far, two tags at 5 Hz"
+    stamps = [_ms(line.split(",")[0]) for line in lines[1:]]
+    assert stamps == sorted(stamps) and start3 <= stamps[0] and stamps[-1] <= end3
+    weights = [float(f) for f in (line.split(",")[1] for line in lines[1:]) if f]
+    assert weights and all(400 < w < 600 for w in weights)
+
+    pg.click("#trend-now")  # back to following the clock, at the last chosen range
+    pg.wait_for_function("() => location.hash.includes('range=15m')")
+    pg.locator(f'#trend-pens button[data-path="{CURRENT}"]').click()
+    pg.wait_for_function("() => document.querySelectorAll('#trend-pens .pen').length === 1")
+    assert _view(pg)["tag"] == [WEIGHT]
+    watch.assert_clean(ME_401)
+
+
+def _ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_a_user_changes_their_own_password_in_the_page(
+    page: tuple[Page, Watch], demo: Demo
+) -> None:
+    old, new = "first pass phrase 1", "second pass phrase 2"
+    with httpx.Client(base_url=demo.url, timeout=10) as client:
+        admin = admin_headers(client, demo.data_dir)
+        user_headers(client, admin, "olga", old, ["viewer"])
+    pg, watch = page
+    _open(pg, demo)
+    _sign_in(pg, "olga", old)
+    pg.locator("#plant").wait_for(state="visible", timeout=15_000)
+
+    pg.click("#password-open")
+    dialog = pg.locator("#password-dialog")
+    dialog.wait_for(state="visible")
+    assert pg.input_value("#password-username") == "olga"
+    pg.fill("#password-current", "not my password")
+    pg.fill("#password-new", new)
+    pg.fill("#password-repeat", new)
+    pg.click("#password-submit")
+    message = pg.locator("#password-message")
+    pg.wait_for_function(
+        "() => document.querySelector('#password-message').textContent.includes('wrong')"
+    )
+    assert "current password is wrong" in (message.text_content() or "")
+    assert dialog.is_visible() and pg.locator("#plant").is_visible(), "still signed in"
+
+    pg.fill("#password-current", old)
+    pg.fill("#password-repeat", new + "x")
+    pg.click("#password-submit")
+    assert "differ" in (message.text_content() or "")
+    pg.fill("#password-repeat", new)
+    pg.click("#password-submit")
+    dialog.wait_for(state="hidden")
+    assert "password is changed" in (pg.locator("#banner-text").text_content() or "")
+    assert pg.locator("#plant").is_visible()
+    with httpx.Client(base_url=demo.url, timeout=10) as client:
+        login = "/api/v1/auth/login"
+        assert client.post(login, json={"username": "olga", "password": old}).status_code == 401
+        assert client.post(login, json={"username": "olga", "password": new}).status_code == 200
+    watch.assert_clean(ME_401, (403, "/api/v1/auth/password"))

@@ -16,7 +16,9 @@ const live = await load("live.js");
 const api = await load("api.js");
 const clock = await load("clock.js");
 const history = await load("history.js");
-const trend = await load("trend.js");
+const trenddata = await load("trenddata.js");
+const treeMod = await load("tree.js");
+const health = await load("health.js");
 const tagtable = await load("tagtable.js");
 const session = await load("session.js");
 
@@ -64,24 +66,6 @@ out.intervals = Object.fromEntries(
   [15 * MIN, HOUR, 8 * HOUR, 24 * HOUR].map((ms) => [String(ms), scale.chooseInterval(ms)]),
 );
 out.intervalTable = scale.INTERVALS.map(([ms]) => ms);
-out.niceTicks = {
-  wide: scale.niceTicks(0.13, 9.7, 5),
-  flat: scale.niceTicks(5, 5, 5),
-  small: scale.niceTicks(0.1, 0.3, 4),
-  negative: scale.niceTicks(-12.5, 3.2, 6),
-  reversed: scale.niceTicks(10, 0, 5),
-  invalid: scale.niceTicks(Number.NaN, 1, 5),
-};
-const t0 = Date.UTC(2024, 0, 1, 10, 7, 13);
-const labels = (ticks) => ticks.map((t) => [t.t, t.label, t.major]);
-out.timeTicks = {
-  hourUtc: labels(scale.timeTicks(t0, t0 + HOUR, 8, () => 0)),
-  hourUtcPlus1: labels(scale.timeTicks(t0, t0 + HOUR, 8, () => -60)),
-  hourIndia: labels(scale.timeTicks(t0, t0 + 8 * HOUR, 8, () => -330)),
-  dayUtc: labels(scale.timeTicks(Date.UTC(2024, 0, 1, 12), Date.UTC(2024, 0, 2, 12), 8, () => 0)),
-  minuteUtc: labels(scale.timeTicks(t0, t0 + 2 * MIN, 6, () => 0)),
-  empty: labels(scale.timeTicks(t0, t0, 8, () => 0)),
-};
 
 // --- live.js -----------------------------------------------------------------------------
 const entry = { path: "a/b", value: 1.5, source_ts: "2024-01-01T00:00:00Z", quality: "good" };
@@ -510,75 +494,58 @@ out.relativePath = [
   tagtable.relativePath("acme/p1/x", "acme/p1/"),
 ];
 
-// --- trend.js against a recording 2D context ------------------------------------------------
-out.lowerBound = [0, 5, 10, 11, 30].map((t) => trend.lowerBound([{ t: 5 }, { t: 10 }, { t: 10 }, { t: 20 }], t));
+// --- trenddata.js: pens on one time axis, CSV, the view in the address ---------------------
 {
-  const calls = [];
-  const ctx = new Proxy(
-    { measureText: (text) => ({ width: text.length * 6 }) },
-    {
-      get(target, name) {
-        if (name in target) return target[name];
-        return (...args) => calls.push([name, ...args]);
-      },
-      set(target, name, value) {
-        target[name] = value;
-        return true;
-      },
-    },
-  );
-  const canvas = {
-    clientWidth: 800,
-    clientHeight: 300,
-    width: 0,
-    height: 0,
-    getContext: () => ctx,
-    addEventListener: () => {},
-    getBoundingClientRect: () => ({ left: 0, top: 0 }),
-  };
-  const readout = { hidden: true, style: {}, replaceChildren: () => {}, offsetWidth: 100 };
-  const end = Date.UTC(2024, 0, 1, 12, 0, 0);
-  const chart = new trend.TrendChart(canvas, readout, { now: () => end });
-  chart.configure({ windowMs: HOUR, stepped: false, format: (v) => `${v}`, yLabels: null });
-  const emptyHasData = chart.hasData();
-  const buckets = [];
-  for (let i = 0; i < 60; i++) {
-    const t = end - HOUR + i * MIN;
-    buckets.push(i === 30 ? { t, avg: null, min: null, max: null } : { t, avg: 50 + i / 10, min: 40, max: 60 + i / 10 });
-  }
-  chart.setHistory({ kind: "aggregate", buckets, intervalMs: MIN, endMs: end - 30_000 });
-  const added = [
-    chart.addLive([{ t: end - 40_000, v: 1, q: "good" }]), // before the history cut: already stored
-    chart.addLive([{ t: end - 10_000, v: 55, q: "good" }, { t: end - 20_000, v: 54, q: "uncertain" }]),
-    chart.addLive([{ t: end - 10_000, v: 56, q: "good" }]), // same stamp: replaces
-    chart.addLive([{ t: Number.NaN, v: 1, q: "good" }]),
+  const a = [{ t: 1000, v: 1 }, { t: 3000, v: null }];
+  const b = [{ t: 2000, v: 5 }, { t: 3000, v: 6 }];
+  const data = trenddata.alignPens([a, b]);
+  out.aligned = data.map((col) => col.map((v) => (v === undefined ? "undef" : v)));
+  out.csv = trenddata.toCsv(["x/a", 'x/"b",c'], data, 1500, 3000);
+  out.penPoints = [
+    trenddata.penPoints({ kind: "raw", points: [{ t: 1, v: 2, q: "good" }, { t: 2, v: 3, q: "bad_not_connected" }, { t: 3, v: 4, q: "uncertain" }] }),
+    trenddata.penPoints({ kind: "aggregate", buckets: [{ t: 1, avg: 2, min: 1, max: 3 }, { t: 2, avg: null, min: null, max: null }] }),
+    trenddata.penPoints({ kind: "none" }),
   ];
-  chart.render();
-  const texts = calls.filter((c) => c[0] === "fillText").map((c) => c[1]);
-  out.trend = {
-    emptyHasData,
-    hasData: chart.hasData(),
-    added,
-    texts,
-    fills: calls.filter((c) => c[0] === "fill").length,
-    lineTos: calls.filter((c) => c[0] === "lineTo").length,
-    canvasSize: [canvas.width, canvas.height],
+  out.band = [
+    trenddata.bandPoints({ kind: "aggregate", buckets: [{ t: 1, avg: 2, min: 1, max: 3 }, { t: 2, avg: null, min: null, max: null }] }),
+    trenddata.bandPoints({ kind: "raw", points: [] }),
+  ];
+  const view = { asset: "acme/p1", tags: ["acme/p1/a", "acme/p1/b"], window: { startMs: Date.UTC(2024, 0, 1), endMs: Date.UTC(2024, 0, 1, 1) } };
+  out.view = {
+    written: trenddata.writeView(view),
+    roundTrip: trenddata.readView(`#${trenddata.writeView(view)}`),
+    range: trenddata.readView("#asset=a%2Fb&tag=a%2Fb%2Fc&range=8h"),
+    badRange: trenddata.readView("#range=7y&from=2024-01-02T00:00:00Z&to=2024-01-01T00:00:00Z"),
+    tooMany: trenddata.readView(`#${Array.from({ length: 9 }, (_, i) => `tag=t${i}`).join("&")}`).tags.length,
   };
-  chart.clear();
-  out.trend.clearedHasData = chart.hasData();
-
-  // The server may leave empty buckets out: ten minutes without data inside the window.
-  calls.length = 0;
-  const sparse = [];
-  for (let i = 0; i < 30; i++) {
-    if (i < 10 || i >= 20) sparse.push({ t: end - 30 * MIN + i * MIN, avg: 5, min: 4, max: 6 });
-  }
-  chart.setHistory({ kind: "aggregate", buckets: sparse, intervalMs: MIN, endMs: end });
-  chart.render();
-  out.trendGap = {
-    fills: calls.filter((c) => c[0] === "fill").length,
-    dashes: calls.filter((c) => c[0] === "setLineDash").map((c) => c[1]),
-  };
+  out.pan = [trenddata.panWindow({ startMs: 0, endMs: 100 }, -0.5), trenddata.zoomOut({ startMs: 100, endMs: 200 })];
+  out.resolve = [history.resolveWindow("8h", 1_000_000_000), history.resolveWindow({ startMs: 0, endMs: 60_000 }), history.resolveWindow("nope", 0).start];
 }
+
+// --- tree.js: which levels open on load -----------------------------------------------------
+out.opensOnLoad = [
+  treeMod.opensOnLoad({ path: "e/s/a/l/c", type: null, children: [{ path: "e/s/a/l/c/m" }] }),
+  treeMod.opensOnLoad({ path: "e/s/a/l/c/m", type: "cnc", children: [] }),
+  treeMod.opensOnLoad({ path: "e/s/m", type: "pump", children: [{ path: "e/s/m/sub" }] }),
+  treeMod.opensOnLoad({ path: "e/s/lab", type: null, children: [] }),
+];
+
+// --- health.js: words for the report ---------------------------------------------------------
+out.health = {
+  number: [health.plainNumber(2.6579999999999018), health.plainNumber(3122), health.plainNumber(0.02291895600001226)],
+  problems: health.problemsOf("connectors", {
+    status: "degraded",
+    detail: {
+      "sim-modbus": { type: "modbus", state: "connected" },
+      plc7: { type: "opcua", state: "reconnecting", reason: "opc.tcp://10.0.0.7:4840: connection refused" },
+    },
+  }),
+  dropped: health.problemsOf("bus", { detail: { subscribers: { historian: { dropped_points: 12 } } } }),
+  summaries: [
+    health.summaryOf("historian", { detail: { series: 98, points: 3122, queue_points: 0, rollup_seconds_sum: 2.65 } }),
+    health.summaryOf("connectors", { detail: { a: { state: "connected" }, b: { state: "reconnecting" } } }),
+    health.summaryOf("model", { detail: { assets: 1, tags: 98 } }),
+  ],
+};
 
 process.stdout.write(JSON.stringify(out));

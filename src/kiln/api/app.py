@@ -22,6 +22,7 @@ from kiln.api.routers import (
     assets,
     audit,
     auth,
+    connectors,
     credentials,
     health,
     history,
@@ -145,7 +146,7 @@ def create_app(
     api = "/api/v1"
     for module in (health, auth, assets, values, history, ingest, live, users, credentials):
         app.include_router(module.router, prefix=api)
-    for module in (history_analysis, tenants, audit, write):
+    for module in (history_analysis, tenants, audit, write, connectors):
         app.include_router(module.router, prefix=api)
     app.include_router(influx.router)  # at the root, where Influx clients write
     app.include_router(web.router)

@@ -74,6 +74,9 @@ class TagOut(BaseModel):
     high: float | None
     states: dict[int, str] | None
     auto_created: bool
+    source: str | None = Field(
+        default=None, description='the connector that serves it, e.g. "connector:press7"'
+    )
 
 
 class TagsOut(BaseModel):

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kiln.connectors.backoff import BackoffSettings
 from kiln.core.errors import KilnError
 from kiln.core.values import Scalar
+from kiln.model.info import DescribedTag
 
 if TYPE_CHECKING:
     from kiln.connectors.link import Link
@@ -58,6 +59,12 @@ class ConnectorConfig(BaseModel):
     enabled: bool = True
     reconnect: BackoffSettings = BackoffSettings()
 
+    @property
+    def peer(self) -> str | None:
+        """Where the connector connects (host:port, an opc.tcp URL, a broker URL, never with
+        credentials), named in its outage reasons; None if it has no one place."""
+        return None
+
 
 C = TypeVar("C", bound="ConnectorConfig")
 
@@ -68,7 +75,8 @@ class Connector(Protocol):
     @property
     def tags(self) -> Sequence[str]:
         """The namespace paths it feeds, known up front (a Sparkplug host learns them at birth
-        and may return those it has seen); they go Bad when the source is lost."""
+        and may return those it has seen); they read Bad from the start until first read, and
+        again when the source is lost (with those the asset model remembers it served)."""
         ...
 
     async def setup(self, link: Link) -> None:
@@ -83,6 +91,25 @@ class Connector(Protocol):
     async def teardown(self) -> None:
         """Let go of the connection; must not raise, and is called after a failed setup too."""
         ...
+
+
+@runtime_checkable
+class Described(Protocol):
+    """A connector that knows what its tags are before reading them (a register map, a
+    topic mapping): the connectors service makes them tags of the asset model at start.
+    Connectors that learn it later (OPC UA node attributes, Sparkplug births) call
+    `link.describe` then; a tag described by neither gets the data type of its first value."""
+
+    def described_tags(self) -> Sequence[DescribedTag]: ...
+
+
+@runtime_checkable
+class Reporting(Protocol):
+    """A connector with more to tell in health than the runner knows: the parts behind one
+    connection (a Sparkplug host's edge nodes and devices). Pair it with a `degraded`
+    attribute; a `reason` in the detail says what a degraded connector is missing."""
+
+    def health_detail(self) -> dict[str, object]: ...
 
 
 @runtime_checkable

@@ -1,19 +1,30 @@
-"""What a running connector is handed: where its values go, its clock, its counters.
+"""What a running connector is handed: where its values go, its clock, its counters, and the
+catalog (the asset model) its tags are described to.
 
 The `Link` remembers the last value of every path it carried, so that when the source is lost
 the runner can publish those values again with Bad quality at host time: a lost device shows as
-Bad, never as silence (a tag that just stops updating looks healthy on a screen).
+Bad, never as silence (a tag that just stops updating looks healthy on a screen). A tag with no
+value yet is marked Bad with a stand-in value (the zero of its data type): a Bad value is a gap
+in every trend and aggregate, so the stand-in is never read as data.
+
+No Good value without a fresh read: after a Bad mark, a tag's next value is stamped no earlier
+than the mark. A device reports the source time of the last change (OPC UA SourceTimestamp, a
+Sparkplug metric's timestamp), which after a reconnect may be hours old; stored at that time it
+would sort before the mark, and the tag would stay Bad although the device answers.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from kiln.core.bus import Bus
 from kiln.core.clock import Clock
 from kiln.core.values import Scalar, TagValue, ValueBatch
+from kiln.model.definitions import DataType
+from kiln.model.info import DescribedTag, TagInfo
 
 
 class _AsDebug(logging.Filter):
@@ -44,18 +55,131 @@ class LinkStats:
     failures: int = 0  # setups or runs that ended in an error
 
 
-class Link:
-    """The connector's side of the platform: publish values, report bad input."""
+class TagCatalog(Protocol):
+    """Where connectors describe their tags: the asset model (`kiln.model.service.AssetModel`)."""
 
-    def __init__(self, name: str, bus: Bus, clock: Clock, logger: logging.Logger) -> None:
+    async def describe_tags(self, source: str, described: Sequence[DescribedTag]) -> Any:
+        """Make the described tags tags of the model, served by `source`."""
+        ...
+
+    def tags_of(self, source: str) -> Sequence[TagInfo]:
+        """The tags `source` served, in this run or an earlier one."""
+        ...
+
+
+_ZERO: dict[DataType, Scalar] = {
+    DataType.FLOAT: 0.0,
+    DataType.INT: 0,
+    DataType.STATE: 0,
+    DataType.BOOL: False,
+    DataType.STRING: "",
+}
+
+
+class Link:
+    """The connector's side of the platform: publish values, describe tags, report bad input."""
+
+    def __init__(
+        self,
+        name: str,
+        bus: Bus,
+        clock: Clock,
+        logger: logging.Logger,
+        *,
+        catalog: TagCatalog | None = None,
+    ) -> None:
         self.name = name
         self.clock = clock
         self.log = logger
         self.stats = LinkStats()
         self._bus = bus
+        self._catalog = catalog
         self._last: dict[str, Scalar] = {}
+        self._described: dict[str, DescribedTag] = {}
+        # Tags marked Bad and not read since: path -> the mark's timestamp (see the module doc).
+        self._marked: dict[str, int] = {}
         self._reported: set[str] = set()
         self.last_problem: str | None = None
+
+    @property
+    def source(self) -> str:
+        """How the asset model names this connector as the source of its tags."""
+        return f"connector:{self.name}"
+
+    # -- describing tags ------------------------------------------------------------------
+
+    def remember(self) -> None:
+        """Learn the tags the catalog says this connector served before (an earlier run)."""
+        if self._catalog is None:
+            return
+        for tag in self._catalog.tags_of(self.source):
+            self._described.setdefault(
+                tag.path, DescribedTag(tag.path, tag.data_type, tag.unit, tag.description)
+            )
+
+    async def describe(self, tags: Sequence[DescribedTag]) -> None:
+        """Describe tags to the catalog (only what is new or changed since the last call).
+
+        A failing catalog is logged and reported in health, never an outage of the source.
+        """
+        changed = [
+            t
+            for t in tags
+            if (have := self._described.get(t.path)) is None or (have != t and not t.inferred)
+        ]
+        if not changed:
+            return
+        for t in changed:
+            self._described[t.path] = t
+        if self._catalog is None:
+            return
+        try:
+            result = await self._catalog.describe_tags(self.source, changed)
+        except Exception as err:  # the model is down: values still flow
+            self.last_problem = f"describing {len(changed)} tags to the asset model: {err}"
+            self.log.warning("Connector %s: %s", self.name, self.last_problem)
+            return
+        rejected: dict[str, str] = getattr(result, "rejected", None) or {}
+        if rejected:
+            path, why = next(iter(rejected.items()))
+            self.last_problem = f"{len(rejected)} tag(s) not in the asset model, e.g. {why}"
+            self.log.warning(
+                "Connector %s: %d tag(s) cannot be tags of the asset model, e.g. %s: %s",
+                self.name,
+                len(rejected),
+                path,
+                why,
+            )
+
+    def known_paths(self) -> set[str]:
+        """Every path this connector described, read or remembered."""
+        return set(self._described) | set(self._last)
+
+    def stand_in(self, path: str) -> Scalar | None:
+        """The value a Bad mark carries: the last one read, else the zero of its data type;
+        None while the type is unknown (the historian fixes a series' kind by its first value,
+        so a guessed zero would store a bool tag as floats for ever)."""
+        last = self._last.get(path)
+        if last is not None:
+            return last
+        described = self._described.get(path)
+        return None if described is None else _ZERO[described.data_type]
+
+    async def mark(self, paths: Iterable[str], quality: int, *, at_us: int | None = None) -> None:
+        """Publish a Bad (or Uncertain) mark for `paths` at host time (or `at_us`), with
+        stand-in values: the tags show the quality now, and their next read is stamped after
+        it. A tag whose data type nothing has told yet (an OPC UA node never reached) is left
+        out."""
+        now = self.clock.now_us() if at_us is None else at_us
+        columns = ValueColumns()
+        for path in sorted(set(paths)):
+            value = self.stand_in(path)
+            if value is None:
+                continue
+            columns.add(path, value, now, quality)
+            self._marked[path] = now
+        if len(columns):
+            await self._bus.publish(columns.batch(now))
 
     async def publish(self, values: Sequence[TagValue], *, historical: bool = False) -> None:
         """Put values on the bus (waits when the historian is full: back-pressure).
@@ -65,25 +189,52 @@ class Link:
         """
         if not values:
             return
-        await self._bus.publish(ValueBatch.of(values, self.clock.now_us(), historical=historical))
-        if historical:
-            self.stats.historical_values += len(values)
-        else:
-            self.stats.values += len(values)
-            for v in values:
-                self._last[v.path] = v.value
+        await self.publish_batch(ValueBatch.of(values, self.clock.now_us(), historical=historical))
 
     async def publish_batch(self, batch: ValueBatch) -> None:
         """The columnar form of `publish`, for connectors that decode whole columns."""
         if not len(batch):
             return
+        if self._marked and not batch.historical:
+            batch = self._after_marks(batch)
         await self._bus.publish(batch)
+        # Paths nothing described yet become tags by the type of their first value.
+        described = self._described
+        unknown: dict[str, Scalar] = {}
         if batch.historical:
             self.stats.historical_values += len(batch)
-            return
-        self.stats.values += len(batch)
-        for path, value in zip(batch.paths, batch.values, strict=True):
-            self._last[path] = value
+            for path, value in zip(batch.paths, batch.values, strict=True):
+                if path not in described:
+                    unknown[path] = value
+        else:
+            self.stats.values += len(batch)
+            last = self._last
+            for path, value in zip(batch.paths, batch.values, strict=True):
+                last[path] = value
+                if path not in described:
+                    unknown[path] = value
+        if unknown:
+            await self.describe(
+                [
+                    DescribedTag(p, DataType.infer(_plain(v)), inferred=True)
+                    for p, v in unknown.items()
+                ]
+            )
+
+    def _after_marks(self, batch: ValueBatch) -> ValueBatch:
+        """The batch with each first value after a Bad mark stamped no earlier than the mark."""
+        marked = self._marked
+        source_us: list[int] | None = None
+        for i, path in enumerate(batch.paths):
+            mark = marked.pop(path, None)
+            if mark is None or batch.source_us[i] > mark:
+                continue
+            if source_us is None:
+                source_us = [int(ts) for ts in batch.source_us]
+            source_us[i] = max(batch.receive_us, mark + 1)
+        if source_us is None:
+            return batch
+        return ValueBatch(batch.paths, batch.values, source_us, batch.qualities, batch.receive_us)
 
     def malformed(self, kind: str, detail: str) -> None:
         """Count one undecodable input and drop it; the first of each kind is logged (at
@@ -150,3 +301,9 @@ class Outage:
     reason: str
     since_us: int
     attempts: int = field(default=1)
+
+
+def _plain(value: Any) -> Scalar:
+    """NumPy scalars (from columnar decoders) as the Python scalars they stand for."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value  # type: ignore[no-any-return]

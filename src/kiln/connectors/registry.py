@@ -8,15 +8,21 @@ registers one in theirs:
 
 An entry point that fails to load is reported (with the reason) and skipped: one broken plugin
 does not stop the others or the platform.
+
+Test-only types (the `fake` connector of `kiln.testing.connector`) are registered by no
+installation: Kiln's test suite opts in with the environment variable KILN_TESTING_CONNECTORS=1
+(set by tests/conftest.py, inherited by the servers tests start). Never set it in production.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from pydantic import BaseModel, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from kiln.connectors.base import ConnectorConfig, ConnectorType
@@ -24,13 +30,16 @@ from kiln.connectors.base import ConnectorConfig, ConnectorType
 _LOGGER = logging.getLogger(__name__)
 
 GROUP = "kiln.connectors"
+TESTING_ENV = "KILN_TESTING_CONNECTORS"
+_TESTING = (EntryPoint("fake", "kiln.testing.connector:CONNECTOR", GROUP),)
 
 
 @cache
 def connector_types() -> dict[str, ConnectorType[Any]]:
     """Every connector type installed, by name (loaded once per process)."""
     found: dict[str, ConnectorType[Any]] = {}
-    for ep in entry_points(group=GROUP):
+    testing = _TESTING if os.environ.get(TESTING_ENV) == "1" else ()
+    for ep in (*entry_points(group=GROUP), *testing):
         try:
             kind = ep.load()
         except Exception as err:  # a broken plugin must not stop the platform
@@ -50,9 +59,18 @@ def connector_types() -> dict[str, ConnectorType[Any]]:
     return found
 
 
-def validate_connector_config(value: Any) -> ConnectorConfig:
+def connector_model(value: Any) -> type[BaseModel] | None:
+    """The configuration model of the type an entry names (None if it names none installed):
+    what a typo in the entry is checked against."""
+    kind_name = value.get("type") if isinstance(value, dict) else None
+    kind = connector_types().get(kind_name) if isinstance(kind_name, str) else None
+    return kind.config_model if kind is not None else None
+
+
+def validate_connector_config(value: Any, info: ValidationInfo) -> ConnectorConfig:
     """A configuration entry validated by its own type's model (pydantic keeps the nested
-    error locations, so a mistake is reported as connectors[2].port at its line)."""
+    error locations, so a mistake is reported as connectors[2].port at its line). The
+    validation context goes along: relative paths in it are anchored like all others."""
     if isinstance(value, ConnectorConfig):
         return value
     if not isinstance(value, dict):
@@ -66,5 +84,5 @@ def validate_connector_config(value: Any) -> ConnectorConfig:
             "unknown connector type {type}; installed: {known}",
             {"type": repr(kind_name), "known": ", ".join(sorted(known)) or "none"},
         )
-    config: ConnectorConfig = kind.config_model.model_validate(value)
+    config: ConnectorConfig = kind.config_model.model_validate(value, context=info.context)
     return config

@@ -11,11 +11,17 @@ import asyncio
 import logging
 
 from kiln.connectors.backoff import Backoff
-from kiln.connectors.base import Connector, ConnectorConfig, ConnectorState, SourceLost
+from kiln.connectors.base import (
+    Connector,
+    ConnectorConfig,
+    ConnectorState,
+    Described,
+    SourceLost,
+)
 from kiln.connectors.link import Link, Outage
+from kiln.connectors.reasons import describe_failure
 from kiln.core.clock import Clock
 from kiln.core.quality import Quality
-from kiln.core.values import TagValue
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -50,6 +56,25 @@ class ConnectorRunner:
         if self.state is ConnectorState.CONNECTED and getattr(self.connector, "degraded", False):
             return ConnectorState.DEGRADED
         return self.state
+
+    async def announce(self, since_us: int | None = None) -> None:
+        """Before the first attempt: describe the connector's tags to the asset model and mark
+        every tag it serves (configured, or remembered from an earlier run) Bad, waiting for
+        initial data, so that no value of a previous run still reads Good.
+
+        The mark is stamped `since_us` (the platform's start): newer than anything an earlier
+        run stored, older than anything a source of this run produced, whose values then keep
+        their own timestamps.
+        """
+        link = self.link
+        link.remember()
+        if isinstance(self.connector, Described):
+            await link.describe(self.connector.described_tags())
+        await link.mark(
+            set(self.connector.tags) | link.known_paths(),
+            Quality.BAD_WAITING_FOR_INITIAL_DATA,
+            at_us=since_us,
+        )
 
     async def run_forever(self) -> None:
         """Until cancelled. Never raises anything but CancelledError."""
@@ -87,7 +112,7 @@ class ConnectorRunner:
         self.connected_since_us = self.clock.now_us()
 
     async def _failed(self, err: Exception) -> None:
-        reason = _describe(err)
+        reason = describe_failure(err, self.config.peer)
         self.link.stats.failures += 1
         self.state = ConnectorState.ERROR
         self.connected_since_us = None
@@ -106,16 +131,12 @@ class ConnectorRunner:
         await self._teardown()
 
     async def _mark_bad(self) -> None:
-        """Every tag it feeds: its last value again, Bad (not connected), at host time."""
-        now = self.clock.now_us()
-        fed = set(self.connector.tags)
-        values = [
-            TagValue(path, value, now, Quality.BAD_NOT_CONNECTED)
-            for path, value in self.link.last_values().items()
-            if not fed or path in fed
-        ]
+        """Every tag it feeds, read or not yet: its last value again (or a stand-in), Bad
+        (not connected), at host time."""
         try:
-            await self.link.publish(values)
+            await self.link.mark(
+                set(self.connector.tags) | self.link.known_paths(), Quality.BAD_NOT_CONNECTED
+            )
         except Exception:  # the bus is stopping: nothing left to tell
             _LOGGER.debug("Connector %s could not publish Bad quality", self.name, exc_info=True)
 
@@ -124,11 +145,3 @@ class ConnectorRunner:
             await self.connector.teardown()
         except Exception:  # teardown must not take the runner down
             _LOGGER.debug("Connector %s: teardown failed", self.name, exc_info=True)
-
-
-def _describe(err: BaseException) -> str:
-    text = str(err).strip()
-    kind = type(err).__name__
-    if isinstance(err, SourceLost):
-        return text or "source lost"
-    return f"{kind}: {text}" if text else kind

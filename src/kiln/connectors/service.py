@@ -6,13 +6,20 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from kiln.connectors.base import Connector, ConnectorConfig, ConnectorState, Writable
+from kiln.connectors.base import (
+    Connector,
+    ConnectorConfig,
+    ConnectorState,
+    Reporting,
+    Writable,
+)
 from kiln.connectors.link import Link
 from kiln.connectors.registry import connector_types
 from kiln.connectors.runner import ConnectorRunner
 from kiln.core.clock import us_to_datetime
 from kiln.core.platform import Health, Platform, Status
 from kiln.core.values import Scalar, path_has_prefix
+from kiln.model.service import AssetModel
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,11 +45,14 @@ class Connectors:
 
     async def start(self, platform: Platform) -> None:
         types = connector_types()
+        # Connector tags become tags of the asset model, where there is one.
+        catalog = platform.service(AssetModel) if platform.has(AssetModel) else None
         for config in self.configs:
             connector = types[config.type].make(config)
-            link = Link(config.name, platform.bus, platform.clock, _LOGGER)
+            link = Link(config.name, platform.bus, platform.clock, _LOGGER, catalog=catalog)
             runner = ConnectorRunner(config, connector, link, platform.clock)
             self.runners.append(runner)
+            await runner.announce(platform.started_us)
             self._tasks.append(
                 platform.spawn(runner.run_forever(), name=f"connector:{config.name}")
             )
@@ -61,6 +71,8 @@ class Connectors:
         for r in self.runners:
             state = r.effective_state
             entry: dict[str, object] = {"type": r.config.type, "state": state.value}
+            if isinstance(r.connector, Reporting) and state is not ConnectorState.ERROR:
+                entry.update(r.connector.health_detail())
             if r.outage is not None:
                 entry["reason"] = r.outage.reason
                 entry["since"] = us_to_datetime(r.outage.since_us).isoformat()

@@ -84,6 +84,9 @@ class Platform:
         self._failed_tasks: dict[str, str] = {}
         self._started: list[Service] = []
         self.running = False
+        # When the last start began (host time): after everything a previous run stored, and
+        # before anything this run produces (e.g. the connectors' marks, `kiln.connectors`).
+        self.started_us: int | None = None
 
     # -- registry -------------------------------------------------------------------------
 
@@ -149,6 +152,7 @@ class Platform:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
+        self.started_us = self.clock.now_us()
         self._task_group = asyncio.TaskGroup()
         await self._task_group.__aenter__()
         try:

@@ -8,15 +8,21 @@ accepts the same SQL (see there), so `Connection` names what both provide.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 import duckdb
-import psycopg
 import pyarrow as pa
 
-# What a failing statement raises, on either backend.
-DB_ERRORS: tuple[type[Exception], ...] = (duckdb.Error, psycopg.Error)
+
+def db_errors() -> tuple[type[Exception], ...]:
+    """What a failing statement raises, on either backend. psycopg is an optional extra, loaded
+    only by the PostgreSQL backend: until it is loaded, no PostgreSQL statement can fail."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None:
+        return (duckdb.Error,)
+    return (duckdb.Error, psycopg.Error)
 
 
 class Connection(Protocol):
@@ -46,7 +52,7 @@ def registered(conn: Connection, tables: Mapping[str, pa.Table]) -> Iterator[Non
         yield
     finally:
         for name in tables:
-            with contextlib.suppress(*DB_ERRORS):
+            with contextlib.suppress(*db_errors()):
                 conn.unregister(name)
 
 
@@ -59,6 +65,6 @@ def transaction(conn: Connection) -> Iterator[None]:
         conn.commit()
     except BaseException:
         # After a failed COMMIT there is no transaction left to roll back.
-        with contextlib.suppress(*DB_ERRORS):
+        with contextlib.suppress(*db_errors()):
             conn.rollback()
         raise

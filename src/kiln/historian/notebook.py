@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 import pyarrow.parquet as pq
 
 from kiln.core.errors import KilnError
 from kiln.historian.frames import to_pandas, to_polars
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class HistoryError(KilnError):
@@ -42,6 +44,10 @@ class History:
         if client is None:
             if url is None:
                 raise ValueError("give the Kiln address, e.g. History('http://127.0.0.1:8000')")
+            try:
+                import httpx
+            except ImportError:
+                raise ImportError("History needs httpx: pip install 'kiln[analysis]'") from None
             client = httpx.Client(base_url=url, timeout=timeout_s)
         if token is not None:
             client.headers["Authorization"] = f"Bearer {token}"

@@ -22,15 +22,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kiln.core.clock import Clock
 from kiln.historian import duck
 from kiln.historian.columns import Columns
-from kiln.historian.pg import ReaderPool
 from kiln.historian.store import DiskUsage, DuckDBStore, StoreClosedError
 from kiln.historian.thinning import Resolver
+
+if TYPE_CHECKING:
+    from kiln.historian.pg import ReaderPool
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -157,9 +160,12 @@ class PostgresStore(DuckDBStore):
         super().__init__(None, clock=clock, compression=compression, rollups=rollups)
         if partition_days < 1:
             raise ValueError(f"partition_days must be at least 1, got {partition_days}")
+        require_postgres_driver(url)
+        from kiln.historian.pg import ReaderPool  # psycopg: the `postgres` extra
+
         self.url = libpq_url(url)
         self.partition_us = partition_days * DAY_US
-        self._pool = ReaderPool(self.url)
+        self._pool: ReaderPool = ReaderPool(self.url)
         self._partitions: set[int] = set()  # start (µs) of each partition that exists
 
     @property
@@ -255,3 +261,20 @@ def _literal(us: int) -> str:
 
 def is_postgres_url(url: str | None) -> bool:
     return url is not None and url.split("://", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
+
+
+POSTGRES_EXTRA = "pip install 'kiln[postgres]'"
+
+
+def require_postgres_driver(url: str | None) -> None:
+    """For a PostgreSQL URL, make sure its driver (psycopg, the `postgres` extra) is installed,
+    with the fix in the error. Other URLs need nothing."""
+    if not is_postgres_url(url):
+        return
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as err:
+        raise ValueError(
+            f"{redact(url or '')} is a PostgreSQL URL, but the PostgreSQL driver (psycopg) is "
+            f"not installed; install it with: {POSTGRES_EXTRA}"
+        ) from err

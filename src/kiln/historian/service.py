@@ -29,7 +29,7 @@ from kiln.core.platform import Health, Status
 from kiln.core.values import TagValue, ValueBatch
 from kiln.historian.analysis import TagSamples, TagSummary
 from kiln.historian.compression import CompressionStats
-from kiln.historian.duck import DB_ERRORS
+from kiln.historian.duck import db_errors
 from kiln.historian.pg_store import PostgresStore
 from kiln.historian.query import Bucket, RawResult
 from kiln.historian.retention import DAY_US
@@ -60,8 +60,9 @@ def _cutoffs(
     return cutoff
 
 
-# Housekeeping and rollups log these and try again at their next turn.
-_RETRYABLE: tuple[type[Exception], ...] = (*DB_ERRORS, OSError, StoreClosedError)
+def _retryable() -> tuple[type[Exception], ...]:
+    """What housekeeping and rollups log and try again at their next turn."""
+    return (*db_errors(), OSError, StoreClosedError)
 
 
 class HistorianStoppedError(KilnError):
@@ -243,7 +244,7 @@ class Historian:
             await asyncio.sleep(self.rollup_s)
             try:
                 await self.refresh_rollups(yield_to_writes=True)
-            except _RETRYABLE as err:
+            except _retryable() as err:
                 _LOGGER.warning("Historian rollups failed (will retry): %s", err)
 
     async def refresh_rollups(self, *, yield_to_writes: bool = False) -> int:
@@ -280,7 +281,7 @@ class Historian:
             await asyncio.sleep(self.housekeeping_s)
             try:
                 await self.housekeep()
-            except _RETRYABLE as err:
+            except _retryable() as err:
                 _LOGGER.warning("Historian housekeeping failed (will retry): %s", err)
 
     async def housekeep(self) -> None:

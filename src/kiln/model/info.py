@@ -26,6 +26,20 @@ class TagInfo:
     high: float | None = None
     states: dict[int, str] | None = None
     auto_created: bool = False
+    source: str | None = None  # the connector that serves it ("connector:<name>"), if any
+
+
+@dataclass(frozen=True, slots=True)
+class DescribedTag:
+    """A tag as its source describes it: a connector's register map, node attributes, birth
+    certificate or topic mapping. `inferred` when only a value was seen: then it creates the
+    tag but never overwrites what a description said."""
+
+    path: str
+    data_type: DataType
+    unit: str = ""
+    description: str = ""
+    inferred: bool = False
 
 
 @dataclass(slots=True)
@@ -65,6 +79,17 @@ class ApplyResult:
                 self.tags_removed,
             )
         )
+
+
+@dataclass(slots=True)
+class DescribeResult:
+    """Outcome of `AssetModel.describe_tags`: tags created and updated, assets created for
+    the missing levels above them, and paths refused with why."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    assets_created: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -28,6 +28,7 @@ NAMING_CONVENTION = {
 
 NAME_LENGTH = 64  # one namespace segment (see kiln.core.values)
 SHORT_LENGTH = 16  # enum values: data types, levels
+SOURCE_LENGTH = 128  # "connector:" and a connector name
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -108,4 +109,6 @@ class TagRow(Base):
     # JSON object keys are strings: {"1": "running"}; the store converts them back to ints.
     states: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True))
     auto_created: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Which connector serves it ("connector:<name>"); NULL for declared-only or ingested tags.
+    source: Mapped[str | None] = mapped_column(String(SOURCE_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

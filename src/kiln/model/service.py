@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -20,11 +20,21 @@ from kiln.core.clock import Clock, us_to_datetime
 from kiln.core.errors import ConfigError, InvalidPathError, NamespaceLockedError
 from kiln.core.platform import Health, Platform, Status
 from kiln.core.values import Scalar, path_has_prefix, validate_path
-from kiln.model.definitions import AssetDef, AssetTypeDef, DataType
-from kiln.model.info import ApplyResult, AssetNode, EnsureResult, Snapshot, TagInfo
-from kiln.model.store import ModelStore, owning_asset, parent_path
+from kiln.model.definitions import AssetDef, AssetTypeDef, DataType, Level
+from kiln.model.info import (
+    ApplyResult,
+    AssetNode,
+    DescribedTag,
+    DescribeResult,
+    EnsureResult,
+    Snapshot,
+    TagInfo,
+)
+from kiln.model.store import ModelStore, level_for_depth, owning_asset, parent_path
 
 _LOGGER = logging.getLogger(__name__)
+
+_LEVELS = tuple(Level)
 
 # The character after '/': every path below prefix P sorts in [P + "/", P + "0").
 _AFTER_SLASH = chr(ord("/") + 1)
@@ -67,7 +77,7 @@ class AssetModel:
         self._store = store
         self._clock = platform.clock
         self._status = Status.OK
-        _LOGGER.info(
+        _LOGGER.debug(
             "Asset model loaded: %d types, %d assets, %d tags",
             len(self._cache.types),
             len(self._cache.assets),
@@ -159,7 +169,81 @@ class AssetModel:
                     )
         return result
 
+    async def describe_tags(self, source: str, described: Sequence[DescribedTag]) -> DescribeResult:
+        """Make every described tag a tag of the model, served by `source` (a connector).
+
+        A new tag is filed under its parent path, and the levels of the tree missing above it
+        are created as assets (the level each depth gives, below its parent's). Declared tags
+        (from configured types) keep their definition and only learn their source; tags made
+        by their first value, or by an earlier description, take the new data type, unit and
+        description unless `inferred`. Paths that are invalid, that name an asset, or that lie
+        below a tag are refused with the reason.
+        """
+        result = DescribeResult()
+        cache = self._cache
+        if all(_unchanged(cache.tags.get(d.path), source, d) for d in described):
+            return result  # a rebirth or reconnect describing the same tags again
+        async with self._write_lock:
+            store = self._require_store()
+            cache = self._cache
+            assets: dict[str, AssetDef] = {}
+            new: list[TagInfo] = []
+            changed: list[TagInfo] = []
+            for d in {d.path: d for d in described}.values():
+                have = cache.tags.get(d.path)
+                if have is not None:
+                    if not _unchanged(have, source, d):
+                        changed.append(_described(have, source, d))
+                    continue
+                reason = _placement_refusal(d.path, cache, assets)
+                if reason is not None:
+                    result.rejected[d.path] = reason
+                    continue
+                _add_levels(d.path, cache.assets, assets)
+                new.append(
+                    TagInfo(
+                        path=d.path,
+                        name=d.path.rpartition("/")[2],
+                        asset_path=parent_path(d.path),
+                        data_type=d.data_type,
+                        unit=d.unit,
+                        description=d.description,
+                        auto_created=True,
+                        source=source,
+                    )
+                )
+            if new or changed:
+                ordered = sorted(assets.values(), key=lambda a: a.path)
+                try:
+                    await asyncio.to_thread(
+                        store.add_described, ordered, new, changed, now=self._now()
+                    )
+                except Exception as err:
+                    self._last_error = f"describing {len(new) + len(changed)} tags failed: {err}"
+                    raise
+                self._last_error = None
+                cache.add_assets(ordered)
+                cache.add_tags(new)
+                for tag in changed:
+                    cache.tags[tag.path] = tag
+                result.created = [t.path for t in new]
+                result.updated = [t.path for t in changed]
+                result.assets_created = [a.path for a in ordered]
+                _LOGGER.debug(  # quiet: every start of every connector describes its tags
+                    "%s described %d new and %d changed tags (%d assets created)",
+                    source,
+                    len(new),
+                    len(changed),
+                    len(ordered),
+                )
+        return result
+
     # -- reading --------------------------------------------------------------------------
+
+    def tags_of(self, source: str) -> list[TagInfo]:
+        """The tags `source` served, as remembered from earlier runs too, sorted by path."""
+        tags = self._cache.tags
+        return [tags[p] for p in self._cache.paths if tags[p].source == source]
 
     def tag(self, path: str) -> TagInfo | None:
         return self._cache.tags.get(path)
@@ -272,6 +356,12 @@ class _Cache:
         self.paths.extend(t.path for t in tags)
         self.paths.sort()  # timsort merges the appended run in linear time
 
+    def add_assets(self, assets: Sequence[AssetDef]) -> None:
+        """Add new assets, parents before children."""
+        for asset in assets:
+            self.assets[asset.path] = asset
+            insort(self.children.setdefault(parent_path(asset.path), []), asset.path)
+
     def node(self, path: str) -> AssetNode:
         asset = self.assets[path]
         return AssetNode(
@@ -297,6 +387,57 @@ def _apply(
 ) -> tuple[ApplyResult, _Cache | None]:
     result = store.apply(types, assets, now=now)
     return result, (_Cache.build(store.load()) if result.changed else None)
+
+
+def _unchanged(have: TagInfo | None, source: str, d: DescribedTag) -> bool:
+    if have is None or have.source != source:
+        return False
+    if d.inferred or not have.auto_created:  # declared tags keep their definition
+        return True
+    return (have.data_type, have.unit, have.description) == (d.data_type, d.unit, d.description)
+
+
+def _described(have: TagInfo, source: str, d: DescribedTag) -> TagInfo:
+    if d.inferred or not have.auto_created:
+        return replace(have, source=source)
+    return replace(
+        have, source=source, data_type=d.data_type, unit=d.unit, description=d.description
+    )
+
+
+def _placement_refusal(path: str, cache: _Cache, planned: Mapping[str, AssetDef]) -> str | None:
+    """Why `path` cannot become a tag placed in the tree by its path, or None if it can."""
+    try:
+        validate_path(path)
+    except InvalidPathError as err:
+        return str(err)
+    if path in cache.assets or path in planned:
+        return f"{path!r} is an asset, not a tag"
+    parent = parent_path(path)
+    while parent is not None:
+        if parent in cache.tags:
+            return f"{path!r} lies below the tag {parent!r}; a tag has no children"
+        parent = parent_path(parent)
+    return None
+
+
+def _add_levels(path: str, assets: Mapping[str, AssetDef], planned: dict[str, AssetDef]) -> None:
+    """Plan the assets missing above `path`, each a level below its parent (ISA-95 order,
+    assets may nest), at least the level its depth gives."""
+    segments = path.split("/")[:-1]
+    above: Level | None = None
+    for depth in range(1, len(segments) + 1):
+        here = "/".join(segments[:depth])
+        known = assets.get(here) or planned.get(here)
+        if known is not None:
+            above = known.level
+            continue
+        level = level_for_depth(depth)
+        if above is not None:
+            below = _LEVELS[min(_LEVELS.index(above) + 1, len(_LEVELS) - 1)]
+            level = max(level, below, key=_LEVELS.index)
+        planned[here] = AssetDef(path=here, level=level)
+        above = level
 
 
 def _normalize_prefix(prefix: str) -> str:

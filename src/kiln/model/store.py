@@ -208,12 +208,86 @@ class ModelStore:
                     "high": t.high,
                     "states": _states_json(t.states),
                     "auto_created": t.auto_created,
+                    "source": t.source,
                     "created_at": now,
                 }
                 for t in todo
             ]
             _execute_chunked(conn, _insert_ignoring_existing_path(conn), rows)
         return [t.path for t in todo]
+
+    # -- tags described by the connectors that serve them -----------------------------------
+
+    def add_described(
+        self,
+        assets: Sequence[AssetDef],
+        tags: Sequence[TagInfo],
+        updates: Sequence[TagInfo],
+        *,
+        now: datetime | None = None,
+    ) -> None:
+        """In one transaction: insert `assets` (the missing levels above described tags,
+        parents first), insert `tags`, and set the description and source of `updates`.
+
+        Rows another process inserted meanwhile are left as they are.
+        """
+        now = _utc(now)
+        with self.engine.begin() as conn:
+            by_depth: dict[int, list[AssetDef]] = {}
+            for a in assets:
+                by_depth.setdefault(a.path.count("/"), []).append(a)
+            for depth in sorted(by_depth):
+                level = by_depth[depth]
+                existing = _existing(conn, _ASSETS, [a.path for a in level])
+                parents = _existing(conn, _ASSETS, {p for a in level if (p := parent_path(a.path))})
+                rows = [
+                    {
+                        "path": a.path,
+                        "name": a.path.rpartition("/")[2],
+                        "level": a.level.value,
+                        "parent_id": parents.get(p) if (p := parent_path(a.path)) else None,
+                        "type_name": a.type,
+                        "description": a.description,
+                    }
+                    for a in level
+                    if a.path not in existing
+                ]
+                _execute_chunked(conn, insert(_ASSETS), rows)
+            if tags:
+                owners = _existing(conn, _ASSETS, {t.asset_path for t in tags if t.asset_path})
+                tag_rows: list[dict[str, Any]] = [
+                    {
+                        "path": t.path,
+                        "asset_id": owners.get(t.asset_path) if t.asset_path else None,
+                        "name": t.name,
+                        "data_type": t.data_type.value,
+                        "unit": t.unit,
+                        "description": t.description,
+                        "low": t.low,
+                        "high": t.high,
+                        "states": _states_json(t.states),
+                        "auto_created": t.auto_created,
+                        "source": t.source,
+                        "created_at": now,
+                    }
+                    for t in tags
+                ]
+                _execute_chunked(conn, _insert_ignoring_existing_path(conn), tag_rows)
+            by_path = update(_TAGS).where(_TAGS.c.path == bindparam("b_path"))
+            _execute_chunked(
+                conn,
+                by_path,
+                [
+                    {
+                        "b_path": t.path,
+                        "data_type": t.data_type.value,
+                        "unit": t.unit,
+                        "description": t.description,
+                        "source": t.source,
+                    }
+                    for t in updates
+                ],
+            )
 
     # -- reading --------------------------------------------------------------------------
 
@@ -235,7 +309,7 @@ class ModelStore:
                 )
             c = _TAGS.c
             columns = [c.path, c.asset_id, c.auto_created, c.name, c.data_type, c.unit]
-            columns += [c.description, c.low, c.high, c.states]
+            columns += [c.description, c.low, c.high, c.states, c.source]
             rows = conn.execute(select(*columns))
             tags = [
                 TagInfo(
@@ -249,6 +323,7 @@ class ModelStore:
                     high=high,
                     states=_states_from_json(states),
                     auto_created=bool(auto_created),
+                    source=source,
                 )
                 for (
                     path,
@@ -261,6 +336,7 @@ class ModelStore:
                     low,
                     high,
                     states,
+                    source,
                 ) in rows
             ]
         # Sorted here, not with ORDER BY: database collations (e.g. PostgreSQL's en_US) do not

@@ -36,6 +36,7 @@ class IdentityCache:
     keys: dict[str, Hashed[ApiKeyInfo]]  # live keys by id
     devices: dict[str, Hashed[DeviceInfo]]  # live credentials by id
     grants: dict[int, tuple[Grant, ...]]  # by user id
+    shares: tuple[ShareInfo, ...]  # every share, owner's and partner's
 
     @classmethod
     def build(cls, snapshot: Snapshot) -> IdentityCache:
@@ -55,6 +56,7 @@ class IdentityCache:
             keys={k.info.id: k for k in snapshot.api_keys},
             devices={d.info.id: d for d in snapshot.devices},
             grants=grants,
+            shares=tuple(snapshot.shares),
         )
 
     @classmethod

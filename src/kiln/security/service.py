@@ -154,7 +154,7 @@ class Identity:
         platform.spawn(self._housekeeping(clock), name="identity-housekeeping")
         platform.spawn(self._follow_changes(clock), name="identity-follow")
         self._status = Status.OK
-        LOGGER.info(
+        LOGGER.debug(
             "Identity loaded: %d tenants, %d users, %d live sessions",
             len(rt.cache.tenants),
             len(rt.cache.users),
@@ -288,6 +288,15 @@ class Identity:
         values:read in their own tenant may read it.
         """
         return await self._tenancy.share(actor, partner, kind, resource_id, permission)
+
+    def shares(self, actor: Principal) -> list[ShareInfo]:
+        """What the actor's tenant shares, within the actor's users:manage scope, and what
+        other tenants share with it."""
+        return self._tenancy.shares(actor)
+
+    async def unshare(self, actor: Principal, partner: str, kind: str, resource_id: str) -> None:
+        """Withdraw a share of the actor's tenant; LookupError when there is none."""
+        await self._tenancy.unshare(actor, partner, kind, resource_id)
 
     # -- users (accounts) -----------------------------------------------------------------
 

@@ -494,6 +494,21 @@ class SecurityStore:
             )
         return True
 
+    def remove_share(self, share: ShareInfo) -> bool:
+        """False if there is no such share."""
+        s = _SHARES.c
+        with self.engine.begin() as conn:
+            removed = conn.execute(
+                delete(_SHARES).where(
+                    s.owner_tenant_id == _tenant_id(conn, share.owner),
+                    s.partner_tenant_id == _tenant_id(conn, share.partner),
+                    s.resource_kind == share.kind,
+                    s.resource_id == share.resource_id,
+                    s.permission == share.permission.value,
+                )
+            )
+        return bool(removed.rowcount)
+
     # -- API keys and devices -------------------------------------------------------------
 
     def create_api_key(self, key: Hashed[ApiKeyInfo]) -> None:

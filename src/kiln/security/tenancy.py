@@ -11,7 +11,9 @@ import asyncio
 from collections.abc import Sequence
 
 from kiln.core.values import path_has_prefix
+from kiln.security.grants import manages
 from kiln.security.guards import (
+    ANY_SCOPE,
     TENANT_NAME,
     check_new_username,
     namespace_root,
@@ -126,6 +128,40 @@ class Tenancy:
             await rt.reload()
         LOGGER.info("%s shared %s %s with %s", actor.name, kind, resource_id, partner)
         return share
+
+    def shares(self, actor: Principal) -> list[ShareInfo]:
+        """What the actor's tenant shares (inside the actor's users:manage scope) and what is
+        shared with it, sorted."""
+        require_manage(actor, actor.tenant, ANY_SCOPE)
+        out = [
+            s
+            for s in self._rt.cache.shares
+            if s.partner == actor.tenant
+            or (s.owner == actor.tenant and manages(actor.grants, actor.tenant, s.resource_id))
+        ]
+        return sorted(out, key=lambda s: (s.owner, s.partner, s.kind, s.resource_id))
+
+    async def unshare(self, actor: Principal, partner: str, kind: str, resource_id: str) -> None:
+        """Withdraw a share of the actor's tenant; its partner's readers lose it at once."""
+        rt = self._rt
+        resource_id = scope_in(rt.cache, actor.tenant, resource_id)
+        require_manage(actor, actor.tenant, resource_id)
+        share = next(
+            (
+                s
+                for s in rt.cache.shares
+                if (s.owner, s.partner, s.kind, s.resource_id)
+                == (actor.tenant, partner, kind, resource_id)
+            ),
+            None,
+        )
+        if share is None:
+            raise LookupError(f"{partner!r} has no share of {kind} {resource_id!r} from you")
+        store = running(rt.store)
+        async with rt.write_lock:
+            await asyncio.to_thread(store.remove_share, share)
+            await rt.reload()
+        LOGGER.info("%s withdrew %s %s from %s", actor.name, kind, resource_id, partner)
 
     def _check_roots_free(self, roots: Sequence[str]) -> None:
         """Refuse roots that overlap each other or another tenant's: a part of the namespace

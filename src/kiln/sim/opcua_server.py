@@ -10,13 +10,19 @@ Every CNC tag is a variable with a string NodeId equal to its namespace path
 each frame writes the values with the frame's source timestamp and its quality as the
 StatusCode (Kiln's quality is the OPC UA StatusCode), so a subscription sees exactly what the
 simulator made.
+
+The server opens only once the first frame is in every variable. asyncua gives a new variable
+its initial value stamped with the wall-clock time of its creation (SourceTimestamp "now"), so a
+client that read the address space before the first frame used to get a 0 that the plant never
+produced, stamped later than the first real values, and kept as the latest value (a CNC "off"
+while spinning) until the tag changed.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,7 +31,10 @@ from asyncua.common.node import Node
 from asyncua.server.server import Server
 
 from kiln.connectors.link import quiet_library_logger
-from kiln.connectors.opcua.certificates import generate_application_certificate
+from kiln.connectors.opcua.certificates import (
+    default_application_uri,
+    generate_application_certificate,
+)
 from kiln.core.platform import Platform
 from kiln.model.definitions import DataType
 from kiln.sim.factory import SimFrame
@@ -37,6 +46,7 @@ quiet_library_logger("asyncua.server.server")
 # Its other modules log every publish request and read at info: the simulator's noise, not news.
 logging.getLogger("asyncua.server").setLevel(logging.WARNING)
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NAMESPACE_URI = "urn:kiln:sim"
 SERVER_URI = "urn:kiln:sim:opcua-server"
 
@@ -72,6 +82,19 @@ class SimPki:
                 now=datetime.now(UTC),
                 hosts=[host, "localhost"],
                 server=True,
+            )
+
+    def ensure_client_certificate(self) -> None:
+        """The reading connector's pair, made here rather than by the connector: the demo needs
+        no one to trust it (the simulated server accepts any client), so the connector's
+        "a server must trust this new certificate" warning would ask for an action there is
+        none to take."""
+        if not self.client_certificate.is_file() and not self.client_key.is_file():
+            generate_application_certificate(
+                self.client_certificate,
+                self.client_key,
+                application_uri=default_application_uri(),
+                now=datetime.now(UTC),
             )
 
 
@@ -114,7 +137,7 @@ class OpcUaSink:
     def node_id(self, path: str) -> str:
         return f"ns={self.ns};s={path}"
 
-    async def start(self, platform: Platform) -> None:
+    async def start(self, platform: Platform, first: SimFrame) -> None:
         server = Server()
         server.disable_clock()
         await server.init()
@@ -124,6 +147,7 @@ class OpcUaSink:
             server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         else:
             self.pki.ensure_server_certificate(self.host)
+            self.pki.ensure_client_certificate()
             await server.set_application_uri(SERVER_URI)
             await server.load_certificate(str(self.pki.server_certificate))
             await server.load_private_key(str(self.pki.server_key))
@@ -145,9 +169,12 @@ class OpcUaSink:
                     ua.NodeId(ua.String(asset), ua.Int16(self.ns)), asset.rsplit("/", 1)[-1]
                 )
             vtype = variant_of(data_type)
+            # The placeholder value is never served: write(first) replaces it before start.
             self._by_path[path] = await machine.add_variable(
-                ua.NodeId(ua.String(path), ua.Int16(self.ns)), tag, _initial(vtype), vtype
+                ua.NodeId(ua.String(path), ua.Int16(self.ns)), tag, _placeholder(vtype), vtype
             )
+        # Every variable holds the first frame, with its time, before a client can connect.
+        await self._put(server, first)
         await server.start()
         self._server = server
         _LOGGER.info(
@@ -156,9 +183,10 @@ class OpcUaSink:
         )  # fmt: skip
 
     async def write(self, frame: SimFrame) -> None:
-        server = self._server
-        if server is None:
-            return
+        if self._server is not None:
+            await self._put(self._server, frame)
+
+    async def _put(self, server: Server, frame: SimFrame) -> None:
         if self._nodes is None:
             where = {p: i for i, p in enumerate(frame.paths)}
             self._nodes = [
@@ -166,7 +194,8 @@ class OpcUaSink:
                 for p, node in self._by_path.items()
             ]
         # asyncua types timestamps as its DateTime, a datetime subclass it never requires.
-        when = cast("ua.DateTime", datetime.fromtimestamp(frame.time_us / 1_000_000, UTC))
+        # Exact to the microsecond (a float of seconds since 1970 is not, at today's dates).
+        when = cast("ua.DateTime", _EPOCH + timedelta(microseconds=frame.time_us))
         values, qualities = frame.values, frame.qualities
         for i, node_id, vtype in self._nodes:
             dv = ua.DataValue(
@@ -183,7 +212,7 @@ class OpcUaSink:
             await server.stop()
 
 
-def _initial(vtype: ua.VariantType) -> Any:
+def _placeholder(vtype: ua.VariantType) -> Any:
     return {
         ua.VariantType.Boolean: False,
         ua.VariantType.String: "",

@@ -152,7 +152,7 @@ def opcua_config(
     """The connector configuration that subscribes to the simulator's OPC UA server.
 
     With the simulator's PKI: Basic256Sha256 SignAndEncrypt, trusting exactly the simulated
-    server's certificate, with a client certificate generated beside it on first connect.
+    server's certificate, with the client certificate the simulated server generated beside it.
     Without: security policy None, explicitly allowed (a server without a certificate).
     """
     security: dict[str, object] = (

@@ -3,6 +3,10 @@
 A `FrameSink` gets every frame of the virtual factory and updates what it serves (a Modbus
 register image, an OPC UA address space, a Sparkplug edge node). Sinks are pure updates on the
 event loop; their servers run in tasks of their own.
+
+A sink never serves a value the plant did not produce: it opens with the plant's first frame
+already in place (no register, variable or metric holds a server's default, such as 0, for a
+client that connects early), and every value keeps the time of the frame that made it.
 """
 
 from __future__ import annotations
@@ -37,7 +41,9 @@ class FrameSink(Protocol):
         """The tag paths it serves (the simulator then does not publish them itself)."""
         ...
 
-    async def start(self, platform: Platform) -> None: ...
+    async def start(self, platform: Platform, first: SimFrame) -> None:
+        """Open for clients, already serving `first`, the plant's first frame."""
+        ...
 
     async def write(self, frame: SimFrame) -> None: ...
 
@@ -53,9 +59,8 @@ class ModbusSink:
         self.points = points
         self.host = host
         self.port = port
+        # Empty until the first frame: an address exists only once the plant has written it.
         self.image = RegisterImage()
-        for p in points:
-            self.image.define(p.unit, p.spec.table, p.spec.address, p.spec.width)
         self._index: list[tuple[int, ModbusPoint]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._server: ModbusTcpServer | None = None
@@ -67,7 +72,8 @@ class ModbusSink:
     def paths(self) -> frozenset[str]:
         return frozenset(p.path for p in self.points)
 
-    async def start(self, platform: Platform) -> None:
+    async def start(self, platform: Platform, first: SimFrame) -> None:
+        await self.write(first)
         server = modbus_server(self.image, self.host, self.port)
         self._server = server
         self._task = platform.spawn(server.serve_forever(), name="sim-modbus-server")
@@ -87,7 +93,9 @@ class ModbusSink:
             try:
                 words = encode(p.spec, value)
             except ValueError:
-                continue  # out of the register's range (a counter past 2**32): keep the last
+                # Out of the register's range (a counter past 2**32): keep the last value, or
+                # (in a first frame) leave the address undefined: exception 2, not a made-up 0.
+                continue
             self.image.set(p.unit, p.spec.table, p.spec.address, [int(w) for w in words])
 
     async def stop(self) -> None:
@@ -133,6 +141,7 @@ class SparkplugSink:
         self._index: list[tuple[int, str]] | None = None
         self._connected = False
         self._failing = False
+        self._last_ms = 0
 
     @property
     def endpoint(self) -> str:
@@ -141,8 +150,8 @@ class SparkplugSink:
     def paths(self) -> frozenset[str]:
         return frozenset(self._paths)
 
-    async def start(self, platform: Platform) -> None:
-        return None  # connects with the first frame: its values are the NBIRTH's
+    async def start(self, platform: Platform, first: SimFrame) -> None:
+        await self.write(first)  # connects: the first frame's values are the NBIRTH's
 
     async def write(self, frame: SimFrame) -> None:
         if self._index is None:
@@ -150,7 +159,8 @@ class SparkplugSink:
             cut = len(self.prefix) + 1
             self._index = [(where[p], p[cut:]) for p in self._paths]
         metrics = {name: frame.values[i] for i, name in self._index}
-        now_ms = frame.time_us // 1000
+        now_ms = frame.time_us // 1000  # Sparkplug timestamps are milliseconds (6.4.1)
+        self._last_ms = now_ms
         try:
             if not self._connected:
                 await self.node.connect(metrics, now_ms)
@@ -169,5 +179,5 @@ class SparkplugSink:
 
     async def stop(self) -> None:
         if self._connected:
-            await self.node.close(now_ms=0)
+            await self.node.close(now_ms=self._last_ms)
             self._connected = False

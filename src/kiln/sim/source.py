@@ -4,6 +4,9 @@ Ticks are aligned to a schedule (start + k / rate), not to "now + period", so a 
 not push every later one back. If the loop falls more than a whole period behind (a slow
 subscriber blocked the bus, the machine was suspended) it skips the missed ticks instead of
 replaying them in a burst, and counts them: a live plant also does not send the past twice.
+
+The first frame (tick 0) is the plant at the instant the source starts; the protocol servers
+open already holding it, so nothing the plant did not produce is ever served.
 """
 
 from __future__ import annotations
@@ -61,11 +64,17 @@ class SimSource:
             raise RuntimeError("the simulator is already running")
         self._platform = platform
         self._stopped = False
-        # The tick schedule starts now, not whenever the task first gets to run.
-        self._factory = VirtualFactory(self.spec, platform.clock.now_us())
+        clock = platform.clock
+        # The tick schedule starts now, not whenever the task first gets to run: the first
+        # frame is the plant at this instant (tick 0), the factory starting one period before.
+        start_us, start_mono = clock.now_us(), clock.monotonic()
+        self._factory = VirtualFactory(self.spec, start_us - self._period_us(1))
+        first = self._factory.step_to(start_us)
+        # A protocol server opens already holding the plant's first frame: a client that
+        # connects at once reads values the plant produced, never a server's defaults.
         for sink in self.sinks:
-            await sink.start(platform)
-        self._task = platform.spawn(self._run(platform, platform.clock.monotonic()), name="sim")
+            await sink.start(platform, first)
+        self._task = platform.spawn(self._run(platform, first, start_mono), name="sim")
         # Let the loop reach its first sleep, so the source is ticking when start() returns.
         await asyncio.sleep(0)
         _LOGGER.info(
@@ -100,11 +109,18 @@ class SimSource:
             return Health(Status.DEGRADED, {**detail, "reason": "falling behind the tick rate"})
         return Health(Status.OK, detail)
 
-    async def _run(self, platform: Platform, start_mono: float) -> None:
+    def _period_us(self, ticks: int) -> int:
+        return round(ticks / self.spec.rate_hz * 1_000_000)
+
+    async def _run(self, platform: Platform, first: SimFrame, start_mono: float) -> None:
         clock, bus, factory = platform.clock, platform.bus, self._factory
         period = 1.0 / self.spec.rate_hz
-        start_us = factory.time_us
-        tick = 0
+        start_us = first.time_us
+        # Ticks that passed while the servers opened are not made up, nor counted as skipped:
+        # the plant's time goes on from the next tick.
+        tick = int((clock.monotonic() - start_mono) / period + _EPSILON_S)
+        await bus.publish(self._local_batch(first, clock.now_us()))
+        self.ticks += 1
         while True:
             tick += 1
             deadline = start_mono + tick * period
@@ -119,7 +135,7 @@ class SimSource:
                 self._behind = False
                 _LOGGER.info("Simulator caught up after %d skipped ticks", self.skipped_ticks)
             started = time.perf_counter()  # the real CPU cost of a step, whatever the clock
-            frame = factory.step_to(start_us + round(tick * period * 1_000_000))
+            frame = factory.step_to(start_us + self._period_us(tick))
             self.last_step_s = time.perf_counter() - started
             for sink in self.sinks:
                 await sink.write(frame)

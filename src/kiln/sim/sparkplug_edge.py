@@ -4,7 +4,9 @@ through, and what the host tests talk to.
 It follows the edge node's side of Sparkplug 3.0: the MQTT will is the NDEATH with the session's
 bdSeq (5.2), the NBIRTH carries every metric with its alias and datatype plus bdSeq, seq 0
 (6.4.20), every NDATA the next seq (wrapping at 256) and only changed metrics, by alias; an
-NCMD "Node Control/Rebirth" makes it publish its NBIRTH again (5.17).
+NCMD "Node Control/Rebirth" makes it publish its NBIRTH again (5.17), with the current values
+stamped with the time they were published at (not the command's time: a value is not restated
+as produced later than it was).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class EdgeNode:
         self._aliases: dict[str, int] = {}
         self._types: dict[str, DataType] = {}
         self._last: dict[str, Scalar] = {}
+        self._last_ms = 0  # when the values in _last were published
         self._client: aiomqtt.Client | None = None
         self._listener: asyncio.Task[None] | None = None
 
@@ -64,6 +67,7 @@ class EdgeNode:
         """Connect with the NDEATH will, publish the NBIRTH, listen for NCMD."""
         self._declare(metrics)
         self._last = dict(metrics)
+        self._last_ms = now_ms
         death = encode_payload(
             Payload(
                 timestamp_ms=now_ms,
@@ -110,6 +114,7 @@ class EdgeNode:
             return
         if not historical:
             self._last.update(changed)
+            self._last_ms = now_ms
         self.seq = (self.seq + 1) % 256
         payload = Payload(
             now_ms,
@@ -140,7 +145,7 @@ class EdgeNode:
                 except ValueError:
                     continue
                 if any(m.name == REBIRTH_METRIC and m.value is True for m in command.metrics):
-                    await self.birth(command.timestamp_ms or 0)
+                    await self.birth(self._last_ms)
         except aiomqtt.MqttError:
             return
 

@@ -137,16 +137,19 @@ async def test_register_map_quality_write_back_and_restart(
     async with platform:
         sub = platform.bus.subscribe("t", max_points=100_000, overflow=Overflow.DROP_OLDEST)
         runner = service.runner("press7")
-        seen = await next_values(sub, lambda s: "recipe" in s)
+        seen = await next_values(sub, lambda s: "recipe" in s and "ghost" in s)
+        ghost = seen.pop("ghost")
         assert {k: v.value for k, v in seen.items()} == {
             "force": 812.5, "force_raw": 0x444B2000, "strokes": 0x00020001, "temp": -21.5,
             "setpoint": 0, "running": True, "recipe": "P7-A", "door": False,
         }  # fmt: skip
         assert all(v.quality == Quality.GOOD for v in seen.values())
-        # The unmapped register's group has no value yet, so nothing to flag; the device is
-        # degraded, not lost, and says why.
+        # The unmapped register was never read, yet it shows Bad with the reason, at the zero
+        # of its type; the device is degraded, not lost, and health names the tag and why.
+        assert (ghost.value, ghost.quality) == (0, Quality.BAD_CONFIGURATION_ERROR)
         await until(lambda: runner.effective_state is ConnectorState.DEGRADED)
-        assert "illegal data address" in service.health().detail["press7"]["last_problem"]  # type: ignore[index]
+        problem = service.health().detail["press7"]["last_problem"]  # type: ignore[index]
+        assert f"{PREFIX}/ghost" in problem and "illegal data address" in problem
         connector = runner.connector
         assert connector.requests > 0  # type: ignore[attr-defined]
 

@@ -20,10 +20,12 @@ from kiln.connectors.sparkplug.codec import (
 from kiln.connectors.sparkplug.session import (
     STALE_QUALITY,
     Counters,
+    DeviceStatus,
     HostOutput,
     HostSession,
     MetricId,
     MetricUpdate,
+    NodeStatus,
     SessionConfig,
     StaleMetric,
 )
@@ -294,6 +296,43 @@ def test_ddeath_makes_the_device_metrics_stale_at_the_ddeath_timestamp() -> None
     out = session.handle(dtopic("DDATA"), data, 5_100)
     assert out.updates() == [] and len(out.actions) == 1 and out.actions[0].reason == "before_birth"
     assert out.counters.data_before_birth == 1
+
+
+def test_nodes_and_devices_report_online_births_deaths_rebirths_and_seq_errors() -> None:
+    session = HostSession(SessionConfig(reorder_timeout_ms=0, rebirth_resend_ms=1_000))
+    assert session.nodes() == []
+    node_with_device(session)  # NBIRTH and DBIRTH at 1_000
+    filler = DeviceStatus("Filler", True, 1_000, None)
+    assert session.nodes() == [NodeStatus(G, N, True, 1_000, None, 0, 0, (filler,))]
+
+    ddeath = encode_payload(Payload(timestamp_ms=1_900, seq=2))
+    session.handle(dtopic("DDEATH"), ddeath, 2_000)
+    (node,) = session.nodes()
+    assert node.online and node.devices == (DeviceStatus("Filler", False, 1_000, 2_000),)
+
+    session.handle(NDATA, ndata(5, temp(21.0, 2_500)), 2_500)  # seq 3 and 4 never come
+    session.poll(3_500)  # the request is repeated: two rebirth requests, one gap
+    (node,) = session.nodes()
+    assert (node.seq_errors, node.rebirths_requested) == (1, 2)
+
+    session.handle(NDEATH, ndeath(7), 4_000)
+    assert session.nodes() == [
+        NodeStatus(G, N, False, 1_000, 4_000, 2, 1, (DeviceStatus("Filler", False, 1_000, 2_000),))
+    ]
+    born(session, now_ms=5_000)
+    (node,) = session.nodes()
+    assert (node.online, node.last_birth_ms, node.last_death_ms) == (True, 5_000, 4_000)
+    assert not node.devices[0].online  # until its DBIRTH comes again
+
+    # A node heard from but never seen born is offline, with no birth time.
+    session.handle(f"spBv1.0/{G}/NDATA/Other", ndata(1, temp(1.0, 6_000)), 6_000)
+    other = session.nodes()[1]
+    assert (other.edge_node_id, other.online, other.last_birth_ms, other.rebirths_requested) == (
+        "Other",
+        False,
+        None,
+        1,
+    )
 
 
 def test_data_before_any_birth_asks_for_a_rebirth_once() -> None:

@@ -6,6 +6,7 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from kiln.api.audit_trail import audit, client_address
@@ -253,4 +254,45 @@ async def totp_confirm(body: TotpConfirmIn, request: Request, principal: Anyone)
     except ValueError as err:
         raise HTTPException(409, str(err)) from None
     await audit(request, category=Category.ACCOUNT, action="totp.confirm", target=principal.name)
+    return Response(status_code=204)
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+@router.post("/password", status_code=204, response_model=None)
+async def change_password(
+    body: PasswordChangeIn, request: Request, principal: Anyone
+) -> Response | JSONResponse:
+    """Change your own password, giving the current one; your other sessions end.
+
+    A wrong current password is a 403 (not a 401: the session itself is fine) and counts
+    toward the same lockout as failed sign-ins, which answers 429 with Retry-After.
+    """
+    if principal.kind is not PrincipalKind.USER:
+        raise HTTPException(403, "only a signed-in user has a password to change")
+    username = principal.user or principal.name
+    failure: AuthError | None = None
+    with service_errors():  # a password the policy refuses is a 400
+        try:
+            await identity_of(request).set_password(
+                principal, username, body.new_password, current_password=body.current_password
+            )
+        except AuthError as err:
+            failure = err
+    if failure is not None:
+        await audit(
+            request, category=Category.ACCOUNT, action="user.password", target=username,
+            result=Result.FAILURE, detail={"reason": failure.reason},
+        )  # fmt: skip
+        headers = {}
+        if failure.retry_after_s is not None:
+            headers["Retry-After"] = str(max(1, round(failure.retry_after_s)))
+        status = 429 if failure.reason == "rate_limited" else 403
+        return JSONResponse(
+            {"detail": str(failure), "reason": failure.reason}, status_code=status, headers=headers
+        )
+    await audit(request, category=Category.ACCOUNT, action="user.password", target=username)
     return Response(status_code=204)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from kiln.api.audit_trail import audit
@@ -13,7 +13,7 @@ from kiln.api.auth import UserManager, identity_of
 from kiln.api.errors import service_errors
 from kiln.security.audit import Category
 from kiln.security.service import DEFAULT_TENANT
-from kiln.security.store import TenantInfo
+from kiln.security.store import ShareInfo, TenantInfo
 
 router = APIRouter(tags=["tenants"])
 
@@ -53,6 +53,20 @@ class ShareOut(BaseModel):
     kind: str
     resource_id: str
     permission: str
+
+    @classmethod
+    def of(cls, s: ShareInfo) -> ShareOut:
+        return cls(
+            owner=s.owner,
+            partner=s.partner,
+            kind=s.kind,
+            resource_id=s.resource_id,
+            permission=s.permission.value,
+        )
+
+
+class SharesOut(BaseModel):
+    shares: list[ShareOut]
 
 
 @router.get("/tenants", response_model=TenantsOut)
@@ -97,10 +111,30 @@ async def share(
         request, category=Category.AUTHORIZATION, action="share.create", target=partner,
         detail={"kind": s.kind, "resource": s.resource_id, "permission": s.permission.value},
     )  # fmt: skip
-    return ShareOut(
-        owner=s.owner,
-        partner=s.partner,
-        kind=s.kind,
-        resource_id=s.resource_id,
-        permission=s.permission.value,
-    )
+    return ShareOut.of(s)
+
+
+@router.delete("/tenants/{partner}/shares", status_code=204)
+async def unshare(
+    partner: Annotated[str, Path(max_length=64)],
+    request: Request,
+    who: UserManager,
+    resource_id: Annotated[str, Query(min_length=1, max_length=1024)],
+    kind: Annotated[str, Query(max_length=16)] = "namespace",
+) -> Response:
+    """Withdraw a share; the partner's users lose it from their next request on."""
+    with service_errors():
+        await identity_of(request).unshare(who, partner, kind, resource_id)
+    await audit(
+        request, category=Category.AUTHORIZATION, action="share.revoke", target=partner,
+        detail={"kind": kind, "resource": resource_id},
+    )  # fmt: skip
+    return Response(status_code=204)
+
+
+@router.get("/shares", response_model=SharesOut)
+def list_shares(request: Request, who: UserManager) -> SharesOut:
+    """What your tenant shares with partners (within your scope), and what is shared with it."""
+    with service_errors():
+        shares = identity_of(request).shares(who)
+    return SharesOut(shares=[ShareOut.of(s) for s in shares])

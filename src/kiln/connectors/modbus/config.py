@@ -14,6 +14,7 @@ from kiln.connectors.modbus.codec import (
     parse_layout,
 )
 from kiln.core.values import validate_path
+from kiln.model.definitions import DataType as ModelType
 
 
 class _Strict(BaseModel):
@@ -37,6 +38,18 @@ class ModbusTag(_Strict):
     offset: float = 0.0
     bit: int | None = Field(default=None, ge=0, le=15)
     writable: bool = False
+    unit: str = Field(default="", max_length=32, description="engineering unit, e.g. degC")
+    description: str = Field(default="", max_length=500, description="what the value is")
+
+    def data_type(self) -> ModelType:
+        """The asset model's data type of the decoded value (see `codec`: scaled is float)."""
+        if self.type is DataType.BOOL or self.bit is not None:
+            return ModelType.BOOL
+        if self.type is DataType.STRING:
+            return ModelType.STRING
+        if self.type in (DataType.FLOAT32, DataType.FLOAT64):
+            return ModelType.FLOAT
+        return ModelType.INT if (self.scale, self.offset) == (1.0, 0.0) else ModelType.FLOAT
 
     def spec(self) -> RegisterSpec:
         words, bytes_ = (
@@ -103,3 +116,8 @@ class ModbusConfig(ConnectorConfig):
     port: int = Field(default=502, ge=1, le=65535)
     timeout_s: float = Field(default=1.0, gt=0, le=60, description="per request")
     devices: list[ModbusDevice] = Field(min_length=1)
+
+    @property
+    def peer(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"

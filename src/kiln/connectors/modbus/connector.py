@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from kiln.connectors.modbus.config import ModbusConfig, ModbusDevice, ModbusTag,
 from kiln.connectors.modbus.plan import ReadRequest, plan_reads, split
 from kiln.core.quality import Quality
 from kiln.core.values import Scalar, TagValue
+from kiln.model.info import DescribedTag
 
 _LOGGER = logging.getLogger(__name__)
 quiet_library_logger("pymodbus.logging")
@@ -81,6 +83,15 @@ class ModbusConnector:
     def tags(self) -> Sequence[str]:
         return self._tags
 
+    def described_tags(self) -> list[DescribedTag]:
+        """The register map as tags of the asset model: type, unit, description."""
+        return [
+            DescribedTag(f"{d.prefix}/{t.name}", t.data_type(), t.unit, t.description)
+            for d in self.config.devices
+            for g in d.poll_groups
+            for t in g.tags
+        ]
+
     async def setup(self, link: Link) -> None:
         client = AsyncModbusTcpClient(
             self.config.host,
@@ -136,19 +147,23 @@ class ModbusConnector:
         try:
             response = await _read_table(client, request, unit)
         except ConnectionException as err:
-            raise SourceLost(f"connection lost: {err}") from None
+            raise SourceLost(f"connection lost: {_plain(err)}") from None
         except (ModbusIOException, TimeoutError) as err:
             if not client.connected:
-                raise SourceLost(f"connection lost: {err}") from None
-            return self._bad(group, request, link, key, Quality.BAD_TIMEOUT, "no answer in time")
+                raise SourceLost(f"connection lost: {_plain(err)}") from None
+            return await self._bad(
+                group, request, link, key, Quality.BAD_TIMEOUT, "no answer in time"
+            )
         except ModbusException as err:
-            return self._bad(group, request, link, key, Quality.BAD_COMMUNICATION_ERROR, str(err))
+            return await self._bad(
+                group, request, link, key, Quality.BAD_COMMUNICATION_ERROR, str(err)
+            )
         self.requests += 1
         if response.isError():
             code = int(getattr(response, "exception_code", 0))
             quality = _EXCEPTION_QUALITY.get(code, Quality.BAD)
             why = f"exception {code} ({_EXCEPTION_NAMES.get(code, 'unknown')})"
-            return self._bad(group, request, link, key, quality, why)
+            return await self._bad(group, request, link, key, quality, why)
         words = response.bits if request.table.is_bit else response.registers
         try:
             decoded = split(request, words)
@@ -156,7 +171,7 @@ class ModbusConnector:
             link.malformed(
                 "response", f"unit {unit} {request.table.value}@{request.address}: {err}"
             )
-            return self._bad(
+            return await self._bad(
                 group, request, link, key, Quality.BAD_COMMUNICATION_ERROR, "truncated answer"
             )
         self.registers_read += request.count
@@ -174,7 +189,7 @@ class ModbusConnector:
             for path in group.paths[spec]
         ]
 
-    def _bad(
+    async def _bad(
         self,
         group: _Group,
         request: ReadRequest,
@@ -183,7 +198,9 @@ class ModbusConnector:
         quality: int,
         why: str,
     ) -> list[TagValue]:
-        """Bad values for a request that failed; logged once until it answers again."""
+        """Mark the tags of a request that failed Bad, read before or not (the other requests
+        of the device go on); logged once until it answers again."""
+        paths = [path for spec in request.specs for path in group.paths[spec]]
         if key not in self._failing:
             self._failing.add(key)
             _LOGGER.warning(
@@ -191,15 +208,10 @@ class ModbusConnector:
                 self.config.name, key[0], key[1], request.address,
                 request.address + request.count - 1, why,
             )  # fmt: skip
-        link.last_problem = f"unit {key[0]} {key[1]}@{request.address}: {why}"
-        last = link.last_values()
-        now = link.clock.now_us()
-        return [
-            TagValue(path, last[path], now, quality)
-            for spec in request.specs
-            for path in group.paths[spec]
-            if path in last  # nothing known yet: no value to flag
-        ]
+        more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
+        link.last_problem = f"{paths[0]}{more}: unit {key[0]} {key[1]}@{request.address}: {why}"
+        await link.mark(paths, quality)
+        return []
 
     @property
     def degraded(self) -> bool:
@@ -259,3 +271,14 @@ async def _read_table(client: AsyncModbusTcpClient, r: ReadRequest, unit: int) -
             return await client.read_holding_registers(r.address, count=r.count, device_id=unit)
         case Table.INPUT_REGISTER:
             return await client.read_input_registers(r.address, count=r.count, device_id=unit)
+
+
+def _plain(err: Exception) -> str:
+    """pymodbus's words without its decoration ("Modbus Error: [Connection] Not connected
+    [AsyncModbusTcpClient host:port]"): the runner names the endpoint itself."""
+    text = str(getattr(err, "string", "") or err)
+    text = re.sub(r"^\[[\w/ ]+\]\s*", "", text)  # the exception class's own label
+    text = re.sub(r"\[\w+ [^\]]*\]$", "", text).strip()  # the client's name and address
+    if text:
+        return text[0].lower() + text[1:]
+    return "no answer in time" if isinstance(err, TimeoutError) else type(err).__name__

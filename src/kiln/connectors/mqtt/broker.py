@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiomqtt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kiln.connectors.link import quiet_library_logger
+from kiln.core.config import ConfigFile
 
 _SCHEMES = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883}
 
@@ -26,12 +26,12 @@ class BrokerSettings(BaseModel):
 
     url: str = Field(description="mqtt://host:1883, or mqtts://host:8883 for TLS")
     username: str | None = None
-    password_file: Path | None = Field(
+    password_file: ConfigFile | None = Field(
         default=None, description="a file holding the password (kept out of the plant YAML)"
     )
-    ca_file: Path | None = Field(default=None, description="CA to trust for mqtts (PEM)")
-    cert_file: Path | None = Field(default=None, description="client certificate (PEM)")
-    key_file: Path | None = Field(default=None, description="its private key (PEM)")
+    ca_file: ConfigFile | None = Field(default=None, description="CA to trust for mqtts (PEM)")
+    cert_file: ConfigFile | None = Field(default=None, description="client certificate (PEM)")
+    key_file: ConfigFile | None = Field(default=None, description="its private key (PEM)")
     client_id: str | None = Field(default=None, max_length=128)
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
@@ -54,6 +54,12 @@ class BrokerSettings(BaseModel):
     def port(self) -> int:
         parts = urlsplit(self.url)
         return parts.port or _SCHEMES[parts.scheme]
+
+    @property
+    def peer(self) -> str:
+        """The broker's URL without credentials: what reasons and logs name."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{urlsplit(self.url).scheme}://{host}:{self.port}"
 
     @property
     def tls(self) -> bool:

@@ -84,6 +84,8 @@ class TopicMapping(BaseModel):
     value: str = Field(default="$", description="JSON path of the value")
     timestamp: str | None = Field(default=None, description="JSON path of the source time")
     quality: str | None = Field(default=None, description="JSON path of the quality")
+    unit: str = Field(default="", max_length=32, description="engineering unit of the values")
+    description: str = Field(default="", max_length=500, description="what the values are")
 
     @field_validator("topic")
     @classmethod

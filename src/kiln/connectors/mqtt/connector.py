@@ -19,6 +19,8 @@ from kiln.connectors.link import Link
 from kiln.connectors.mqtt.broker import BrokerSettings, close_client
 from kiln.connectors.mqtt.codec import CompiledMapping, MalformedMessage, TopicMapping, decode
 from kiln.core.values import TagValue
+from kiln.model.definitions import DataType
+from kiln.model.info import DescribedTag
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -31,6 +33,10 @@ class MqttConfig(ConnectorConfig):
     broker: BrokerSettings
     qos: int = Field(default=1, ge=0, le=2, description="subscription QoS")
     mappings: list[TopicMapping] = Field(min_length=1, description="topics and their values")
+
+    @property
+    def peer(self) -> str:
+        return self.broker.peer
 
 
 class MqttConnector:
@@ -66,7 +72,11 @@ class MqttConnector:
                 burst = [first]
                 while len(burst) < _BURST and len(messages) > 0:  # already received: no wait
                     burst.append(await anext(messages))
-                await link.publish(self._decode(burst, link))
+                known = len(self._paths)
+                values = self._decode(burst, link)
+                if len(self._paths) > known:
+                    await link.describe(self._described(burst, values))
+                await link.publish(values)
         except aiomqtt.MqttError as err:
             raise SourceLost(f"broker connection lost: {err}") from None
 
@@ -81,6 +91,25 @@ class MqttConnector:
                 continue
             out.extend(values)
         self._paths.update(v.path for v in out)
+        return out
+
+    def _described(
+        self, messages: list[aiomqtt.Message], values: list[TagValue]
+    ) -> list[DescribedTag]:
+        """New paths as tags of the model: the type of the first value, the mapping's unit and
+        description. A path is known only when a message names it (a `+` may be any machine),
+        so this runs for the first message of each path."""
+        mapping_of: dict[str, TopicMapping] = {}
+        for msg in messages:
+            for c in self._compiled:
+                path = c.match(str(msg.topic))
+                if path is not None:
+                    mapping_of.setdefault(path, c.mapping)
+        out: list[DescribedTag] = []
+        for v in values:
+            m = mapping_of.get(v.path)
+            if m is not None and (m.unit or m.description):
+                out.append(DescribedTag(v.path, DataType.infer(v.value), m.unit, m.description))
         return out
 
     async def teardown(self) -> None:

@@ -45,6 +45,7 @@ from asyncua import ua
 from asyncua.ua.status_codes import StatusCodes
 
 from kiln.core.values import Scalar
+from kiln.model.definitions import DataType
 
 
 class Unsupported(ValueError):
@@ -176,6 +177,20 @@ def value_type(
     if current is not None and current is not VT.Null:
         return current
     return None if ident is None else _DERIVED.get(ident)
+
+
+def tag_type(vtype: ua.VariantType | None) -> DataType | None:
+    """The asset model's data type of a node whose values travel as `vtype` (None when they
+    have no Kiln form)."""
+    if not decodable(vtype):
+        return None
+    if vtype is VT.Boolean:
+        return DataType.BOOL
+    if vtype in (VT.Float, VT.Double):
+        return DataType.FLOAT
+    if vtype in NUMERIC_TYPES or vtype is VT.StatusCode:
+        return DataType.INT
+    return DataType.STRING  # text, and DateTime as ISO 8601 (above)
 
 
 def decodable(vtype: ua.VariantType | None) -> bool:

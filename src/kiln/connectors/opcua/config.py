@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from kiln.connectors.base import ConnectorConfig
 from kiln.connectors.opcua.codec import parse_node_id
+from kiln.core.config import ConfigFile, FileOrDir, MadeDir, MadeFile, paths_checked
 from kiln.core.values import validate_path
 
 DEFAULT_PORT = 4840  # IANA-registered port of OPC UA TCP (Part 6, 7.2)
@@ -117,13 +118,13 @@ class OpcUaConnection(_Strict):
     )
     security_policy: SecurityPolicy = SecurityPolicy.BASIC256SHA256
     security_mode: SecurityMode = SecurityMode.SIGN_AND_ENCRYPT
-    certificate: Path | None = Field(
+    certificate: MadeFile | None = Field(
         default=None,
         validate_default=True,
         description="Kiln's application instance certificate (DER or PEM); with private_key "
         "a new self-signed one is generated at these paths when neither file exists",
     )
-    private_key: Path | None = Field(
+    private_key: MadeFile | None = Field(
         default=None, validate_default=True, description="its RSA private key (PEM or DER)"
     )
     application_uri: str | None = Field(
@@ -131,19 +132,19 @@ class OpcUaConnection(_Strict):
         description="defaults to the URI in the certificate (or, for a generated one, "
         "urn:<host>:kiln:opcua-client)",
     )
-    trusted_server_certificates: list[Path] = Field(
+    trusted_server_certificates: list[FileOrDir] = Field(
         default_factory=list,
         description="server certificates (or their CAs) to trust: files, or directories of "
         ".der/.pem/.crt files; any other server is refused",
     )
-    rejected_certificates_dir: Path | None = Field(
+    rejected_certificates_dir: MadeDir | None = Field(
         default=None,
         description="where a refused server certificate is saved, to be moved to a trusted "
         "location once its fingerprint is checked",
     )
     identity: Identity = Identity.ANONYMOUS
     username: str | None = Field(default=None, validate_default=True, max_length=256)
-    password_file: Path | None = Field(
+    password_file: ConfigFile | None = Field(
         default=None,
         validate_default=True,
         description="a file holding the password (kept out of the plant YAML), read at "
@@ -243,6 +244,24 @@ class OpcUaConnection(_Strict):
             raise ValueError("certificate: required for identity: certificate (with private_key)")
         return self
 
+    @model_validator(mode="after")
+    def _certificate_pair(self, info: ValidationInfo) -> OpcUaConnection:
+        # What `kiln config check` adds: a pair is generated only when neither file exists.
+        if not paths_checked(info) or self.certificate is None or self.private_key is None:
+            return self
+        have = self.certificate.exists(), self.private_key.exists()
+        if have[0] != have[1]:
+            present, missing = (
+                (self.certificate, self.private_key)
+                if have[0]
+                else (self.private_key, self.certificate)
+            )
+            raise ValueError(
+                f"{present} exists but {missing} does not: give both the certificate and its "
+                "key, or remove the one there to have a new pair generated"
+            )
+        return self
+
     @property
     def secure(self) -> bool:
         return self.security_policy is not SecurityPolicy.NONE
@@ -275,6 +294,10 @@ class OpcUaConfig(ConnectorConfig, OpcUaConnection):
         "OperationLimits lower it)",
     )
     nodes: list[NodeMapping] = Field(min_length=1, description="the nodes and their paths")
+
+    @property
+    def peer(self) -> str:
+        return self.endpoint  # never holds credentials (checked above)
 
     @field_validator("nodes")
     @classmethod

@@ -28,7 +28,8 @@ import logging
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import cast
 
 from asyncua import ua
 from asyncua.client.client import Client
@@ -47,11 +48,14 @@ from kiln.connectors.opcua.codec import (
     decode,
     encode,
     parse_node_id,
+    tag_type,
     value_type,
 )
 from kiln.connectors.opcua.config import Deadband, NodeMapping, OpcUaConfig
 from kiln.core.quality import is_good
 from kiln.core.values import Scalar, ValueBatch
+from kiln.model.definitions import DataType
+from kiln.model.info import DescribedTag
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -61,6 +65,10 @@ _KEEPALIVE_S = 5.0  # the server sends at least a keep-alive this often (Part 4,
 _LIFETIME_S = 60.0  # it keeps the subscription this long without PublishRequests
 _MAX_NOTIFICATIONS = 20_000  # per PublishResponse: bounds one message and one batch
 _MAX_QUEUE = 100  # monitored-item queue: the samples of one publishing interval, at most this
+_HAS_PROPERTY = ua.NodeId.from_string(f"i={ObjectIds.HasProperty}")
+# asyncua types its Boolean fields with a marker class; the value is a plain bool.
+_FORWARD = cast("ua.Boolean", False)
+_BAD = 0x80000000  # the severity bit of a StatusCode (Part 4, 7.39.1)
 # Read results that mean the configured node is not there at all (Part 4, 7.39).
 _NO_SUCH_NODE = {StatusCodes.BadNodeIdUnknown, StatusCodes.BadNodeIdInvalid}
 
@@ -251,7 +259,7 @@ class _Session:
         chunk = config.max_items_per_call
         await self._resolve()
         found = [i for i, node_id in enumerate(self.node_ids) if node_id is not None]
-        per_read = read_limit // 2 if read_limit else chunk  # two attributes per node
+        per_read = read_limit // 3 if read_limit else chunk  # three attributes per node
         initial, live = await self._read(found, max(1, min(chunk, per_read)))
 
         interval = config.publishing_interval_ms
@@ -301,24 +309,28 @@ class _Session:
                 self.link.malformed("node", f"{self.connector._paths[i]}: {err}")
 
     async def _read(self, indexes: list[int], step: int) -> tuple[ValueBatch, list[int]]:
-        """Read Value and DataType of the nodes: their values as a batch (remembered, so that
-        the subscription's first report of the same value is not published twice), and the
+        """Read Value, DataType and Description of the nodes: the tags they are, described to
+        the asset model; their values as a batch (remembered, so that the subscription's first
+        report of the same value is not published twice), Bad ones with the reason; and the
         nodes worth monitoring: those that exist, of a type Kiln can carry."""
         nodes, paths, last = self.connector._nodes, self.connector._paths, self.connector._last
         receive_us = self.link.clock.now_us()
         columns = ValueColumns()
         monitor: list[int] = []
+        read: list[tuple[int, ua.DataValue]] = []
+        described: list[DescribedTag] = []
+        attributes = (AttributeIds.Value, AttributeIds.DataType, AttributeIds.Description)
         for start in range(0, len(indexes), step):
             part = indexes[start : start + step]
             request = ua.ReadParameters(TimestampsToReturn=ua.TimestampsToReturn.Both)
             for i in part:
-                for attribute in (AttributeIds.Value, AttributeIds.DataType):
+                for attribute in attributes:
                     request.NodesToRead.append(
                         ua.ReadValueId(NodeId=self.node_ids[i], AttributeId=attribute)
                     )
             results = await self.client.uaclient.read(request)
             for k, i in enumerate(part):
-                dv, dtype = results[2 * k], results[2 * k + 1]
+                dv, dtype, about = results[3 * k], results[3 * k + 1], results[3 * k + 2]
                 status = int(dv.StatusCode.value) if dv.StatusCode is not None else 0
                 if status in _NO_SUCH_NODE:
                     self.link.malformed(
@@ -338,19 +350,79 @@ class _Session:
                     )
                     continue
                 monitor.append(i)
-                try:
-                    value, source_us, quality = decode(dv, receive_us)
-                except Unsupported as err:
-                    self.link.malformed("value", f"{paths[i]} ({nodes[i].node_id}): {err}")
+                kind = tag_type(vtype)
+                if kind is not None:
+                    described.append(DescribedTag(paths[i], kind, "", _text(about)))
+                read.append((i, dv))
+        numeric = [d for d in described if d.data_type in (DataType.FLOAT, DataType.INT)]
+        units = await self._units([self.connector._by_path[d.path] for d in numeric], step)
+        described = [replace(d, unit=units.get(d.path, "")) for d in described]
+        # Described before any value: the model learns the node's type, not a guess from it.
+        await self.link.describe(described)
+        for i, dv in read:
+            try:
+                value, source_us, quality = decode(dv, receive_us)
+            except Unsupported as err:
+                self.link.malformed("value", f"{paths[i]} ({nodes[i].node_id}): {err}")
+                continue
+            if quality & _BAD:
+                self.link.last_problem = (
+                    f"{paths[i]} (node {nodes[i].node_id}): {status_text(quality)}"
+                )
+            if value is None:
+                value = last[i] if last[i] is not None else self.link.stand_in(paths[i])
+                if value is None or is_good(quality):
                     continue
-                if value is None:
-                    value = last[i]
-                    if value is None or is_good(quality):
-                        continue
-                last[i] = value
-                self._initial[i] = _Pending(value, source_us, quality)
-                columns.add(paths[i], value, source_us, quality)
+            last[i] = value
+            self._initial[i] = _Pending(value, source_us, quality)
+            columns.add(paths[i], value, source_us, quality)
         return columns.batch(receive_us), monitor
+
+    async def _units(self, indexes: list[int], step: int) -> dict[str, str]:
+        """The unit of each numeric node that has an EngineeringUnits property (Part 8,
+        5.6.2: an EUInformation, whose DisplayName is the unit's symbol), by path. Found with
+        one TranslateBrowsePathsToNodeIds (Part 4, 5.8.4) and one Read per `step` nodes; a
+        server that answers neither leaves the units empty."""
+        paths = self.connector._paths
+        units: dict[str, str] = {}
+        for start in range(0, len(indexes), step):
+            part = indexes[start : start + step]
+            browse = [
+                ua.BrowsePath(
+                    StartingNode=self.node_ids[i],
+                    RelativePath=ua.RelativePath(
+                        Elements=[
+                            ua.RelativePathElement(
+                                ReferenceTypeId=_HAS_PROPERTY,
+                                IsInverse=_FORWARD,  # asyncua's default is True
+                                TargetName=ua.QualifiedName("EngineeringUnits", 0),
+                            )
+                        ]
+                    ),
+                )
+                for i in part
+            ]
+            try:
+                found = await self.client.uaclient.translate_browsepaths_to_nodeids(browse)
+                having = [
+                    (i, r.Targets[0].TargetId)
+                    for i, r in zip(part, found, strict=True)
+                    if r.StatusCode.is_good() and r.Targets
+                ]
+                if not having:
+                    continue
+                values = await self.client.uaclient.read_attributes(
+                    [ua.NodeId(t.Identifier, t.NamespaceIndex) for _, t in having],
+                    AttributeIds.Value,
+                )
+            except (UaStatusCodeError, TimeoutError) as err:
+                _LOGGER.debug("Connector %s: no engineering units: %s", self.config.name, err)
+                return units
+            for (i, _), dv in zip(having, values, strict=True):
+                unit = _unit(dv)
+                if unit:
+                    units[paths[i]] = unit
+        return units
 
     async def _monitor(self, subscription_id: int, indexes: list[int]) -> None:
         nodes = self.connector._nodes
@@ -449,12 +521,14 @@ class _Session:
             except Unsupported as err:
                 link.malformed("value", f"{paths[i]}: {err}")
                 continue
+            if quality & _BAD:  # a node gone Bad says why in health (rare: not per value)
+                link.last_problem = f"{paths[i]}: {status_text(quality)}"
             if value is None:  # no value: Bad/Uncertain are reported with the last one known
                 if is_good(quality):
                     link.malformed("null", f"{paths[i]}: no value, yet Good")
                     continue
-                value = last[i]
-                if value is None:  # nothing known yet: no value to flag
+                value = last[i] if last[i] is not None else link.stand_in(paths[i])
+                if value is None:  # nothing known yet, not even its type: no value to flag
                     continue
             if initial:
                 seen = initial.pop(i, None)
@@ -470,3 +544,20 @@ class _Session:
             out_ts.append(source_us)
             out_q.append(quality)
         return out
+
+
+def _text(dv: ua.DataValue) -> str:
+    """The text of a LocalizedText attribute (Description), "" when absent or unreadable."""
+    value = dv.Value.Value if dv.Value is not None else None
+    return (value.Text or "") if isinstance(value, ua.LocalizedText) else ""
+
+
+def _unit(dv: ua.DataValue) -> str:
+    """The symbol of an EngineeringUnits value: an EUInformation's DisplayName, or a plain
+    text (some servers put the unit there as a String)."""
+    value = dv.Value.Value if dv.Value is not None else None
+    if isinstance(value, ua.EUInformation):
+        return value.DisplayName.Text or ""
+    if isinstance(value, ua.LocalizedText):
+        return value.Text or ""
+    return value if isinstance(value, str) else ""

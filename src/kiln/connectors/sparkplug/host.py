@@ -24,17 +24,21 @@ from kiln.connectors.base import ConnectorConfig, SourceLost
 from kiln.connectors.link import Link, ValueColumns
 from kiln.connectors.mqtt.broker import BrokerSettings, close_client
 from kiln.connectors.sparkplug.codec import BDSEQ_METRIC, HostState, encode_state
+from kiln.connectors.sparkplug.describe import birth_tags
 from kiln.connectors.sparkplug.session import (
     HostOutput,
     HostSession,
     MetricId,
+    NodeStatus,
     SessionConfig,
     ValueBlock,
 )
 from kiln.connectors.sparkplug.topic import StateTopic
+from kiln.core.clock import us_to_datetime
 from kiln.core.errors import InvalidPathError
 from kiln.core.quality import Quality
 from kiln.core.values import validate_path
+from kiln.model.info import DescribedTag
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -63,6 +67,10 @@ class SparkplugConfig(ConnectorConfig):
         description="namespace path of a metric; {device}/ is left out for node metrics",
     )
     session: SessionSettings = SessionSettings()
+
+    @property
+    def peer(self) -> str:
+        return self.broker.peer
 
     @field_validator("path")
     @classmethod
@@ -160,9 +168,21 @@ class SparkplugHost:
                     outputs = [
                         self.session.handle(str(m.topic), bytes(m.payload), now_ms) for m in burst
                     ]
+                    await self._describe_births(burst, link)
                     await self._deliver(outputs, client, link)
         except* aiomqtt.MqttError as group:
             raise SourceLost(f"broker connection lost: {group.exceptions[0]}") from None
+
+    async def _describe_births(self, burst: list[aiomqtt.Message], link: Link) -> None:
+        """Births (and rebirths with changed metrics) describe their metrics to the model:
+        datatype, and unit and description where properties say so (`describe`)."""
+        described: list[DescribedTag] = []
+        for m in burst:
+            if "BIRTH/" in str(m.topic):  # cheap filter; birth_tags parses the topic
+                tags = birth_tags(str(m.topic), bytes(m.payload), lambda mid: self._path(mid, link))
+                described.extend(tags or ())
+        if described:
+            await link.describe(described)
 
     async def _timers(self, client: aiomqtt.Client, link: Link) -> None:
         """Reorder timeouts and rebirth resends fire even when no message arrives."""
@@ -239,6 +259,26 @@ class SparkplugHost:
                 return None
         return path
 
+    @property
+    def degraded(self) -> bool:
+        """Connected to the broker, but an edge node or device it heard from is offline."""
+        return _offline(self.session.nodes()) != []
+
+    def health_detail(self) -> dict[str, object]:
+        """Each edge node and device: online, last birth and death, rebirths, seq errors; and
+        while any is offline, a reason that names them."""
+        nodes = self.session.nodes()
+        detail: dict[str, object] = {
+            "nodes": {f"{n.group_id}/{n.edge_node_id}": _node_detail(n) for n in nodes}
+        }
+        offline = _offline(nodes)
+        if offline:
+            shown = ", ".join(offline[:5]) + (
+                f" and {len(offline) - 5} more" if len(offline) > 5 else ""
+            )
+            detail["reason"] = f"offline: {shown}"
+        return detail
+
     async def teardown(self) -> None:
         client, self._client = self._client, None
         if client is None:
@@ -253,3 +293,44 @@ class SparkplugHost:
                     retain=True,
                 )
         await close_client(client)
+
+
+def _offline(nodes: Sequence[NodeStatus]) -> list[str]:
+    """What is offline, in words: 'edge node g/n (since ...)', 'device g/n/d (since ...)'."""
+    found: list[str] = []
+    for n in nodes:
+        name = f"{n.group_id}/{n.edge_node_id}"
+        if not n.online:
+            if n.last_death_ms is not None:
+                found.append(f"edge node {name} (NDEATH at {_iso(n.last_death_ms)})")
+            else:  # heard from, never seen born: its data cannot be read until it rebirths
+                found.append(f"edge node {name} (no NBIRTH seen; rebirth requested)")
+            continue
+        found.extend(
+            f"device {name}/{d.device_id} (since {_iso(d.last_death_ms)})"
+            for d in n.devices
+            if not d.online and d.last_death_ms is not None
+        )
+    return found
+
+
+def _node_detail(n: NodeStatus) -> dict[str, object]:
+    return {
+        "online": n.online,
+        "last_birth": _iso(n.last_birth_ms),
+        "last_death": _iso(n.last_death_ms),
+        "rebirths_requested": n.rebirths_requested,
+        "seq_errors": n.seq_errors,
+        "devices": {
+            d.device_id: {
+                "online": d.online,
+                "last_birth": _iso(d.last_birth_ms),
+                "last_death": _iso(d.last_death_ms),
+            }
+            for d in n.devices
+        },
+    }
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else us_to_datetime(ms * 1000).isoformat()

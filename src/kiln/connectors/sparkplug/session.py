@@ -189,6 +189,30 @@ class Counters:
         return Counters(**{f.name: getattr(self, f.name) for f in fields(self)})
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """A device of an edge node as the host last saw it (for health)."""
+
+    device_id: str
+    online: bool  # between its DBIRTH and its DDEATH (or its node's death or rebirth)
+    last_birth_ms: int | None  # host time of its last DBIRTH
+    last_death_ms: int | None  # host time it last went offline
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """An edge node as the host last saw it (for health): online, births, what went wrong."""
+
+    group_id: str
+    edge_node_id: str
+    online: bool  # between its NBIRTH and its NDEATH
+    last_birth_ms: int | None  # host time of its last NBIRTH; None if never seen born
+    last_death_ms: int | None  # host time of its last NDEATH
+    rebirths_requested: int  # NCMD rebirth requests sent to it, repeats included
+    seq_errors: int  # gaps in its seq that were given up on (5.9)
+    devices: tuple[DeviceStatus, ...]
+
+
 @dataclass(slots=True)
 class HostOutput:
     """What one call produced. Values come as `blocks` (the plain metrics of data messages) and
@@ -261,7 +285,10 @@ class _Node:
     __slots__ = (
         "_ids",
         "bd_seq",
+        "birth_ms",
         "born",
+        "death_ms",
+        "device_times",
         "devices",
         "edge_node_id",
         "expected_seq",
@@ -270,6 +297,8 @@ class _Node:
         "metrics",
         "rebirth_asked_ms",
         "rebirth_reason",
+        "rebirths",
+        "seq_errors",
     )
 
     def __init__(self, group_id: str, edge_node_id: str) -> None:
@@ -284,6 +313,35 @@ class _Node:
         self.rebirth_asked_ms: int | None = None
         self.rebirth_reason: RebirthReason = "gap"
         self._ids: dict[tuple[str | None, str], MetricId] = {}
+        # For health only: when it was last born and died, what went wrong, its devices' times.
+        self.birth_ms: int | None = None
+        self.death_ms: int | None = None
+        self.rebirths = 0
+        self.seq_errors = 0
+        self.device_times: dict[str, tuple[int | None, int | None]] = {}
+
+    def devices_gone(self, now_ms: int) -> None:
+        """Its devices are offline: the node died or was born again (they DBIRTH anew)."""
+        for device_id in self.devices:
+            birth, _ = self.device_times.get(device_id, (None, None))
+            self.device_times[device_id] = (birth, now_ms)
+        self.devices.clear()
+
+    def status(self) -> NodeStatus:
+        devices = tuple(
+            DeviceStatus(d, d in self.devices, birth, death)
+            for d, (birth, death) in sorted(self.device_times.items())
+        )
+        return NodeStatus(
+            self.group_id,
+            self.edge_node_id,
+            self.born,
+            self.birth_ms,
+            self.death_ms,
+            self.rebirths,
+            self.seq_errors,
+            devices,
+        )
 
     def registry(self, device_id: str | None) -> _Registry | None:
         return self.metrics if device_id is None else self.devices.get(device_id)
@@ -328,6 +386,10 @@ class HostSession:
         if node is None or not node.born:
             return False
         return device_id is None or device_id in node.devices
+
+    def nodes(self) -> list[NodeStatus]:
+        """Every edge node heard from, with its devices, by group and node id."""
+        return [self._nodes[key].status() for key in sorted(self._nodes)]
 
     def next_deadline_ms(self) -> int | None:
         """When `poll` next has something to do, or None if no timer is running."""
@@ -396,9 +458,10 @@ class HostSession:
         node.bd_seq = _bd_seq(birth)  # [tck-id-topics-nbirth-bdseq-included]
         node.expected_seq = (birth.seq + 1) % _SEQ_MODULUS
         node.held.clear()
-        node.devices.clear()
+        node.devices_gone(now_ms)
         node.metrics = _Registry(birth.metrics, functools.partial(node.metric_id, None))
         node.rebirth_asked_ms = None
+        node.birth_ms = now_ms
         _LOGGER.info(
             "edge node %s/%s born (bdSeq %s)", node.group_id, node.edge_node_id, node.bd_seq
         )
@@ -432,7 +495,8 @@ class HostSession:
         node.born = False
         node.bd_seq = None
         node.held.clear()
-        node.devices.clear()
+        node.devices_gone(now_ms)
+        node.death_ms = now_ms
         node.metrics = _Registry()
         node.rebirth_asked_ms = None  # an offline node cannot answer; its next NBIRTH will come
 
@@ -494,6 +558,7 @@ class HostSession:
         # 5.9 [tck-id-operational-behavior-host-reordering-rebirth]: the missing messages are
         # lost. Ask for a rebirth, and meanwhile keep the data that did arrive, in seq order.
         out.counters.gaps += 1
+        node.seq_errors += 1
         _LOGGER.info(
             "edge node %s/%s: seq %s never arrived",
             node.group_id,
@@ -535,11 +600,15 @@ class HostSession:
             born = node.devices[device_id] = _Registry(
                 payload.metrics, functools.partial(node.metric_id, device_id)
             )
+            _, death_ms = node.device_times.get(device_id, (None, None))
+            node.device_times[device_id] = (now_ms, death_ms)
             self._publish(node, device_id, born, payload.metrics, payload.timestamp_ms, now_ms, out)
         elif kind == MessageType.DDEATH:
             assert device_id is not None
             dead = node.devices.pop(device_id, None)
             if dead is not None:
+                birth_ms, _ = node.device_times.get(device_id, (None, None))
+                node.device_times[device_id] = (birth_ms, now_ms)
                 # 5.7 [tck-id-operational-behavior-edge-node-termination-host-action-ddeath-
                 # devices-tags-stale]: stale as of the DDEATH's own timestamp.
                 at = payload.timestamp_ms if payload.timestamp_ms is not None else now_ms
@@ -597,6 +666,7 @@ class HostSession:
         node.rebirth_asked_ms = now_ms
         node.rebirth_reason = reason
         out.counters.rebirths_requested += 1
+        node.rebirths += 1
         _LOGGER.info(
             "asking edge node %s/%s for a rebirth (%s)", node.group_id, node.edge_node_id, reason
         )
@@ -616,6 +686,7 @@ class HostSession:
                 # NCMD is QoS 0 ([tck-id-topics-ncmd-mqtt]) and can be lost: ask again.
                 node.rebirth_asked_ms = now_ms
                 out.counters.rebirths_resent += 1
+                node.rebirths += 1
                 out.actions.append(_rebirth_request(node, node.rebirth_reason, True, now_ms))
             self._track(node)
 

@@ -86,7 +86,7 @@ class AuditLog:
         self._store, self._executor = store, executor
         self._status = Status.OK
         head = store.head
-        _LOGGER.info(
+        _LOGGER.debug(
             "Audit log open: %d records in the database, newest %s",
             store.count,
             "none" if head is None else head.seq,

@@ -1,24 +1,25 @@
 // The Kiln HMI page: wires the asset tree, the tag table, the trend and the live feed together.
-// The selection lives in the address (#asset=...&tag=...&range=...) so a reload or a shared link
-// opens the same view. Nothing of the plant is shown or fetched until someone is signed in.
+// The selection lives in the address (#asset=...&tag=...&tag=...&range=... or &from=...&to=...)
+// so a reload or a shared link opens the same view: it is read once on load, restored after
+// sign-in and the tree load, and only written from then on. Nothing of the plant is shown or
+// fetched until someone is signed in.
 
+import { AdminPage } from "./admin.js";
 import { Api, errorDetail } from "./api.js";
 import { ServerClock } from "./clock.js";
-import { formatClock } from "./format.js";
-import { RANGES } from "./history.js";
+import { renderHealth } from "./health.js";
 import { LiveFeed, LiveState } from "./live.js";
 import { Session } from "./session.js";
 import { SignInForm } from "./signin.js";
 import { TagTable } from "./tagtable.js";
 import { AssetTree } from "./tree.js";
+import { readView, writeView } from "./trenddata.js";
 import { TrendPanel } from "./trendpanel.js";
 
 const HEALTH_EVERY_MS = 10_000;
 const AGES_EVERY_MS = 1_000;
 // Tags listed per node; a deeper node shows the rest. Bounded so one click cannot ask for 100k rows.
 const TAG_LIMIT = 500;
-
-const HEALTH_TEXT = { ok: "Healthy", degraded: "Degraded", failed: "Failed" };
 
 function byId(id) {
   const el = document.getElementById(id);
@@ -33,10 +34,6 @@ function setMessage(el, message, kind = "info") {
   el.hidden = message === "";
 }
 
-function readHash() {
-  const params = new URLSearchParams(location.hash.slice(1));
-  return { asset: params.get("asset"), tag: params.get("tag"), range: params.get("range") };
-}
 
 class App {
   constructor() {
@@ -65,6 +62,10 @@ class App {
     this.tagsInfo = "";
     this.liveState = LiveState.IDLE;
     this.retryAt = 0;
+    this.healthTimer = 0;
+    // The view the address asked for, until sign-in and the tree load have restored it: the
+    // address is not written before then, so a reload keeps what the link said.
+    this.pendingView = readView(location.hash);
 
     this.tree = new AssetTree(byId("tree"), { onSelect: (path) => this.selectNode(path) });
     this.table = new TagTable(byId("tag-rows"), { onOpen: (tag) => this.openTrend(tag) });
@@ -74,8 +75,19 @@ class App {
         name: byId("trend-name"),
         path: byId("trend-path"),
         meta: byId("trend-meta"),
-        canvas: byId("trend-canvas"),
-        readout: byId("trend-readout"),
+        chart: byId("trend-chart"),
+        pens: byId("trend-pens"),
+        cursorTime: byId("trend-cursor-time"),
+        add: byId("trend-add"),
+        csv: byId("trend-csv"),
+        custom: byId("trend-custom"),
+        customMessage: byId("trend-custom-message"),
+        from: byId("trend-from"),
+        to: byId("trend-to"),
+        back: byId("trend-back"),
+        forward: byId("trend-forward"),
+        zoomOut: byId("trend-zoom-out"),
+        now: byId("trend-now"),
         overlay: byId("trend-overlay"),
         overlayText: byId("trend-overlay-text"),
         retry: byId("trend-retry"),
@@ -92,8 +104,15 @@ class App {
           // Signing out closes the trend too; the address keeps it for after the next sign-in.
           if (this.session.user !== null) this.writeHash();
         },
-        onRangeChange: () => this.writeHash(),
+        onChange: () => {
+          this.table.setSelected(this.trend.tagPath);
+          this.writeHash();
+        },
       },
+    );
+    this.admin = new AdminPage(
+      { root: byId("admin"), toggle: byId("admin-toggle"), plant: byId("plant") },
+      { fetchImpl: this.session.fetch },
     );
     this.live = new LiveFeed({
       onValues: (values) => {
@@ -140,8 +159,8 @@ class App {
       if (document.visibilityState === "visible") this.live.retryNow();
     });
 
-    const hash = readHash();
-    if (hash.range && hash.range in RANGES) this.trend.setRange(hash.range);
+    if (this.pendingView.window) this.trend.setWindow(this.pendingView.window, { quiet: true });
+    this.passwordDialog();
     // Health is public: the header shows it on the sign-in page too.
     this.pollHealth();
     setInterval(() => this.tick(), AGES_EVERY_MS);
@@ -168,7 +187,11 @@ class App {
     byId("account").hidden = false;
     this.signIn.hide();
     byId("plant").hidden = false;
-    this.loadAssets(readHash());
+    this.admin.signedIn(user);
+    // Signed in, the health report names the subsystems: fetch it now, not at the next poll.
+    this.pollHealth();
+    const view = this.pendingView ?? { asset: this.nodePath, tags: [], window: null };
+    this.loadAssets(view);
   }
 
   async signOut() {
@@ -180,6 +203,9 @@ class App {
 
   /** Back to the sign-in form, dropping whatever the previous user could see. */
   signedOut(message) {
+    // The address keeps the view for whoever signs in next.
+    this.pendingView = readView(location.hash);
+    byId("password-dialog").close?.();
     this.live.stop();
     this.selectAbort?.abort();
     this.selectGeneration += 1;
@@ -199,7 +225,62 @@ class App {
     byId("plant").hidden = true;
     byId("account").hidden = true;
     byId("account-name").textContent = "";
+    this.admin.signedOut();
     this.signIn.show(message);
+  }
+
+  // --- own password -------------------------------------------------------------------------
+
+  passwordDialog() {
+    const dialog = byId("password-dialog");
+    const form = byId("password-form");
+    const current = byId("password-current");
+    const fresh = byId("password-new");
+    const repeat = byId("password-repeat");
+    const message = byId("password-message");
+    const submit = byId("password-submit");
+    byId("password-open").addEventListener("click", () => {
+      form.reset();
+      byId("password-username").value = this.session.user?.username ?? "";
+      setMessage(message, "");
+      dialog.showModal();
+      current.focus();
+    });
+    byId("password-cancel").addEventListener("click", () => dialog.close());
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (fresh.value !== repeat.value) {
+        setMessage(message, "The two new passwords differ.", "error");
+        repeat.focus();
+        return;
+      }
+      submit.disabled = true;
+      setMessage(message, "Changing the password…");
+      try {
+        const response = await this.session.fetch("/api/v1/auth/password", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Accept: "application/json" },
+          body: JSON.stringify({ current_password: current.value, new_password: fresh.value }),
+        });
+        const { status, statusText } = response;
+        const body = status === 204 ? null : await response.json().catch(() => null);
+        if (status === 204) {
+          dialog.close();
+          this.banner("Your password is changed. Your other sessions have ended; this one goes on.");
+          byId("banner").dataset.kind = "info";
+          return;
+        }
+        setMessage(message, errorDetail(status, body, statusText), "error");
+        if (status === 403) {
+          current.value = "";
+          current.focus();
+        }
+      } catch (err) {
+        setMessage(message, `Could not change the password: ${err?.message ?? err}`, "error");
+      } finally {
+        submit.disabled = false;
+      }
+    });
   }
 
   tick() {
@@ -209,83 +290,41 @@ class App {
   }
 
   banner(message) {
+    byId("banner").dataset.kind = "error";
     byId("banner-text").textContent = message;
     byId("banner").hidden = false;
   }
 
   writeHash() {
-    const params = new URLSearchParams();
-    if (this.nodePath !== null) params.set("asset", this.nodePath);
-    if (this.trend.tagPath) params.set("tag", this.trend.tagPath);
-    params.set("range", this.trend.range);
-    history.replaceState(null, "", `#${params.toString()}`);
+    if (this.pendingView !== null || this.session.user === null) return;
+    const view = { asset: this.nodePath, tags: this.trend.tagPaths, window: this.trend.window };
+    history.replaceState(null, "", `#${writeView(view)}`);
   }
 
   // --- health -------------------------------------------------------------------------------
 
+  /** Fetch the health report now and every HEALTH_EVERY_MS after. */
   async pollHealth() {
+    clearTimeout(this.healthTimer);
+    const panel = {
+      dot: byId("health-dot"),
+      text: byId("health-text"),
+      summary: byId("health-summary"),
+      list: byId("health-list"),
+      checked: byId("health-checked"),
+    };
+    const signedIn = this.session.user !== null;
     try {
       const { status, body, statusText } = await this.api.request("/api/v1/health");
       // A failed platform answers 503 with the same body: that is still a health report.
-      if (body && typeof body.status === "string") this.renderHealth(body, null);
-      else this.renderHealth(null, `Health check failed: ${errorDetail(status, body, statusText)}`);
+      if (body && typeof body.status === "string") renderHealth(panel, body, null, { signedIn });
+      else renderHealth(panel, null, `Health check failed: ${errorDetail(status, body, statusText)}`);
     } catch (err) {
-      this.renderHealth(null, err?.message ?? String(err), err?.status === 0);
+      renderHealth(panel, null, err?.message ?? String(err), { unreachable: err?.status === 0 });
     } finally {
-      setTimeout(() => this.pollHealth(), HEALTH_EVERY_MS);
+      clearTimeout(this.healthTimer);
+      this.healthTimer = setTimeout(() => this.pollHealth(), HEALTH_EVERY_MS);
     }
-  }
-
-  renderHealth(body, error, unreachable = false) {
-    const dot = byId("health-dot");
-    const text = byId("health-text");
-    const list = byId("health-list");
-    const checked = byId("health-checked");
-    const version = typeof body?.version === "string" ? `Kiln ${body.version} · ` : "";
-    checked.textContent = `${version}checked ${formatClock(Date.now())}`;
-    if (error !== null) {
-      dot.dataset.status = "unreachable";
-      text.textContent = unreachable ? "Server unreachable" : "Health unknown";
-      const item = document.createElement("li");
-      item.className = "health-error";
-      item.textContent = error;
-      list.replaceChildren(item);
-      return;
-    }
-    const status = body.status in HEALTH_TEXT ? body.status : "unknown";
-    dot.dataset.status = status;
-    text.textContent = HEALTH_TEXT[status] ?? `Status ${body.status}`;
-    const items = [];
-    const subsystems = body.subsystems && typeof body.subsystems === "object" ? body.subsystems : {};
-    for (const [name, sub] of Object.entries(subsystems)) {
-      const item = document.createElement("li");
-      const subDot = document.createElement("span");
-      subDot.className = "dot";
-      subDot.dataset.status = String(sub?.status ?? "unknown");
-      const label = document.createElement("span");
-      label.className = "health-name";
-      label.textContent = name;
-      const state = document.createElement("span");
-      state.className = "health-state";
-      state.textContent = String(sub?.status ?? "unknown");
-      item.append(subDot, label, state);
-      const detail = sub?.detail && typeof sub.detail === "object" ? Object.entries(sub.detail) : [];
-      if (detail.length > 0) {
-        const info = document.createElement("div");
-        info.className = "health-detail";
-        info.textContent = detail
-          .map(([k, v]) => `${k}: ${typeof v === "object" && v !== null ? JSON.stringify(v) : v}`)
-          .join(" · ");
-        item.append(info);
-      }
-      items.push(item);
-    }
-    if (items.length === 0) {
-      const item = document.createElement("li");
-      item.textContent = "No subsystems reported.";
-      items.push(item);
-    }
-    list.replaceChildren(...items);
   }
 
   // --- live connection -----------------------------------------------------------------------
@@ -309,15 +348,18 @@ class App {
     const state = this.liveState;
     const info = this.liveInfo ?? {};
     dot.dataset.status = state;
-    if (state === LiveState.LIVE) text.textContent = "Live";
-    else if (state === LiveState.CONNECTING) text.textContent = "Connecting…";
+    // "Live updates", not "Connected": this is the page's own feed from the server, which a
+    // reader must not take for the state of a PLC.
+    if (state === LiveState.LIVE) text.textContent = "Live updates: on";
+    else if (state === LiveState.CONNECTING) text.textContent = "Live updates: connecting…";
     else if (state === LiveState.RETRYING) {
       const seconds = Math.max(0, Math.ceil((this.retryAt - Date.now()) / 1000));
-      text.textContent = seconds > 0 ? `Disconnected · retry in ${seconds} s` : "Disconnected · retrying";
-    } else text.textContent = "Not connected";
+      text.textContent =
+        seconds > 0 ? `Live updates: lost · retry in ${seconds} s` : "Live updates: lost · retrying";
+    } else text.textContent = "Live updates: off";
     const stats = this.live.stats;
     const lines = [
-      `Live feed: ${state}${info.prefix !== undefined && info.prefix !== null ? ` (prefix "${info.prefix}")` : ""}`,
+      `The page's live feed from the server (not a device connection): ${state}${info.prefix !== undefined && info.prefix !== null ? ` (prefix "${info.prefix}")` : ""}`,
       `${stats.messages} messages, ${stats.malformed} malformed ignored, ${stats.reconnects} reconnects`,
     ];
     if (info.reason) lines.push(`Last problem: ${info.reason}`);
@@ -352,15 +394,16 @@ class App {
     const wanted = initial.asset && this.tree.node(initial.asset) ? initial.asset : this.nodePath;
     const path = wanted && this.tree.node(wanted) ? wanted : this.tree.firstPath();
     this.tree.select(path);
-    await this.selectNode(path, initial.tag ?? null);
+    await this.selectNode(path, initial.tags ?? []);
   }
 
-  async selectNode(path, openTag = null) {
+  /** Select the asset at `path`; `openTags` (from the address) become the trend's pens. */
+  async selectNode(path, openTags = []) {
     this.nodePath = path;
     this.tree.select(path);
     this.renderCrumbs(path);
     document.title = `${this.tree.node(path)?.name ?? path} · Kiln`;
-    if (this.trend.tagPath && !underPath(this.trend.tagPath, path)) this.trend.close();
+    // The trend stays open across assets: that is how pens of two machines meet on one chart.
     this.writeHash();
 
     this.selectAbort?.abort();
@@ -388,6 +431,7 @@ class App {
     const tags = Array.isArray(body?.tags) ? body.tags : [];
     this.table.setTags(tags, path);
     this.table.setSelected(this.trend.tagPath);
+    this.trend.setCandidates(tags);
     if (tags.length === 0) setMessage(message, `No tags under ${path} yet.`);
     else setMessage(message, "");
     this.tagsInfo = body?.truncated
@@ -399,9 +443,17 @@ class App {
     this.live.subscribe(path);
     await this.refreshLatest();
 
-    if (openTag && generation === this.selectGeneration) {
-      const tag = this.table.tag(openTag) ?? (await this.findTag(openTag));
-      if (tag) this.openTrend(tag);
+    if (generation !== this.selectGeneration) return;
+    const restoring = this.pendingView !== null;
+    for (const wanted of openTags) {
+      const tag = this.table.tag(wanted) ?? (await this.findTag(wanted));
+      if (!tag || generation !== this.selectGeneration) continue;
+      if (this.trend.tagPath === null) this.openTrend(tag);
+      else this.trend.addPen(tag);
+    }
+    if (restoring && generation === this.selectGeneration) {
+      this.pendingView = null; // restored: from now on the address follows the page
+      this.writeHash();
     }
   }
 
@@ -485,10 +537,6 @@ class App {
     });
     nav.replaceChildren(...items);
   }
-}
-
-function underPath(path, prefix) {
-  return path === prefix || path.startsWith(`${prefix}/`);
 }
 
 new App().start();

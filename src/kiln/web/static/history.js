@@ -80,20 +80,46 @@ export function toBuckets(buckets) {
 }
 
 /**
- * Fetch the history of `tag` for `rangeKey` (a key of RANGES) through `api`.
+ * The window a trend shows: a range key of RANGES ("1h": the last hour, sliding with the clock)
+ * or {startMs, endMs} (a fixed span, from a custom range or a zoom). Resolves to the query
+ * bounds and the span in milliseconds; `nowMs` places a sliding window.
+ */
+export function resolveWindow(window, nowMs = Date.now()) {
+  if (window && typeof window === "object") {
+    const startMs = Number(window.startMs);
+    const endMs = Number(window.endMs);
+    if (Number.isFinite(startMs) && Number.isFinite(endMs) && endMs > startMs) {
+      return {
+        start: new Date(startMs).toISOString(),
+        end: new Date(endMs).toISOString(),
+        ms: endMs - startMs,
+        startMs,
+        endMs,
+        sliding: false,
+      };
+    }
+  }
+  const key = typeof window === "string" && window in RANGES ? window : "1h";
+  const ms = RANGES[key].ms;
+  return { start: `-${key}`, end: "now", ms, startMs: nowMs - ms, endMs: nowMs, sliding: true };
+}
+
+/**
+ * Fetch the history of `tag` over `window` (see resolveWindow) through `api`, at a resolution
+ * chosen for the span: a zoom into ten minutes of a day asks again for raw values.
  * Resolves to {kind: "raw"|"aggregate"|"none", points, buckets, intervalMs, endMs, truncated}.
  */
-export async function loadHistory(api, tag, rangeKey, signal) {
-  const range = RANGES[rangeKey] ?? RANGES["1h"];
-  const plan = planHistory(tag, range.ms);
-  const start = `-${rangeKey}`;
+export async function loadHistory(api, tag, window, signal) {
+  const span = resolveWindow(window);
+  const plan = planHistory(tag, span.ms);
+  const { start, end } = span;
   if (plan.mode === "none") {
     return { kind: "none", points: [], buckets: [], intervalMs: 0, endMs: Number.NaN, truncated: false };
   }
   if (plan.mode === "raw" || plan.mode === "raw-first") {
     const body = await api.get(
       "/api/v1/history/raw",
-      { tag: tag.path, start, end: "now", limit: plan.limit },
+      { tag: tag.path, start, end, limit: plan.limit },
       { signal },
     );
     const truncated = body?.truncated === true;
@@ -110,7 +136,7 @@ export async function loadHistory(api, tag, rangeKey, signal) {
   }
   const body = await api.get(
     "/api/v1/history/aggregate",
-    { tag: tag.path, start, end: "now", interval: plan.interval.text, agg: "avg,min,max" },
+    { tag: tag.path, start, end, interval: plan.interval.text, agg: "avg,min,max" },
     { signal },
   );
   return {

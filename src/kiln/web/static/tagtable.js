@@ -3,7 +3,10 @@
 import { formatAge, formatValue, parseTimestamp, qualityLabel, qualitySeverity } from "./format.js";
 
 // A brief, pale cue that a value changed: a tag updating every second must not look like an alarm.
-const FLASH_COLOR = "#fff6d6";
+// The colour comes from the stylesheet (--flash), which has one for the dark theme too.
+function flashColor() {
+  return getComputedStyle(document.documentElement).getPropertyValue("--flash").trim() || "#fff6d6";
+}
 const REDUCED_MOTION = globalThis.matchMedia?.("(prefers-reduced-motion: reduce)").matches ?? false;
 
 /** Renders tag definitions into a <tbody> and keeps their live cells current. */
@@ -44,6 +47,11 @@ export class TagTable {
   /** Number of tags the filter lets through. */
   get visibleCount() {
     return this.#visible;
+  }
+
+  /** The tag definitions shown, in table order. */
+  get tags() {
+    return [...this.#rows.values()].map((row) => row.tag);
   }
 
   /** The tag definition at `path`, or undefined. */
@@ -91,7 +99,7 @@ export class TagTable {
       row.sourceMs = Number.isFinite(ts) ? ts : null;
       row.age.title = Number.isFinite(ts) ? `source time ${entry.source_ts}` : "no source time";
       if (valueChanged && row.flashable && !REDUCED_MOTION) {
-        row.valueCell.animate?.([{ backgroundColor: FLASH_COLOR }, { backgroundColor: "transparent" }], {
+        row.valueCell.animate?.([{ backgroundColor: flashColor() }, { backgroundColor: "transparent" }], {
           duration: 450,
           easing: "ease-out",
         });

@@ -9,6 +9,15 @@ const LEVEL_LETTERS = {
   asset: "M",
 };
 
+/**
+ * Whether a node starts open: every level down to the ones that hold tags, in each branch. An
+ * asset with a type holds tags (in an ISA-95 plant the machines, at level 6) and starts
+ * closed, as does a leaf; the levels above them (enterprise, site, area, line, cell) open.
+ */
+export function opensOnLoad(node) {
+  return !node.type && Array.isArray(node.children) && node.children.length > 0;
+}
+
 /** Renders /api/v1/assets into `container` and reports the selected node path. */
 export class AssetTree {
   #container;
@@ -24,8 +33,11 @@ export class AssetTree {
     container.addEventListener("keydown", (event) => this.#onKey(event));
   }
 
-  /** Replace the tree with `assets` (a list of AssetNode). Levels above `openDepth` start open. */
-  setAssets(assets, openDepth = 3) {
+  /**
+   * Replace the tree with `assets` (a list of AssetNode). Levels above `openDepth` start open;
+   * by default every level down to the assets that hold tags (see opensOnLoad).
+   */
+  setAssets(assets, openDepth = null) {
     this.#nodes.clear();
     const root = document.createElement("ul");
     root.className = "tree-root";
@@ -138,7 +150,7 @@ export class AssetTree {
     row.addEventListener("click", () => this.#choose(node.path));
     this.#nodes.set(node.path, { node, li, row, group, parent });
     for (const child of children) group.append(this.#build(child, node.path, depth + 1, openDepth));
-    if (group) this.#setOpen(node.path, depth < openDepth);
+    if (group) this.#setOpen(node.path, openDepth === null ? opensOnLoad(node) : depth < openDepth);
     return li;
   }
 

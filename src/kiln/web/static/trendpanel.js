@@ -1,142 +1,429 @@
-// The trend panel: header, time-range selector, history loading, empty/error states, live points.
+// The trend panel: one or more pens on a uPlot chart (vendor/uPlot.iife.min.js, MIT), a window
+// that follows the clock ("last 1 h") or is fixed (a custom range, a zoom, a pan), history
+// fetched again at the resolution of whatever span is on screen, live points, CSV export.
+//
+// uPlot draws and handles the cursor and the drag selection; what is Kiln's own is which
+// history to ask for, how pens line up on one time axis, and the window in the address.
 
-import { formatWithUnit } from "./format.js";
-import { RANGES, isStepped, loadHistory, toPoints } from "./history.js";
-import { TrendChart } from "./trend.js";
+import { formatDateTime, formatWithUnit } from "./format.js";
+import { RANGES, isStepped, loadHistory, resolveWindow, toPoints } from "./history.js";
+import { MAX_PENS, alignPens, bandPoints, panWindow, penPoints, toCsv, zoomOut } from "./trenddata.js";
 
-/** Loads and shows the trend of one tag at a time. */
+const PEN_COLOURS = ["#1c7ed6", "#e8590c", "#2f9e44", "#ae3ec9", "#d6336c", "#0c8599"];
+// A drag narrower than this many pixels is a click, not a zoom.
+const MIN_ZOOM_PX = 8;
+// The shortest span a zoom may ask for: below a few seconds there is nothing more to see.
+const MIN_SPAN_MS = 5_000;
+
+function cssVar(name, fallback) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+}
+
+/** A datetime-local input's value for `ms`, in local time, to the second. */
+function toLocalInput(ms) {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+  return d.toISOString().slice(0, 19);
+}
+
+/** Loads and shows the trend of one or more tags. */
 export class TrendPanel {
   #el;
   #api;
   #clock;
   #onClose;
-  #onRangeChange;
-  #chart;
-  #tag = null;
-  #range = "1h";
+  #onChange;
+  #pens = []; // {tag, colour, points: [{t, v}], band: {lo, hi} of [{t, v}] or null, info}
+  #window = "1h"; // a key of RANGES (follows the clock) or {startMs, endMs}
+  #lastRange = "1h";
   #abort = null;
   #generation = 0;
   #ticker = 0;
+  #plot = null;
+  #data = [[]];
+  #dirty = false;
   #state = "closed"; // closed | loading | ready | empty | error | none
-  #info = "";
   #liveCount = 0;
+  #resize = null;
+  #candidates = [];
 
   /**
-   * `el` holds the panel's elements (see app.js); `onClose()` and `onRangeChange(key)` tell the
-   * page so it can keep the address bar in step.
+   * `el` holds the panel's elements (see app.js); `onClose()` and `onChange()` tell the page
+   * when the pens or the window change, so it can keep the address bar in step.
    */
-  constructor(el, { api, clock, onClose = () => {}, onRangeChange = () => {} }) {
+  constructor(el, { api, clock, onClose = () => {}, onChange = () => {} }) {
     this.#el = el;
     this.#api = api;
     this.#clock = clock;
     this.#onClose = onClose;
-    this.#onRangeChange = onRangeChange;
-    this.#chart = new TrendChart(el.canvas, el.readout, { now: () => clock.now() });
+    this.#onChange = onChange;
     el.close.addEventListener("click", () => this.close());
     el.retry.addEventListener("click", () => this.reload());
     for (const button of el.rangeButtons) {
-      button.addEventListener("click", () => this.setRange(button.dataset.range));
+      button.addEventListener("click", () => this.setWindow(button.dataset.range));
     }
+    el.custom.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const startMs = new Date(el.from.value).getTime();
+      const endMs = new Date(el.to.value).getTime();
+      if (!(endMs > startMs)) {
+        el.customMessage.textContent = "The end must come after the start.";
+        el.customMessage.hidden = false;
+        return;
+      }
+      el.customMessage.hidden = true;
+      this.setWindow({ startMs, endMs });
+    });
+    el.back.addEventListener("click", () => this.setWindow(panWindow(this.#span(), -0.5)));
+    el.forward.addEventListener("click", () => this.setWindow(panWindow(this.#span(), 0.5)));
+    el.zoomOut.addEventListener("click", () => this.setWindow(zoomOut(this.#span())));
+    el.now.addEventListener("click", () => this.setWindow(this.#lastRange));
+    el.add.addEventListener("change", () => {
+      const tag = this.#candidates.find((t) => t.path === el.add.value);
+      el.add.value = "";
+      if (tag) this.addPen(tag);
+    });
+    el.csv.addEventListener("click", () => this.exportCsv());
+    el.pens.addEventListener("click", (event) => {
+      const button = event.target.closest?.("button[data-path]");
+      if (button) this.removePen(button.dataset.path);
+    });
+    // Redraw in the other theme's colours when the system setting changes.
+    globalThis.matchMedia?.("(prefers-color-scheme: dark)").addEventListener?.("change", () => this.#rebuild());
+    this.#resize = new ResizeObserver(() => this.#fit());
+    this.#resize.observe(el.chart.parentElement);
     this.#markRange();
   }
 
-  /** Path of the tag shown, or null when the panel is closed. */
+  /** Path of the first pen, or null when the panel is closed. */
   get tagPath() {
-    return this.#tag?.path ?? null;
+    return this.#pens[0]?.tag.path ?? null;
   }
 
-  /** The selected range key ("15m", "1h", "8h", "24h"). */
-  get range() {
-    return this.#range;
+  /** Paths of every pen, first pen first. */
+  get tagPaths() {
+    return this.#pens.map((p) => p.tag.path);
   }
 
-  /** Choose the time range and reload. An unknown key is ignored. */
-  setRange(key) {
-    if (!(key in RANGES) || key === this.#range) return;
-    this.#range = key;
+  /** The window: a key of RANGES (following the clock) or {startMs, endMs} (fixed). */
+  get window() {
+    return this.#window;
+  }
+
+  /** What the chart shows now, for the tests and the CSV: {paths, data, startMs, endMs}. */
+  get shown() {
+    const span = this.#span();
+    // The band columns (min and max of averaged pens) follow the pens; the CSV is the pens.
+    return { paths: this.tagPaths, data: this.#data.slice(0, this.#pens.length + 1), ...span };
+  }
+
+  /** Tags the "Add a pen" list offers (the tags of the selected asset). */
+  setCandidates(tags) {
+    this.#candidates = tags.filter((t) => t.data_type !== "string");
+    this.#renderCandidates();
+  }
+
+  /**
+   * Choose the window (a key of RANGES or {startMs, endMs}) and load it. An unknown key is
+   * ignored; a span shorter than MIN_SPAN_MS is widened to it.
+   */
+  setWindow(window, { quiet = false } = {}) {
+    if (typeof window === "string") {
+      if (!(window in RANGES)) return;
+      this.#lastRange = window;
+    } else {
+      let { startMs, endMs } = window;
+      if (!(Number.isFinite(startMs) && Number.isFinite(endMs))) return;
+      if (endMs - startMs < MIN_SPAN_MS) {
+        const mid = (startMs + endMs) / 2;
+        startMs = mid - MIN_SPAN_MS / 2;
+        endMs = mid + MIN_SPAN_MS / 2;
+      }
+      window = { startMs: Math.round(startMs), endMs: Math.round(endMs) };
+    }
+    this.#window = window;
     this.#markRange();
-    this.#onRangeChange(key);
-    if (this.#tag) this.reload();
+    if (!quiet) this.#onChange();
+    if (this.#pens.length > 0) this.reload();
   }
 
-  /** Show `tag` (a tag definition from /api/v1/tags). */
+  /** Show `tag` (a tag definition from /api/v1/tags) alone. */
   open(tag) {
-    const same = this.#tag?.path === tag.path;
-    this.#tag = tag;
+    if (this.#pens.length === 1 && this.#pens[0].tag.path === tag.path) {
+      this.reload();
+      return;
+    }
+    this.#pens = [];
+    this.addPen(tag, { quiet: true });
+  }
+
+  /** Add `tag` as another pen (ignored when it is there already or the chart is full). */
+  addPen(tag, { quiet = false } = {}) {
+    if (this.#pens.some((p) => p.tag.path === tag.path) || this.#pens.length >= MAX_PENS) return;
+    const used = new Set(this.#pens.map((p) => p.colour));
+    const colour = PEN_COLOURS.find((c) => !used.has(c)) ?? PEN_COLOURS[0];
+    this.#pens.push({ tag, colour, points: [], band: null, info: "" });
     this.#el.panel.hidden = false;
     this.#renderHeader();
-    if (!same) this.#chart.clear();
+    this.#rebuild();
+    if (!quiet) this.#onChange();
     this.reload();
+  }
+
+  /** Take the pen of `path` off the chart; the last one closes the panel. */
+  removePen(path) {
+    const left = this.#pens.filter((p) => p.tag.path !== path);
+    if (left.length === this.#pens.length) return;
+    if (left.length === 0) {
+      this.close();
+      return;
+    }
+    this.#pens = left;
+    this.#renderHeader();
+    this.#rebuild();
+    this.#onChange();
   }
 
   /** Hide the panel and stop loading. */
   close() {
-    if (!this.#tag) return;
+    if (this.#pens.length === 0) return;
     this.#abort?.abort();
     this.#generation += 1;
-    this.#tag = null;
+    this.#pens = [];
     this.#state = "closed";
     this.#stopTicker();
-    this.#chart.clear();
+    this.#plot?.destroy();
+    this.#plot = null;
+    this.#data = [[]];
     this.#el.panel.hidden = true;
     this.#onClose();
   }
 
-  /** Fetch the history again (after a range change, a retry, or a live reconnect). */
+  /** Fetch the history of every pen again (after a window change, a retry, a reconnect). */
   async reload() {
-    const tag = this.#tag;
-    if (!tag) return;
+    const pens = this.#pens;
+    if (pens.length === 0) return;
     this.#abort?.abort();
     const abort = new AbortController();
     this.#abort = abort;
     const generation = ++this.#generation;
-    const range = RANGES[this.#range];
-    this.#chart.configure({
-      windowMs: range.ms,
-      stepped: isStepped(tag),
-      format: readoutFormat(tag),
-      yLabels: axisLabels(tag),
-    });
-    this.#startTicker(range.ms);
-    this.#setState("loading", `Loading ${range.label} of history…`);
+    const span = resolveWindow(this.#window, this.#clock.now());
+    this.#startTicker(span);
+    this.#setState("loading", `Loading ${this.#describeWindow()} of history…`);
+    let histories;
     try {
-      const history = await loadHistory(this.#api, tag, this.#range, abort.signal);
-      if (generation !== this.#generation) return;
-      if (history.kind === "none") {
-        this.#chart.clear();
-        this.#info = "";
-        this.#setState("none", "Text tags have no trend; the table shows the latest value.");
-        return;
-      }
-      this.#chart.setHistory(history);
-      this.#liveCount = 0;
-      this.#info = describe(history, range.ms);
-      if (this.#chart.hasData()) this.#setState("ready");
-      else {
-        this.#setState(
-          "empty",
-          `No history yet for this tag in the last ${range.label}. New values appear here as they arrive.`,
-        );
-      }
+      histories = await Promise.all(
+        pens.map((pen) => loadHistory(this.#api, pen.tag, this.#window, abort.signal)),
+      );
     } catch (err) {
       if (err?.name === "AbortError" || generation !== this.#generation) return;
-      this.#info = "";
       this.#setState("error", `Could not load the history: ${err?.message ?? err}`);
+      return;
+    }
+    if (generation !== this.#generation) return;
+    if (histories.every((h) => h.kind === "none")) {
+      this.#data = [[]];
+      this.#setState("none", "Text tags have no trend; the table shows the latest value.");
+      return;
+    }
+    pens.forEach((pen, i) => {
+      pen.points = penPoints(histories[i]);
+      pen.band = bandPoints(histories[i]);
+      pen.info = describe(histories[i]);
+    });
+    this.#liveCount = 0;
+    this.#redraw();
+    if (this.#data[0].length > 0) this.#setState("ready");
+    else {
+      this.#setState(
+        "empty",
+        `No history in ${this.#describeWindow()}. ${span.sliding ? "New values appear here as they arrive." : ""}`,
+      );
     }
   }
 
-  /** Live entries ({path, value, source_ts, quality}) for any tags; keeps those of this tag. */
+  /** Live entries ({path, value, source_ts, quality}) for any tags; keeps those of the pens. */
   applyValues(entries) {
-    const tag = this.#tag;
-    if (!tag || this.#state === "none") return;
-    const mine = entries.filter((e) => e.path === tag.path);
-    if (mine.length === 0) return;
-    const added = this.#chart.addLive(toPoints(mine, tag, "source_ts"));
+    if (this.#pens.length === 0 || typeof this.#window !== "string" || this.#state === "none") return;
+    let added = 0;
+    for (const pen of this.#pens) {
+      const mine = entries.filter((e) => e.path === pen.tag.path);
+      if (mine.length === 0) continue;
+      const last = pen.points.length > 0 ? pen.points[pen.points.length - 1].t : -Infinity;
+      for (const p of penPoints({ kind: "raw", points: toPoints(mine, pen.tag, "source_ts") })) {
+        if (p.t <= last) continue; // already in the history, or late: the next reload has it
+        pen.points.push(p);
+        added += 1;
+      }
+    }
     if (added === 0) return;
     this.#liveCount += added;
-    if (this.#state === "empty" && this.#chart.hasData()) this.#setState("ready");
-    else this.#renderFooter();
+    this.#dirty = true;
+    if (this.#state === "empty") this.#setState("ready");
   }
+
+  /** Download what the chart shows as CSV (UTC times, one column per pen). */
+  exportCsv() {
+    const { paths, data, startMs, endMs } = this.shown;
+    const blob = new Blob([toCsv(paths, data, startMs, endMs)], { type: "text/csv" });
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    const stamp = new Date(endMs).toISOString().slice(0, 19).replaceAll(":", "");
+    link.download = `kiln-trend-${stamp}.csv`;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  }
+
+  // --- drawing -------------------------------------------------------------------------------
+
+  #span() {
+    const span = resolveWindow(this.#window, this.#clock.now());
+    return { startMs: span.startMs, endMs: span.endMs };
+  }
+
+  /** Recompute the aligned data from the pens and hand it to the chart. */
+  #redraw() {
+    this.#dirty = false;
+    this.#data = this.#align();
+    // A band that comes or goes changes the series: uPlot needs a new chart for that.
+    if (!this.#plot || this.#plot.data.length !== this.#data.length) this.#rebuild();
+    else {
+      this.#plot.setData(this.#data, false);
+      this.#setScale();
+    }
+    this.#renderFooter();
+    this.#readout(this.#plot?.cursor.idx);
+  }
+
+  /** [times, pen 1, ..., pen N, then min and max of each pen with a band]. */
+  #align() {
+    const banded = this.#pens.filter((p) => p.band);
+    return alignPens([
+      ...this.#pens.map((p) => p.points),
+      ...banded.flatMap((p) => [p.band.lo, p.band.hi]),
+    ]);
+  }
+
+  #setScale() {
+    const { startMs, endMs } = this.#span();
+    this.#plot?.setScale("x", { min: startMs, max: endMs });
+  }
+
+  /** A new uPlot for the pens (their number, scales or the theme changed). */
+  #rebuild() {
+    this.#plot?.destroy();
+    this.#plot = null;
+    if (this.#pens.length === 0 || typeof globalThis.uPlot !== "function") return;
+    this.#data = this.#align();
+    const uPlot = globalThis.uPlot;
+    const text = cssVar("--muted", "#616e7c");
+    const grid = cssVar("--rule", "#edf0f3");
+    const scales = { x: { time: true } };
+    const axes = [{ stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } }];
+    const series = [{ value: (u, v) => (v === null || v === undefined ? "–" : formatDateTime(v)) }];
+    const seen = [];
+    for (const pen of this.#pens) {
+      const tag = pen.tag;
+      // One value scale per unit: a weight in grams and a current in amperes each fill the chart.
+      const key = `y:${tag.unit || tag.path}`;
+      if (!seen.includes(key)) {
+        seen.push(key);
+        scales[key] = { auto: true };
+        if (seen.length <= 2) {
+          axes.push({
+            scale: key,
+            side: seen.length === 1 ? 3 : 1,
+            stroke: pen.colour,
+            grid: { show: seen.length === 1, stroke: grid, width: 1 },
+            ticks: { stroke: grid },
+            size: 60,
+            values: (u, ticks) => ticks.map((v) => axisLabel(tag, v)),
+          });
+        }
+      }
+      series.push({
+        label: tag.name || tag.path,
+        scale: key,
+        stroke: pen.colour,
+        width: 1.5,
+        spanGaps: false,
+        paths: isStepped(tag) ? uPlot.paths.stepped({ align: 1 }) : undefined,
+        // uPlot's default: dots only where samples are sparse (a lone bucket is still seen).
+        points: { size: 5 },
+        value: (u, v) => (v === null || v === undefined ? "–" : formatWithUnit(v, readoutTag(tag, v))),
+      });
+    }
+    // Averaged pens get their min–max band, so a spike inside a bucket still shows.
+    const bands = [];
+    for (const [i, pen] of this.#pens.entries()) {
+      if (!pen.band) continue;
+      const lo = series.length;
+      for (const label of ["min", "max"]) {
+        series.push({
+          label: `${pen.tag.name} ${label}`,
+          scale: series[i + 1].scale,
+          stroke: "transparent",
+          width: 0,
+          spanGaps: false,
+          points: { show: false },
+        });
+      }
+      bands.push({ series: [lo + 1, lo], fill: `${pen.colour}33` });
+    }
+    const { width, height } = this.#size();
+    const opts = {
+      bands,
+      width,
+      height,
+      ms: 1, // timestamps are epoch milliseconds
+      scales,
+      axes,
+      series,
+      // The pens list above the chart is the legend: it shows the values under the cursor.
+      legend: { show: false },
+      cursor: { drag: { x: true, y: false, setScale: false } },
+      hooks: { setSelect: [(u) => this.#zoomTo(u)], setCursor: [(u) => this.#readout(u.cursor.idx)] },
+    };
+    this.#plot = new uPlot(opts, this.#data, this.#el.chart);
+    this.#setScale();
+  }
+
+  #zoomTo(u) {
+    const { left, width } = u.select;
+    u.setSelect({ left: 0, width: 0, top: 0, height: 0 }, false);
+    if (width < MIN_ZOOM_PX) return;
+    this.setWindow({ startMs: u.posToVal(left, "x"), endMs: u.posToVal(left + width, "x") });
+  }
+
+  /** The chart fills its frame, whose size the page layout decides. */
+  #size() {
+    const frame = this.#el.chart.parentElement;
+    return { width: Math.max(200, frame.clientWidth - 4), height: Math.max(160, frame.clientHeight - 6) };
+  }
+
+  /** Show the values at data index `idx` (the cursor) in the pens list, or the latest ones. */
+  #readout(idx) {
+    const [xs, ...columns] = this.#data;
+    const at = Number.isInteger(idx) && idx >= 0 && idx < xs.length;
+    this.#el.pens.querySelectorAll(".pen").forEach((li, i) => {
+      const ys = columns[i] ?? [];
+      let v = at ? ys[idx] : undefined;
+      if (!at) for (let k = ys.length - 1; k >= 0 && (v === undefined || v === null); k--) v = ys[k];
+      const tag = this.#pens[i]?.tag;
+      const cell = li.querySelector(".pen-value");
+      if (cell && tag) cell.textContent = v === null || v === undefined ? "–" : formatWithUnit(v, readoutTag(tag, v));
+    });
+    this.#el.cursorTime.textContent = at ? formatDateTime(xs[idx]) : "";
+  }
+
+  #fit() {
+    if (!this.#plot) return;
+    const { width, height } = this.#size();
+    if (width !== this.#plot.width || height !== this.#plot.height) this.#plot.setSize({ width, height });
+  }
+
+  // --- state and text ------------------------------------------------------------------------
 
   #setState(state, message = "") {
     this.#state = state;
@@ -145,42 +432,104 @@ export class TrendPanel {
     overlay.dataset.state = state;
     overlayText.textContent = message;
     retry.hidden = state !== "error";
+    this.#el.csv.disabled = state !== "ready";
     this.#renderFooter();
   }
 
+  #describeWindow() {
+    if (typeof this.#window === "string") return `the last ${RANGES[this.#window].label}`;
+    const { startMs, endMs } = this.#window;
+    return `${formatDateTime(startMs)} to ${formatDateTime(endMs)}`;
+  }
+
   #renderHeader() {
-    const tag = this.#tag;
+    const first = this.#pens[0]?.tag;
+    if (!first) return;
     const { name, path, meta } = this.#el;
-    name.textContent = tag.name || tag.path;
-    path.textContent = tag.path;
+    name.textContent = first.name || first.path;
+    path.textContent = first.path;
     const parts = [];
-    if (tag.description) parts.push(tag.description);
-    if (tag.unit) parts.push(`unit ${tag.unit}`);
-    if (Number.isFinite(tag.low) && Number.isFinite(tag.high)) {
-      parts.push(`range ${tag.low} to ${tag.high}${tag.unit ? ` ${tag.unit}` : ""}`);
+    if (first.description) parts.push(first.description);
+    if (first.unit) parts.push(`unit ${first.unit}`);
+    if (Number.isFinite(first.low) && Number.isFinite(first.high)) {
+      parts.push(`range ${first.low} to ${first.high}${first.unit ? ` ${first.unit}` : ""}`);
     }
-    parts.push(tag.data_type);
+    parts.push(first.data_type);
     meta.textContent = parts.join(" · ");
+    const items = this.#pens.map((pen) => {
+      const li = document.createElement("li");
+      li.className = "pen";
+      li.dataset.path = pen.tag.path;
+      const swatch = document.createElement("span");
+      swatch.className = "pen-swatch";
+      swatch.style.background = pen.colour; // CSSOM, which the CSP allows (no style attribute)
+      const label = document.createElement("span");
+      label.className = "pen-name";
+      // The machine and the tag tell pens apart; the whole path is in the tooltip.
+      label.textContent = pen.tag.path.split("/").slice(-2).join("/");
+      label.title = pen.tag.path;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "button-quiet pen-remove";
+      remove.dataset.path = pen.tag.path;
+      remove.textContent = "✕";
+      remove.setAttribute("aria-label", `Remove ${pen.tag.path} from the trend`);
+      const value = document.createElement("span");
+      value.className = "pen-value";
+      li.append(swatch, label, value, remove);
+      return li;
+    });
+    this.#el.pens.replaceChildren(...items);
+    this.#renderCandidates();
+  }
+
+  #renderCandidates() {
+    const select = this.#el.add;
+    const shown = new Set(this.tagPaths);
+    const first = document.createElement("option");
+    first.value = "";
+    first.textContent = this.#pens.length >= MAX_PENS ? `At most ${MAX_PENS} pens` : "Add a pen…";
+    const options = this.#candidates
+      .filter((t) => !shown.has(t.path))
+      .map((t) => {
+        const option = document.createElement("option");
+        option.value = t.path;
+        option.textContent = t.path;
+        return option;
+      });
+    select.replaceChildren(first, ...options);
+    select.disabled = this.#pens.length >= MAX_PENS || options.length === 0;
   }
 
   #renderFooter() {
+    const ready = this.#state === "ready" || this.#state === "empty";
+    const infos = [...new Set(this.#pens.map((p) => p.info).filter(Boolean))];
     const live = this.#liveCount > 0 ? ` · ${this.#liveCount} live` : "";
-    this.#el.info.textContent = this.#state === "ready" || this.#state === "empty" ? `${this.#info}${live}` : "";
+    this.#el.info.textContent = ready ? `${infos.join(" · ")}${live}` : "";
   }
 
   #markRange() {
+    const fixed = typeof this.#window !== "string";
     for (const button of this.#el.rangeButtons) {
-      const on = button.dataset.range === this.#range;
+      const on = button.dataset.range === this.#window;
       button.classList.toggle("active", on);
       button.setAttribute("aria-pressed", String(on));
     }
+    this.#el.now.disabled = !fixed;
+    const { startMs, endMs } = this.#span();
+    this.#el.from.value = toLocalInput(startMs);
+    this.#el.to.value = toLocalInput(endMs);
   }
 
-  #startTicker(windowMs) {
+  #startTicker(span) {
     this.#stopTicker();
+    if (!span.sliding) return;
     // Slide the window about once per pixel of a wide chart, at most once a second.
-    const every = Math.max(1000, Math.round(windowMs / 1200));
-    this.#ticker = setInterval(() => this.#chart.requestRender(), every);
+    const every = Math.max(1000, Math.round(span.ms / 1200));
+    this.#ticker = setInterval(() => {
+      if (this.#dirty) this.#redraw();
+      else this.#setScale();
+    }, every);
   }
 
   #stopTicker() {
@@ -189,41 +538,27 @@ export class TrendPanel {
   }
 }
 
-function describe(history, rangeMs) {
+function describe(history) {
   if (history.kind === "aggregate") {
     const minutes = history.intervalMs / 60_000;
     const interval = minutes >= 1 ? `${minutes} min` : `${history.intervalMs / 1000} s`;
-    // The server may leave empty buckets out, so count against the range, not the answer.
-    const filled = history.buckets.filter((b) => b.avg !== null).length;
-    if (filled === 0) return "No stored values in this range";
-    const total = Math.ceil(rangeMs / history.intervalMs);
-    return `Average per ${interval} with min–max band · data in ${filled} of ${total} intervals`;
+    return `averages per ${interval}`;
   }
-  if (history.points.length === 0) return "No stored values in this range";
-  const text = `Raw values · ${history.points.length} points`;
-  return history.truncated ? `${text} (the range holds more; showing the first ${history.points.length})` : text;
+  if (history.kind === "raw") {
+    return history.truncated ? `raw values (the first ${history.points.length})` : "raw values";
+  }
+  return "";
 }
 
-function readoutFormat(tag) {
-  // An average of an integer counter is not an integer; show it with decimals.
-  const asFloat = { ...tag, data_type: "float" };
-  return (v) => (tag.data_type === "int" && !Number.isInteger(v) ? formatWithUnit(v, asFloat) : formatWithUnit(v, tag));
+/** The tag for formatting `v`: an average of an integer counter is shown with decimals. */
+function readoutTag(tag, v) {
+  return tag.data_type === "int" && !Number.isInteger(v) ? { ...tag, data_type: "float" } : tag;
 }
 
-function axisLabels(tag) {
-  if (tag.data_type === "bool") {
-    return new Map([
-      [0, "off"],
-      [1, "on"],
-    ]);
-  }
+function axisLabel(tag, v) {
+  if (tag.data_type === "bool") return v === 0 ? "off" : v === 1 ? "on" : "";
   if (tag.data_type === "state" && tag.states && typeof tag.states === "object") {
-    const labels = new Map();
-    for (const [key, name] of Object.entries(tag.states)) {
-      const value = Number(key);
-      if (Number.isFinite(value)) labels.set(value, String(name));
-    }
-    return labels.size > 0 ? labels : null;
+    return Number.isInteger(v) && String(v) in tag.states ? String(tag.states[String(v)]) : "";
   }
-  return null;
+  return String(Number(v.toPrecision(6)));
 }
