@@ -269,7 +269,7 @@ def _login_name() -> str:
 def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
     """(password, whether it was generated and must be shown)."""
     if args.generate:
-        return generate_password(), True
+        return generate_password(username=args.username), True
     if args.password_stdin or not sys.stdin.isatty():
         line = sys.stdin.readline().rstrip("\n")
         if not line:
@@ -491,7 +491,7 @@ async def _tenants_list(s: AdminSession, args: argparse.Namespace) -> int:
 
 
 async def _tenants_add(s: AdminSession, args: argparse.Namespace) -> int:
-    password = generate_password() if args.admin else None
+    password = generate_password(username=args.admin) if args.admin else None
     tenant = await s.identity.create_tenant(
         s.operator, args.name, args.kind, args.root,
         admin_username=args.admin, admin_password=password,

@@ -180,7 +180,9 @@ class RollupTiers:
                     "GROUP BY p.series_id"
                 )
         if added:
-            _LOGGER.info(
+            # Worth a line only when there is something to build (not in a new store).
+            pending = conn.execute("SELECT count(*) FROM rollup_pending").fetchone()[0]
+            (_LOGGER.info if pending else _LOGGER.debug)(
                 "Historian rollup tiers added (%s): building them from the stored points",
                 ", ".join(f"{w // 1_000_000} s" for w in added),
             )

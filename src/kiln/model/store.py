@@ -176,7 +176,7 @@ class ModelStore:
             tags_removed=len(tag_plan.deletes),
         )
         if result.changed:
-            _LOGGER.info("Asset model applied: %s", result)
+            _LOGGER.debug("Asset model applied: %s", result)
         return result
 
     # -- tags created by their first value ------------------------------------------------

@@ -50,7 +50,7 @@ def bootstrap_if_empty(
     if store.count_users() > 0:
         return None
     now = rt.now()
-    password = generate_password()
+    password = generate_password(username=BOOTSTRAP_ADMIN)
     path = data_dir / INITIAL_ADMIN_FILE
     write_private_file(
         path,

@@ -153,11 +153,19 @@ def atomic_write(path: Path, data: bytes, *, mode: int) -> None:
     _fsync_dir(path.parent)
 
 
-def generate_password(length: int = 20) -> str:
-    """A random password of letters and digits, e.g. for the first administrator."""
+def generate_password(length: int = 20, *, username: str = "") -> str:
+    """A random password of letters and digits, e.g. for the first administrator.
+
+    It never contains `username` (case folded), which the password policy forbids: a short
+    name such as "a3" turns up by chance in about one random password of a hundred.
+    """
     if length < _MIN_GENERATED_PASSWORD:
         raise ValueError(f"generated passwords need at least {_MIN_GENERATED_PASSWORD} characters")
-    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
+    name = username.strip().casefold()
+    while True:
+        password = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
+        if not name or name not in password.casefold():
+            return password
 
 
 def _create_exclusive(path: Path, data: bytes) -> bool:

@@ -177,7 +177,7 @@ class OpcUaSink:
         await self._put(server, first)
         await server.start()
         self._server = server
-        _LOGGER.info(
+        _LOGGER.debug(
             "Simulated OPC UA server at %s: %d variables on %d machines",
             self.endpoint, len(self.points), len(machines),
         )  # fmt: skip

@@ -78,7 +78,7 @@ class ModbusSink:
         self._server = server
         self._task = platform.spawn(server.serve_forever(), name="sim-modbus-server")
         await _listening(self.host, self.port)
-        _LOGGER.info(
+        _LOGGER.debug(
             "Simulated Modbus TCP server on %s:%d: %d tags on %d unit ids",
             self.host, self.port, len(self.points), len({p.unit for p in self.points}),
         )  # fmt: skip

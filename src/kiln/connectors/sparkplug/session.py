@@ -667,7 +667,8 @@ class HostSession:
         node.rebirth_reason = reason
         out.counters.rebirths_requested += 1
         node.rebirths += 1
-        _LOGGER.info(
+        # The host logs the request it sends; here only at debug, not to say it twice.
+        _LOGGER.debug(
             "asking edge node %s/%s for a rebirth (%s)", node.group_id, node.edge_node_id, reason
         )
         out.actions.append(_rebirth_request(node, reason, False, now_ms))
