@@ -45,7 +45,7 @@ from kiln.security.credentials import Credentials
 from kiln.security.guards import namespace_root
 from kiln.security.passwords import PasswordHasherSettings, PasswordHashing
 from kiln.security.permissions import Permission
-from kiln.security.principal import ANY_ROOT, Principal
+from kiln.security.principal import ANY_ROOT, AuthError, Principal
 from kiln.security.ratelimit import LoginLimiter
 from kiln.security.runtime import LOGGER, IdentityRuntime
 from kiln.security.secrets import derive_key
@@ -121,6 +121,7 @@ class Identity:
         self._tenancy = Tenancy(self._rt)
         self._status = Status.STARTING
         self.bootstrap_result: BootstrapResult | None = None
+        self._seen_stamp: int | None = None  # the change stamp the cache reflects
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -141,6 +142,7 @@ class Identity:
             self.bootstrap_result = await asyncio.to_thread(
                 bootstrap_if_empty, rt, store, self._data_dir, self._bootstrap_roots
             )
+            self._seen_stamp = self._stamp()
             await rt.reload()
         except BaseException:
             rt.store = None
@@ -219,11 +221,22 @@ class Identity:
         Raises AuthError("invalid_token") for anything else, without saying why (the reason is
         logged at debug level).
         """
+        try:
+            return await self._sessions.authenticate_bearer(token)
+        except AuthError:
+            if not await self._catch_up():
+                raise
         return await self._sessions.authenticate_bearer(token)
 
     async def authenticate_device(self, token: str) -> Principal:
         """The principal of a device credential; AuthError("invalid_token") if it is unknown
         or revoked. Answered from memory: revocation updates it before returning."""
+        try:
+            return await self._sessions.authenticate_device(token)
+        except AuthError:
+            # A credential `kiln admin` made a moment ago works at once, not a second later.
+            if not await self._catch_up():
+                raise
         return await self._sessions.authenticate_device(token)
 
     # -- the local operator (sessions) ----------------------------------------------------
@@ -469,15 +482,20 @@ class Identity:
     async def _follow_changes(self, clock: Clock) -> None:
         """Reload when another process marked a change (`mark_changed`): a device revoked
         with `kiln admin devices revoke` is refused by a running server within a second."""
-        seen = self._stamp()
-        while True:
+        while self._rt.store is not None:
             await clock.sleep(_FOLLOW_S)
-            now = self._stamp()
-            if now == seen:
-                continue
-            seen = now
-            async with self._rt.write_lock:
-                if self._rt.store is None:  # stopped while this task slept
-                    return
-                await self._rt.reload()
-            LOGGER.info("Identity reloaded: changed by another process")
+            await self._catch_up()
+
+    async def _catch_up(self) -> bool:
+        """Reload if another process marked a change since the cache was loaded; whether it
+        did. Also asked when a credential is unknown, so one just made elsewhere is found."""
+        now = self._stamp()
+        if now == self._seen_stamp:
+            return False
+        async with self._rt.write_lock:
+            if self._rt.store is None or now == self._seen_stamp:  # stopped, or done meanwhile
+                return False
+            self._seen_stamp = now
+            await self._rt.reload()
+        LOGGER.info("Identity reloaded: changed by another process")
+        return True

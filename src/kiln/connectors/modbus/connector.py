@@ -142,7 +142,6 @@ class ModbusConnector:
         self, client: AsyncModbusTcpClient, group: _Group, request: ReadRequest, link: Link
     ) -> list[TagValue]:
         unit = group.device.unit
-        now = link.clock.now_us()
         key = (unit, request.table.value, request.address)
         try:
             response = await _read_table(client, request, unit)
@@ -175,6 +174,9 @@ class ModbusConnector:
                 group, request, link, key, Quality.BAD_COMMUNICATION_ERROR, "truncated answer"
             )
         self.registers_read += request.count
+        # Stamped when the answer arrived: the device sampled the value before then, never
+        # after, so a value never carries a time earlier than the state it shows.
+        now = link.clock.now_us()
         if key in self._failing:
             self._failing.discard(key)
             if not self._failing:

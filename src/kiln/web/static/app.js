@@ -379,6 +379,15 @@ class App {
       assets = Array.isArray(body?.assets) ? body.assets : [];
     } catch (err) {
       if (this.session.user === null) return; // the session ended: the sign-in form is up
+      if (err.status === 403) {
+        // A role without values:read (an auditor): nothing to retry, say what they can do.
+        setMessage(
+          message,
+          "Your roles do not include reading plant values (values:read). " +
+            "Administration shows what your roles allow.",
+        );
+        return;
+      }
       setMessage(message, `Could not load the asset tree: ${err.message}`, "error");
       byId("tree-retry").hidden = false;
       return;
