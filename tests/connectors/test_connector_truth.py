@@ -11,8 +11,6 @@ platform (asset model and historian on disk):
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import struct
 import time
 import uuid
@@ -53,6 +51,7 @@ from kiln.model.service import AssetModel
 from kiln.security.passwords import PasswordHasherSettings
 from kiln.settings import Settings
 from kiln.sim.modbus import RegisterImage, modbus_server
+from kiln.testing.mosquitto import require_shared_broker
 from kiln.testing.server import free_port
 
 pytestmark = pytest.mark.slow
@@ -109,12 +108,7 @@ def now_us() -> int:
 
 
 def need_mosquitto() -> None:
-    try:
-        socket.create_connection(("127.0.0.1", 1883), timeout=2).close()
-    except OSError as err:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Mosquitto is not reachable on 127.0.0.1:1883: {err}; CI=true needs it")
-        pytest.skip("Mosquitto is not reachable on 127.0.0.1:1883 (CI=true makes this fail)")
+    require_shared_broker()
 
 
 # -- Modbus TCP -------------------------------------------------------------------------------

@@ -11,8 +11,6 @@ comparison with that frame, not a race against the next one.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -47,6 +45,7 @@ from kiln.sim.sinks import FrameSink, ModbusSink, SparkplugSink
 from kiln.sim.sparkplug_edge import EdgeNode
 from kiln.sim.spec import ShiftSpec
 from kiln.sim.states import MachineState
+from kiln.testing.mosquitto import require_shared_broker
 from kiln.testing.server import free_port
 
 pytestmark = pytest.mark.slow
@@ -57,12 +56,7 @@ ROUND_TRIP_US = 2_000_000  # the longest a Modbus read takes here, even on a loa
 
 @pytest.fixture
 def shared_broker() -> str:
-    try:
-        socket.create_connection(("127.0.0.1", 1883), timeout=2).close()
-    except OSError as err:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Mosquitto is not reachable on 127.0.0.1:1883: {err}; CI=true needs it")
-        pytest.skip("Mosquitto is not reachable on 127.0.0.1:1883 (CI=true makes this fail)")
+    require_shared_broker()
     return BROKER_URL
 
 

@@ -196,23 +196,7 @@ class ModelStore:
             if not todo:
                 return []
             asset_ids = _existing(conn, _ASSETS, {t.asset_path for t in todo if t.asset_path})
-            rows = [
-                {
-                    "path": t.path,
-                    "asset_id": asset_ids.get(t.asset_path) if t.asset_path else None,
-                    "name": t.name,
-                    "data_type": t.data_type.value,
-                    "unit": t.unit,
-                    "description": t.description,
-                    "low": t.low,
-                    "high": t.high,
-                    "states": _states_json(t.states),
-                    "auto_created": t.auto_created,
-                    "source": t.source,
-                    "created_at": now,
-                }
-                for t in todo
-            ]
+            rows = [_tag_row(t, asset_ids, now) for t in todo]
             _execute_chunked(conn, _insert_ignoring_existing_path(conn), rows)
         return [t.path for t in todo]
 
@@ -255,23 +239,7 @@ class ModelStore:
                 _execute_chunked(conn, insert(_ASSETS), rows)
             if tags:
                 owners = _existing(conn, _ASSETS, {t.asset_path for t in tags if t.asset_path})
-                tag_rows: list[dict[str, Any]] = [
-                    {
-                        "path": t.path,
-                        "asset_id": owners.get(t.asset_path) if t.asset_path else None,
-                        "name": t.name,
-                        "data_type": t.data_type.value,
-                        "unit": t.unit,
-                        "description": t.description,
-                        "low": t.low,
-                        "high": t.high,
-                        "states": _states_json(t.states),
-                        "auto_created": t.auto_created,
-                        "source": t.source,
-                        "created_at": now,
-                    }
-                    for t in tags
-                ]
+                tag_rows = [_tag_row(t, owners, now) for t in tags]
                 _execute_chunked(conn, _insert_ignoring_existing_path(conn), tag_rows)
             by_path = update(_TAGS).where(_TAGS.c.path == bindparam("b_path"))
             _execute_chunked(
@@ -705,3 +673,21 @@ def _utc(now: datetime | None) -> datetime:
     if now.tzinfo is None:
         raise ValueError(f"timestamp {now.isoformat()} has no time zone; pass a UTC instant")
     return now
+
+
+def _tag_row(tag: TagInfo, asset_ids: Mapping[str, int], now: datetime) -> dict[str, Any]:
+    """The row of a tag created from its first value or a connector's description."""
+    return {
+        "path": tag.path,
+        "asset_id": asset_ids.get(tag.asset_path) if tag.asset_path else None,
+        "name": tag.name,
+        "data_type": tag.data_type.value,
+        "unit": tag.unit,
+        "description": tag.description,
+        "low": tag.low,
+        "high": tag.high,
+        "states": _states_json(tag.states),
+        "auto_created": tag.auto_created,
+        "source": tag.source,
+        "created_at": now,
+    }

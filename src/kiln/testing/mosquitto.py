@@ -79,3 +79,22 @@ def own_broker(workdir: Path) -> Mosquitto:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{err}; CI=true needs it")
         pytest.skip(f"{err} (set CI=true to fail instead)")
+
+
+SHARED_BROKER = ("127.0.0.1", 1883)
+
+
+def require_shared_broker() -> None:
+    """In a test: the machine's broker on 127.0.0.1:1883 must answer. Without it the test fails
+    under CI=true and is skipped elsewhere, saying why."""
+    import os
+
+    import pytest  # only tests call this; the installed package does not need pytest
+
+    try:
+        socket.create_connection(SHARED_BROKER, timeout=2).close()
+    except OSError as err:
+        where = f"{SHARED_BROKER[0]}:{SHARED_BROKER[1]}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Mosquitto is not reachable on {where}: {err}; CI=true needs it")
+        pytest.skip(f"Mosquitto is not reachable on {where} (CI=true makes this fail)")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -33,6 +31,7 @@ from kiln.core.platform import Platform, Stage
 from kiln.core.quality import Quality
 from kiln.core.values import ValueBatch
 from kiln.sim.sparkplug_edge import EdgeNode
+from kiln.testing.mosquitto import require_shared_broker
 
 pytestmark = pytest.mark.slow
 BROKER = BrokerSettings(url="mqtt://127.0.0.1:1883")
@@ -41,12 +40,7 @@ T0 = 1_767_225_600_000
 
 @pytest.fixture(autouse=True)
 def shared_broker() -> None:
-    try:
-        socket.create_connection(("127.0.0.1", 1883), timeout=2).close()
-    except OSError as err:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Mosquitto is not reachable on 127.0.0.1:1883: {err}; CI=true needs it")
-        pytest.skip("Mosquitto is not reachable on 127.0.0.1:1883 (CI=true makes this fail)")
+    require_shared_broker()
 
 
 def test_metric_paths_follow_the_template() -> None:
