@@ -192,42 +192,49 @@ class Link:
         await self.publish_batch(ValueBatch.of(values, self.clock.now_us(), historical=historical))
 
     async def publish_batch(self, batch: ValueBatch) -> None:
-        """The columnar form of `publish`, for connectors that decode whole columns."""
+        """The columnar form of `publish`, for connectors that decode whole columns.
+
+        This runs for every value a plant sends: the bookkeeping is set and dict operations
+        over whole columns, with a Python loop only for the rare paths that need one.
+        """
         if not len(batch):
             return
+        present = set(batch.paths)
         if self._marked and not batch.historical:
-            batch = self._after_marks(batch)
+            batch = self._after_marks(batch, present)
         await self._bus.publish(batch)
-        # Paths nothing described yet become tags by the type of their first value.
-        described = self._described
-        unknown: dict[str, Scalar] = {}
         if batch.historical:
             self.stats.historical_values += len(batch)
-            for path, value in zip(batch.paths, batch.values, strict=True):
-                if path not in described:
-                    unknown[path] = value
         else:
             self.stats.values += len(batch)
-            last = self._last
-            for path, value in zip(batch.paths, batch.values, strict=True):
-                last[path] = value
-                if path not in described:
-                    unknown[path] = value
+            self._last.update(zip(batch.paths, batch.values, strict=True))
+        # Paths nothing described yet become tags by the type of their first value.
+        unknown = present.difference(self._described)
         if unknown:
+            first: dict[str, Scalar] = {}
+            for path, value in zip(batch.paths, batch.values, strict=True):
+                if path in unknown:
+                    first.setdefault(path, value)
             await self.describe(
                 [
                     DescribedTag(p, DataType.infer(_plain(v)), inferred=True)
-                    for p, v in unknown.items()
+                    for p, v in first.items()
                 ]
             )
 
-    def _after_marks(self, batch: ValueBatch) -> ValueBatch:
+    def _after_marks(self, batch: ValueBatch, present: set[str]) -> ValueBatch:
         """The batch with each first value after a Bad mark stamped no earlier than the mark."""
         marked = self._marked
+        hits = present.intersection(marked)
+        if not hits:
+            return batch
         source_us: list[int] | None = None
         for i, path in enumerate(batch.paths):
-            mark = marked.pop(path, None)
-            if mark is None or batch.source_us[i] > mark:
+            if path not in hits:
+                continue
+            hits.discard(path)  # only a path's first value after its mark
+            mark = marked.pop(path)
+            if batch.source_us[i] > mark:
                 continue
             if source_us is None:
                 source_us = [int(ts) for ts in batch.source_us]
