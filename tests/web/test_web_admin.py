@@ -9,7 +9,6 @@ other host. With KILN_SCREENSHOT_DIR set, the views are saved there as PNGs (doc
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,22 +17,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from browser_helpers import CSP_LISTENER, chromium, demo_server
 
 from kiln.testing.auth import admin_headers, bearer_headers, initial_admin_password, user_headers
-from kiln.testing.server import free_port, kiln_command, running_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # fmt: skip
-CSP_LISTENER = """
-document.addEventListener("securitypolicyviolation", (e) =>
-  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`));
-"""
 PASSWORD = "slate-otter-41-quietly-north"
 WAIT = 15_000
 
@@ -92,31 +84,14 @@ class Watch:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    port = free_port()
-    data = tmp_path_factory.mktemp("admin-demo")
-    command = kiln_command(
-        "demo", "--port", str(port), "--rate", "5", "--data-dir", str(data / "d"),
-        "--log-level", "warning",
-    )  # fmt: skip
-    with running_server(command, port=port, log=data / "server.log"):
-        yield Demo(f"http://127.0.0.1:{port}", data / "d")
+    with demo_server(tmp_path_factory, "admin-demo") as (url, data_dir):
+        yield Demo(url, data_dir)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        reason = "Debian's chromium is not installed (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,30 +23,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from browser_helpers import CSP_LISTENER, chromium, demo_server
 
 from kiln.testing.auth import admin_headers, device_headers, initial_admin_password, user_headers
-from kiln.testing.server import free_port, kiln_command, running_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-# Runs before the page's own scripts; Playwright injects it outside the page's CSP. Chromium
-# also logs violations to the console itself, but the event names the directive for sure.
-CSP_LISTENER = """
-document.addEventListener("securitypolicyviolation", (e) =>
-  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`));
-"""
 LIVE = "() => document.querySelector('#live-text').textContent === 'Live updates: on'"
 
 
@@ -61,39 +45,17 @@ class Demo:
         return initial_admin_password(self.data_dir)
 
 
-def _need_chromium() -> None:
-    if Path(CHROMIUM).exists():
-        return
-    reason = "Debian's chromium is not installed (apt-get install chromium)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    port = free_port()
-    data = tmp_path_factory.mktemp("demo")
-    command = kiln_command(
-        "demo", "--port", str(port), "--rate", "5", "--data-dir", str(data / "d"),
-        "--log-level", "warning",
-    )  # fmt: skip
-    with running_server(command, port=port, log=data / "server.log"):
+    with demo_server(tmp_path_factory, "demo") as (url, data_dir):
         time.sleep(2)  # a few frames of history for the trend
-        yield Demo(f"http://127.0.0.1:{port}", data / "d")
+        yield Demo(url, data_dir)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    _need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as b:
+        yield b
 
 
 @dataclass
