@@ -596,7 +596,7 @@ def _check_path(path: str, what: str) -> None:
         raise ConfigError(f"{what}: {err}") from err
 
 
-def _tag_values(tag: TagDef) -> dict[str, Any]:
+def _tag_values(tag: TagDef | TagInfo) -> dict[str, Any]:
     return {
         "name": tag.name,
         "data_type": tag.data_type.value,
@@ -680,13 +680,7 @@ def _tag_row(tag: TagInfo, asset_ids: Mapping[str, int], now: datetime) -> dict[
     return {
         "path": tag.path,
         "asset_id": asset_ids.get(tag.asset_path) if tag.asset_path else None,
-        "name": tag.name,
-        "data_type": tag.data_type.value,
-        "unit": tag.unit,
-        "description": tag.description,
-        "low": tag.low,
-        "high": tag.high,
-        "states": _states_json(tag.states),
+        **_tag_values(tag),
         "auto_created": tag.auto_created,
         "source": tag.source,
         "created_at": now,
