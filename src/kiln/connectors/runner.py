@@ -44,6 +44,7 @@ class ConnectorRunner:
         self.state = ConnectorState.CONNECTING
         self.outage: Outage | None = None
         self.connected_since_us: int | None = None
+        self.stopping = False  # set by `request_stop`, before its task is cancelled
 
     @property
     def name(self) -> str:
@@ -76,6 +77,10 @@ class ConnectorRunner:
             at_us=since_us,
         )
 
+    def request_stop(self) -> None:
+        """Say that the cancellation about to come is a stop, whatever error it surfaces as."""
+        self.stopping = True
+
     async def run_forever(self) -> None:
         """Until cancelled. Never raises anything but CancelledError."""
         try:
@@ -89,6 +94,12 @@ class ConnectorRunner:
                 except asyncio.CancelledError:
                     raise
                 except Exception as err:  # any failure of a device is an outage
+                    if self.stopping:
+                        # A connector's tasks may turn their cancellation into an error (a
+                        # request cut off), and Python 3.11's TaskGroup then raises that instead
+                        # of CancelledError: the cancellation is lost, and retrying would never
+                        # stop. (Task.cancelling() cannot tell: client libraries leave it set.)
+                        raise asyncio.CancelledError from err
                     await self._failed(err)
                 delay = self.backoff.next_delay()
                 _LOGGER.debug("Connector %s: next attempt in %.1f s", self.name, delay)

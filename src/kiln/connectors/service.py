@@ -60,6 +60,8 @@ class Connectors:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
+        for runner in self.runners:
+            runner.request_stop()
         for task in tasks:
             task.cancel()
         if tasks:
