@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -126,12 +125,30 @@ _DDL_V2 = (
 
 MIGRATIONS: Mapping[int, Sequence[str]] = {1: _DDL_V1, 2: _DDL_V2}
 
-# The newest point of each series, as DuckDB's arg_max_null gives it.
-_LOAD_STATE_SQL = """
-SELECT DISTINCT ON (series_id) series_id AS sid, epoch_us(ts) AS ts, value, text, quality,
-       epoch_us(recv_ts) AS recv
-FROM points ORDER BY series_id, ts DESC
+# What DuckDB's state query gives (store.py): each series' newest point within the window,
+# its oldest beyond it and its newest, each one probe of the (series_id, ts) key.
+_STATE_SQL = """
+SELECT s.id AS sid, epoch_us(w.ts) AS ts, w.value, w.text, w.quality,
+       epoch_us(w.recv_ts) AS recv, epoch_us(a.ts) AS ahead, epoch_us(n.ts) AS newest
+FROM series s
+JOIN LATERAL (
+    SELECT ts FROM points WHERE series_id = s.id ORDER BY ts DESC LIMIT 1
+) n ON true
+LEFT JOIN LATERAL (
+    SELECT ts, value, text, quality, recv_ts FROM points
+    WHERE series_id = s.id AND ts <= make_timestamptz($window) ORDER BY ts DESC LIMIT 1
+) w ON true
+LEFT JOIN LATERAL (
+    SELECT ts FROM points
+    WHERE series_id = s.id AND ts > make_timestamptz($window) ORDER BY ts LIMIT 1
+) a ON true
+{only}
+ORDER BY s.id
 """
+_LOAD_STATE_SQL = _STATE_SQL.format(only="")
+_RELOAD_STATE_SQL = _STATE_SQL.format(
+    only="WHERE list_contains($sids, s.id) AND s.id >= $s0 AND s.id <= $s1"
+)
 
 _PARTITIONS_SQL = """
 SELECT c.relname FROM pg_inherits i
@@ -145,6 +162,7 @@ class PostgresStore(DuckDBStore):
     """The historian's storage on PostgreSQL (see the module docstring)."""
 
     _load_state_sql = _LOAD_STATE_SQL
+    _reload_state_sql = _RELOAD_STATE_SQL
 
     def __init__(
         self,
@@ -154,10 +172,13 @@ class PostgresStore(DuckDBStore):
         compression: Resolver | None = None,
         rollups: Sequence[int] | None = None,
         partition_days: int = 7,
+        max_future_s: float = 600.0,
     ) -> None:
         """`url`: a libpq URL (`postgresql://user@host/db`; SQLAlchemy's
         `postgresql+psycopg://` is accepted too)."""
-        super().__init__(None, clock=clock, compression=compression, rollups=rollups)
+        super().__init__(
+            None, clock=clock, compression=compression, rollups=rollups, max_future_s=max_future_s
+        )
         if partition_days < 1:
             raise ValueError(f"partition_days must be at least 1, got {partition_days}")
         require_postgres_driver(url)
@@ -253,10 +274,14 @@ def _partition_day(name: str) -> int | None:
 
 
 def _literal(us: int) -> str:
-    """A timestamp literal PostgreSQL parses exactly."""
-    seconds, micros = divmod(us, 1_000_000)
-    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=micros)
-    return moment.isoformat()
+    """A timestamp literal PostgreSQL parses exactly, also outside Python's years 1 to 9999
+    (the partition of a point in year 0001 starts in 1 BC)."""
+    iso = str(np.datetime64(us, "us"))  # proleptic Gregorian; year 0 is 1 BC
+    year, rest = iso.lstrip("-").split("-", 1)
+    astronomical = -int(year) if iso.startswith("-") else int(year)
+    if astronomical >= 1:
+        return f"{iso}+00:00"
+    return f"{1 - astronomical:04d}-{rest}+00:00 BC"
 
 
 def is_postgres_url(url: str | None) -> bool:

@@ -132,12 +132,14 @@ class Historian:
         rollups: Sequence[int] | None = None,
         rollup_retention: Callable[[str], float | None] | None = None,
         rollup_s: float = 5.0,
+        max_future_s: float = 600.0,
     ) -> None:
         """`path` None keeps the database in memory (tests); `url` (postgresql://...) keeps
         it in PostgreSQL instead, `partition_days` of points per partition. `compression`: how each tag's
         values are compressed (see `kiln.historian.compression.rules_resolver`). `rollups`:
         widths (µs) of the rollup tiers, kept up to date every `rollup_s` (None: the tiers the
-        database has)."""
+        database has). `max_future_s`: points later than the clock's now plus this are stored
+        but never become a tag's latest value (`ingest.max_future_s`)."""
         if max_batch_points < 1 or queue_points < 1:
             raise ValueError("max_batch_points and queue_points must be at least 1")
         self.path = path
@@ -152,6 +154,7 @@ class Historian:
         self.rollups = rollups
         self.rollup_retention = rollup_retention
         self.rollup_s = rollup_s
+        self.max_future_s = max_future_s
         self._roller: asyncio.Task[None] | None = None
         self._last_commit = float("-inf")  # event-loop time of the last commit
         self._disk_state = "ok"  # ok, warning (over 90 % of the limit), full
@@ -180,11 +183,13 @@ class Historian:
             store = PostgresStore(
                 self.url, clock=platform.clock, compression=self.compression,
                 rollups=self.rollups, partition_days=self.partition_days,
+                max_future_s=self.max_future_s,
             )  # fmt: skip
         else:
             store = DuckDBStore(
-                self.path, clock=platform.clock, compression=self.compression, rollups=self.rollups
-            )
+                self.path, clock=platform.clock, compression=self.compression,
+                rollups=self.rollups, max_future_s=self.max_future_s,
+            )  # fmt: skip
         try:
             await asyncio.get_running_loop().run_in_executor(executor, store.open)
         except BaseException:
@@ -433,7 +438,8 @@ class Historian:
         prefix: str | None = None,
         limit: int = 10_000,
     ) -> list[TagValue]:
-        """Latest live value of `paths` (in that order), or of every tag under `prefix`."""
+        """Latest live value of `paths` (in that order), or of every tag under `prefix`: the
+        newest not beyond now plus `max_future_s` (see `snapshot.py`)."""
         store = self._reader()
         return await asyncio.to_thread(store.latest, paths, prefix=prefix, limit=limit)
 

@@ -7,15 +7,19 @@ Writing (one thread only; see `service.py` for the thread that owns it):
    the group is still written.
 2. The group is sorted by (series, ts) and duplicates within it are dropped, the last one sent
    winning.
-3. A point newer than its series' high-water mark cannot be in the table yet and is simply
-   appended. Points at or below it (late, out of order, or re-sent) first DELETE any stored
-   row with the same (series, ts), bounded by their ts and id range so that DuckDB's zone maps
-   prune the scan. So writes are idempotent without a primary key, whose index check would
-   cost an order of magnitude in ingest rate.
+3. A point newer than its series' high-water mark, and not between the oldest and newest of
+   the points stored beyond the mark, cannot be in the table yet and is simply appended (the
+   mark counts only points within the time window, now plus `max_future_s`: see
+   `snapshot.py`). Other points (late, out of order, re-sent, or among stored future points)
+   first DELETE any stored row with the same (series, ts), bounded by their ts and id range
+   so that DuckDB's zone maps prune the scan. So writes are idempotent without a primary key, whose index check would cost an
+   order of magnitude in ingest rate.
 4. New series, the DELETE and the INSERT commit in one transaction. DuckDB fdatasyncs its WAL
    (or, for large inserts, the data file and then the WAL) before COMMIT returns, so a point
    is durable when `write` returns, and reopening the file replays the WAL.
-5. Only then are the in-memory high-water marks and snapshot advanced.
+5. Only then are the in-memory high-water marks and snapshot advanced. A point beyond the
+   window is stored but never becomes the latest value; once the window reaches it, the
+   next commit reloads its series' state from the table.
 
 Reading uses a fresh cursor per query, so a reader in another thread never waits for the
 writer: DuckDB's MVCC shows it the last committed state.
@@ -33,6 +37,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from kiln.core.admission import TimeWindow
 from kiln.core.clock import Clock, SystemClock
 from kiln.core.errors import KilnError, QueryTooLargeError
 from kiln.core.values import TagValue, ValueBatch
@@ -50,7 +55,7 @@ from kiln.historian.columns import (
 )
 from kiln.historian.schema import MIGRATIONS, ensure_schema
 from kiln.historian.series import SeriesRegistry
-from kiln.historian.snapshot import EMPTY_TS, Snapshot, SnapshotRows
+from kiln.historian.snapshot import EMPTY_TS, NO_TS, Snapshot, SnapshotRows
 from kiln.historian.thinning import Resolver, Thinning
 from kiln.historian.tiers import RefreshStats, RollupTiers
 from kiln.historian.timeline import Points
@@ -59,14 +64,26 @@ _LOGGER = logging.getLogger(__name__)
 
 _TS = pa.timestamp("us", tz="UTC")
 
-# arg_max_null, not arg_max: the latter skips NULL arguments and would pair a string point's
-# NULL value with an older point's number.
-_LOAD_STATE_SQL = """
-SELECT series_id AS sid, epoch_us(max(ts)) AS ts,
-       arg_max_null(value, ts) AS value, arg_max_null(text, ts) AS text,
-       arg_max_null(quality, ts) AS quality, epoch_us(arg_max_null(recv_ts, ts)) AS recv
-FROM points GROUP BY series_id
+# Each series' newest point within the window (NULLs when it has none), its oldest point
+# beyond it and its newest point: what `Snapshot.load` takes. arg_max_null, not arg_max: the
+# latter skips NULL arguments and would pair a string point's NULL value with an older
+# point's number.
+_STATE_SQL = """
+SELECT series_id AS sid,
+       epoch_us(max(ts) FILTER (WHERE ts <= make_timestamptz($window))) AS ts,
+       arg_max_null(value, ts) FILTER (WHERE ts <= make_timestamptz($window)) AS value,
+       arg_max_null(text, ts) FILTER (WHERE ts <= make_timestamptz($window)) AS text,
+       arg_max_null(quality, ts) FILTER (WHERE ts <= make_timestamptz($window)) AS quality,
+       epoch_us(arg_max_null(recv_ts, ts) FILTER (WHERE ts <= make_timestamptz($window))) AS recv,
+       epoch_us(min(ts) FILTER (WHERE ts > make_timestamptz($window))) AS ahead,
+       epoch_us(max(ts)) AS newest
+FROM points {only} GROUP BY series_id
 """
+_LOAD_STATE_SQL = _STATE_SQL.format(only="")
+# Some series only (the id range lets DuckDB's zone maps skip the rest of the table).
+_RELOAD_STATE_SQL = _STATE_SQL.format(
+    only="WHERE list_contains($sids, series_id) AND series_id >= $s0 AND series_id <= $s1"
+)
 
 _DELETE_SQL = """
 DELETE FROM points USING kiln_late AS l
@@ -104,12 +121,18 @@ class DuckDBStore:
         clock: Clock | None = None,
         compression: Resolver | None = None,
         rollups: Sequence[int] | None = None,
+        max_future_s: float = 600.0,
     ) -> None:
         """`path` None keeps the database in memory (tests, benchmarks). `compression` maps a
         tag path to how its values are compressed (None: stored as they come). `rollups`: the
-        widths (µs) of the rollup tiers to keep (None: those the database has)."""
+        widths (µs) of the rollup tiers to keep (None: those the database has).
+        `max_future_s`: how far past the clock's now a point may be and still be the latest
+        value (`ingest.max_future_s`); later points are stored but never latest."""
+        if max_future_s < 0:
+            raise ValueError(f"max_future_s must be at least 0, got {max_future_s}")
         self.path = path
         self._clock: Clock = clock or SystemClock()
+        self.max_future_s = max_future_s
         self._conn: duck.Connection | None = None
         self.series = SeriesRegistry()
         self.snapshot = Snapshot()
@@ -148,6 +171,7 @@ class DuckDBStore:
 
     # What a backend provides (PostgresStore overrides these).
     _load_state_sql = _LOAD_STATE_SQL
+    _reload_state_sql = _RELOAD_STATE_SQL
 
     @property
     def where(self) -> str:
@@ -176,18 +200,33 @@ class DuckDBStore:
         self._oldest = {}
         self.series.load(conn.execute("SELECT id, path, kind FROM series").fetchall())
         self.snapshot.grow(self.series.size)
-        state = conn.execute(self._load_state_sql).fetchnumpy()
-        if len(state["sid"]):
-            self.snapshot.load(
-                np.asarray(state["sid"], dtype=np.int32),
-                SnapshotRows(
-                    ts=np.asarray(state["ts"], dtype=np.int64),
-                    value=np.asarray(np.ma.filled(state["value"], 0.0), dtype=np.float64),
-                    text=_objects(state["text"]),
-                    quality=np.asarray(state["quality"], dtype=np.uint32),
-                    recv=np.asarray(np.ma.filled(state["recv"], 0), dtype=np.int64),
-                ),
-            )
+        self._load_state(conn, self._window_us(), None)
+
+    def _window_us(self) -> int:
+        """The newest source time that counts as the present now (see `snapshot.py`)."""
+        return TimeWindow.at(self._clock.now_us(), self.max_future_s).newest_us
+
+    def _load_state(self, conn: duck.Connection, window_us: int, ids: np.ndarray | None) -> None:
+        """Load the snapshot of the series `ids` (None: all) from the table, as of `window_us`."""
+        if ids is None:
+            state = conn.execute(self._load_state_sql, {"window": window_us}).fetchnumpy()
+        else:
+            params = {"window": window_us, "sids": ids.tolist(), **_id_range(ids)}
+            state = conn.execute(self._reload_state_sql, params).fetchnumpy()
+        if not len(state["sid"]):
+            return
+        self.snapshot.load(
+            np.asarray(state["sid"], dtype=np.int32),
+            SnapshotRows(
+                ts=np.asarray(np.ma.filled(state["ts"], EMPTY_TS), dtype=np.int64),
+                value=np.asarray(np.ma.filled(state["value"], 0.0), dtype=np.float64),
+                text=_objects(state["text"]),
+                quality=np.asarray(np.ma.filled(state["quality"], 0), dtype=np.uint32),
+                recv=np.asarray(np.ma.filled(state["recv"], 0), dtype=np.int64),
+            ),
+            ahead=np.asarray(np.ma.filled(state["ahead"], NO_TS), dtype=np.int64),
+            newest=np.asarray(state["newest"], dtype=np.int64),
+        )
 
     def close(self, *, checkpoint: bool = True) -> None:
         """Close; with `checkpoint`, first fold the WAL into the database file."""
@@ -261,9 +300,14 @@ class DuckDBStore:
     def _commit(self, conn: duck.Connection, cols: Columns, stats: WriteStats) -> None:
         cols, stats.duplicate_points = order_and_dedupe(cols)
         self.snapshot.grow(self.series.size)
-        thinned = self.thinning.apply(cols, self.snapshot.hwm)
+        window = self._window_us()
+        due = self.snapshot.due(window)
+        if len(due):
+            # Stored future points the window has reached: now ordinary points (snapshot.py).
+            self._load_state(conn, window, due)
+        thinned = self.thinning.apply(cols, self.snapshot.hwm, window)
         cols, stats.compressed_points = thinned.columns, thinned.dropped
-        late = cols.ts <= self.snapshot.hwm[cols.series]
+        late = self.snapshot.late(cols)
         stats.late_points = int(np.count_nonzero(late))
         stats.points = len(cols)
         # Rows to delete before inserting: late points' old versions, and held points that
@@ -296,7 +340,7 @@ class DuckDBStore:
                 conn.execute("INSERT INTO rollup_pending BY NAME SELECT * FROM kiln_rollup_work")
         self.series.commit()
         self.thinning.commit()
-        self.snapshot.apply(cols)
+        self.snapshot.apply(cols, window)
         if rollup_work is not None:
             self.rollups.committed(rollup_work)
         if self._oldest and len(cols):
@@ -466,7 +510,7 @@ class DuckDBStore:
             sid = self.series.id_of(path)
             if sid is None or self.series.kind(sid) == STRING:
                 continue
-            if sid < len(self.snapshot.hwm) and int(self.snapshot.hwm[sid]) > data_end_us:
+            if sid < len(self.snapshot.newest) and int(self.snapshot.newest[sid]) > data_end_us:
                 continue  # points after the known end: rows cannot cut there
             width = self.rollups.width_of(widths, sid)
             if width is not None:
@@ -552,6 +596,7 @@ class DuckDBStore:
     def _delete_before(self, conn: duck.Connection, ids: list[int], cuts: list[int]) -> int:
         if not ids:
             return 0
+        # The mark, not `newest`: what is kept is the latest value, never a future point.
         newest = self.snapshot.hwm[np.asarray(ids, dtype=np.int64)]
         table = pa.table({
             "series_id": pa.array(ids, pa.int32()),
@@ -581,7 +626,7 @@ class DuckDBStore:
 
     def _span(self, cur: duck.Connection, sid: int) -> tuple[int, int] | None:
         """The oldest and newest stored timestamps of series `sid` (None: no points)."""
-        newest = int(self.snapshot.hwm[sid]) if sid < len(self.snapshot.hwm) else None
+        newest = int(self.snapshot.newest[sid]) if sid < len(self.snapshot.newest) else None
         if newest is None or newest == EMPTY_TS:
             return None
         oldest = self._oldest.get(sid)
@@ -651,6 +696,10 @@ def _arrow(cols: Columns) -> pa.Table:
             "recv_ts": pa.array(cols.recv, _TS),
         }
     )
+
+
+def _id_range(series: np.ndarray) -> dict[str, int]:
+    return {"s0": int(series.min()), "s1": int(series.max())}
 
 
 def _bounds(series: np.ndarray, ts: np.ndarray) -> dict[str, int]:

@@ -54,9 +54,11 @@ class Thinning:
             self._specs[sid] = spec if kind in (FLOAT, INT) else None
         return self._specs[sid]
 
-    def apply(self, cols: Columns, hwm: np.ndarray) -> Thinned:
+    def apply(self, cols: Columns, hwm: np.ndarray, window_us: int) -> Thinned:
         """Thin `cols` (sorted by series and time, no duplicates) given each series' newest
-        stored timestamp `hwm`. Call `commit` or `rollback` once the transaction is done."""
+        stored timestamp within the window `hwm`; points after `window_us` (a clock running
+        ahead) are stored as they come, so that the compressors see time in order. Call
+        `commit` or `rollback` once the transaction is done."""
         if self._resolve is None or not len(cols):
             return Thinned(cols)
         sids = [int(s) for s in np.unique(cols.series) if self._spec(int(s)) is not None]
@@ -67,13 +69,20 @@ class Thinning:
         starts = np.searchsorted(cols.series, sids, side="left")
         ends = np.searchsorted(cols.series, sids, side="right")
         for sid, a, b in zip(sids, starts.tolist(), ends.tolist(), strict=True):
-            self._thin(sid, cols, a, b, int(hwm[sid]), keep, out)
+            self._thin(sid, cols, a, b, (int(hwm[sid]), window_us), keep, out)
         out.columns = cols.take(keep)
         out.dropped = int(np.count_nonzero(~keep))
         return out
 
     def _thin(
-        self, sid: int, cols: Columns, a: int, b: int, hwm: int, keep: np.ndarray, out: Thinned
+        self,
+        sid: int,
+        cols: Columns,
+        a: int,
+        b: int,
+        live_range: tuple[int, int],
+        keep: np.ndarray,
+        out: Thinned,
     ) -> None:
         comp = self._compressors.get(sid)
         if sid not in self._undo:
@@ -83,7 +92,8 @@ class Thinning:
             assert spec is not None
             comp = self._compressors[sid] = compressor(spec)
         ts, value, quality = cols.ts[a:b], cols.value[a:b], cols.quality[a:b]
-        live = (ts > hwm) & ~cols.historical[a:b]
+        hwm, window = live_range
+        live = (ts > hwm) & (ts <= window) & ~cols.historical[a:b]
         if cols.text is not None:
             live &= np.asarray([t is None for t in cols.text[a:b]], dtype=bool)
         rows = np.flatnonzero(live)
