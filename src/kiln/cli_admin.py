@@ -23,12 +23,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from kiln.core.clock import SystemClock
+from kiln.core.errors import ConfigError
 from kiln.core.platform import Platform, Stage
-from kiln.security.audit import AuditLog, Category, Result, verify_main
+from kiln.security.audit import AuditError, AuditLog, Category, Result, verify_main
+from kiln.security.audit.key import load_audit_keys
+from kiln.security.audit.move import move_key
+from kiln.security.audit.setup import audit_log_from
 from kiln.security.certs import generate_self_signed
 from kiln.security.principal import AuthError, PermissionDenied, Principal
-from kiln.security.secrets import generate_password, load_or_create_secret
+from kiln.security.secrets import generate_password
 from kiln.security.service import Identity, mark_changed
 from kiln.security.store import Conflict
 from kiln.settings import Settings, load_settings
@@ -149,7 +155,22 @@ def add_parsers(sub: Any) -> None:
         help="check the hash chain; exits 1 and names the records when tampered",
     )
     _where(ver)
+    ver.add_argument(
+        "--anchors",
+        type=Path,
+        default=None,
+        help="directory of published anchors (default: security.audit_anchor_dir): catches a "
+        "chain rewritten with the key after they were published",
+    )
     ver.set_defaults(offline=_audit_verify)
+    move = aud.add_parser(
+        "move-key",
+        help="take up the log with the key of security.audit_key_file or KILN_AUDIT_KEY",
+        description="Run once, with Kiln stopped, after setting a new audit key: checks the log "
+        "with the old key and re-signs its head anchor with the new one.",
+    )
+    _where(move)
+    move.set_defaults(offline=_audit_move_key)
 
 
 def _where(p: argparse.ArgumentParser) -> None:
@@ -242,14 +263,9 @@ class AdminSession:
 async def _session(settings: Settings, handler: Handler, args: argparse.Namespace) -> int:
     clock = SystemClock()
     platform = Platform(clock=clock, data_dir=settings.data_dir)
-    sec = settings.security
     identity = Identity(settings.identity_url, data_dir=settings.data_dir, clock=clock)
-    audit = AuditLog(
-        settings.audit_url,
-        load_or_create_secret(settings.data_dir),
-        data_dir=settings.data_dir,
-        max_records=sec.audit_max_records,
-    )
+    # A command is over in seconds: the server's background verification is not for it.
+    audit = audit_log_from(settings, watch=False)
     platform.add(identity, Stage.STORAGE)
     platform.add(audit, Stage.STORAGE)
     async with platform:
@@ -522,5 +538,25 @@ def _tls_self_signed(args: argparse.Namespace) -> int:
 
 def _audit_verify(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    url = settings.security.audit_url  # None: the SQLite file in the data directory
-    return verify_main(settings.data_dir, url)
+    sec = settings.security
+    url = sec.audit_url  # None: the SQLite file in the data directory
+    try:
+        keys = load_audit_keys(settings.data_dir, sec.audit_key_file, create=False)
+    except (OSError, ValueError, ConfigError) as err:
+        print(f"kiln audit verify: cannot read the audit key: {err}", file=sys.stderr)
+        return 2
+    anchors: Path | None = args.anchors or sec.audit_anchor_dir
+    return verify_main(
+        settings.data_dir, url, key=keys.secret, previous_keys=keys.previous, anchors_dir=anchors
+    )
+
+
+def _audit_move_key(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    try:
+        keys = load_audit_keys(settings.data_dir, settings.security.audit_key_file, create=False)
+        print(move_key(settings.audit_url, settings.data_dir, keys))
+    except (OSError, ValueError, ConfigError, AuditError, SQLAlchemyError) as err:
+        print(f"kiln audit move-key: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -102,7 +102,7 @@ async def test_a_log_written_with_another_key_is_refused(
     async with running(db_url, data_dir, clock) as audit:
         await fill(audit, 2)
 
-    with pytest.raises(StartupError, match="does not verify with this install's secret"):
+    with pytest.raises(StartupError, match="does not verify with the configured audit key"):
         async with running(db_url, data_dir, clock, key=OTHER_SECRET):
             pass
     assert [r[0] for r in sql(db_url, "SELECT seq FROM audit_log ORDER BY seq")] == [1, 2]

@@ -17,6 +17,7 @@ from kiln.connectors.http.ingest import HttpIngest
 from kiln.connectors.service import Connectors
 from kiln.core.platform import Platform, Status
 from kiln.historian import Historian
+from kiln.security.audit import AuditLog
 from kiln.sim import SimSource
 
 _STATUS_VALUE = {Status.OK: 1.0, Status.DEGRADED: 0.5, Status.STARTING: 0.5}
@@ -32,6 +33,7 @@ class PlatformCollector(Collector):
         yield from self._ingest()
         yield from self._sim()
         yield from self._connectors()
+        yield from self._audit()
         up = GaugeMetricFamily(
             "kiln_subsystem_up", "1 ok, 0.5 degraded or starting, 0 failed", labels=["subsystem"]
         )
@@ -170,6 +172,35 @@ class PlatformCollector(Collector):
         )
         yield CounterMetricFamily(
             "kiln_ingest_not_durable", "requests answered 503", value=st.not_durable
+        )
+
+    def _audit(self) -> Iterator[Metric]:
+        state = self.platform.service(AuditLog).integrity if self.platform.has(AuditLog) else None
+        if state is None:
+            return
+        intact = not state.problems and state.error is None
+        yield GaugeMetricFamily(
+            "kiln_audit_integrity_ok",
+            "1 while the audit chain verifies, 0 once a check found a break or could not read it",
+            value=1.0 if intact else 0.0,
+        )
+        yield CounterMetricFamily(
+            "kiln_audit_integrity_breaks", "distinct audit chain problems found", value=state.breaks
+        )
+        yield CounterMetricFamily(
+            "kiln_audit_integrity_checks", "audit chain checks completed", value=state.checks
+        )
+        yield CounterMetricFamily(
+            "kiln_audit_integrity_errors", "audit chain checks that could not read the log",
+            value=state.errors,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "kiln_audit_verified_seq", "newest audit record verified", value=state.verified_seq
+        )
+        yield GaugeMetricFamily(
+            "kiln_audit_integrity_check_seconds_last",
+            "duration of the last audit chain check",
+            value=state.last_duration_s,
         )
 
     def _sim(self) -> Iterator[Metric]:

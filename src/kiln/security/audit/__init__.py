@@ -4,7 +4,10 @@ Every security-relevant event is recorded with time, actor, source, category, ac
 and result, in a hash chain keyed by the install secret (`chain`), with a head anchor file
 (`head`) that shows deleted newest records. The database is bounded: when full, the oldest
 records move to archive segments that stay part of the chain (`archive`). `verify` checks the
-whole trail and names the record at fault; `kiln audit verify` runs it.
+whole trail and names the record at fault; `kiln audit verify` runs it, and the running server
+runs it at start and then incrementally on a schedule (`monitor`). The chain key may live apart
+from the data directory (`key`, `move`), and verified heads may be published elsewhere
+(`anchors`), so that holding the data directory is not enough to forge the history.
 """
 
 from kiln.security.audit.errors import AuditError, AuditKeyError

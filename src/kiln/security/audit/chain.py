@@ -41,7 +41,9 @@ def record_mac(key: bytes, fields: Mapping[str, Any], prev_mac: str) -> str:
     if len(prev) != MAC_BYTES:
         raise ValueError(f"a MAC has {MAC_BYTES} bytes, got {len(prev)}")
     message = canonical_json({name: fields[name] for name in CHAINED_FIELDS}) + prev
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    # The one-shot digest: the same HMAC, computed in C without a Python HMAC object, which a
+    # pass over a million records feels.
+    return hmac.digest(key, message, "sha256").hex()
 
 
 def mac_matches(key: bytes, fields: Mapping[str, Any], prev_mac: str, mac: str) -> bool:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from kiln.core.clock import Clock
 from kiln.core.platform import Health, Platform, Status
 from kiln.security.audit.errors import AuditError
+from kiln.security.audit.monitor import DEFAULT_SWEEP_RECORDS, IntegrityMonitor, IntegrityState
 from kiln.security.audit.record import AuditRecord, Category, Entry, Result
 from kiln.security.audit.store import (
     CAPACITY_LEVELS,
@@ -29,13 +31,22 @@ from kiln.security.audit.verify import VerifyResult, verify
 
 _LOGGER = logging.getLogger(__name__)
 
+DEFAULT_VERIFY_INTERVAL_S = 300.0
+_PROBLEMS_SHOWN = 5
+
 
 class AuditLog:
     """The tamper-evident audit log (IEC 62443-4-2 CR 2.8); a platform service named "audit".
 
-    `key` is the install secret itself (`kiln.security.secrets.load_or_create_secret`), not a
-    key derived from it: the chain key is derived inside, as `kiln audit verify` does from
-    `load_secret`. See `AuditStore` for `max_records` and `archive_batch`.
+    `key` is the install secret itself (`kiln.security.secrets.load_or_create_secret`), or the
+    audit log's own secret with `previous_keys` the ones it replaced (`kiln.security.audit.key`),
+    not a key derived from it: the chain key is derived inside, as `kiln audit verify` does.
+    See `AuditStore` for `max_records` and `archive_batch`.
+
+    Once started, the chain is verified in full in the background, then every
+    `verify_interval_s` incrementally (`kiln.security.audit.monitor`); a break turns the service
+    degraded. With `anchor_dir`, each clean check publishes the verified head there. With
+    `verify_interval_s` None nothing runs in the background (`check_integrity` still works).
     """
 
     name = "audit"
@@ -48,10 +59,23 @@ class AuditLog:
         data_dir: Path,
         max_records: int = DEFAULT_MAX_RECORDS,
         archive_batch: int | None = None,
+        previous_keys: Sequence[bytes] = (),
+        verify_interval_s: float | None = DEFAULT_VERIFY_INTERVAL_S,
+        anchor_dir: Path | None = None,
+        sweep_records: int = DEFAULT_SWEEP_RECORDS,
     ) -> None:
         archive_batch_for(max_records, archive_batch)  # refuse bad bounds before the start
+        if verify_interval_s is not None and not verify_interval_s > 0:
+            raise ValueError(f"verify_interval_s must be positive, got {verify_interval_s}")
         self._url = url
         self._key = key
+        self._previous_keys = tuple(previous_keys)
+        self._verify_interval_s = verify_interval_s
+        self._anchor_dir = anchor_dir
+        self._sweep_records = sweep_records
+        self._monitor: IntegrityMonitor | None = None
+        self._check_lock = asyncio.Lock()
+        self._first_check = asyncio.Event()
         self._data_dir = data_dir
         self._max_records = max_records
         self._archive_batch = archive_batch
@@ -75,6 +99,7 @@ class AuditLog:
                 now_us=platform.clock.now_us,
                 max_records=self._max_records,
                 archive_batch=self._archive_batch,
+                previous_secrets=self._previous_keys,
             )
             await asyncio.get_running_loop().run_in_executor(executor, store.open)
         except BaseException:
@@ -91,8 +116,37 @@ class AuditLog:
             store.count,
             "none" if head is None else head.seq,
         )
+        self._monitor = IntegrityMonitor(
+            self._url,
+            self._key,
+            self._data_dir,
+            previous=self._previous_keys,
+            anchor_dir=self._anchor_dir,
+            now_us=platform.clock.now_us,
+            sweep_records=self._sweep_records,
+        )
+        if self._verify_interval_s is not None:
+            platform.spawn(
+                self._watch(platform.clock, self._verify_interval_s), name="audit-verify"
+            )
+
+    async def _watch(self, clock: Clock, interval_s: float) -> None:
+        """The full pass at start, then a check every interval, for as long as the log runs."""
+        while True:
+            try:
+                await self.check_integrity()
+            except Exception:
+                if self._monitor is None:
+                    return  # stopped
+                # Otherwise reported by the monitor (log, health); the next check retries.
+            finally:
+                self._first_check.set()
+            await clock.sleep(interval_s)
 
     async def stop(self) -> None:
+        monitor = self._monitor
+        if monitor is not None:
+            monitor.stop()  # a pass over a million records must not hold up the shutdown
         async with self._write_lock:  # let a write in flight commit before closing its engine
             store, self._store = self._store, None
             executor, self._executor = self._executor, None
@@ -101,6 +155,7 @@ class AuditLog:
                 await asyncio.to_thread(executor.shutdown, wait=True)
             if store is not None:
                 await asyncio.to_thread(store.dispose)
+            self._monitor = None
             self._status = Status.STOPPED
 
     def health(self) -> Health:
@@ -123,12 +178,57 @@ class AuditLog:
         detail.update({k: v for k, v in problems.items() if v is not None})
         if store.findings:
             detail["integrity"] = list(store.findings)
+        verification = self._verification_health()
+        if verification is not None:
+            detail["verification"] = verification
         if self._last_error is not None:
             return Health(Status.FAILED, detail)  # events are not being recorded
         degraded = store.fill_ratio >= CAPACITY_LEVELS[0] or store.findings
-        if degraded or store.anchor_error or store.archive_error:
+        broken = verification is not None and any(
+            key in verification for key in ("problems", "error", "anchor_error")
+        )
+        if degraded or broken or store.anchor_error or store.archive_error:
             return Health(Status.DEGRADED, detail)
         return Health(self._status, detail)
+
+    def _verification_health(self) -> dict[str, Any] | None:
+        monitor = self._monitor
+        if monitor is None:
+            return None
+        state = monitor.state
+        out: dict[str, Any] = {
+            "checks": state.checks,
+            "verified_up_to": state.verified_seq,
+            "interval_s": self._verify_interval_s,
+        }
+        if state.problems:
+            out["first_broken_record"] = state.first_broken
+            out["problems"] = state.problems[:_PROBLEMS_SHOWN]
+            if len(state.problems) > _PROBLEMS_SHOWN:
+                out["more_problems"] = len(state.problems) - _PROBLEMS_SHOWN
+        if state.error is not None:
+            out["error"] = state.error
+        if state.anchor_error is not None:
+            out["anchor_error"] = state.anchor_error
+        return out
+
+    @property
+    def integrity(self) -> IntegrityState | None:
+        """What the background checks have found (None before the start)."""
+        return None if self._monitor is None else self._monitor.state
+
+    async def check_integrity(self) -> VerifyResult:
+        """Run the next integrity check now, on a worker thread (see `IntegrityMonitor`); the
+        scheduled checks call this too. Raises AuditError when the log is not running."""
+        async with self._check_lock:
+            monitor = self._monitor
+            if monitor is None or self._store is None:
+                raise AuditError("the audit log is not running")
+            return await asyncio.to_thread(monitor.check)
+
+    async def wait_first_check(self) -> None:
+        """Return once the full pass that follows the start has ended."""
+        await self._first_check.wait()
 
     @property
     def fill_ratio(self) -> float:
@@ -228,4 +328,12 @@ class AuditLog:
         reads every record, about 90,000 a second, on a worker thread."""
         if self._store is None:
             raise AuditError("the audit log is not running")
-        return await asyncio.to_thread(verify, self._url, self._key, self._data_dir)
+        return await asyncio.to_thread(
+            lambda: verify(
+                self._url,
+                self._key,
+                self._data_dir,
+                previous_keys=self._previous_keys,
+                anchors_dir=self._anchor_dir,
+            )
+        )

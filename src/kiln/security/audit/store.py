@@ -15,7 +15,7 @@ open, where a finding is recorded the same way before the log is used.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,9 +92,10 @@ def archive_batch_for(max_records: int, archive_batch: int | None) -> int:
 class AuditStore:
     """The chained audit log in one database, with its head anchor and archive in `data_dir`.
 
-    `secret` is the per-install secret; the chain key is derived from it. The database holds
-    at most about `max_records` records: when full, the oldest `archive_batch` (default a tenth)
-    move to archive segments. Call `open` before anything else.
+    `secret` is the per-install secret, or the audit log's own with `previous_secrets` the
+    ones it replaced (`kiln.security.audit.key`); the chain key is derived from it. The
+    database holds at most about `max_records` records: when full, the oldest `archive_batch`
+    (default a tenth) move to archive segments. Call `open` before anything else.
     """
 
     def __init__(
@@ -106,6 +107,7 @@ class AuditStore:
         now_us: Callable[[], int],
         max_records: int = DEFAULT_MAX_RECORDS,
         archive_batch: int | None = None,
+        previous_secrets: Sequence[bytes] = (),
     ) -> None:
         batch = archive_batch_for(max_records, archive_batch)
         self.url = url
@@ -113,6 +115,9 @@ class AuditStore:
         self.archive_batch = batch
         self.data_dir = data_dir
         self._key = chain_key(secret)
+        # Keys the older records were signed with (see `kiln.security.audit.key`): accepted for
+        # them at open, never for the head anchor; new records are signed with `_key` alone.
+        self._previous_keys = [chain_key(s) for s in previous_secrets]
         self._now_us = now_us
         self._head_file = head_path(data_dir)
         self._archive_dir = archive_dir(data_dir)
@@ -398,11 +403,16 @@ class AuditStore:
                 select(AUDIT_LOG).order_by(_seq.desc()).limit(_KEY_CHECK_RECORDS)
             ).mappings()
         ]
-        verifies = [mac_matches(self._key, row, row["prev_mac"], row["mac"]) for row in newest]
+        keys = [*self._previous_keys, self._key]
+        verifies = [
+            any(mac_matches(key, row, row["prev_mac"], row["mac"]) for key in keys)
+            for row in newest
+        ]
         findings: list[str] = []
         try:
             anchor = read_head(self._head_file, self._key)
         except HeadInvalidError as err:
+            self._refuse_previous_anchor()
             anchor = None
             findings.append(f"the head anchor cannot be trusted: {err}")
         else:
@@ -411,10 +421,10 @@ class AuditStore:
         if newest and not any(verifies) and anchor is None:
             where = parse_url(self.url).render_as_string(hide_password=True)
             raise AuditKeyError(
-                f"the audit log in {where} does not verify with this install's secret: neither "
-                f"its newest records nor its head anchor {self._head_file} pass their MAC. If "
-                "the secret was replaced, restore the old one; `kiln audit verify` shows what "
-                "is wrong"
+                f"the audit log in {where} does not verify with the configured audit key: "
+                f"neither its newest records nor its head anchor {self._head_file} pass their "
+                "MAC. If the install secret or security.audit_key_file / KILN_AUDIT_KEY was "
+                "replaced, restore the old one; `kiln audit verify` shows what is wrong"
             )
         stored = Head(newest[0]["seq"], newest[0]["mac"]) if newest else None
         if newest and not verifies[0]:
@@ -441,6 +451,24 @@ class AuditStore:
             _LOGGER.error("Audit log integrity: %s", finding)
         self._pending_findings.extend(findings)
         return head
+
+    def _refuse_previous_anchor(self) -> None:
+        """Raise AuditKeyError when the head anchor is signed by a key the log no longer uses.
+
+        Never taken up silently: whoever holds the old key (the data directory's install
+        secret) could otherwise forge a chain and an anchor with it and have them accepted.
+        """
+        for key in self._previous_keys:
+            try:
+                read_head(self._head_file, key)
+            except HeadInvalidError:
+                continue
+            raise AuditKeyError(
+                f"the audit head anchor {self._head_file} is signed with the previous audit key, "
+                "not the configured one (security.audit_key_file / KILN_AUDIT_KEY). If you have "
+                "just moved the key, run `kiln audit move-key` once; if not, someone holding the "
+                "old key replaced the anchor: run `kiln audit verify`"
+            )
 
 
 def _record(row: Mapping[Any, Any]) -> AuditRecord:

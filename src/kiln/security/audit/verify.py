@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from kiln.security.audit.anchors import PublishedAnchor, read_published
 from kiln.security.audit.archive import Segment, archive_dir, list_segments, read_segment
 from kiln.security.audit.chain import ZERO_MAC, chain_key, mac_matches
 from kiln.security.audit.engine import create_audit_engine, default_url, parse_url, sqlite_file
@@ -37,36 +40,68 @@ _ROWS_PER_FETCH = 5000
 _LAST = math.inf  # sorts problems about the whole log after those about a record
 
 
+class VerifyStopped(AuditError):
+    """The check was asked to stop before it ended (the server is shutting down)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A place in the chain that was verified: the record's seq and MAC, and which of the
+    keys (oldest first) signed it. The next check starts after it."""
+
+    seq: int
+    mac: str
+    key_index: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
     """`ok` when no problem was found; `checked` records were verified, `archived` of them in
-    archive segments; `newest` is the highest seq found (0 for none)."""
+    archive segments; `newest` is the highest seq found (0 for none). `first_problem_seq` is
+    the record the first problem concerns (None when it concerns the log as a whole), `end`
+    where the chain verified up to, for the next incremental check."""
 
     ok: bool
     checked: int
     problems: list[str] = field(default_factory=list)
     archived: int = 0
     newest: int = 0
+    first_problem_seq: int | None = None
+    end: Checkpoint | None = None
+    key_starts: dict[int, int] = field(default_factory=dict)
 
 
-def verify(url: str, key: bytes, data_dir: Path) -> VerifyResult:
+def chain_keys(key: bytes, previous_keys: Sequence[bytes] = ()) -> list[bytes]:
+    """The chain keys of secrets `previous_keys` then `key`, oldest first."""
+    return [chain_key(secret) for secret in (*previous_keys, key)]
+
+
+def verify(
+    url: str,
+    key: bytes,
+    data_dir: Path,
+    *,
+    previous_keys: Sequence[bytes] = (),
+    anchors_dir: Path | None = None,
+    stop: threading.Event | None = None,
+    anchor_required: bool = True,
+) -> VerifyResult:
     """Check the audit log at `url` with its anchor and archive in `data_dir`.
 
-    `key` is the per-install secret the log was written with. Raises AuditError when there is
-    no log to check (no database and no anchor), and SQLAlchemyError/OSError when it cannot
-    be read.
+    `key` is the secret the log is written with now; `previous_keys` secrets it was written
+    with before, oldest first (records signed by one key never follow records signed by a
+    newer one). With `anchors_dir`, every published anchor there must name a record of the
+    chain as it is: a chain rewritten with the key after an anchor was published shows there.
+    Setting `stop` ends the check early with VerifyStopped. Without `anchor_required`, a
+    missing head anchor is no problem (the running writer reports that itself, and its first
+    anchor may be written just after its first record was read). Raises AuditError when there is no log to check (no database and no anchor), and
+    SQLAlchemyError/OSError when it cannot be read.
     """
-    secret = chain_key(key)
-    anchor_file = head_path(data_dir)
-    # The anchor is read first: it may lag the database, never lead it, only if read before.
-    anchor: Head | None = None
-    anchor_problem: str | None = None
-    try:
-        anchor = read_head(anchor_file, secret)
-    except HeadInvalidError:
-        anchor_problem = f"wrong key or anchor tampered ({anchor_file.name} does not verify)"
+    keys = chain_keys(key, previous_keys)
+    published = {} if anchors_dir is None else read_published(anchors_dir)
+    anchor, anchor_problem, anchor_file = _read_anchor(data_dir, keys[-1])
     anchor_exists = anchor is not None or anchor_problem is not None
-    checker = _Checker(secret, None if anchor is None else anchor.seq)
+    checker = _Checker(keys, None if anchor is None else anchor.seq, published=published, stop=stop)
     engine = _reader_engine(url)
     if engine is None:
         return _no_database(url, anchor, anchor_problem)
@@ -83,16 +118,107 @@ def verify(url: str, key: bytes, data_dir: Path) -> VerifyResult:
             )
             # Listed once the query holds its snapshot: a segment archived meanwhile is then
             # both in a file and in the rows, which the checker accepts when they agree.
-            for segment in list_segments(archive_dir(data_dir)):
-                checker.feed_segment(segment)
-            for row in rows:
-                checker.feed(row, "")
+            with closing(rows):
+                for segment in list_segments(archive_dir(data_dir)):
+                    checker.feed_segment(segment)
+                for row in rows:
+                    checker.feed(row, "")
     finally:
         engine.dispose()
-    return checker.finish(anchor, anchor_problem, anchor_file)
+    return checker.finish(anchor, anchor_problem, anchor_file, anchor_required=anchor_required)
 
 
-def verify_main(data_dir: Path, url: str | None = None, *, key: bytes | None = None) -> int:
+def verify_from(
+    url: str,
+    keys: Sequence[bytes],
+    data_dir: Path,
+    start: Checkpoint,
+    *,
+    published: Mapping[int, PublishedAnchor] | None = None,
+    stop: threading.Event | None = None,
+) -> VerifyResult | None:
+    """Check only the records after `start` (chain keys `keys`, oldest first), and the head
+    anchor after them; None when that cannot be done from the database alone (the records
+    after `start` were archived meanwhile) and a full `verify` is needed. A missing head
+    anchor is not a problem here (see `verify`'s `anchor_required`)."""
+    anchor, anchor_problem, anchor_file = _read_anchor(data_dir, keys[-1])
+    checker = _Checker(
+        keys, None if anchor is None else anchor.seq, published=published, start=start, stop=stop
+    )
+    engine = _reader_engine(url)
+    if engine is None:
+        return _no_database(url, anchor, anchor_problem)
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(
+                select(AUDIT_LOG.c.mac).where(AUDIT_LOG.c.seq == start.seq)
+            ).scalar_one_or_none()
+            rows = (
+                conn.execution_options(stream_results=True, yield_per=_ROWS_PER_FETCH)
+                .execute(
+                    select(AUDIT_LOG).where(AUDIT_LOG.c.seq > start.seq).order_by(AUDIT_LOG.c.seq)
+                )
+                .mappings()
+            )
+            with closing(rows):
+                for row in rows:
+                    if not checker.checked and row["seq"] != start.seq + 1 and stored is None:
+                        return None  # the records between were archived: a full pass is needed
+                    checker.feed(row, "")
+    finally:
+        engine.dispose()
+    if stored is not None and stored != start.mac:
+        checker.problem(start.seq, f"record {start.seq} was replaced after it was verified")
+    return checker.finish(anchor, anchor_problem, anchor_file, anchor_required=False)
+
+
+def verify_range(
+    url: str,
+    keys: Sequence[bytes],
+    first: int,
+    last: int,
+    key_index: int = 0,
+    *,
+    stop: threading.Event | None = None,
+) -> VerifyResult:
+    """Re-check the records `first`..`last` still in the database, and their link to the
+    record before; `key_index` is the oldest key that may have signed them. No head anchor."""
+    engine = _reader_engine(url)
+    if engine is None:
+        return VerifyResult(False, 0, [f"the audit database {_shown(url)} is missing"])
+    seq = AUDIT_LOG.c.seq
+    try:
+        with engine.connect() as conn:
+            before = conn.execute(
+                select(seq, AUDIT_LOG.c.mac).where(seq < first).order_by(seq.desc()).limit(1)
+            ).first()
+            rows = (
+                conn.execution_options(stream_results=True, yield_per=_ROWS_PER_FETCH)
+                .execute(select(AUDIT_LOG).where(seq >= first).where(seq <= last).order_by(seq))
+                .mappings()
+            )
+            start = None if before is None else Checkpoint(before.seq, before.mac, key_index)
+            checker = _Checker(keys, None, start=start, key_index=key_index, stop=stop)
+            with closing(rows):
+                for row in rows:
+                    if start is None and not checker.checked:
+                        # The oldest record in the database: archived ones before it are
+                        # checked by the full pass, so the chain is taken up where it stands.
+                        checker.resume(row["seq"] - 1, row["prev_mac"])
+                    checker.feed(row, "")
+    finally:
+        engine.dispose()
+    return checker.finish(None, None, None)
+
+
+def verify_main(
+    data_dir: Path,
+    url: str | None = None,
+    *,
+    key: bytes | None = None,
+    previous_keys: Sequence[bytes] = (),
+    anchors_dir: Path | None = None,
+) -> int:
     """`kiln audit verify`: print a report; 0 when intact, 1 when tampered, 2 when unreadable.
 
     The key is the install secret in `data_dir` unless given.
@@ -108,7 +234,7 @@ def verify_main(data_dir: Path, url: str | None = None, *, key: bytes | None = N
             return 2
     target = url or default_url(data_dir)
     try:
-        result = verify(target, key, data_dir)
+        result = verify(target, key, data_dir, previous_keys=previous_keys, anchors_dir=anchors_dir)
     except (AuditError, SQLAlchemyError, OSError, ValueError) as err:
         print(f"kiln audit verify: cannot read the audit log: {err}", file=sys.stderr)
         return 2
@@ -130,16 +256,35 @@ def verify_main(data_dir: Path, url: str | None = None, *, key: bytes | None = N
 class _Checker:
     """Walks the records in seq order, archive segments first, and collects the problems."""
 
-    def __init__(self, key: bytes, anchor_seq: int | None) -> None:
-        self._key = key
+    def __init__(
+        self,
+        keys: Sequence[bytes],
+        anchor_seq: int | None,
+        *,
+        published: Mapping[int, PublishedAnchor] | None = None,
+        start: Checkpoint | None = None,
+        key_index: int = 0,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self._stop = stop
+        self._keys = list(keys)
+        # Keys are used in order: once a newer key signs a record, an older one never does
+        # again, so the key of a data directory that no longer holds the newest cannot forge
+        # what follows.
+        self._key_index = key_index if start is None else start.key_index
+        self.key_starts: dict[int, int] = {}
         self._anchor_seq = anchor_seq
         self._anchor_record_mac: Any = None
+        self._published = published or {}
+        self._partial = start is not None
         self.checked = 0
         self.archived = 0
         self._failed = 0
         self._prev_seq = 0
         self._prev_mac: Any = ZERO_MAC
         self._prev_ok = True
+        if start is not None:
+            self.resume(start.seq, start.mac)
         # The newest segment's verified MACs: rows still in the database after their segment
         # was written (archiving interrupted before the delete) must match them.
         self._segment_macs: dict[int, Any] = {}
@@ -147,6 +292,14 @@ class _Checker:
         self._moved: dict[int, tuple[int, str]] = {}  # stored seq -> (seq it verifies as, where)
         self._modified: list[tuple[float, str]] = []
         self._problems: list[tuple[float, str]] = []
+
+    def resume(self, seq: int, mac: str) -> None:
+        """Continue the chain after record `seq` whose MAC is `mac`, taken as verified."""
+        self._partial = True
+        self._prev_seq, self._prev_mac, self._prev_ok = seq, mac, True
+
+    def problem(self, seq: int, message: str) -> None:
+        self._problems.append((seq, message))
 
     def feed_segment(self, segment: Segment) -> None:
         where = f"archive {segment.name}: "
@@ -168,6 +321,8 @@ class _Checker:
 
     def feed(self, data: Mapping[Any, Any], where: str) -> bool:
         """Check the next record; True when it verifies and is not a repeat."""
+        if self._stop is not None and self._stop.is_set():
+            raise VerifyStopped("the audit log check was stopped")
         seq: int = data["seq"]
         mac = data.get("mac")
         if seq <= self._prev_seq:
@@ -178,7 +333,7 @@ class _Checker:
             )
             return False
         self.checked += 1
-        ok = self._verifies(data)
+        ok = self._verifies(data, advance=True)
         if not ok:
             self._failed += 1
             original = self._original_seq(data)
@@ -199,20 +354,39 @@ class _Checker:
             self._problems.append((seq, where + message))
         if seq == self._anchor_seq:
             self._anchor_record_mac = mac
+        published = self._published.get(seq)
+        if published is not None and published.mac != mac:
+            self._problems.append(
+                (
+                    seq,
+                    f"{where}record {seq} is not the record the anchor published in "
+                    f"{published.where} names: the chain was rewritten after it",
+                )
+            )
         self._prev_seq, self._prev_mac, self._prev_ok = seq, mac, ok
         return ok
 
-    def finish(self, anchor: Head | None, anchor_problem: str | None, path: Path) -> VerifyResult:
+    def finish(
+        self,
+        anchor: Head | None,
+        anchor_problem: str | None,
+        path: Path | None,
+        *,
+        anchor_required: bool = True,
+    ) -> VerifyResult:
         problems = self._problems + self._moved_problems()
-        if self.checked and self._failed == self.checked and not self._moved and anchor is None:
+        wrong_key = self.checked and self._failed == self.checked and not self._partial
+        if wrong_key and not self._moved and anchor is None:
             # Not one record verifies and neither does an anchor: listing each one hides the cause.
             problems.append((0, f"no record verifies ({self.checked} checked): wrong key?"))
         else:
             problems += self._modified
-        if anchor_problem is not None:
+        if path is None:
+            pass  # a range of the chain: the head anchor concerns its end only
+        elif anchor_problem is not None:
             problems.append((_LAST, anchor_problem))
         elif anchor is None:
-            if self.checked:
+            if self.checked and anchor_required:
                 problems.append(
                     (
                         _LAST,
@@ -232,20 +406,41 @@ class _Checker:
             problems.append(
                 (anchor.seq, f"record {anchor.seq} is not the record the head anchor names")
             )
+        if path is not None and self._published:
+            last = max(self._published)
+            if last > self._prev_seq:
+                problems.append(
+                    (
+                        _LAST,
+                        f"the newest records after {self._prev_seq} were deleted (the anchor "
+                        f"published in {self._published[last].where} says {last})",
+                    )
+                )
         problems.sort(key=lambda p: p[0])
         listed = [message for _, message in problems[:MAX_PROBLEMS]]
         if len(problems) > MAX_PROBLEMS:
             listed.append(f"... and {len(problems) - MAX_PROBLEMS} more problems")
+        first = problems[0][0] if problems else _LAST
         return VerifyResult(
             ok=not problems,
             checked=self.checked,
             problems=listed,
             archived=self.archived,
             newest=self._prev_seq,
+            first_problem_seq=int(first) if 0 < first < _LAST else None,
+            end=Checkpoint(self._prev_seq, str(self._prev_mac), self._key_index),
+            key_starts=dict(self.key_starts),
         )
 
-    def _verifies(self, data: Mapping[str, Any]) -> bool:
-        return mac_matches(self._key, data, data.get("prev_mac"), data.get("mac"))  # type: ignore[arg-type]
+    def _verifies(self, data: Mapping[str, Any], *, advance: bool = False) -> bool:
+        last = len(self._keys) if advance else self._key_index + 1
+        for index in range(self._key_index, last):
+            if mac_matches(self._keys[index], data, data.get("prev_mac"), data.get("mac")):  # type: ignore[arg-type]
+                if index != self._key_index or not self.key_starts:
+                    self.key_starts.setdefault(index, data["seq"])
+                self._key_index = index
+                return True
+        return False
 
     def _original_seq(self, data: Mapping[str, Any]) -> int | None:
         """The seq under which `data` verifies, if one is near its own."""
@@ -281,6 +476,20 @@ class _Checker:
                 original = self._moved[start][0]
                 out.append((start, f"{where}record {start} is record {original} renumbered"))
         return out
+
+
+def _read_anchor(data_dir: Path, key: bytes) -> tuple[Head | None, str | None, Path]:
+    """The head anchor, or why it cannot be trusted. Read before the records: it may lag the
+    database, never lead it, only if read first."""
+    anchor_file = head_path(data_dir)
+    try:
+        return read_head(anchor_file, key), None, anchor_file
+    except HeadInvalidError:
+        return (
+            None,
+            f"wrong key or anchor tampered ({anchor_file.name} does not verify)",
+            anchor_file,
+        )
 
 
 def _is_seq(value: Any) -> bool:
