@@ -60,7 +60,7 @@ def test_misspelt_field_lists_the_allowed_ones(tmp_path: Path) -> None:
         load_settings(path)
     msg = str(err.value)
     assert f"{path}:4: http.prot: unknown field" in msg
-    assert "allowed here: host, max_body_bytes, port" in msg
+    assert "allowed here: allowed_origins, host, max_body_bytes, port" in msg
 
 
 def test_nested_list_error_points_into_the_list(tmp_path: Path) -> None:

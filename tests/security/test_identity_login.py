@@ -103,7 +103,7 @@ async def test_an_unknown_user_costs_a_password_verification(
     assert calls == ["verify"]
 
 
-async def test_lockout_after_repeated_failures_then_unlock(
+async def test_repeated_failures_slow_the_account_with_a_doubling_wait(
     identity: Identity,
     alice: Principal,
     clock: FakeClock,  # noqa: F811
@@ -112,12 +112,43 @@ async def test_lockout_after_repeated_failures_then_unlock(
         assert (await _refused(identity, "alice", "wrong password!")).reason == (
             "invalid_credentials"
         )
-    locked = await _refused(identity, "alice", PASSWORD)  # even the right password
-    assert locked.reason == "rate_limited"
-    assert locked.retry_after_s == pytest.approx(300)
-    await clock.advance(299)
-    assert (await _refused(identity, "alice", PASSWORD)).reason == "rate_limited"
+    held = await _refused(identity, "alice", PASSWORD)  # even the right password waits
+    assert held.reason == "rate_limited"
+    assert held.retry_after_s == pytest.approx(1)
     await clock.advance(1)
+    assert (await _refused(identity, "alice", "wrong password!")).reason == "invalid_credentials"
+    held = await _refused(identity, "alice", PASSWORD)
+    assert held.retry_after_s == pytest.approx(2)
+    await clock.advance(1.5)
+    assert (await _refused(identity, "alice", PASSWORD)).reason == "rate_limited"
+    await clock.advance(0.5)
+    await identity.login("alice", PASSWORD, source=SOURCE)
+    # The success forgot the failures: three more before the next wait.
+    for _ in range(3):
+        await _refused(identity, "alice", "wrong password!")
+    assert (await _refused(identity, "alice", PASSWORD)).reason == "rate_limited"
+
+
+async def test_failures_elsewhere_do_not_keep_the_owner_out_of_a_known_address(
+    identity: Identity,
+    alice: Principal,
+    clock: FakeClock,  # noqa: F811
+) -> None:
+    # `alice` signed in from 10.0.0.1; a stranger guesses from SOURCE on purpose.
+    for _ in range(12):
+        await clock.advance(300)  # whatever the wait was, it is over
+        await _refused(identity, "alice", "wrong password!")
+    assert (await _refused(identity, "alice", PASSWORD)).reason == "rate_limited"
+    await identity.login("alice", PASSWORD, source="10.0.0.1")
+
+
+async def test_one_client_failing_on_many_names_does_not_lock_out_its_neighbours(
+    identity: Identity, alice: Principal
+) -> None:
+    # Behind a plant's NAT everyone has SOURCE; one of them fails on fifteen names.
+    for i in range(15):
+        for _ in range(4):
+            await _refused(identity, f"user{i}", "wrong password!")
     await identity.login("alice", PASSWORD, source=SOURCE)
 
 

@@ -17,6 +17,7 @@ import binascii
 import hmac
 from collections.abc import Callable
 from typing import Annotated, TypedDict
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, WebSocketException, status
 from starlette.requests import HTTPConnection
@@ -27,6 +28,7 @@ from kiln.security.audit import Category, Result
 from kiln.security.permissions import Permission
 from kiln.security.principal import AuthError, Principal, PrincipalKind
 from kiln.security.service import Identity
+from kiln.security.tenancy import DEFAULT_TENANT
 
 ACCESS_COOKIE = "kiln_access"
 REFRESH_COOKIE = "kiln_refresh"
@@ -140,15 +142,76 @@ class Require:
         return principal
 
 
+_CROSS_ORIGIN = "cross-origin: this page's origin may not use the session cookie here"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_key(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an origin, ports made explicit; None if it is not one."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if not parts.hostname or port is None:
+        return None
+    return parts.scheme.lower(), parts.hostname.lower(), port
+
+
+def cookie_origin_allowed(conn: HTTPConnection) -> bool:
+    """Whether a WebSocket handshake may use the session cookie it carries.
+
+    Browsers send cookies with a WebSocket handshake whatever page opened it, and the same-origin
+    policy does not apply to WebSockets, so a page of any site could read the live values with
+    the user's session (cross-site WebSocket hijacking). Browsers always send `Origin` on this
+    handshake (RFC 6455 4.1, 10.2): the cookie counts only when the origin is the server's own
+    (the scheme, `Host` and port the request came to) or one of `http.allowed_origins` (the
+    public address behind a proxy). A bearer token is never sent by a browser on its own, and a
+    request without the cookie or without `Origin` (not a browser) has nothing to hijack.
+    """
+    origin = conn.headers.get("origin")
+    if origin is None or bearer_token(conn) is not None or not conn.cookies.get(ACCESS_COOKIE):
+        return True
+    key = _origin_key(origin)
+    if key is None:
+        return False  # "null" (a sandboxed frame, a file) or garbage
+    scheme = {"ws": "http", "wss": "https"}.get(conn.url.scheme, conn.url.scheme)
+    host = conn.headers.get("host")
+    if host is not None and key == _origin_key(f"{scheme}://{host}"):
+        return True
+    allowed: list[str] = conn.app.state.settings.http.allowed_origins
+    return any(key == _origin_key(o) for o in allowed)
+
+
+async def _audit_cross_origin(conn: HTTPConnection) -> None:
+    """Record a refused cross-origin use of a live session: a page of another site tried to
+    read with a user's rights. A cookie that is no session put nothing at risk and is not
+    recorded, so that anyone cannot fill the audit log with forged handshakes."""
+    try:
+        principal = await identity_of(conn).authenticate_bearer(conn.cookies[ACCESS_COOKIE])
+    except AuthError:
+        return
+    await audit(
+        conn, category=Category.AUTHORIZATION, action="denied", target=conn.url.path,
+        result=Result.DENIED, principal=principal,
+        detail={"reason": "cross-origin", "origin": conn.headers.get("origin", "")[:200]},
+    )  # fmt: skip
+
+
 class RequireOnWebSocket(Require):
     """`Require` for a WebSocket route. A browser's WebSocket cannot read the status of a refused
     handshake, so a refusal closes it with a code instead: 4401 (an application code, RFC 6455
     7.4.2) for "sign in again", which the page answers by refreshing; 1008 (policy violation)
-    for a missing permission."""
+    for a missing permission or a session cookie sent from another site's page
+    (`cookie_origin_allowed`)."""
 
     async def __call__(self, conn: HTTPConnection) -> Principal:
         try:
-            return await super().__call__(conn)
+            if not cookie_origin_allowed(conn):
+                await _audit_cross_origin(conn)
+                code, reason = status.WS_1008_POLICY_VIOLATION, _CROSS_ORIGIN
+            else:
+                return await super().__call__(conn)
         except Unauthorized:
             code, reason = 4401, "unauthorized"
         except HTTPException:
@@ -183,6 +246,16 @@ class Public:
 
     async def __call__(self) -> None:
         return None
+
+
+def reads_installation(principal: Principal) -> bool:
+    """Whether `principal` holds system:read over the whole default tenant, whose administrators
+    run the installation (they alone create tenants): the one reader to whom platform-wide
+    numbers (every tenant's tags, connectors and clients) may be shown."""
+    return any(
+        g.tenant == DEFAULT_TENANT and g.scope is None and Permission.SYSTEM_READ in g.permissions
+        for g in principal.grants
+    )
 
 
 class PublishScope(TypedDict):

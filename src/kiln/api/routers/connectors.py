@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from kiln.api.auth import SystemReader
+from kiln.api.auth import SystemReader, reads_installation
 from kiln.api.deps import PlatformDep
 from kiln.connectors.service import Connectors
 
@@ -35,7 +35,16 @@ class ConnectorsOut(BaseModel):
 
 @router.get("/connectors", response_model=ConnectorsOut)
 def list_connectors(platform: PlatformDep, who: SystemReader) -> ConnectorsOut:
-    """Every enabled connector by name, as the connectors service reports it in health."""
+    """Every enabled connector by name, as the connectors service reports it in health.
+
+    Connectors belong to the installation and carry every tenant's tags, so only a reader of
+    the whole installation (system:read over all of the default tenant) sees them."""
+    if not reads_installation(who):
+        raise HTTPException(
+            403,
+            "connectors belong to the installation: it takes system:read over the whole "
+            "default tenant to list them",
+        )
     if not platform.has(Connectors):
         return ConnectorsOut(connectors=[])
     report = platform.service(Connectors).health().detail
