@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from api_helpers import make_app_client, make_settings
 from fastapi.testclient import TestClient
+from status_recorder import record_statuses  # noqa: F401  (autouse: statuses vs OpenAPI)
 
 from kiln.testing.auth import admin_headers, device_headers
 

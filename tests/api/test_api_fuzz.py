@@ -1,18 +1,23 @@
 """Property-based tests of the whole HTTP API from its own OpenAPI document (schemathesis).
 
 Schemathesis generates requests for every operation of `app.openapi()`, valid ones and, in
-"all" mode, invalid ones too; each answer must be no 5xx and, where the document describes
-the status, match the documented response schema and content type.
+"all" mode, invalid ones too, and holds each answer to the document with its conformance
+checks: no 5xx; the status is one the operation declares (`kiln.api.openapi_doc` derives them
+from the code); content type, headers and body as declared; invalid input refused with a 4xx,
+valid input never refused as invalid (422); a method the path does not take answered 405 with
+an `Allow` header that names every method the path takes.
 
 The requests run in this process, through Starlette's TestClient, so the app's lifespan (the
 platform) is owned by the module fixture and stopped cleanly; schemathesis only generates the
 cases and checks the answers. The admin calls every route but ingest; a device calls ingest.
-The number of examples per operation is bounded so that the module stays fast (about 15 s).
+The number of examples per operation is bounded, and the draw derandomized, so that the module
+stays fast (under a minute) and the same on every run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -90,26 +95,49 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         yield Api(client, data_dir)
 
 
-CONFIG = schemathesis.Config.from_dict(
-    {
-        "generation": {"mode": "all", "max-examples": MAX_EXAMPLES},
-        # Examples from the document, deterministic boundary cases (coverage) and generated
-        # ones (fuzzing). Not stateful: links between operations are not documented.
-        "phases": {"stateful": {"enabled": False}},
-        # No 5xx, and answers as documented. Not status_code_conformance: the document lists
-        # the success and validation statuses, not every 4xx a route answers with.
-        "checks": {
-            "enabled": False,
-            "not_a_server_error": {"enabled": True},
-            "response_schema_conformance": {"enabled": True},
-            "content_type_conformance": {"enabled": True},
-        },
-    }
-)
+def config(accepted: list[str]) -> schemathesis.Config:
+    """The run's settings; `accepted`: the statuses a request the schema allows may get."""
+    return schemathesis.Config.from_dict(
+        {
+            "generation": {"mode": "all", "max-examples": MAX_EXAMPLES},
+            # Examples from the document, deterministic boundary cases (coverage) and generated
+            # ones (fuzzing). Not stateful: links between operations are not documented.
+            "phases": {"stateful": {"enabled": False}},
+            # No 5xx, and every answer as documented: its status, content type, headers and
+            # body; invalid input refused (4xx) and valid input not refused for being invalid;
+            # a method the path does not take answered 405 with an Allow header naming every
+            # method it does take.
+            "checks": {
+                "enabled": False,
+                "not_a_server_error": {"enabled": True},
+                "status_code_conformance": {"enabled": True},
+                "content_type_conformance": {"enabled": True},
+                "response_headers_conformance": {"enabled": True},
+                "response_schema_conformance": {"enabled": True},
+                "negative_data_rejection": {"enabled": True},
+                "positive_data_acceptance": {"enabled": True, "expected-statuses": accepted},
+                "unsupported_method": {"enabled": True},
+                "allow_header_conformance": {"enabled": True},
+            },
+        }
+    )
+
+
+# A request the schema allows may still break a rule the schema cannot state (a tag that does
+# not exist, a weak password, a scope outside the caller's): Kiln answers those 400 with the
+# reason, and 422 only for a request that does not match the schema. So a valid request may
+# get a 400, never a 422 (nor a 5xx).
+ACCEPTED = ["2xx", "400", "401", "403", "404", "409", "413", "429"]
+# Ingest rules are per item, not in the schema (a bad item is refused alone, with its reason,
+# and the others kept): a batch of which no item is valid answers 422 with the reasons.
+INGEST_ACCEPTED = [*ACCEPTED, "422"]
+
 # The document is static: an app that is never started describes the one the fixture runs.
 # (schemathesis.pytest.from_fixture would load it from the fixture, but it relies on a pytest
 # internal, Node._nodeid, that pytest 9 removed.)
-schema = schemathesis.openapi.from_dict(create_app(plant(Path("unused"))).openapi(), config=CONFIG)
+DOCUMENT = create_app(plant(Path("unused"))).openapi()
+schema = schemathesis.openapi.from_dict(DOCUMENT, config=config(ACCEPTED))
+ingest_schema = schemathesis.openapi.from_dict(deepcopy(DOCUMENT), config=config(INGEST_ACCEPTED))
 
 
 @schema.exclude(path=INGEST).parametrize()
@@ -123,7 +151,7 @@ def test_api_as_admin(case: schemathesis.Case[Any], api: Api) -> None:
     case.validate_response(response)
 
 
-@schema.include(path=INGEST).parametrize()
+@ingest_schema.include(path=INGEST).parametrize()
 @FUZZ
 def test_ingest_as_device(case: schemathesis.Case[Any], api: Api) -> None:
     response = api.send(case, api.device)
