@@ -20,9 +20,8 @@ from kiln.historian.thinning import Resolver
 from kiln.historian.tiers import parse_widths
 from kiln.model.definitions import AssetDef, AssetTypeDef, resolve_tags
 from kiln.model.service import AssetModel
-from kiln.security.audit import AuditLog
+from kiln.security.audit.setup import audit_log_from
 from kiln.security.passwords import PasswordHasherSettings
-from kiln.security.secrets import load_or_create_secret
 from kiln.security.service import Identity
 from kiln.settings import Settings, SimServeSettings
 from kiln.sim import FactorySpec, SimSource, VirtualFactory
@@ -137,15 +136,7 @@ def build_platform(
         ),
         Stage.STORAGE,
     )
-    platform.add(
-        AuditLog(
-            settings.audit_url,
-            load_or_create_secret(settings.data_dir),
-            data_dir=settings.data_dir,
-            max_records=sec.audit_max_records,
-        ),
-        Stage.STORAGE,
-    )
+    platform.add(audit_log_from(settings), Stage.STORAGE)
     platform.add(
         AssetModel(settings.model_url, locked_prefixes=settings.namespace.locked), Stage.STORAGE
     )
@@ -167,6 +158,7 @@ def build_platform(
             if settings.historian.retention
             else None,
             rollup_s=settings.historian.rollup_s,
+            max_future_s=settings.ingest.max_future_s,
         ),
         Stage.STORAGE,
     )
@@ -178,7 +170,16 @@ def build_platform(
         types += factory.asset_types()
         assets += factory.assets()
     platform.add(Declarations(types, assets), Stage.ENGINES)
-    platform.add(HttpIngest(ack_timeout_s=settings.ingest.ack_timeout_s), Stage.ENGINES)
+    platform.add(
+        HttpIngest(
+            ack_timeout_s=settings.ingest.ack_timeout_s,
+            workers=settings.ingest.workers,
+            max_items=settings.ingest.max_items,
+            max_inflated_bytes=settings.ingest.max_inflated_bytes,
+            max_future_s=settings.ingest.max_future_s,
+        ),
+        Stage.ENGINES,
+    )
     connectors = list(settings.connectors)
     if settings.sim is not None:
         sinks, sim_connectors = simulated_servers(settings.sim, settings.sim_serve)

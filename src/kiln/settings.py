@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -36,6 +37,23 @@ class HttpSettings(_Section):
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     tls_cert: ConfigFile | None = Field(default=None, description="PEM certificate: serve HTTPS")
     tls_key: ConfigFile | None = Field(default=None, description="PEM private key of tls_cert")
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="origins (scheme://host[:port]) besides the server's own whose pages may "
+        "open the live WebSocket with a session cookie: the public address behind a proxy",
+    )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+                raise ValueError(
+                    f"allowed origin {origin!r} must be scheme://host[:port], "
+                    "e.g. https://kiln.plant.example"
+                )
+        return value
 
 
 class SimServeSettings(_Section):
@@ -70,6 +88,19 @@ class SecuritySettings(_Section):
         default=None, description="audit database; default SQLite"
     )
     audit_max_records: int = Field(default=1_000_000, ge=100)
+    audit_verify_interval_s: float = Field(
+        default=300.0, gt=0, description="how often the running server verifies new audit records"
+    )
+    audit_key_file: ConfigFile | None = Field(
+        default=None,
+        description="32-byte key of the audit chain, kept outside data_dir (default: derived "
+        "from data_dir/secret.key; or set KILN_AUDIT_KEY)",
+    )
+    audit_anchor_dir: MadeDir | None = Field(
+        default=None,
+        description="directory on another disk or system where the verified chain head is "
+        "published after each check; `kiln audit verify --anchors DIR` checks against it",
+    )
     access_ttl_s: int = Field(default=900, gt=0, le=86_400, description="bearer token lifetime")
     refresh_ttl_s: int = Field(default=8 * 3600, gt=0, description="session lifetime")
     max_login_failures: int = Field(default=5, gt=0)

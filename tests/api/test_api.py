@@ -241,3 +241,18 @@ def test_unknown_tag_is_404_with_a_hint(client: TestClient) -> None:
     assert "/api/v1/tags?prefix=acme/site1" in r.json()["detail"]
     r = client.get("/api/v1/history/aggregate", params={"tag": "acme/site1/nope"})
     assert r.status_code == 404
+
+
+def test_a_non_finite_number_in_a_json_body_is_a_422_not_a_500(client: TestClient) -> None:
+    """Python's JSON reader takes NaN and Infinity; FastAPI's validation answer echoes the
+    input, and echoing a NaN made the answer itself invalid JSON (a 500)."""
+    for literal in (b"NaN", b"Infinity", b"-Infinity"):
+        answer = client.post(
+            "/api/v1/users",
+            content=b'{"username": "x", "password": ' + literal + b', "roles": []}',
+            headers={"content-type": "application/json"},
+        )
+        assert answer.status_code == 422, answer.text
+        detail = answer.json()["detail"]
+        assert any(e["input"] == literal.decode() for e in detail), detail
+    assert client.get("/api/v1/health").status_code == 200

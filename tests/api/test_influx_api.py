@@ -37,12 +37,12 @@ def test_a_v2_write_with_a_token_is_stored_before_the_answer(
     )
     assert r.status_code == 204, r.text
     # 204 means durable: the values are in the historian already.
-    assert raw(client, f"{PREFIX}/l1/pump/flow") == [
+    assert raw(client, f"{PREFIX}/line/l1/pump/flow") == [
         ("2026-01-01T00:00:00Z", 12.5),
         ("2026-01-01T00:01:00Z", 13.0),
     ]
-    assert raw(client, f"{PREFIX}/l1/pump/running") == [("2026-01-01T00:00:00Z", True)]
-    assert raw(client, f"{PREFIX}/l1/pump/starts") == [("2026-01-01T00:00:00Z", 3)]
+    assert raw(client, f"{PREFIX}/line/l1/pump/running") == [("2026-01-01T00:00:00Z", True)]
+    assert raw(client, f"{PREFIX}/line/l1/pump/starts") == [("2026-01-01T00:00:00Z", 3)]
 
 
 def test_a_v1_write_with_basic_auth_and_gzip(client: TestClient, device: dict[str, str]) -> None:

@@ -6,8 +6,10 @@ how to fix it); routers run their calls inside `service_errors()` to map them to
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from fastapi import HTTPException
 
@@ -34,3 +36,15 @@ def service_errors() -> Iterator[None]:
         raise HTTPException(404, str(err).strip("'\"")) from None
     except ValueError as err:
         raise HTTPException(400, str(err)) from None
+
+
+def json_safe(data: Any) -> Any:
+    """`data` with every non-finite float made text ("NaN", "Infinity"), so that an answer that
+    echoes a client's input stays valid JSON."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return "NaN" if math.isnan(data) else ("Infinity" if data > 0 else "-Infinity")
+    if isinstance(data, dict):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [json_safe(v) for v in data]
+    return data

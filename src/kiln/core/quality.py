@@ -71,6 +71,8 @@ def parse_quality(text: str | int) -> int:
         if not 0 <= text <= 0xFFFFFFFF:
             raise ValueError(f"quality code {text} is outside 0..0xFFFFFFFF")
         return text
+    if not isinstance(text, str):  # JSON can carry any type here
+        raise ValueError("quality must be a name such as 'good' or a StatusCode integer")
     key = text.strip().lower()
     if key in _BY_NAME:
         return int(_BY_NAME[key])

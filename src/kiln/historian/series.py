@@ -17,6 +17,8 @@ import numpy as np
 from kiln.core.values import validate_path
 from kiln.historian.columns import KINDS, Int32Array
 
+_SLICE = 1 << 16
+
 
 class SeriesRegistry:
     """Path to id mapping. The writer thread mutates it; readers only look up."""
@@ -73,9 +75,8 @@ class SeriesRegistry:
 
         Raises InvalidPathError (before registering anything) if a new path is malformed.
         """
-        lookup = self._ids.__getitem__
         try:
-            return np.fromiter(map(lookup, paths), dtype=np.int32, count=len(paths))
+            return self._lookup(paths)
         except KeyError:
             pass
         new: dict[str, int] = {}
@@ -90,7 +91,17 @@ class SeriesRegistry:
             self._ids[path] = len(self._paths)
             self._paths.append(path)
             self._kinds.append(kind)
-        return np.fromiter(map(lookup, paths), dtype=np.int32, count=len(paths))
+        return self._lookup(paths)
+
+    def _lookup(self, paths: Sequence[str]) -> Int32Array:
+        """Ids of known `paths`, a slice at a time: one C loop over a million paths would
+        hold the GIL, and so the event loop, for a hundred milliseconds."""
+        lookup = self._ids.__getitem__
+        ids = np.empty(len(paths), dtype=np.int32)
+        for start in range(0, len(paths), _SLICE):
+            part = paths[start : start + _SLICE]
+            ids[start : start + len(part)] = np.fromiter(map(lookup, part), np.int32, len(part))
+        return ids
 
     def pending(self) -> list[tuple[int, str, str]]:
         """(id, path, kind) of series registered since the last commit."""

@@ -3,11 +3,23 @@ mapping into the namespace, and bad lines reported by number without losing the 
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiln.connectors.http.line_protocol import Point, format_line, parse_line, parse_lines
+from kiln.connectors.http.codec import BodyError, Points
+from kiln.connectors.http.line_protocol import (
+    MAX_LINE_BYTES,
+    LineError,
+    Point,
+    format_line,
+    parse_body,
+    parse_line,
+    parse_lines,
+)
+from kiln.core.admission import TimeWindow
 
 NOW_US = 1_767_225_600_000_000
 
@@ -23,10 +35,10 @@ def values(
 def test_a_line_becomes_one_value_per_field() -> None:
     line = 'weather,site=plant1,area=yard temperature=21.5,humidity=40i,ok=true,note="dry" 1767225600000000000'
     assert values(line, prefix="acme") == [
-        ("acme/yard/plant1/weather/temperature", 21.5, NOW_US),  # tag values by key: area, site
-        ("acme/yard/plant1/weather/humidity", 40, NOW_US),
-        ("acme/yard/plant1/weather/ok", True, NOW_US),
-        ("acme/yard/plant1/weather/note", "dry", NOW_US),
+        ("acme/area/yard/site/plant1/weather/temperature", 21.5, NOW_US),  # tags sorted by key
+        ("acme/area/yard/site/plant1/weather/humidity", 40, NOW_US),
+        ("acme/area/yard/site/plant1/weather/ok", True, NOW_US),
+        ("acme/area/yard/site/plant1/weather/note", "dry", NOW_US),
     ]
 
 
@@ -58,9 +70,89 @@ def test_precisions(precision: str, stamp: str, us: int) -> None:
     assert values(f"m v=1 {stamp}", precision=precision)[0][2] == us
 
 
-def test_no_timestamp_is_the_receive_time_and_names_become_segments() -> None:
-    assert values("cpu load/avg=0.5", prefix="acme/it") == [("acme/it/cpu/load_avg", 0.5, NOW_US)]
-    assert values("cpu,host=web-1.local usage=1")[0][0] == "acme/plant1/web-1.local/cpu/usage"
+def test_no_timestamp_is_the_receive_time_and_valid_names_are_kept_as_they_are() -> None:
+    assert values("cpu load_avg=0.5", prefix="acme/it") == [("acme/it/cpu/load_avg", 0.5, NOW_US)]
+    assert values("cpu,host=web-1.local usage=1")[0][0] == "acme/plant1/host/web-1.local/cpu/usage"
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ("cpu load/avg=0.5", "field 'load/avg'"),
+        ("cpu,host=a/b v=1", "tag value 'a/b' (tag 'host')"),
+        ("cpu,host=.. v=1", "tag value '..' (tag 'host')"),
+        ("cpu,host=a%2Fb v=1", "tag value 'a%2Fb' (tag 'host')"),
+        ("cpu,host=a\x00b v=1", "tag value 'a\\x00b' (tag 'host')"),
+        ("-cpu v=1", "measurement '-cpu'"),
+        (f"cpu {'f' * 65}=1", f"field '{'f' * 65}'"),
+        (f"{'m' * 65} v=1", "measurement 'mmmm"),
+    ],
+)
+def test_names_that_are_not_path_segments_are_line_errors_never_rewritten(
+    line: str, named: str
+) -> None:
+    got, errors = parse_lines(line, prefix="acme/plant1", precision="ns", receive_us=NOW_US)
+    assert got == []
+    assert len(errors) == 1 and errors[0].line == 1
+    assert named in errors[0].error
+    assert "is not a valid path segment" in errors[0].error
+    assert "never rewrites" in errors[0].error
+
+
+def test_four_distinct_series_never_become_two() -> None:
+    """Finding 4 of issue 12: 'a/b' and 'a_b', 'x%2Fy' and 'x_y' were both stored as '*_*'."""
+    body = "m,host=a/b v=1\nm,host=a_b v=2\nm,host=x%2Fy v=3\nm,host=x_y v=4"
+    got, errors = parse_lines(body, prefix="acme/plant1", precision="ns", receive_us=NOW_US)
+    assert [(v.path, v.value) for v in got] == [
+        ("acme/plant1/host/a_b/m/v", 2.0),
+        ("acme/plant1/host/x_y/m/v", 4.0),
+    ]
+    assert [e.line for e in errors] == [1, 3]
+
+
+def test_series_that_differ_only_in_a_tag_key_are_two_tags() -> None:
+    """Tag keys are part of the path: 'host=a' and 'site=a' were both stored as '.../a/m/v'."""
+    body = "m,host=a v=1\nm,site=a v=2\nm v=3\nm,host=a,site=b v=4"
+    got, errors = parse_lines(body, prefix="acme/plant1", precision="ns", receive_us=NOW_US)
+    assert errors == []
+    assert [v.path for v in got] == [
+        "acme/plant1/host/a/m/v",
+        "acme/plant1/site/a/m/v",
+        "acme/plant1/m/v",
+        "acme/plant1/host/a/site/b/m/v",
+    ]
+    _, errors = parse_lines("m,a/b=c v=1", prefix="acme/plant1", precision="ns", receive_us=0)
+    assert "tag key 'a/b' is not a valid path segment" in errors[0].error
+
+
+def test_a_double_quote_in_a_measurement_or_tag_is_literal() -> None:
+    point = parse_line('m"x,k"=v" f="a b" 5')
+    assert point.measurement == 'm"x'
+    assert point.tags == (('k"', 'v"'),)
+    assert point.fields == (("f", "a b"),) and point.timestamp == 5
+
+
+def test_timestamps_outside_the_window_are_line_errors() -> None:
+    future_ns = (NOW_US + 3_600_000_000) * 1000
+    body = f"m v=1 {future_ns}\nm v=2 -1\nm v=3 {NOW_US * 1000}\nm v=4 253402300799000000000"
+    got, errors = parse_lines(body, prefix="acme/plant1", precision="ns", receive_us=NOW_US)
+    assert [v.value for v in got] == [3.0]
+    assert [e.line for e in errors] == [1, 2, 4]
+    assert "ahead of the server's clock" in errors[0].error
+    assert "before 1970-01-01" in errors[1].error
+    assert "9999-12-31" in errors[2].error
+
+
+def test_non_finite_values_are_line_errors() -> None:
+    got, errors = parse_lines(
+        "m v=NaN\nm v=inf\nm v=-Infinity\nm v=1",
+        prefix="acme/plant1",
+        precision="ns",
+        receive_us=NOW_US,
+    )
+    assert [v.value for v in got] == [1.0]
+    assert [e.line for e in errors] == [1, 2, 3]
+    assert all("not a finite number" in e.error for e in errors)
 
 
 def test_bad_lines_are_reported_by_number_and_the_others_kept() -> None:
@@ -117,3 +209,48 @@ def test_lines_round_trip(
 ) -> None:
     point = Point(measurement, tuple(sorted(tags.items())), tuple(fields), ts)  # type: ignore[arg-type]
     assert parse_line(format_line(point)) == point
+
+
+def body_values(
+    raw: bytes, *, gzipped: bool = False, max_values: int = 10, limit: int = 1 << 20
+) -> tuple[Points, list[LineError]]:
+    return parse_body(
+        raw, gzipped=gzipped, max_inflated_bytes=limit, max_values=max_values,
+        prefix="acme/plant1", precision="ns", receive_us=NOW_US,
+        window=TimeWindow.at(NOW_US, 600),
+    )  # fmt: skip
+
+
+def test_a_gzip_body_is_read_in_pieces_and_stopped_at_the_value_limit() -> None:
+    lines = b"m v=1\n" * 11
+    # The broken end of the stream is never reached: reading stops at value 11.
+    broken = gzip.compress(lines + b"m v=2\n" * 400_000)[:-40] + b"\x00" * 40
+    with pytest.raises(BodyError, match="more than 10 values by line 11") as err:
+        body_values(broken, gzipped=True, limit=1 << 30)
+    assert err.value.status == 413
+    points, errors = body_values(gzip.compress(b"m v=1\n" * 10), gzipped=True)
+    assert len(points) == 10 and errors == []
+
+
+def test_a_gzip_body_is_stopped_at_the_inflated_limit() -> None:
+    with pytest.raises(BodyError, match="inflates to more than 65536 bytes") as err:
+        body_values(gzip.compress(b"#\n" * 1_000_000), gzipped=True, limit=65536)
+    assert err.value.status == 413
+
+
+def test_gzip_members_lines_across_pieces_and_bad_utf8_lines() -> None:
+    long_name = "m" + "x" * 60
+    text = f"{long_name} v=1\n" * 30_000  # lines cross the 1 MiB pieces
+    raw = gzip.compress(text.encode()[:900_000]) + gzip.compress(text.encode()[900_000:])
+    points, errors = body_values(raw, gzipped=True, max_values=100_000, limit=1 << 30)
+    assert len(points) == 30_000 and errors == []
+    points, errors = body_values(b"m v=1\nm,t=\xff v=2\nm v=3")
+    assert len(points) == 2
+    assert [(e.line, e.error[:18]) for e in errors] == [(2, "not valid UTF-8 (t")]
+
+
+def test_a_line_over_the_line_limit_is_an_error_and_not_held() -> None:
+    raw = b"m v=1\n" + b"m v=" + b"1" * (MAX_LINE_BYTES + 1) + b"\nm v=3\n"
+    points, errors = body_values(raw)
+    assert points.values == [1.0, 3.0]
+    assert [e.line for e in errors] == [2] and "longer than" in errors[0].error

@@ -7,25 +7,36 @@ value is durable, as InfluxDB does; lines that cannot be read are refused with t
 (400, "partial write" when others were stored). They need a device credential, sent as
 `Authorization: Token ...` (2.x), `Bearer ...`, or as the password (1.x), and the device may
 write only under its own prefix. The body may be gzip-compressed (Telegraf's default).
+
+The body is inflated and parsed off the event loop (`HttpIngest.parse_line_protocol`), within
+the body, inflated-size and value limits.
 """
 
 from __future__ import annotations
 
-import zlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from kiln.api.auth import InfluxDevice, publish_scope
-from kiln.api.deps import IngestDep, SettingsDep, get_platform
-from kiln.connectors.http.codec import ItemError
-from kiln.connectors.http.line_protocol import parse_lines
+from kiln.api.deps import IngestDep
+from kiln.connectors.http.codec import BodyError
 from kiln.core.errors import NotDurableError
-from kiln.core.values import TagValue
 from kiln.security.principal import Principal
 
 router = APIRouter(tags=["influx"])
+_SHOWN = 20  # problems named in an answer; the rest are counted
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "lines that could not be read or stored, or a body that is not gzip"},
+    413: {
+        "description": "over a limit: the body (http.max_body_bytes), its inflated size "
+        "(ingest.max_inflated_bytes) or its values (ingest.max_items)"
+    },
+    415: {"description": "a Content-Encoding other than gzip"},
+    503: {"description": "busy or not durable: retry the request (re-sending is harmless)"},
+}
 
 PrecisionQ = Annotated[
     Literal["ns", "n", "us", "u", "ms", "s"],
@@ -33,24 +44,8 @@ PrecisionQ = Annotated[
 ]
 
 
-async def _body(request: Request, limit: int) -> str:
-    raw = await request.body()
-    if request.headers.get("content-encoding", "").lower() == "gzip":
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            raw = inflater.decompress(raw, limit + 1)
-        except zlib.error as err:
-            raise HTTPException(400, f"the body is not valid gzip: {err}") from None
-        if len(raw) > limit:
-            raise HTTPException(413, f"the decompressed body exceeds {limit} bytes")
-    try:
-        return raw.decode()
-    except UnicodeDecodeError:
-        raise HTTPException(400, "line protocol must be UTF-8") from None
-
-
 async def _write(
-    request: Request, ingest: IngestDep, settings: SettingsDep, device: Principal,
+    request: Request, ingest: IngestDep, device: Principal,
     prefix: str, precision: str, style: Literal["v1", "v2"],
 ) -> Response:  # fmt: skip
     if not prefix.strip("/"):
@@ -58,63 +53,60 @@ async def _write(
         raise HTTPException(
             400, f"give the namespace prefix as ?{which}=, e.g. {which}=acme/plant1"
         )
-    body = await _body(request, settings.http.max_body_bytes * 8)
-    receive_us = get_platform(request).clock.now_us()
-    values, line_errors = parse_lines(
-        body, prefix=prefix, precision=precision, receive_us=receive_us
-    )
-    if len(values) > settings.ingest.max_items:
-        raise HTTPException(
-            413, f"{len(values)} values; at most {settings.ingest.max_items} per request"
-        )
-    parsed: list[tuple[int, TagValue]] = list(enumerate(values))
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity", "gzip"):
+        raise HTTPException(415, f"Content-Encoding {encoding!r}: send gzip or no encoding")
+    raw = await request.body()  # bounded by http.max_body_bytes (BodyLimit)
     try:
-        result = await ingest.ingest_values(parsed, [], **publish_scope(device))
+        values, line_errors = await ingest.parse_line_protocol(
+            raw, gzipped=encoding == "gzip", prefix=prefix, precision=precision
+        )
+    except BodyError as err:
+        raise HTTPException(err.status, str(err)) from None
     except NotDurableError as err:
         raise HTTPException(503, str(err)) from None
-    problems = [f"line {e.line}: {e.error}" for e in line_errors]
-    problems += [_value_problem(e, values) for e in result.rejected]
-    if not problems:
+    try:
+        result = await ingest.ingest_values(values, [], **publish_scope(device))
+    except NotDurableError as err:
+        raise HTTPException(503, str(err)) from None
+    count = len(line_errors) + len(result.rejected)
+    if not count:
         return Response(status_code=204)
-    message = ("partial write: " if result.accepted else "") + "; ".join(problems[:20])
-    if len(problems) > 20:
-        message += f"; and {len(problems) - 20} more"
+    problems = [f"line {e.line}: {e.error}" for e in line_errors[:_SHOWN]]
+    problems += [f"{e.path}: {e.error}" for e in result.rejected[: _SHOWN - len(problems)]]
+    message = ("partial write: " if result.accepted else "") + "; ".join(problems)
+    if count > _SHOWN:
+        message += f"; and {count - _SHOWN} more"
     content: dict[str, Any] = (
         {"error": message} if style == "v1" else {"code": "invalid", "message": message}
     )
     return JSONResponse(content, status_code=400)
 
 
-def _value_problem(error: ItemError, values: list[TagValue]) -> str:
-    return f"{values[error.index].path}: {error.error}"
-
-
 @router.post(
     "/write",
     status_code=204,
-    responses={400: {"description": "lines that could not be read or stored"}},
+    responses=_RESPONSES,
 )
 async def write_v1(
     request: Request,
     ingest: IngestDep,
-    settings: SettingsDep,
     device: InfluxDevice,
     db: Annotated[str, Query(description="the namespace prefix, e.g. acme/plant1")] = "",
     precision: PrecisionQ = "ns",
 ) -> Response:
     """InfluxDB 1.x write: line protocol under the namespace prefix `db`."""
-    return await _write(request, ingest, settings, device, db, precision, "v1")
+    return await _write(request, ingest, device, db, precision, "v1")
 
 
 @router.post(
     "/api/v2/write",
     status_code=204,
-    responses={400: {"description": "lines that could not be read or stored"}},
+    responses=_RESPONSES,
 )
 async def write_v2(
     request: Request,
     ingest: IngestDep,
-    settings: SettingsDep,
     device: InfluxDevice,
     bucket: Annotated[str, Query(description="the namespace prefix, e.g. acme/plant1")] = "",
     org: Annotated[
@@ -123,4 +115,4 @@ async def write_v2(
     precision: PrecisionQ = "ns",
 ) -> Response:
     """InfluxDB 2.x write: line protocol under the namespace prefix `bucket`."""
-    return await _write(request, ingest, settings, device, bucket, precision, "v2")
+    return await _write(request, ingest, device, bucket, precision, "v2")

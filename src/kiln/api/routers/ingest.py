@@ -6,10 +6,17 @@ from pydantic import BaseModel, Field
 from kiln.api.auth import Device, publish_scope
 from kiln.api.deps import IngestDep, SettingsDep
 from kiln.api.schemas import IngestIn, IngestOut, ItemErrorOut
-from kiln.connectors.http.bulk import CONTENT_TYPES, BulkError, columns, read_table
+from kiln.connectors.http.bulk import CONTENT_TYPES, BulkError, BulkLimits, BulkTooLarge
+from kiln.connectors.http.codec import BodyError
 from kiln.core.errors import NotDurableError
 
 router = APIRouter(tags=["ingest"])
+
+
+_INGEST_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": IngestIn.model_json_schema()}},
+}
 
 
 @router.post(
@@ -20,12 +27,21 @@ router = APIRouter(tags=["ingest"])
             "model": IngestOut,
             "description": "some items were rejected; the others are durable",
         },
-        422: {"description": "no item was valid"},
-        503: {"description": "not durable: retry the request (re-sending is harmless)"},
+        400: {
+            "description": "the body is not UTF-8 JSON or is nested too deeply (the detail says where)"
+        },
+        413: {
+            "description": "over a limit: the body (http.max_body_bytes) or its items (ingest.max_items)"
+        },
+        422: {"description": 'no item was valid, or the body is not {"values": [...]}'},
+        503: {"description": "busy or not durable: retry the request (re-sending is harmless)"},
     },
+    # The body is read raw and parsed off the event loop, not by FastAPI: declared here so the
+    # OpenAPI document still shows it.
+    openapi_extra={"requestBody": _INGEST_BODY},
 )
 async def ingest(
-    body: IngestIn, ingest: IngestDep, settings: SettingsDep, response: Response, device: Device
+    request: Request, ingest: IngestDep, response: Response, device: Device
 ) -> IngestOut:
     """Store a batch of values; answers only once every accepted value is committed.
 
@@ -36,15 +52,11 @@ async def ingest(
     Needs a device credential (`Authorization: Bearer kiln_dev_...`); a device publishes only
     under its own namespace prefix.
     """
-    if len(body.values) > settings.ingest.max_items:
-        raise HTTPException(
-            413, f"{len(body.values)} items; at most {settings.ingest.max_items} per request"
-        )
+    raw = await request.body()  # bounded by http.max_body_bytes (BodyLimit)
     try:
-        result = await ingest.ingest(
-            body.values,
-            **publish_scope(device),
-        )
+        result = await ingest.ingest_body(raw, **publish_scope(device))
+    except BodyError as err:
+        raise HTTPException(err.status, str(err)) from None
     except NotDurableError as err:
         raise HTTPException(503, str(err)) from None
     if result.rejected:
@@ -74,36 +86,59 @@ class BulkOut(BaseModel):
     responses={
         207: {"model": BulkOut, "description": "some paths were refused; the rest is durable"},
         400: {"description": "the body is not a table of points (the detail says why)"},
+        401: {"description": "no valid device credential"},
+        403: {"description": "the credential may not ingest"},
+        413: {
+            "description": "over ingest.bulk_max_bytes, ingest.bulk_max_rows or the inflated "
+            "size (the larger of ingest.max_inflated_bytes and ingest.bulk_max_bytes), found "
+            "before the table is read"
+        },
         415: {"description": "not an Arrow IPC stream or file, nor Parquet"},
-        503: {"description": "not durable: retry the request (re-sending is harmless)"},
+        422: {
+            "model": BulkOut,
+            "description": "no path was accepted: each refused path with its first bad row",
+        },
+        503: {
+            "description": "not durable in time, or every ingest worker busy (Retry-After): "
+            "retry the request (re-sending is harmless)"
+        },
     },
 )
 async def ingest_bulk(
-    request: Request, ingest: IngestDep, response: Response, device: Device
+    request: Request, ingest: IngestDep, settings: SettingsDep, response: Response, device: Device
 ) -> BulkOut:
     """Store a table of points, for backfills and migrations; answers once they are durable.
 
     The body is an Arrow IPC stream (`application/vnd.apache.arrow.stream`), an Arrow file
     (`application/vnd.apache.arrow.file`) or Parquet (`application/vnd.apache.parquet`) with
-    columns `path`, `ts` (timestamp, or integer epoch microseconds), `value` and optionally
-    `quality`. Paths are checked once each; a refused path leaves out its rows only.
-    Needs a device credential; a device publishes only under its own prefix.
+    columns `path`, `ts` (timestamp of any unit, floored to microseconds, or integer epoch
+    microseconds), `value` and optionally `quality`. Paths are checked once each; a refused
+    path (outside the device's prefix, of the wrong type, or with a row whose timestamp is
+    outside the acceptance window or whose value is NaN or infinite without a Bad quality)
+    leaves out its rows only. Needs a device credential; a device publishes only under its own
+    prefix.
     """
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() not in CONTENT_TYPES:
         raise HTTPException(
             415, f"send the table as one of {', '.join(CONTENT_TYPES)}, not {content_type!r}"
         )
-    body = await request.body()
+    ingest_settings = settings.ingest
+    # A compressed table may take the memory an uncompressed upload of the largest accepted
+    # size takes, and no more.
+    limits = BulkLimits(
+        max_rows=ingest_settings.bulk_max_rows,
+        max_inflated_bytes=max(ingest_settings.max_inflated_bytes, ingest_settings.bulk_max_bytes),
+    )
+    # The chunks as received (bounded by ingest.bulk_max_bytes, BodyLimit): the worker joins
+    # them, since copying up to 512 MiB here would hold up the event loop.
+    chunks = [chunk async for chunk in request.stream()]
     try:
-        cols = columns(read_table(body, content_type))
+        result = await ingest.ingest_columns(chunks, content_type, limits, **publish_scope(device))
+    except BulkTooLarge as err:
+        raise HTTPException(413, str(err)) from None
     except BulkError as err:
         raise HTTPException(400, str(err)) from None
-    try:
-        result = await ingest.ingest_columns(
-            cols,
-            **publish_scope(device),
-        )
     except NotDurableError as err:
         raise HTTPException(503, str(err)) from None
     if result.rejected:

@@ -1,14 +1,27 @@
-"""Writing a value to a device through its connector (write-back), permissioned and audited."""
+"""Writing a value to a device through its connector (write-back), permissioned and audited.
+
+The route reads its own body instead of letting FastAPI parse it: a write is one path and one
+value, so the body is capped far below `http.max_body_bytes` before anything is parsed, and
+each way a body can be wrong (content type, UTF-8, JSON syntax, nesting) gets its own message.
+The value rules are the ingest rules (`kiln.core.admission`, `connectors/http/codec.py`): a
+device is never sent what the historian would refuse to store.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+from typing import Annotated, Any
+
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError, WithJsonSchema, field_validator
 
 from kiln.api.audit_trail import audit
 from kiln.api.auth import DeviceWriter
 from kiln.api.deps import HistorianDep, PlatformDep
 from kiln.api.schemas import JsonScalar
+from kiln.connectors.base import ConnectorState
 from kiln.connectors.service import Connectors, NotWritable
 from kiln.core.values import validate_path
 from kiln.security.audit import Category, Result
@@ -16,10 +29,56 @@ from kiln.security.permissions import Permission
 
 router = APIRouter(tags=["write"])
 
+# One path (at most 1024 characters, each up to 4 bytes of UTF-8 or a 6-byte JSON escape), one
+# string value of at most 4096 characters, and room for whitespace: 64 KiB is generous.
+MAX_WRITE_BYTES = 64 * 1024
+MAX_STRING = 4096  # as JSON ingest
+_INT64 = (-(2**63), 2**63 - 1)  # as JSON ingest and line protocol
+RETRY_AFTER_S = 5
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}  # fmt: skip
+
+
+WriteValue = Annotated[
+    bool | int | float | str,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "boolean"},
+                {"type": "integer", "minimum": _INT64[0], "maximum": _INT64[1]},
+                {"type": "number"},
+                {"type": "string", "maxLength": MAX_STRING},
+            ],
+            "description": "in the tag's engineering units: a finite number, an integer that "
+            f"fits in 64 bits, a boolean or a string of at most {MAX_STRING} characters",
+        }
+    ),
+]
+
 
 class WriteIn(BaseModel):
     path: str = Field(max_length=1024, description="the device tag to write")
-    value: bool | int | float | str = Field(description="in the tag's engineering units")
+    value: WriteValue
+
+    @field_validator("value")
+    @classmethod
+    def _short_enough(cls, value: bool | int | float | str) -> bool | int | float | str:
+        if isinstance(value, str) and len(value) > MAX_STRING:
+            raise ValueError(f"string values are limited to {MAX_STRING} characters")
+        return value
+
+
+def value_problem(value: bool | int | float | str) -> str | None:
+    """Why a device must not be sent `value`: the ingest rules the schema cannot state."""
+    # Python's JSON reader takes NaN, Infinity and 1e999 (which overflows to inf); a device
+    # must never be sent a number the historian would refuse to store.
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"value {value} is not a finite number"
+    if isinstance(value, int) and not isinstance(value, bool):
+        low, high = _INT64
+        if not low <= value <= high:
+            return "integer value does not fit in 64 bits (-2**63 .. 2**63-1)"
+    return None
 
 
 class WriteOut(BaseModel):
@@ -32,13 +91,26 @@ class WriteOut(BaseModel):
 @router.post(
     "/write",
     response_model=WriteOut,
-    responses={
-        404: {"description": "no such tag, or no connector that can write it"},
-        502: {"description": "the device refused the write or could not be reached"},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": WriteIn.model_json_schema()}},
+        }
     },
-)
+    responses={
+        400: {"description": "an invalid path, a body that is not UTF-8 or not JSON, a number "
+              "that is not finite or not 64-bit, or a value the tag cannot take (type, range, "
+              "scale, read-only; the device's refusal)"},
+        404: {"description": "no such tag, or no connector that can write it"},
+        413: {"description": f"a body over {MAX_WRITE_BYTES} bytes"},
+        415: {"description": "a body that is not application/json"},
+        422: {"description": "a body that is not an object, a missing field, a value of "
+              "another type, or a string over the schema's length"},
+        502: {"description": "the device failed the write in a way a retry does not cure"},
+        503: {"description": "the device is not connected; retry after Retry-After seconds"},
+    },
+)  # fmt: skip
 async def write(
-    body: WriteIn,
     request: Request,
     who: DeviceWriter,
     platform: PlatformDep,
@@ -46,28 +118,96 @@ async def write(
 ) -> WriteOut:
     """Write `value` to the device tag at `path`, through the connector that reads it.
 
-    Needs devices:write over the tag's place in the namespace. Every attempt is audited with
-    the old and the new value, whether the device accepts it or not.
+    Needs devices:write over the tag's place in the namespace. Every attempt that reaches a
+    connector is audited with the old and the new value, whether the device accepts it or not.
     """
+    body = await _write_in(request)
     path = validate_path(body.path)
+    problem = value_problem(body.value)
+    if problem:
+        raise HTTPException(400, f"{problem}: nothing was written")
     missing = HTTPException(404, f"no writable tag {path!r} for you: check the path and scope")
     if not who.sees(Permission.DEVICES_WRITE, path) or not platform.has(Connectors):
         raise missing
+    connectors = platform.service(Connectors)
+    try:
+        runner, _ = connectors.writer_for(path)
+    except NotWritable:
+        raise missing from None
     latest = await historian.latest([path], limit=1)
     old = latest[0].value if latest else None
     detail = {"old": old, "new": body.value}
+    if runner.state is not ConnectorState.CONNECTED:
+        # Checked before the connector is asked: a connector that is not connected may not
+        # know it (the fake one would take the write), and a retry is what cures this.
+        error = f"connector {runner.name} is not connected ({runner.state.value})"
+        await audit(request, category=Category.DEVICE_WRITE, action="write", target=path,
+                    result=Result.FAILURE, detail={**detail, "error": error})  # fmt: skip
+        raise _unavailable(f"{error}: nothing was written; retry when it reconnects")
     try:
-        connector = await platform.service(Connectors).write(path, body.value)
+        connector = await connectors.write(path, body.value)
     except NotWritable:
         raise missing from None
     except (ValueError, LookupError) as err:
         await audit(request, category=Category.DEVICE_WRITE, action="write", target=path,
                     result=Result.FAILURE, detail={**detail, "error": str(err)})  # fmt: skip
         raise HTTPException(400, str(err)) from None
-    except (ConnectionError, OSError, TimeoutError) as err:
+    except (ConnectionError, TimeoutError) as err:
+        await audit(request, category=Category.DEVICE_WRITE, action="write", target=path,
+                    result=Result.FAILURE, detail={**detail, "error": str(err)})  # fmt: skip
+        raise _unavailable(f"the device is not connected: {err}; retry when it is") from None
+    except OSError as err:
         await audit(request, category=Category.DEVICE_WRITE, action="write", target=path,
                     result=Result.FAILURE, detail={**detail, "error": str(err)})  # fmt: skip
         raise HTTPException(502, f"the device did not take the write: {err}") from None
     await audit(request, category=Category.DEVICE_WRITE, action="write", target=path,
                 detail={**detail, "connector": connector})  # fmt: skip
     return WriteOut(path=path, connector=connector, old_value=old, value=body.value)
+
+
+def _unavailable(detail: str) -> HTTPException:
+    return HTTPException(503, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+async def _write_in(request: Request) -> WriteIn:
+    """The body as a WriteIn, or the 4xx that says what is wrong with it."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise HTTPException(
+            415,
+            f"send the body as application/json, not {media or 'without a content type'}: "
+            '{"path": "...", "value": ...}',
+        )
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_WRITE_BYTES:
+            raise HTTPException(
+                413, f"a write body is at most {MAX_WRITE_BYTES} bytes: one path and one value"
+            )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise HTTPException(400, f"body is not UTF-8: invalid byte at offset {err.start}") from None
+    try:
+        doc: Any = json.loads(text)
+    except RecursionError:
+        raise HTTPException(
+            400, 'body is nested too deeply: send {"path": "...", "value": ...}'
+        ) from None
+    except json.JSONDecodeError as err:
+        raise HTTPException(
+            400, f"body is not JSON: {err.msg} at line {err.lineno} column {err.colno}"
+        ) from None
+    except ValueError as err:  # an integer literal over Python's 4300-digit limit
+        raise HTTPException(400, f"body is not usable JSON: {err}") from None
+    if not isinstance(doc, dict):
+        kind = _JSON_KINDS.get(type(doc), "value")
+        raise HTTPException(
+            422, f'the body is a JSON {kind}: send an object {{"path": ..., "value": ...}}'
+        )
+    try:
+        return WriteIn.model_validate(doc)
+    except ValidationError as err:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in err.errors(include_url=False)]
+        raise RequestValidationError(errors, body=doc) from None

@@ -167,8 +167,12 @@ class RegisterSpec:
             number = getattr(self, name)
             if isinstance(number, bool) or not isinstance(number, int | float):
                 raise ValueError(f"{name}: must be a number, not {number!r}")
-            if not math.isfinite(number):
-                raise ValueError(f"{name}: must be finite, not {number!r}")
+            try:
+                finite = math.isfinite(number)
+            except OverflowError:  # an int too large to be a float
+                finite = False
+            if not finite:
+                raise ValueError(f"{name}: must be finite, not {_short(number)}")
         if self.scale == 0:
             raise ValueError("scale: must not be zero")
         if self.count is not None and (not _is_int(self.count) or self.count < 1):
@@ -345,6 +349,11 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
 def _where(spec: RegisterSpec) -> str:
     return f"{spec.data_type} at {spec.table} {spec.address}"
 
@@ -412,7 +421,11 @@ def _raw(spec: RegisterSpec, value: object) -> int | float:
     try:
         raw = value if spec.is_identity else (value - spec.offset) / spec.scale
         if data_type in (DataType.FLOAT32, DataType.FLOAT64):
-            return float(raw)
+            number = float(raw)
+            # A finite value must not reach the device as an infinity (a tiny scale overflows).
+            if math.isfinite(value) and not math.isfinite(number):
+                raise OverflowError
+            return number
     except OverflowError:
         raise ValueError(f"{_where(spec)}: {value!r} is outside the {data_type} range") from None
     if isinstance(raw, float):

@@ -4,9 +4,10 @@ A plant sends NDATA and DDATA all day, a hundred metrics or more in each, and ne
 metric is a number named by its alias, with its timestamp (6.4.6). `decode_data` copies those
 from the protobuf message into columns with no object per metric. A metric that is anything
 else (a property set, a null, historical or transient, a type that needs interpreting, a metric
-the birth did not define) is decoded in full by `codec.decode_metric` and handed back apart, so
-the result says exactly what `codec.decode_payload` would, only faster; a property test holds
-the two to that.
+the birth did not define, a name that is not UTF-8, a number that is not finite) is decoded in
+full by `codec.decode_metric` and handed back apart, so the result says exactly what
+`codec.decode_payload` would, only faster; property tests (here and in `tests/fuzz`) hold the
+two to that.
 """
 
 from __future__ import annotations
@@ -127,10 +128,16 @@ def _columns(
             or m.is_transient
             or has("properties")
             or (has("datatype") and m.datatype != found.datatype)
+            # A name the full decode refuses (bytes, not UTF-8) must be refused here too,
+            # even when the metric is found by its alias.
+            or (has("name") and not isinstance(m.name, str))
         ):
             others.append(decode_metric(m, datatype_of))
             continue
         value: float = getattr(m, kind)  # a float, an int or a bool: never a str here
+        if value - value:  # NaN or an infinity (x - x is 0 for every finite number)
+            others.append(decode_metric(m, datatype_of))  # the session gives it a Bad quality
+            continue
         wrap = found.wrap
         if wrap and value >= wrap >> 1:
             value -= wrap  # a signed integer's two's complement in its carrier

@@ -83,7 +83,9 @@ class SparkplugConfig(ConnectorConfig):
 
 def metric_path(template: str, metric: MetricId) -> str:
     """The namespace path of a metric: template filled, each segment made valid ('/' in a
-    metric name are folders, 6.4.6; other characters outside the path alphabet become '_')."""
+    metric name are folders, 6.4.6; other characters outside the path alphabet become '_' and a
+    segment is cut at 64 characters). Not injective: the host gives a path to the first metric
+    that maps to it and drops any other, named (`SparkplugHost._path`)."""
     device = metric.device_id
     if device is None:
         template = template.replace("{device}/", "").replace("/{device}", "")
@@ -112,6 +114,7 @@ class SparkplugHost:
         self._connections = 0
         self._client: aiomqtt.Client | None = None
         self._paths: dict[MetricId, str] = {}
+        self._owners: dict[str, MetricId] = {}  # each path, and the one metric stored there
         self._state_topic = StateTopic(config.host_id).topic
         self._birth_ms = 0  # the STATE birth's timestamp, which its death repeats (5.3)
 
@@ -253,10 +256,22 @@ class SparkplugHost:
         if path is None:
             candidate = metric_path(self.config.path, metric)
             try:
-                path = self._paths[metric] = validate_path(candidate)
+                validate_path(candidate)
             except InvalidPathError as err:
                 link.malformed("metric name", str(err))
                 return None
+            owner = self._owners.setdefault(candidate, metric)
+            if owner != metric:
+                # metric_path makes names valid ('Scan Rate' and 'Scan_Rate' both become
+                # Scan_Rate): a second metric there would silently overwrite the first one's
+                # series, so the first keeps the path and the second is dropped, named.
+                link.malformed(
+                    "metric name",
+                    f"{metric.path!r} maps to {candidate}, the path of {owner.path!r}: "
+                    "rename one of them at the edge node",
+                )
+                return None
+            path = self._paths[metric] = candidate
         return path
 
     @property

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Literal
@@ -756,6 +757,11 @@ def _bd_seq(payload: Payload) -> int | None:
 
 
 def _quality(metric: Metric) -> int:
+    value = metric.value
+    if isinstance(value, float) and not math.isfinite(value):
+        # NaN or an infinity is no reading, whatever the Quality property says: Kiln stores a
+        # non-finite number only with a Bad quality, on every path (kiln.core.admission).
+        return int(Quality.BAD)
     prop = metric.properties.get("Quality")
     if prop is not None and isinstance(prop.value, int) and not isinstance(prop.value, bool):
         return int(_SPARKPLUG_QUALITY.get(prop.value, Quality.UNCERTAIN))
