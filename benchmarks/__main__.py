@@ -18,6 +18,7 @@ import time
 SUITES = {
     "historian": "benchmarks.bench_historian",
     "ingest_http": "benchmarks.bench_ingest_http",
+    "loop_stall": "benchmarks.bench_loop_stall",
     "modbus": "benchmarks.bench_modbus",
     "opcua": "benchmarks.bench_opcua",
     "peers": "benchmarks.bench_peers",

@@ -6,7 +6,6 @@ it once took 3.1 GB). A real server runs as a subprocess; another thread probes 
 from __future__ import annotations
 
 import io
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,51 +15,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from stall_probe import Probe, probed, stall_server
 
 from kiln.connectors.http.bulk import ARROW_STREAM, PARQUET
-from kiln.testing.auth import admin_headers, device_headers
-from kiln.testing.server import free_port, kiln_command, running_server
 
 pytestmark = pytest.mark.slow
 
-STALL_LIMIT_S = 0.100
 ALLOWED_ROWS = 1_000_000  # the largest upload that fits the test's time; the limit is 10 M
-
-
-class Probe:
-    """GETs /api/v1/health in a loop from its own thread; remembers the slowest answer."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.worst = 0.0
-        self.count = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.base, timeout=60) as client:
-            while not self._stop.is_set():
-                started = time.perf_counter()
-                r = client.get("/api/v1/health")
-                self.worst = max(self.worst, time.perf_counter() - started)
-                assert r.status_code in (200, 503), r.text
-                self.count += 1
-                time.sleep(0.005)
-
-    def __enter__(self) -> Probe:
-        self._thread.start()
-        time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
-
-    def check(self, what: str) -> None:
-        assert self.count > 0
-        assert self.worst < STALL_LIMIT_S, (
-            f"/api/v1/health took {self.worst * 1000:.0f} ms while {what} was processed"
-        )
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -104,21 +65,8 @@ def zstd_parquet_of_constant_rows(rows: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str], int]]:
-    root = tmp_path_factory.mktemp("bulk-stall")
-    config = root / "plant.yaml"
-    config.write_text("name: bulk stall test\ndata_dir: data\n")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with running_server(
-        kiln_command("run", "--config", str(config), "--port", str(port)),
-        port=port,
-        log=root / "server.log",
-        cwd=root,
-    ) as proc:
-        with httpx.Client(base_url=base, timeout=60) as client:
-            admin = admin_headers(client, root / "data")
-            device = device_headers(client, admin, "bulk-gw", "acme")
-        yield base, device, proc.pid
+    with stall_server(tmp_path_factory.mktemp("bulk-stall"), "bulk-gw") as running:
+        yield running
 
 
 def upload(base: str, device: dict[str, str], body: bytes, content_type: str) -> httpx.Response:
@@ -134,8 +82,12 @@ def test_health_answers_while_the_largest_allowed_upload_is_ingested(
     base, device, _ = server
     t0_us = (time.time_ns() // 1000) - 2 * ALLOWED_ROWS * 1000  # ends in the past
     body = stream(points(ALLOWED_ROWS, t0_us))
-    with Probe(base) as probe:
-        r = upload(base, device, body, ARROW_STREAM)
+    r, probe = probed(
+        base,
+        lambda c: c.post(
+            "/api/v1/ingest/bulk", content=body, headers={**device, "Content-Type": ARROW_STREAM}
+        ),
+    )
     assert r.status_code == 200, r.text[:500]
     assert r.json()["accepted"] == ALLOWED_ROWS
     probe.check(f"an Arrow stream of {ALLOWED_ROWS} rows")

@@ -9,58 +9,16 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
-
-from kiln.testing.auth import admin_headers, device_headers
-from kiln.testing.server import free_port, kiln_command, running_server
+from stall_probe import probed, stall_server
 
 pytestmark = pytest.mark.slow
 
 MAX_ITEMS = 100_000  # the default ingest.max_items
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-STALL_LIMIT_S = 0.100
-
-
-class Probe:
-    """GETs /api/v1/health in a loop from its own thread; remembers the slowest answer."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.latencies: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.base, timeout=60) as client:
-            while not self._stop.is_set():
-                started = time.perf_counter()
-                r = client.get("/api/v1/health")
-                elapsed = time.perf_counter() - started
-                assert r.status_code in (200, 503), r.text
-                self.latencies.append(elapsed)
-                time.sleep(0.005)
-
-    @property
-    def worst(self) -> float:
-        return max(self.latencies, default=0.0)
-
-    def summary(self) -> str:
-        ms = sorted(x * 1000 for x in self.latencies)
-        return f"{len(ms)} probes, median {ms[len(ms) // 2]:.0f} ms, worst {ms[-1]:.0f} ms"
-
-    def __enter__(self) -> Probe:
-        self._thread.start()
-        time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
 
 
 def _json_body(n: int) -> bytes:
@@ -87,20 +45,8 @@ def _chunks(size: int, piece: int = 1 << 20) -> Iterator[bytes]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    root = tmp_path_factory.mktemp("stall")
-    config = root / "plant.yaml"
-    config.write_text("name: stall test\ndata_dir: data\n")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with running_server(
-        kiln_command("run", "--config", str(config), "--port", str(port)),
-        port=port,
-        log=root / "server.log",
-        cwd=root,
-    ):
+    with stall_server(tmp_path_factory.mktemp("stall"), "stall-gw") as (base, device, _):
         with httpx.Client(base_url=base, timeout=60) as client:
-            admin = admin_headers(client, root / "data")
-            device = device_headers(client, admin, "stall-gw", "acme")
             # One small write of each kind first: what is loaded lazily on a first write is
             # not what this test measures.
             warm = client.post(
@@ -116,36 +62,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         yield base, device
 
 
-def _probed(
-    base: str, send: Callable[[httpx.Client], httpx.Response]
-) -> tuple[httpx.Response, Probe]:
-    """`send` while health is probed. A second try when the first saw a stall: on a loaded
-    machine the OS may leave the server without a CPU for a moment, which is not what this
-    test is about; a loop blocked by parsing (seconds, before) stalls on every try. Every
-    request here is harmless to repeat (idempotent writes, or refused ones)."""
-    for _ in range(2):
-        with httpx.Client(base_url=base, timeout=120) as client, Probe(base) as probe:
-            response = send(client)
-        if probe.worst < STALL_LIMIT_S:
-            break
-    return response, probe
-
-
-def _check(probe: Probe, what: str) -> None:
-    assert probe.latencies
-    print(f"{what}: {probe.summary()}")
-    assert probe.worst < STALL_LIMIT_S, (
-        f"/api/v1/health took {probe.worst * 1000:.0f} ms while {what} was processed "
-        f"({probe.summary()})"
-    )
-
-
 def test_health_answers_while_the_largest_allowed_requests_are_ingested(
     server: tuple[str, dict[str, str]],
 ) -> None:
     base, device = server
     body = _json_body(MAX_ITEMS)
-    r, probe = _probed(
+    r, probe = probed(
         base,
         lambda c: c.post(
             "/api/v1/ingest",
@@ -155,17 +77,17 @@ def test_health_answers_while_the_largest_allowed_requests_are_ingested(
     )
     assert r.status_code == 200, r.text[:500]
     assert r.json()["accepted"] == MAX_ITEMS
-    _check(probe, f"a JSON body of {MAX_ITEMS} items")
+    probe.check(f"a JSON body of {MAX_ITEMS} items")
 
     lines = _lines(MAX_ITEMS)
-    r, probe = _probed(
+    r, probe = probed(
         base,
         lambda c: c.post(
             "/api/v2/write", params={"bucket": "acme/stall"}, content=lines, headers=device
         ),
     )
     assert r.status_code == 204, r.text[:500]
-    _check(probe, f"{MAX_ITEMS} lines of line protocol")
+    probe.check(f"{MAX_ITEMS} lines of line protocol")
 
 
 def test_health_answers_while_the_worst_rejected_requests_are_refused(
@@ -176,7 +98,7 @@ def test_health_answers_while_the_worst_rejected_requests_are_refused(
     line = _lines(1)
     bomb = gzip.compress(line * (60 * 1024 * 1024 // len(line)), compresslevel=9)
     assert len(bomb) < 256 * 1024
-    r, probe = _probed(
+    r, probe = probed(
         base,
         lambda c: c.post(
             "/api/v2/write",
@@ -187,20 +109,20 @@ def test_health_answers_while_the_worst_rejected_requests_are_refused(
     )
     assert r.status_code == 413, r.text[:500]
     assert "ingest.max_items" in r.text
-    _check(probe, "a gzip body inflating to 60 MiB")
+    probe.check("a gzip body inflating to 60 MiB")
 
     plain = _lines(400_000)[: 15 * 1024 * 1024]
-    r, probe = _probed(
+    r, probe = probed(
         base,
         lambda c: c.post(
             "/api/v2/write", params={"bucket": "acme/plain"}, content=plain, headers=device
         ),
     )
     assert r.status_code == 413, r.text[:500]
-    _check(probe, "a 15 MiB line-protocol body")
+    probe.check("a 15 MiB line-protocol body")
 
     many = _json_body(MAX_ITEMS * 2)  # about 15 MiB
-    r, probe = _probed(
+    r, probe = probed(
         base,
         lambda c: c.post(
             "/api/v1/ingest", content=many, headers={**device, "Content-Type": "application/json"}
@@ -208,9 +130,9 @@ def test_health_answers_while_the_worst_rejected_requests_are_refused(
     )
     assert r.status_code == 413, r.text[:500]
     assert f"at most {MAX_ITEMS} per request" in r.text
-    _check(probe, "a JSON body of twice the item limit")
+    probe.check("a JSON body of twice the item limit")
 
-    r, probe = _probed(
+    r, probe = probed(
         base,
         lambda c: c.post(
             "/api/v1/ingest",
@@ -220,7 +142,7 @@ def test_health_answers_while_the_worst_rejected_requests_are_refused(
     )
     assert r.status_code == 413, r.text[:500]
     assert "http.max_body_bytes" in r.text
-    _check(probe, "a 50 MB chunked body")
+    probe.check("a 50 MB chunked body")
 
     with httpx.Client(base_url=base, timeout=10) as client:
         assert client.get("/api/v1/health").status_code == 200
