@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from identity_fixtures import (  # noqa: F401
 )
 
 from kiln.security.principal import AuthError, PermissionDenied, Principal, PrincipalKind
-from kiln.security.service import DEFAULT_TENANT, Identity
+from kiln.security.service import DEFAULT_TENANT, Identity, mark_changed
 from kiln.security.tokens import issue_access_token
 from kiln.testing.clock import FakeClock
 
@@ -380,3 +381,37 @@ async def test_no_secret_reaches_the_log(
         text = record.getMessage() + repr(record.args)
         for secret in secrets:
             assert secret not in text, f"a secret in the log: {record.getMessage()!r}"
+
+
+async def test_a_credential_made_elsewhere_works_while_a_reload_is_half_way(
+    sqlite_url: str,  # noqa: F811
+    tmp_path: Path,
+    clock: FakeClock,  # noqa: F811
+) -> None:
+    """A device made by another process (`kiln admin devices add`) while this one's follower
+    is in the middle of reloading: the request must wait for that reload, not conclude from the
+    change stamp it has already seen that nothing changed (a 401 one run in a few dozen)."""
+    async with (
+        running(sqlite_url, tmp_path, clock) as server,
+        running(sqlite_url, tmp_path, clock) as console,
+    ):
+        token, _ = await console.create_device(
+            await sign_in_admin(server), "default", "press7", "acme/plant1/press7"
+        )
+        mark_changed(tmp_path)  # as `kiln admin` does after a change
+        release = asyncio.Event()
+        reload = server._rt.reload
+
+        async def slow_reload() -> None:
+            await release.wait()
+            await reload()
+
+        server._rt.reload = slow_reload  # type: ignore[method-assign]
+        follower = asyncio.create_task(server._catch_up())
+        await asyncio.sleep(0)  # the follower holds the lock, its reload half way
+        request = asyncio.create_task(server.authenticate_device(token))
+        await asyncio.sleep(0.01)
+        release.set()
+        principal = await request
+        assert principal.name == "press7"
+        assert await follower is True

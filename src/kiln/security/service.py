@@ -493,9 +493,14 @@ class Identity:
         if now == self._seen_stamp:
             return False
         async with self._rt.write_lock:
-            if self._rt.store is None or now == self._seen_stamp:  # stopped, or done meanwhile
+            if self._rt.store is None:
                 return False
-            self._seen_stamp = now
+            if now == self._seen_stamp:
+                # Reloaded by another task while this one waited: worth asking again.
+                return True
             await self._rt.reload()
+            # Only once the reload is done: a request that finds the stamp already seen must
+            # be able to trust the cache (it answered 401 while the reload was half way).
+            self._seen_stamp = now
         LOGGER.info("Identity reloaded: changed by another process")
         return True
