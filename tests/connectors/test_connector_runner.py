@@ -4,13 +4,16 @@ the source is gone, logging once per outage, isolation between connectors, healt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from pathlib import Path
 
 import pytest
 
 from kiln.connectors.backoff import Backoff, BackoffSettings
 from kiln.connectors.base import ConnectorState
+from kiln.connectors.runner import ConnectorRunner
 from kiln.connectors.service import Connectors, NotWritable
 from kiln.core.bus import Overflow
 from kiln.core.config import parse_config
@@ -222,3 +225,99 @@ async def test_a_runner_stops_when_cancelled_even_if_its_connector_turns_that_in
         assert task.cancelled()
         assert runner.state is ConnectorState.STOPPED
         assert link.stats.failures == 0, "a stop is not an outage"
+
+
+class _LosesItsCancellation:
+    """A connector whose poll task loses its cancellation, as one awaiting a client library may
+    (Python 3.11's asyncio.wait_for returns an answer that came in the same turn of the loop as
+    the cancellation), and polls on. Its requests fail once its connection is closed, unless
+    it is `deaf`; `released` lets a test end it."""
+
+    tags: tuple[str, ...] = ()
+
+    def __init__(self, *, deaf: bool = False) -> None:
+        self.deaf = deaf
+        self.closed = False
+        self.released = False
+
+    async def setup(self, link: object) -> None:
+        self.closed = False
+
+    async def run(self, link: object) -> None:
+        async def poll() -> None:
+            while not self.released:
+                # A request; its answer came as the cancellation did, and the answer wins.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.sleep(0.01)
+                if self.closed and not self.deaf:
+                    raise ConnectionError("not connected")
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(poll())
+
+    async def teardown(self) -> None:
+        self.closed = True
+
+
+async def _stop_runner(
+    tmp_path: Path, connector: _LosesItsCancellation, grace_s: float
+) -> tuple[ConnectorRunner, asyncio.Task[None], float]:
+    """Start a runner on `connector`, stop it as Connectors.stop does: the runner, its task,
+    and how long the stop took (or 5 s, if it did not end)."""
+    from kiln.connectors.link import Link
+
+    clock = FakeClock()
+    platform = Platform(clock=clock, data_dir=tmp_path)
+    async with platform:
+        link = Link("deaf", platform.bus, clock, logging.getLogger(__name__))
+        runner = ConnectorRunner(
+            config("deaf", "unused", []), connector, link, clock, stop_grace_s=grace_s
+        )
+        task = asyncio.create_task(runner.run_forever())
+        await asyncio.sleep(0.05)
+        assert runner.state is ConnectorState.CONNECTED
+        runner.request_stop()
+        task.cancel()
+        started = time.monotonic()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        took = time.monotonic() - started
+        if not done:  # do not leave it to hang the platform's stop
+            connector.released = True
+            await asyncio.wait({task}, timeout=5)
+        assert done == {task}, "the stop waited on the connector for ever"
+        return runner, task, took
+
+
+async def test_a_runner_stops_when_its_connector_loses_the_cancellation(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found as a Modbus test that hung on stop about one run in twenty: the connector's
+    # TaskGroup waited on a poll task that had lost its cancellation, the runner on the
+    # TaskGroup, and the platform on the runner; a second cancellation changed nothing.
+    caplog.set_level(logging.DEBUG, logger="kiln.connectors")
+    connector = _LosesItsCancellation()
+    runner, task, took = await _stop_runner(tmp_path, connector, grace_s=0.2)
+    assert task.cancelled()
+    assert 0.2 <= took < 2, "closing the connection after the grace period ends the poll"
+    assert runner.state is ConnectorState.STOPPED
+    assert runner.link.stats.failures == 0, "a stop is not an outage"
+    assert runner.left_behind is None
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "Connector deaf went on 0.2 s after it was cancelled; closing its connection"
+    ]
+
+
+async def test_a_runner_stops_without_a_connector_that_will_not_stop_at_all(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    connector = _LosesItsCancellation(deaf=True)
+    runner, task, took = await _stop_runner(tmp_path, connector, grace_s=0.2)
+    assert task.cancelled() and 0.4 <= took < 2
+    assert runner.state is ConnectorState.STOPPED
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == ["Connector deaf would not stop when cancelled; stopped without it"]
+    left = runner.left_behind
+    assert left is not None and not left.done()
+    connector.released = True
+    await asyncio.wait({left}, timeout=5)
+    assert left.done()

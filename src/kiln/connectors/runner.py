@@ -25,6 +25,10 @@ from kiln.core.quality import Quality
 
 _LOGGER = logging.getLogger(__name__)
 
+# How long a stop waits for a connector's run to end once cancelled, and again once its
+# connection is closed: twice this stays within the platform's stop timeout (15 s).
+STOP_GRACE_S = 5.0
+
 
 class ConnectorRunner:
     def __init__(
@@ -35,16 +39,19 @@ class ConnectorRunner:
         clock: Clock,
         *,
         backoff: Backoff | None = None,
+        stop_grace_s: float = STOP_GRACE_S,
     ) -> None:
         self.config = config
         self.connector = connector
         self.link = link
         self.clock = clock
         self.backoff = backoff or Backoff(config.reconnect)
+        self.stop_grace_s = stop_grace_s
         self.state = ConnectorState.CONNECTING
         self.outage: Outage | None = None
         self.connected_since_us: int | None = None
         self.stopping = False  # set by `request_stop`, before its task is cancelled
+        self.left_behind: asyncio.Task[None] | None = None  # a run that would not stop
 
     @property
     def name(self) -> str:
@@ -88,25 +95,76 @@ class ConnectorRunner:
                 self.state = ConnectorState.CONNECTING
                 try:
                     await self.connector.setup(self.link)
+                    self._stop_if_requested()
                     self._connected()
-                    await self.connector.run(self.link)
+                    await self._run()
                     raise SourceLost("the connection ended")
                 except asyncio.CancelledError:
                     raise
                 except Exception as err:  # any failure of a device is an outage
                     if self.stopping:
-                        # A connector's tasks may turn their cancellation into an error (a
-                        # request cut off), and Python 3.11's TaskGroup then raises that instead
-                        # of CancelledError: the cancellation is lost, and retrying would never
-                        # stop. (Task.cancelling() cannot tell: client libraries leave it set.)
+                        # A connector may turn its cancellation into an error (a connect or a
+                        # request cut off; `_run` sees its own cancellation, setup does not):
+                        # the cancellation is lost, and retrying would never stop.
+                        # (Task.cancelling() cannot tell: client libraries leave it set.)
                         raise asyncio.CancelledError from err
                     await self._failed(err)
+                self._stop_if_requested()
                 delay = self.backoff.next_delay()
                 _LOGGER.debug("Connector %s: next attempt in %.1f s", self.name, delay)
                 await self.clock.sleep(delay)
         finally:
             self.state = ConnectorState.STOPPED
             await self._teardown()
+
+    def _stop_if_requested(self) -> None:
+        """Raise the stop's cancellation if the connector returned in its stead: a client
+        library may lose a cancellation (Python 3.11's `asyncio.wait_for` returns an answer that
+        came in the same turn of the loop, python/cpython#86296), and the runner would go on."""
+        if self.stopping:
+            raise asyncio.CancelledError
+
+    async def _run(self) -> None:
+        """`connector.run`, in a task of its own so that a stop never waits on it for ever.
+
+        Awaited here, the connector's TaskGroup would take this task's cancellation and wait for
+        its own tasks; one that loses its cancellation runs on, and the stop waits with it (a
+        second cancellation does not help: the TaskGroup is already aborting). In a task, the
+        runner sees its own cancellation whatever the connector does with it.
+        """
+        run = asyncio.create_task(self.connector.run(self.link), name=f"connector:{self.name}:run")
+        try:
+            await asyncio.wait({run})
+        except asyncio.CancelledError:
+            await self._stop_run(run)
+            raise
+        run.result()  # what it raised, or None: the connection ended
+
+    async def _stop_run(self, run: asyncio.Task[None]) -> None:
+        """Cancel `run` and wait for it, a bounded time: if it goes on, close its connection (a
+        request then fails, whatever became of the cancellation) and wait again; if it still
+        goes on, or this wait is itself cancelled, leave it behind, logged: the stop must end."""
+        run.cancel()
+        try:
+            done, _ = await asyncio.wait({run}, timeout=self.stop_grace_s)
+            if not done:
+                _LOGGER.warning(
+                    "Connector %s went on %g s after it was cancelled; closing its connection",
+                    self.name,
+                    self.stop_grace_s,
+                )
+                await self._teardown()
+                run.cancel()
+                await asyncio.wait({run}, timeout=self.stop_grace_s)
+        finally:
+            if run.done():
+                _consume(run)
+            else:
+                _LOGGER.error(
+                    "Connector %s would not stop when cancelled; stopped without it", self.name
+                )
+                self.left_behind = run  # the event loop holds its tasks only weakly
+                run.add_done_callback(_consume)
 
     def _connected(self) -> None:
         if self.outage is not None:
@@ -156,3 +214,10 @@ class ConnectorRunner:
             await self.connector.teardown()
         except Exception:  # teardown must not take the runner down
             _LOGGER.debug("Connector %s: teardown failed", self.name, exc_info=True)
+
+
+def _consume(run: asyncio.Task[None]) -> None:
+    """Take what a run stopped with: a stop is not an outage, but asyncio would log it as an
+    exception never retrieved. Its cancellation may surface as an error (a request cut off)."""
+    if not run.cancelled() and (err := run.exception()) is not None:
+        _LOGGER.debug("Connector run %s stopped with %r", run.get_name(), err)

@@ -130,6 +130,7 @@ class ModbusConnector:
             values: list[TagValue] = []
             for request in group.requests:
                 values.extend(await self._read(client, group, request, link))
+                _raise_if_cancelled()
             await link.publish(values)
             tick += 1
             now = clock.monotonic()
@@ -273,6 +274,20 @@ async def _read_table(client: AsyncModbusTcpClient, r: ReadRequest, unit: int) -
             return await client.read_holding_registers(r.address, count=r.count, device_id=unit)
         case Table.INPUT_REGISTER:
             return await client.read_input_registers(r.address, count=r.count, device_id=unit)
+
+
+def _raise_if_cancelled() -> None:
+    """Raise the cancellation of this poll task if pymodbus returned an answer in its stead.
+
+    pymodbus waits for an answer with `asyncio.wait_for`, which under Python 3.11 returns the
+    answer when it arrives in the same turn of the loop as a cancellation, and the cancellation
+    is lost (python/cpython#86296, gone in 3.12). A stopping connector's poll task then polled
+    on for ever, and the stop waited for it. `Task.cancelling()` still counts the request; only
+    the connector's TaskGroup cancels its poll tasks, so a count always means: end now.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _plain(err: Exception) -> str:
