@@ -51,3 +51,19 @@ def test_non_finite_only_with_bad_quality(value: float) -> None:
 @pytest.mark.parametrize("value", [0.0, -1.5, 1e308, 7, True, "text"])
 def test_ordinary_values_pass(value: object) -> None:
     assert value_problem(value, int(Quality.GOOD)) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("x" * 4097, "4096 characters"),
+        (2**63, "64 bits"),
+        (-(2**63) - 1, "64 bits"),
+        (99999999999999999999999, "64 bits"),
+    ],
+)
+def test_text_length_and_integer_range(value: object, fragment: str) -> None:
+    problem = value_problem(value, int(Quality.GOOD))
+    assert problem is not None and fragment in problem
+    assert value_problem("x" * 4096, int(Quality.GOOD)) is None
+    assert value_problem(2**63 - 1, int(Quality.GOOD)) is None

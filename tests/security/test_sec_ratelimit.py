@@ -181,7 +181,32 @@ async def test_memory_is_bounded_and_least_recently_used_are_forgotten() -> None
         limiter.failed(f"u{i}", f"s{i}")
         limiter.succeeded(f"k{i}", f"s{i}")
     assert len(limiter) == 8
-    assert limiter.check("a", "elsewhere") is None  # forgotten
+    # Still bounded, but a count that holds a caller back is passed over while others can
+    # go: a flood of failures on fresh names no longer flushes an account's backoff.
+    assert limiter.check("a", "elsewhere") == 1.0
+
+
+async def test_an_expired_count_is_forgotten_first() -> None:
+    clock = FakeClock()
+    limiter = LoginLimiter(clock, per_user=5, per_source=1000, max_entries=4, window_s=60)
+    _fail(limiter, 5, "a", "s1")
+    await clock.advance(61)  # a's count has expired: nothing holds it
+    for i in range(10):
+        limiter.failed(f"u{i}", "s2")
+    assert len(limiter) == 4
+    assert limiter.check("a", "elsewhere") is None
+
+
+async def test_one_address_spraying_many_names_is_slowed_after_the_spray_limit() -> None:
+    """Names an address has not failed on are spared (the NAT case), but only up to
+    spray_factor x per_source failures: past that every name from it waits."""
+    limiter = LoginLimiter(FakeClock(), per_source=50, spray_factor=10)
+    for i in range(499):
+        limiter.failed(f"user{i}", "203.0.113.7")
+    assert limiter.check("colleague", "203.0.113.7") is None  # 499 failures: still spared
+    limiter.failed("user499", "203.0.113.7")
+    assert limiter.check("colleague", "203.0.113.7") is not None  # 500: slowed for any name
+    assert limiter.check("colleague", "198.51.100.1") is None  # another address is not
 
 
 async def test_failures_cannot_push_known_addresses_out() -> None:

@@ -7,7 +7,8 @@ refused by one path is refused by every other with the same words:
   plus `max_future_s` (default 10 minutes; `ingest.max_future_s`). A clock that runs years
   ahead would otherwise pin a tag's latest value; a year-0001 timestamp is a sender's bug.
 - **value**: numbers must be finite. NaN and infinities are accepted only with an explicit Bad
-  quality (a device saying "no reading"), never stored as Good.
+  quality (a device saying "no reading"), never stored as Good. Integers fit 64 bits, texts
+  are at most 4,096 characters.
 - **path**: a name that is not a valid namespace path is refused, never rewritten
   (`kiln.core.values.validate_path` says which segment is wrong).
 
@@ -54,8 +55,21 @@ class TimeWindow:
         return None
 
 
+MAX_TEXT = 4096  # characters of a text value
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what the historian stores integers in
+
+
 def value_problem(value: object, quality: int) -> str | None:
-    """Why a value is refused: a non-finite number unless its quality says Bad."""
+    """Why a value is refused: text over MAX_TEXT characters, an integer beyond 64 bits, or a
+    non-finite number unless its quality says Bad."""
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return f"text values are limited to {MAX_TEXT} characters (this one has {len(value)})"
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not (INT64_MIN <= value <= INT64_MAX)
+    ):
+        return "integer value does not fit in 64 bits (-2**63 .. 2**63-1)"
     if (
         isinstance(value, float)
         and not math.isfinite(value)

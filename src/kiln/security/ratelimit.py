@@ -9,8 +9,10 @@ nobody can turn it into a lockout of someone else.
   purpose cannot keep the owner out of an account from where the owner works.
 - **Per address.** After `per_source` failures from one address (on any names), its further
   tries on the names it has failed on wait `base_delay_s`, doubling up to `source_lockout_s`.
-  The names it has not failed on are never held back: behind a plant's NAT one client failing
-  on fifteen names does not stop a colleague signing in at the same address.
+  The names it has not failed on are held back only past `spray_factor` times that many
+  failures (500 by default): behind a plant's NAT one client failing on fifteen names does not
+  stop a colleague signing in at the same address, while one address spraying guesses over
+  thousands of names is still slowed.
 - A success forgets the account's failures and makes the address known for it. The address's
   own count stays: otherwise an attacker holding one valid account could log into it between
   guesses at others and never reach the address limit.
@@ -18,8 +20,10 @@ nobody can turn it into a lockout of someone else.
 
 Time is the injected clock's monotonic seconds, so tests drive it exactly with `FakeClock`.
 State is in memory and bounded: at most `max_entries` counts (names, addresses and their
-pairs) and as many known addresses, each least recently touched forgotten first; failures
-cannot push known addresses out, since only successes add them.
+pairs) and as many known addresses, each least recently touched forgotten first, except that
+a count still holding a caller back is passed over while others can go (so failures on fresh
+names cannot flush an account's backoff); failures cannot push known addresses out, since only
+successes add them.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class LoginLimiter:
         source_lockout_s: float = 60.0,
         window_s: float = 900.0,
         max_entries: int = 10_000,
+        spray_factor: int = 10,
     ) -> None:
         if per_user < 1 or per_source < 1 or max_entries < 2:
             raise ValueError("limits must be at least 1 and max_entries at least 2")
@@ -66,6 +71,7 @@ class LoginLimiter:
         self._clock = clock
         self._per_user = per_user
         self._per_source = per_source
+        self._spray = per_source * max(1, spray_factor)
         self._base_s = base_delay_s
         self._cap_s = lockout_s
         self._source_cap_s = source_lockout_s
@@ -88,10 +94,11 @@ class LoginLimiter:
         wait = 0.0
         if (user, source) not in self._known:
             wait = self._wait(("user", user), self._per_user, self._cap_s, now)
-        if self._live(("pair", user, source), now) is not None:
-            wait = max(
-                wait, self._wait(("source", source), self._per_source, self._source_cap_s, now)
-            )
+        # The address's own names from per_source failures on, any name from the spray limit.
+        threshold = (
+            self._per_source if self._live(("pair", user, source), now) is not None else self._spray
+        )
+        wait = max(wait, self._wait(("source", source), threshold, self._source_cap_s, now))
         return wait if wait > 0 else None
 
     def failed(self, username: str, source: str) -> None:
@@ -141,12 +148,32 @@ class LoginLimiter:
         if count is None:
             count = self._counts[key] = _Count()
             if len(self._counts) > self._max_entries:
-                self._counts.popitem(last=False)
+                self._evict(now)
         else:
             self._counts.move_to_end(key)
         count.failures += 1
         count.last = now
         return count.failures
+
+    def _evict(self, now: float) -> None:
+        """Forget the least recently touched count, passing over (a bounded number of) counts
+        that still hold a caller back: those go to the end, the next oldest is forgotten."""
+        for _ in range(_EVICTION_TRIES):
+            key, count = self._counts.popitem(last=False)
+            if not self._holds_back(key, count, now):
+                return
+            self._counts[key] = count  # back, as the most recent
+        self._counts.popitem(last=False)  # all tried hold back: the oldest goes after all
+
+    def _holds_back(self, key: _Key, count: _Count, now: float) -> bool:
+        if now - count.last >= self._window_s:
+            return False
+        threshold = {"user": self._per_user, "source": self._per_source}.get(key[0])
+        return threshold is not None and count.failures >= threshold
+
+
+# How many counts an eviction passes over at most: bounded work per failure.
+_EVICTION_TRIES = 16
 
 
 def _user(username: str) -> str:

@@ -254,3 +254,20 @@ def test_a_line_over_the_line_limit_is_an_error_and_not_held() -> None:
     points, errors = body_values(raw)
     assert points.values == [1.0, 3.0]
     assert [e.line for e in errors] == [2] and "longer than" in errors[0].error
+
+
+def test_the_value_rules_of_every_ingest_path_hold_for_unsigned_and_text_fields() -> None:
+    """An unsigned field beyond 64 bits and a text over 4,096 characters were stored by line
+    protocol while JSON and bulk refused them (kiln.core.admission holds the one rule)."""
+    body = "\n".join([
+        "m v=99999999999999999999999u",
+        "m v=9223372036854775808u",
+        f'm s="{"x" * 4097}"',
+        "m v=9223372036854775807u",
+        f'm s="{"x" * 4096}"',
+    ])  # fmt: skip
+    got, errors = parse_lines(body, prefix="acme/plant1", precision="ns", receive_us=NOW_US)
+    assert [e.line for e in errors] == [1, 2, 3]
+    assert "64 bits" in errors[0].error and "64 bits" in errors[1].error
+    assert "4096 characters" in errors[2].error
+    assert [v.value for v in got] == [2**63 - 1, "x" * 4096]

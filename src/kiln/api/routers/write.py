@@ -10,7 +10,6 @@ device is never sent what the historian would refuse to store.
 from __future__ import annotations
 
 import json
-import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -23,6 +22,8 @@ from kiln.api.deps import HistorianDep, PlatformDep
 from kiln.api.schemas import JsonScalar
 from kiln.connectors.base import ConnectorState
 from kiln.connectors.service import Connectors, NotWritable
+from kiln.core import admission
+from kiln.core.quality import Quality
 from kiln.core.values import validate_path
 from kiln.security.audit import Category, Result
 from kiln.security.permissions import Permission
@@ -32,8 +33,8 @@ router = APIRouter(tags=["write"])
 # One path (at most 1024 characters, each up to 4 bytes of UTF-8 or a 6-byte JSON escape), one
 # string value of at most 4096 characters, and room for whitespace: 64 KiB is generous.
 MAX_WRITE_BYTES = 64 * 1024
-MAX_STRING = 4096  # as JSON ingest
-_INT64 = (-(2**63), 2**63 - 1)  # as JSON ingest and line protocol
+MAX_STRING = admission.MAX_TEXT
+_INT64 = (admission.INT64_MIN, admission.INT64_MAX)
 RETRY_AFTER_S = 5
 _JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
                type(None): "null"}  # fmt: skip
@@ -69,16 +70,10 @@ class WriteIn(BaseModel):
 
 
 def value_problem(value: bool | int | float | str) -> str | None:
-    """Why a device must not be sent `value`: the ingest rules the schema cannot state."""
-    # Python's JSON reader takes NaN, Infinity and 1e999 (which overflows to inf); a device
-    # must never be sent a number the historian would refuse to store.
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"value {value} is not a finite number"
-    if isinstance(value, int) and not isinstance(value, bool):
-        low, high = _INT64
-        if not low <= value <= high:
-            return "integer value does not fit in 64 bits (-2**63 .. 2**63-1)"
-    return None
+    """Why a device must not be sent `value`: the ingest rules the schema cannot state (Python's
+    JSON reader takes NaN, Infinity and 1e999, which overflows to inf), so a device is never
+    sent a value the historian would refuse to store."""
+    return admission.value_problem(value, int(Quality.GOOD))
 
 
 class WriteOut(BaseModel):

@@ -36,7 +36,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from kiln.core.admission import TimeWindow, value_problem
+from kiln.core.admission import MAX_TEXT, TimeWindow, value_problem
 from kiln.core.quality import Quality
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -240,6 +240,11 @@ def _message_cost(meta: memoryview, body: memoryview) -> tuple[int, int]:
             raise BulkError("the body is not a valid Arrow table: a buffer lies outside its body")
         if compressed and length >= 8:
             stated = int(struct.unpack_from("<q", body, offset)[0])
+            if stated < -1:  # -1 says "stored uncompressed"; less would cancel other buffers out
+                raise BulkError(
+                    "the body is not a valid Arrow table: a compressed buffer states a "
+                    f"negative length ({stated})"
+                )
             inflated += length - 8 if stated == -1 else stated
         else:
             inflated += length
@@ -465,7 +470,6 @@ def _path_index(
     return names, codes, first, counts
 
 
-MAX_TEXT = 4096  # characters, as for JSON items (kiln.connectors.http.codec)
 TEXT_LIMIT = f"string values are limited to {MAX_TEXT} characters"
 
 

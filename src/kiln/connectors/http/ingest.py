@@ -235,7 +235,7 @@ class HttpIngest:
         platform, model = self._platform, self._model
         if platform is None or model is None:
             raise NotDurableError("ingest is not running")
-        window = TimeWindow.at(platform.clock.now_us(), self.max_future_s)
+        window = self.window(platform.clock.now_us())
         cols = await self.off_loop(read_columns, body, content_type, limits, window)
         self.stats.requests += 1
         receive_us = platform.clock.now_us()
@@ -269,7 +269,7 @@ class HttpIngest:
             for p, n in zip(cols.names, cols.counts.tolist(), strict=True)
             if p in reasons
         ]
-        kept = await self.off_loop(cols.keep, set(reasons)) if reasons else cols
+        kept = await self._admitted(cols.keep, set(reasons)) if reasons else cols
         accepted = len(kept)
         self.stats.rejected_points += len(cols) - accepted
         if accepted:

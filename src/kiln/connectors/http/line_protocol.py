@@ -117,7 +117,7 @@ def _unescape(text: str, chars: str) -> str:
     return "".join(out)
 
 
-def _field_value(raw: str) -> Scalar:
+def _typed_value(raw: str) -> Scalar:
     if raw.startswith('"'):
         if len(raw) < 2 or not raw.endswith('"'):
             raise ValueError(f"string field value {raw!r} is not closed by a double quote")
@@ -138,9 +138,15 @@ def _field_value(raw: str) -> Scalar:
             f"field value {raw[:40]!r} is not a number, an integer (42i), a boolean or a "
             "quoted string"
         ) from None
+    return value
+
+
+def _field_value(raw: str) -> Scalar:
+    """A field's value, held to the rules every ingest path applies (kiln.core.admission)."""
+    value = _typed_value(raw)
     problem = value_problem(value, Quality.GOOD)
     if problem:
-        raise ValueError(f"field value {raw!r}: {problem}")
+        raise ValueError(f"field value {raw[:40]!r}: {problem}")
     return value
 
 

@@ -68,7 +68,9 @@ def publish(directory: Path, seq: int, mac: str, ts_us: int) -> None:
     Appending (never replacing) keeps every earlier anchor even if this write is cut short: a
     torn last line is what `read_published` reports, and nothing before it is lost.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    # Only the folder itself: if the share it lives on is not mounted, its parent is missing
+    # and this fails, rather than quietly writing anchors to the data disk.
+    directory.mkdir(exist_ok=True)
     line = json.dumps({"seq": seq, "mac": mac, "ts_us": ts_us}, sort_keys=True) + "\n"
     fd = os.open(directory / ANCHORS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
