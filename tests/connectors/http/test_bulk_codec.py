@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import struct
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -286,3 +287,15 @@ def test_a_nested_parquet_column_is_refused_before_it_is_read(
     monkeypatch.setattr(pq.ParquetFile, "read_row_group", None)
     with pytest.raises(BulkError, match=fragment):
         read_columns(sink.getvalue(), PARQUET, ROOMY, WINDOW)
+
+
+def test_a_negative_stated_buffer_length_cannot_cancel_the_memory_limit() -> None:
+    """Each compressed IPC buffer states its inflated length; -1 means "not compressed". A
+    more negative one was added to the total and let other buffers inflate past the limit."""
+    n = 100_000
+    body = bytearray(_ipc(_constant(n), ARROW_STREAM, "zstd"))
+    stated = struct.pack("<q", 8 * n)  # the ts column: n int64 values inflated
+    at = body.index(stated)
+    body[at : at + 8] = struct.pack("<q", -(10**12))
+    with pytest.raises(BulkError, match="negative length"):
+        read_columns(bytes(body), ARROW_STREAM, BulkLimits(1_000_000, 1 << 20), WINDOW)
