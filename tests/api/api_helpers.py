@@ -44,3 +44,24 @@ CHEAP_HASHING = PasswordHasherSettings.for_tests()
 def make_app_client(settings: Settings) -> TestClient:
     """A client of an app with cheap password hashing (argon2's cost is for production)."""
     return TestClient(create_app(settings, password_settings=CHEAP_HASHING))
+
+
+def constant_parquet(rows: int, path: str, ts_us: int) -> bytes:
+    """`rows` identical points in zstd Parquet: a few hundred KiB that inflate to gigabytes
+    (the row and memory bombs of the bulk tests)."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    chunk = pa.table({
+        "path": pa.array([path] * 1_000_000),
+        "ts": pa.array(np.full(1_000_000, ts_us, dtype=np.int64)),
+        "value": pa.array(np.zeros(1_000_000)),
+    })  # fmt: skip
+    sink = io.BytesIO()
+    with pq.ParquetWriter(sink, chunk.schema, compression="zstd") as writer:
+        for _ in range(rows // 1_000_000):
+            writer.write_table(chunk)
+    return sink.getvalue()

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -62,20 +61,6 @@ def points(name: str, n: int = 3, **columns: object) -> pa.Table:
     }
     base.update(columns)
     return pa.table(base)
-
-
-def huge_constant_parquet(rows: int) -> bytes:
-    """`rows` identical points, zstd: a few hundred KiB that inflate to gigabytes."""
-    chunk = pa.table({
-        "path": pa.array([f"{ROOT}/huge/x"] * 1_000_000),
-        "ts": pa.array(np.full(1_000_000, now_us() - 60_000_000, dtype=np.int64)),
-        "value": pa.array(np.zeros(1_000_000)),
-    })  # fmt: skip
-    sink = io.BytesIO()
-    with pq.ParquetWriter(sink, chunk.schema, compression="zstd") as writer:
-        for _ in range(rows // 1_000_000):
-            writer.write_table(chunk)
-    return sink.getvalue()
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ it once took 3.1 GB). A real server runs as a subprocess; another thread probes 
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +12,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from api_helpers import constant_parquet
 from stall_probe import Probe, probed, stall_server
 
 from kiln.connectors.http.bulk import ARROW_STREAM, PARQUET
@@ -48,19 +47,6 @@ def stream(table: pa.Table, compression: str | None = None) -> bytes:
     ) as writer:
         writer.write_table(table, max_chunksize=100_000)
     return sink.getvalue().to_pybytes()
-
-
-def zstd_parquet_of_constant_rows(rows: int) -> bytes:
-    chunk = pa.table({
-        "path": pa.array(["acme/bomb/x/y/z"] * 1_000_000),
-        "ts": pa.array(np.full(1_000_000, 1_767_225_600_000_000, dtype=np.int64)),
-        "value": pa.array(np.zeros(1_000_000)),
-    })  # fmt: skip
-    sink = io.BytesIO()
-    with pq.ParquetWriter(sink, chunk.schema, compression="zstd") as writer:
-        for _ in range(rows // 1_000_000):
-            writer.write_table(chunk)
-    return sink.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +83,7 @@ def test_the_worst_rejected_uploads_cost_neither_time_nor_memory(
     server: tuple[str, dict[str, str], int],
 ) -> None:
     base, device, pid = server
-    bomb = zstd_parquet_of_constant_rows(20_000_000)
+    bomb = constant_parquet(20_000_000, "acme/bomb/x/y/z", 1_767_225_600_000_000)
     assert len(bomb) < 1024 * 1024  # about 260 KiB
     before = peak_rss_kib(pid)
     with Probe(base) as probe:

@@ -36,6 +36,7 @@ from kiln.connectors.sparkplug.errors import PayloadError
 from kiln.connectors.sparkplug.host import SparkplugConfig, SparkplugHost
 from kiln.connectors.sparkplug.session import HostSession, MetricId
 from kiln.core.quality import Severity, severity
+from kiln.testing.protowire import blob
 
 DEFAULT_MS = 1_700_000_000_000
 U64 = st.integers(0, 2**64 - 1)
@@ -47,19 +48,6 @@ BIRTH = [DataType.DOUBLE, DataType.FLOAT, DataType.INT32, DataType.UINT32, DataT
          DataType.BOOLEAN, DataType.STRING, DataType.INT8, DataType.DATETIME]  # fmt: skip
 ALIASES = {i: Defined(f"k{i}", t) for i, t in enumerate(BIRTH)}
 NAMES = {f"m{i}": d for i, d in ALIASES.items()}
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _delimited(number: int, data: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
 
 
 # Values in the field each datatype travels in, and some in the wrong one.
@@ -102,7 +90,7 @@ def wire_messages(draw: st.DrawFn) -> bytes:
     if draw(st.booleans()):
         message += pb.Payload(seq=draw(st.integers(0, 300))).SerializeToString()
     if draw(st.integers(0, 7)) == 0:
-        message += _delimited(4, draw(RAW_TEXT))  # uuid
+        message += blob(4, draw(RAW_TEXT))  # uuid
     for _ in range(draw(st.integers(0, 5))):
         i = draw(st.integers(0, len(BIRTH)))  # len(BIRTH): a metric the birth did not define
         fitting = FITTING[BIRTH[i]] if i < len(BIRTH) else CARRIED
@@ -122,8 +110,8 @@ def wire_messages(draw: st.DrawFn) -> bytes:
         metric = m.SerializeToString()
         if by != "alias":
             name = draw(RAW_TEXT) if draw(st.integers(0, 5)) == 0 else f"m{i}".encode()
-            metric = _delimited(1, name) + metric
-        message += _delimited(2, metric)
+            metric = blob(1, name) + metric
+        message += blob(2, metric)
     if draw(st.integers(0, 3)) == 0:
         message = mutations(message, draw(EDITS.map(lambda edits: edits[:1])))
     return message

@@ -5,7 +5,6 @@ its generated module fails here, not on a plant floor."""
 from __future__ import annotations
 
 import re
-import struct
 from pathlib import Path
 
 import pytest
@@ -21,36 +20,7 @@ from kiln.connectors.sparkplug.codec import (
     encode_payload,
     encode_rebirth_request,
 )
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def key(number: int, wire_type: int) -> bytes:
-    return varint(number << 3 | wire_type)
-
-
-def vint(number: int, value: int) -> bytes:  # wire type 0: varint
-    return key(number, 0) + varint(value)
-
-
-def blob(number: int, data: bytes) -> bytes:  # wire type 2: length-delimited
-    return key(number, 2) + varint(len(data)) + data
-
-
-def f32(number: int, value: float) -> bytes:  # wire type 5
-    return key(number, 5) + struct.pack("<f", value)
-
-
-def f64(number: int, value: float) -> bytes:  # wire type 1
-    return key(number, 1) + struct.pack("<d", value)
-
+from kiln.testing.protowire import blob, f32, f64, vint
 
 # Payload: timestamp=1 metrics=2 seq=3 uuid=4 body=5.
 # Metric: name=1 alias=2 timestamp=3 datatype=4 is_historical=5 is_transient=6 is_null=7
