@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from kiln.core.bus import Bus, Overflow, SubscriptionClosed
+from kiln.core.bus import InProcessBus, Overflow, SubscriptionClosed
 from kiln.core.errors import NotDurableError
 from kiln.core.values import ValueBatch
 from kiln.testing import FakeClock
@@ -23,7 +23,7 @@ def batch(n: int, base: int = 0, prefix: str = "a/b") -> ValueBatch:
 
 
 async def test_drop_oldest_discards_and_counts() -> None:
-    bus = Bus(FakeClock())
+    bus = InProcessBus(FakeClock())
     sub = bus.subscribe("live", max_points=10, overflow=Overflow.DROP_OLDEST)
     for k in range(5):
         await bus.publish(batch(4, base=k * 100))
@@ -38,7 +38,7 @@ async def test_drop_oldest_discards_and_counts() -> None:
 
 async def test_block_waits_for_space_and_loses_nothing() -> None:
     clock = FakeClock()
-    bus = Bus(clock)
+    bus = InProcessBus(clock)
     sub = bus.subscribe("historian", max_points=5, overflow=Overflow.BLOCK)
     await bus.publish(batch(4, base=0))
     publisher = asyncio.ensure_future(bus.publish(batch(4, base=100)))
@@ -54,14 +54,14 @@ async def test_block_waits_for_space_and_loses_nothing() -> None:
 
 
 async def test_oversized_batch_is_accepted_into_an_empty_queue() -> None:
-    bus = Bus(FakeClock())
+    bus = InProcessBus(FakeClock())
     sub = bus.subscribe("s", max_points=3, overflow=Overflow.BLOCK)
     await asyncio.wait_for(bus.publish(batch(10)), timeout=1)
     assert len(await sub.get()) == 10
 
 
 async def test_prefix_filter_is_segment_wise() -> None:
-    bus = Bus(FakeClock())
+    bus = InProcessBus(FakeClock())
     sub = bus.subscribe("s", max_points=100, overflow=Overflow.DROP_OLDEST, prefix="acme/line1")
     mixed = ValueBatch(
         paths=["acme/line1/x", "acme/line10/x", "acme/line1/y/z"],
@@ -78,7 +78,7 @@ async def test_prefix_filter_is_segment_wise() -> None:
 
 
 async def test_close_wakes_consumer_and_blocked_publisher() -> None:
-    bus = Bus(FakeClock())
+    bus = InProcessBus(FakeClock())
     sub = bus.subscribe("s", max_points=1, overflow=Overflow.BLOCK)
     await bus.publish(batch(1))
     blocked = asyncio.ensure_future(bus.publish(batch(1)))
@@ -92,7 +92,7 @@ async def test_close_wakes_consumer_and_blocked_publisher() -> None:
 
 
 async def test_empty_batch_is_acknowledged_at_once() -> None:
-    bus = Bus(FakeClock())
+    bus = InProcessBus(FakeClock())
     empty = ValueBatch([], [], [], [], receive_us=0)
     empty.want_ack()
     await bus.publish(empty)
@@ -100,7 +100,7 @@ async def test_empty_batch_is_acknowledged_at_once() -> None:
 
 
 async def test_ack_fails_fast_when_nobody_stores_the_batch() -> None:
-    bus = Bus(FakeClock())
+    bus = InProcessBus(FakeClock())
     bus.subscribe("live", max_points=100, overflow=Overflow.DROP_OLDEST, prefix="elsewhere")
     b = batch(2)
     b.want_ack()

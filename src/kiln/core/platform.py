@@ -13,15 +13,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 
-from kiln.core.bus import Bus
+from kiln.core.bus import Bus, InProcessBus
 from kiln.core.clock import Clock
 from kiln.core.errors import StartupError
+from kiln.core.health import Health, Status
+
+__all__ = ["Health", "Platform", "Service", "Stage", "Status"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,20 +36,6 @@ class Stage(IntEnum):
     STORAGE = 10
     ENGINES = 20
     SOURCES = 30
-
-
-class Status(StrEnum):
-    STARTING = "starting"
-    OK = "ok"
-    DEGRADED = "degraded"
-    FAILED = "failed"
-    STOPPED = "stopped"
-
-
-@dataclass(slots=True)
-class Health:
-    status: Status
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -69,12 +57,14 @@ class Platform:
         *,
         clock: Clock,
         data_dir: Path,
+        bus: Bus | None = None,
         start_timeout: float = 30.0,
         stop_timeout: float = 15.0,
     ) -> None:
         self.clock = clock
         self.data_dir = data_dir
-        self.bus = Bus(clock)
+        # Injected: the embedded default is in-process; across processes a broker carries it.
+        self.bus: Bus = bus if bus is not None else InProcessBus(clock)
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self._services: list[tuple[Stage, Service]] = []
@@ -153,6 +143,7 @@ class Platform:
 
     async def __aenter__(self) -> Self:
         self.started_us = self.clock.now_us()
+        await self.bus.start()
         self._task_group = asyncio.TaskGroup()
         await self._task_group.__aenter__()
         try:
@@ -162,6 +153,7 @@ class Platform:
             self._cancel_tasks()
             await self._task_group.__aexit__(None, None, None)
             self._task_group = None
+            await self.bus.stop()
             raise
         self.running = True
         return self
@@ -180,6 +172,7 @@ class Platform:
             # Our tasks are supervised (they never raise) and now cancelled; the body's own
             # exception, if any, propagates unwrapped rather than inside an ExceptionGroup.
             await group.__aexit__(None, None, None)
+        await self.bus.stop()
 
     async def _start_services(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -219,7 +212,7 @@ class Platform:
     # -- health ---------------------------------------------------------------------------
 
     def health(self) -> dict[str, Health]:
-        report = {"bus": self._bus_health()}
+        report = {"bus": self.bus.health()}
         for service in self.services:
             try:
                 report[service.name] = service.health()
@@ -228,17 +221,3 @@ class Platform:
         for name, error in self._failed_tasks.items():
             report[f"task:{name}"] = Health(Status.FAILED, {"error": error})
         return report
-
-    def _bus_health(self) -> Health:
-        subs = {s.name: s.stats for s in self.bus.subscriptions}
-        dropping = [name for name, st in subs.items() if st.dropped_batches]
-        detail: dict[str, Any] = {
-            "published_points": self.bus.published_points,
-            "subscribers": {
-                name: {"depth_points": st.depth_points, "dropped_points": st.dropped_points}
-                for name, st in subs.items()
-            },
-        }
-        if dropping:
-            detail["dropping"] = dropping
-        return Health(Status.OK, detail)

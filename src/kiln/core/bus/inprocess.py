@@ -1,4 +1,4 @@
-"""The in-process bus: batches of values fanned out to bounded subscriber queues.
+"""The in-process bus (the embedded default): batches of values fanned out to bounded queues.
 
 Every subscriber declares how big its queue is (in points, since batch sizes vary by five
 orders of magnitude) and what happens when it is full:
@@ -20,42 +20,21 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from enum import StrEnum
+from typing import Any
 
+from kiln.core.bus.protocol import Overflow, SubscriptionClosed, SubscriptionStats
 from kiln.core.clock import Clock
+from kiln.core.health import Health, Status
 from kiln.core.values import ValueBatch, path_has_prefix
 
 _LOGGER = logging.getLogger(__name__)
-
-
-class Overflow(StrEnum):
-    BLOCK = "block"
-    DROP_OLDEST = "drop_oldest"
-
-
-class SubscriptionClosed(Exception):
-    """The subscription was closed; no more batches will come."""
-
-
-@dataclass(slots=True)
-class SubscriptionStats:
-    name: str
-    overflow: Overflow
-    max_points: int
-    depth_points: int = 0
-    depth_batches: int = 0
-    delivered_points: int = 0
-    dropped_points: int = 0
-    dropped_batches: int = 0
-    blocked_seconds: float = 0.0
 
 
 class Subscription:
     """One consumer's bounded queue. Iterate it, or `get()` / `drain()` from it."""
 
     def __init__(
-        self, bus: Bus, name: str, max_points: int, overflow: Overflow, prefix: str | None
+        self, bus: InProcessBus, name: str, max_points: int, overflow: Overflow, prefix: str | None
     ) -> None:
         if max_points < 1:
             raise ValueError(f"subscription {name!r}: max_points must be at least 1")
@@ -160,11 +139,12 @@ class Subscription:
                 return
 
 
-class Bus:
+class InProcessBus:
     """Fan-out of value batches to subscribers, each with its own bound and overflow policy."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, node: str = "local") -> None:
         self.clock = clock
+        self.node = node
         self._subs: list[Subscription] = []
         self.published_points = 0
         self.published_batches = 0
@@ -206,3 +186,24 @@ class Bus:
             # Only a subscriber that receives the batch itself can acknowledge it; without one
             # the sender would wait forever for an acknowledgement nobody is going to give.
             batch.mark_durable(RuntimeError("no subscriber stores this batch"))
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        for sub in list(self._subs):
+            sub.close()
+
+    def health(self) -> Health:
+        subs = {s.name: s.stats for s in self._subs}
+        dropping = [name for name, st in subs.items() if st.dropped_batches]
+        detail: dict[str, Any] = {
+            "published_points": self.published_points,
+            "subscribers": {
+                name: {"depth_points": st.depth_points, "dropped_points": st.dropped_points}
+                for name, st in subs.items()
+            },
+        }
+        if dropping:
+            detail["dropping"] = dropping
+        return Health(Status.OK, detail)
