@@ -14,11 +14,16 @@ import sys
 import tomllib
 from pathlib import Path
 
+# Distributions whose top-level module is not their name (it cannot be read from metadata of
+# a package that is not installed, which is the case this script checks).
+_MODULE_OF = {"nats_py": "nats"}
+
 
 def _import_name(requirement: str) -> str:
-    """The top-level module a requirement installs, e.g. 'psycopg[binary]>=3.1' -> 'psycopg'
-    (true of every package Kiln's extras name)."""
-    return re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0].lower().replace("-", "_")
+    """The top-level module a requirement installs, e.g. 'psycopg[binary]>=3.1' -> 'psycopg',
+    'nats-py>=2.7' -> 'nats'."""
+    name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0].lower().replace("-", "_")
+    return _MODULE_OF.get(name, name)
 
 
 def main() -> int:

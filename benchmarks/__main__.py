@@ -16,6 +16,7 @@ import sys
 import time
 
 SUITES = {
+    "bus_nats": "benchmarks.bench_bus_nats",
     "historian": "benchmarks.bench_historian",
     "ingest_http": "benchmarks.bench_ingest_http",
     "loop_stall": "benchmarks.bench_loop_stall",

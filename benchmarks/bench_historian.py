@@ -17,7 +17,6 @@ Each figure is compared with DuckDB doing the bare minimum on the same data in t
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import statistics
 import sys
@@ -35,7 +34,8 @@ import pyarrow as pa
 from kiln.core.clock import SystemClock
 from kiln.core.platform import Platform, Stage
 from kiln.core.values import ValueBatch
-from kiln.historian import DuckDBStore, Historian
+from kiln.historian.service import Historian
+from kiln.historian.store import DuckDBStore
 
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 SECOND = 1_000_000
@@ -159,11 +159,8 @@ async def _service_ingest_and_latest(
         started = time.perf_counter()
         for b in batches[:-1]:
             await platform.bus.publish(b)
-        # A fresh copy: an acknowledgement belongs to one event loop, and runs repeat.
-        last = dataclasses.replace(batches[-1], _durable=None)
-        last.want_ack()
-        await platform.bus.publish(last)
-        await last.wait_durable()  # one writer, commits in order: everything is durable
+        # One writer, commits in order: once the last is durable, everything is.
+        await platform.bus.publish_durable(batches[-1], timeout_s=600)
         rate = len(batches) * plant.tags / (time.perf_counter() - started)
         stats = historian.stats
         commits = {

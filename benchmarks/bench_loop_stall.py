@@ -40,7 +40,8 @@ from typing import Any
 
 import httpx
 
-from kiln.settings import HttpSettings, IngestSettings
+from kiln.api.settings import HttpSettings
+from kiln.connectors.http.settings import IngestSettings
 from kiln.testing.auth import admin_headers, device_headers
 from kiln.testing.server import free_port, kiln_command, running_server
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
 
-from kiln.connectors.modbus import ModbusConfig
 from kiln.connectors.modbus.codec import Table
+from kiln.connectors.modbus.config import ModbusConfig
 from kiln.connectors.service import Connectors
 from kiln.core.bus import Overflow
 from kiln.core.clock import SystemClock

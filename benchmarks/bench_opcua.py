@@ -36,11 +36,11 @@ from typing import Any
 from asyncua import Client, ua
 
 from benchmarks.opcua_load_server import node_id
-from kiln.connectors.opcua import OpcUaConfig
+from kiln.connectors.opcua.config import OpcUaConfig
 from kiln.connectors.service import Connectors
 from kiln.core.clock import SystemClock
 from kiln.core.platform import Platform, Stage
-from kiln.historian import Historian
+from kiln.historian.service import Historian
 from kiln.testing.server import free_port
 
 NODES = 1_000

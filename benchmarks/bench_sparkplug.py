@@ -27,11 +27,11 @@ import aiomqtt
 
 from kiln.connectors.mqtt.broker import BrokerSettings
 from kiln.connectors.service import Connectors
-from kiln.connectors.sparkplug import SparkplugConfig
 from kiln.connectors.sparkplug.codec import BDSEQ_METRIC, DataType, Metric, Payload, encode_payload
+from kiln.connectors.sparkplug.config import SparkplugConfig
 from kiln.core.clock import SystemClock
 from kiln.core.platform import Platform, Stage
-from kiln.historian import Historian
+from kiln.historian.service import Historian
 from kiln.testing.mosquitto import Mosquitto
 
 METRICS = 100  # per NDATA

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kiln.cli import main
+from kiln.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,8 +51,8 @@ def test_run_refuses_a_historian_url_that_is_not_postgresql(
 def test_run_takes_the_historian_url_into_the_settings(tmp_path: Path) -> None:
     import argparse
 
-    from kiln.cli import _override
-    from kiln.settings import Settings
+    from kiln.app.cli import _override
+    from kiln.app.settings import Settings
 
     args = argparse.Namespace(host=None, port=None, log_level=None,
                               historian_url="postgresql://kiln:secret@db/plant")  # fmt: skip

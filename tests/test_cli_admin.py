@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kiln.cli import main
+from kiln.app.cli import main
 from kiln.testing.auth import admin_headers
 from kiln.testing.server import free_port, kiln_command, running_server
 

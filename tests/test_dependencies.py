@@ -22,10 +22,10 @@ import pytest
 from packaging.requirements import Requirement
 from pydantic import ValidationError
 
+from kiln.app.settings import Settings
 from kiln.connectors import registry
 from kiln.historian.duck import db_errors
 from kiln.historian.pg_store import PostgresStore
-from kiln.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"

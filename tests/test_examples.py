@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kiln.cli import main
-from kiln.settings import load_settings
+from kiln.app.cli import main
+from kiln.app.settings import load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "plant.yaml"
 

@@ -6,10 +6,12 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from kiln.api import create_app
+from kiln.api.settings import QueryLimits
+from kiln.app.server import build_app
+from kiln.app.settings import Settings
 from kiln.model.definitions import AssetDef, AssetTypeDef, Level, TagDef
+from kiln.model.settings import ModelSettings, NamespaceSettings
 from kiln.security.passwords import PasswordHasherSettings
-from kiln.settings import ModelSettings, NamespaceSettings, QueryLimits, Settings
 
 PUMP = AssetTypeDef(
     name="pump",
@@ -43,7 +45,7 @@ CHEAP_HASHING = PasswordHasherSettings.for_tests()
 
 def make_app_client(settings: Settings) -> TestClient:
     """A client of an app with cheap password hashing (argon2's cost is for production)."""
-    return TestClient(create_app(settings, password_settings=CHEAP_HASHING))
+    return TestClient(build_app(settings, password_settings=CHEAP_HASHING))
 
 
 def constant_parquet(rows: int, path: str, ts_us: int) -> bytes:

@@ -34,7 +34,7 @@ def device(client: TestClient) -> dict[str, str]:
 @pytest.fixture
 def pg_client(tmp_path: Path) -> Iterator[TestClient]:
     """An administrator's client of a platform whose historian is in PostgreSQL."""
-    from kiln.settings import HistorianSettings
+    from kiln.historian.settings import HistorianSettings
     from kiln.testing import postgres
 
     with postgres.schema_for_test() as url:

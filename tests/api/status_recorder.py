@@ -18,7 +18,7 @@ import pytest
 from api_helpers import make_settings
 from starlette.testclient import TestClient
 
-from kiln.api import create_app
+from kiln.app.server import build_app
 
 # A 405 is not an operation's answer (the path has no operation for that method): its
 # `Allow` header is checked by test_openapi_truth.py instead.
@@ -62,7 +62,7 @@ def record_statuses() -> Iterator[set[tuple[str, str, int]]]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(TestClient, "request", recorded)
         yield seen
-    document = create_app(make_settings(Path("unused"))).openapi()
+    document = build_app(make_settings(Path("unused"))).openapi()
     problems = sorted(set(undeclared(document, seen)))
     assert problems == [], "statuses answered but not in the OpenAPI document: " + ", ".join(
         f"{m} {p} -> {s}" for m, p, s in problems

@@ -12,7 +12,7 @@ from pathlib import Path
 from api_helpers import make_settings
 from starlette.routing import Match
 
-from kiln.api import create_app
+from kiln.app.server import build_app
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 METHODS = r"(?:GET|POST|PUT|PATCH|DELETE|WS)"
@@ -73,7 +73,7 @@ def test_the_format_is_read_as_the_page_describes_it() -> None:
 
 
 def test_docs_api_md_and_the_openapi_document_list_the_same_routes(tmp_path: Path) -> None:
-    app = create_app(make_settings(tmp_path))
+    app = build_app(make_settings(tmp_path))
     in_openapi = {
         _key(method.upper(), path)
         for path, operations in app.openapi()["paths"].items()

@@ -26,10 +26,12 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import settings
 
-from kiln.api import create_app
+from kiln.api.settings import QueryLimits
+from kiln.app.server import build_app
+from kiln.app.settings import Settings
 from kiln.model.definitions import AssetDef, AssetTypeDef, Level, TagDef
+from kiln.model.settings import ModelSettings, NamespaceSettings
 from kiln.security.passwords import PasswordHasherSettings
-from kiln.settings import ModelSettings, NamespaceSettings, QueryLimits, Settings
 from kiln.testing.auth import admin_headers, device_headers
 
 INGEST = "/api/v1/ingest"
@@ -90,7 +92,7 @@ def plant(data_dir: Path) -> Settings:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     data_dir = tmp_path_factory.mktemp("fuzz") / "data"
-    app = create_app(plant(data_dir), password_settings=PasswordHasherSettings.for_tests())
+    app = build_app(plant(data_dir), password_settings=PasswordHasherSettings.for_tests())
     with TestClient(app) as client:
         yield Api(client, data_dir)
 
@@ -135,7 +137,7 @@ INGEST_ACCEPTED = [*ACCEPTED, "422"]
 # The document is static: an app that is never started describes the one the fixture runs.
 # (schemathesis.pytest.from_fixture would load it from the fixture, but it relies on a pytest
 # internal, Node._nodeid, that pytest 9 removed.)
-DOCUMENT = create_app(plant(Path("unused"))).openapi()
+DOCUMENT = build_app(plant(Path("unused"))).openapi()
 schema = schemathesis.openapi.from_dict(DOCUMENT, config=config(ACCEPTED))
 ingest_schema = schemathesis.openapi.from_dict(deepcopy(DOCUMENT), config=config(INGEST_ACCEPTED))
 

@@ -16,7 +16,7 @@ from api_helpers import make_app_client, make_settings
 from fastapi.testclient import TestClient
 
 from kiln.connectors.http.bulk import ARROW_FILE, ARROW_STREAM, PARQUET
-from kiln.settings import IngestSettings
+from kiln.connectors.http.settings import IngestSettings
 from kiln.testing.auth import admin_headers, device_headers
 
 ROOT = "acme/hostile"

@@ -9,9 +9,9 @@ from pathlib import Path
 from api_helpers import make_app_client
 from fastapi.testclient import TestClient
 
+from kiln.app.settings import Settings
 from kiln.connectors.backoff import BackoffSettings
-from kiln.connectors.modbus import ModbusConfig
-from kiln.settings import Settings
+from kiln.connectors.modbus.config import ModbusConfig
 from kiln.testing.auth import admin_headers
 from kiln.testing.server import free_port
 

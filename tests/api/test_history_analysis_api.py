@@ -175,8 +175,8 @@ def test_summaries_interpolations_and_raw_values_export_as_csv_and_parquet(
 def test_compression_configured_per_subtree_is_applied_and_measured(tmp_path: Path) -> None:
     from api_helpers import make_app_client, make_settings
 
-    from kiln.historian.compression import CompressionRule
-    from kiln.settings import HistorianSettings
+    from kiln.historian.maths.compression import CompressionRule
+    from kiln.historian.settings import HistorianSettings
     from kiln.testing.auth import admin_headers, device_headers
 
     rule = CompressionRule(prefix="acme/site1/utilities", method="swinging_door", deviation=0.5)

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
+from kiln.api.settings import HttpSettings
 from kiln.logsetup import RedactSecrets, install_redaction
-from kiln.settings import HttpSettings
 from kiln.testing.auth import (
     admin_headers,
     bearer_headers,

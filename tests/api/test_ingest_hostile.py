@@ -18,7 +18,8 @@ import pytest
 from api_helpers import make_app_client, make_settings
 from fastapi.testclient import TestClient
 
-from kiln.settings import HttpSettings, IngestSettings
+from kiln.api.settings import HttpSettings
+from kiln.connectors.http.settings import IngestSettings
 from kiln.testing.auth import admin_headers, device_headers
 
 MAX_ITEMS = 50

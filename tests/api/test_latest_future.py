@@ -17,9 +17,10 @@ import pytest
 from api_helpers import make_app_client, make_settings
 from fastapi.testclient import TestClient
 
+from kiln.app.settings import Settings
 from kiln.core.values import TagValue, ValueBatch
-from kiln.historian import DuckDBStore
-from kiln.settings import HistorianSettings, Settings
+from kiln.historian.settings import HistorianSettings
+from kiln.historian.store import DuckDBStore
 from kiln.testing import FakeClock
 from kiln.testing.auth import admin_headers, device_headers
 
@@ -59,9 +60,7 @@ def publish_from_a_connector(client: TestClient, batch: ValueBatch) -> None:
     platform = client.app.state.platform  # type: ignore[attr-defined]
 
     async def publish() -> None:
-        batch.want_ack()
-        await platform.bus.publish(batch)
-        await batch.wait_durable()
+        await platform.bus.publish_durable(batch, timeout_s=60)
 
     assert client.portal is not None
     client.portal.call(publish)
@@ -107,7 +106,9 @@ def test_a_2099_point_from_a_connector_does_not_pin_latest(
 def test_a_2099_point_stored_before_the_upgrade_does_not_pin_latest(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "data")
     # Written by a historian with no window (its clock in 2100 lets the 2099 point in).
-    old = DuckDBStore(settings.historian_path, clock=FakeClock(Y2099 + 366 * 86_400 * 10**6))
+    old = DuckDBStore(
+        settings.historian.path_in(settings.data_dir), clock=FakeClock(Y2099 + 366 * 86_400 * 10**6)
+    )
     old.open()
     old.write([ValueBatch.of([TagValue(FLOW, 1.0, now_us() - 60_000_000),
                               TagValue(FLOW, 99.0, Y2099)], now_us())])  # fmt: skip

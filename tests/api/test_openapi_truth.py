@@ -17,7 +17,6 @@ from fastapi import Depends, FastAPI, HTTPException, Response, status
 from fastapi.responses import JSONResponse
 from httpx import Response as HttpxResponse
 
-from kiln.api import create_app
 from kiln.api.auth import Require, RequireDevice, Unauthorized
 from kiln.api.errors import service_errors
 from kiln.api.openapi_doc import (
@@ -29,9 +28,10 @@ from kiln.api.openapi_doc import (
     api_routes,
     statuses,
 )
+from kiln.api.settings import QueryLimits
+from kiln.app.server import build_app
 from kiln.security.permissions import Permission
 from kiln.security.principal import Principal
-from kiln.settings import QueryLimits
 from kiln.testing.auth import admin_headers, user_headers
 
 ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
@@ -89,7 +89,7 @@ def test_the_refusals_found_by_the_probe_are_declared(tmp_path: Path) -> None:
 
 
 def test_guards_and_bodies_declare_their_refusals() -> None:
-    app = create_app(make_settings(Path("unused")))
+    app = build_app(make_settings(Path("unused")))
     document = app.openapi()
     checked = 0
     for route in api_routes(app):
@@ -110,7 +110,7 @@ def test_guards_and_bodies_declare_their_refusals() -> None:
 
 
 def test_every_added_response_is_described_with_its_body() -> None:
-    document = create_app(make_settings(Path("unused"))).openapi()
+    document = build_app(make_settings(Path("unused"))).openapi()
     for path, operations in document["paths"].items():
         for method, op in operations.items():
             for code, response in op["responses"].items():
@@ -123,7 +123,7 @@ def test_every_added_response_is_described_with_its_body() -> None:
 def test_bounds_checked_against_the_settings_are_in_the_schema(tmp_path: Path) -> None:
     limits = QueryLimits(latest_max=50, list_max=20, raw_max=30)
     settings = make_settings(tmp_path / "data", limits=limits)
-    document = create_app(settings).openapi()
+    document = build_app(settings).openapi()
 
     def parameter(path: str, name: str) -> dict[str, Any]:
         params = operation(document, "GET", path)["parameters"]
@@ -145,7 +145,7 @@ def test_bounds_checked_against_the_settings_are_in_the_schema(tmp_path: Path) -
 
 def test_the_hand_written_tables_name_operations_that_exist() -> None:
     # A renamed route would leave its entry behind, silently no longer declaring anything.
-    document = create_app(make_settings(Path("unused"))).openapi()
+    document = build_app(make_settings(Path("unused"))).openapi()
     listed = [*THROTTLED, *EXPLICIT, *((b.method, b.path) for b in BOUNDS)]
     missing = [(m, p) for m, p in listed if m.lower() not in document["paths"].get(p, {})]
     assert missing == []
@@ -153,7 +153,7 @@ def test_the_hand_written_tables_name_operations_that_exist() -> None:
 
 def test_required_form_fields_need_a_value() -> None:
     # FastAPI reads an empty form field as a missing one: the schema must not allow "".
-    document = create_app(make_settings(Path("unused"))).openapi()
+    document = build_app(make_settings(Path("unused"))).openapi()
     body = operation(document, "POST", "/api/v1/auth/token")["requestBody"]
     ref = body["content"]["application/x-www-form-urlencoded"]["schema"]["$ref"]
     form = document["components"]["schemas"][ref.rpartition("/")[2]]

@@ -23,8 +23,8 @@ from fastapi.testclient import TestClient
 from pymodbus.server import ModbusTcpServer
 
 from kiln.connectors.backoff import BackoffSettings
-from kiln.connectors.modbus import ModbusConfig
 from kiln.connectors.modbus.codec import Table
+from kiln.connectors.modbus.config import ModbusConfig
 from kiln.sim.modbus import RegisterImage, modbus_server
 from kiln.testing.auth import admin_headers, device_headers, user_headers
 from kiln.testing.connector import SOURCES, FakeConfig, FakeSource

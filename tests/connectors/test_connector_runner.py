@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kiln.app.settings import Settings
 from kiln.connectors.backoff import Backoff, BackoffSettings
 from kiln.connectors.base import ConnectorState
 from kiln.connectors.runner import ConnectorRunner
@@ -21,7 +22,6 @@ from kiln.core.errors import ConfigError
 from kiln.core.platform import Platform, Stage, Status
 from kiln.core.quality import Quality
 from kiln.core.values import TagValue
-from kiln.settings import Settings
 from kiln.testing import FakeClock
 from kiln.testing.connector import SOURCES, FakeConfig, FakeSource
 

@@ -23,16 +23,16 @@ import aiomqtt
 import pytest
 from asyncua import ua
 
-from kiln.assembly import build_platform
+from kiln.app.assembly import build_platform
+from kiln.app.settings import Settings
 from kiln.connectors.backoff import BackoffSettings
 from kiln.connectors.base import ConnectorConfig
-from kiln.connectors.modbus import ModbusConfig
 from kiln.connectors.modbus.codec import Table
+from kiln.connectors.modbus.config import ModbusConfig
 from kiln.connectors.mqtt.broker import BrokerSettings
-from kiln.connectors.mqtt.connector import MqttConfig
-from kiln.connectors.opcua import OpcUaConfig
+from kiln.connectors.mqtt.config import MqttConfig
+from kiln.connectors.opcua.config import OpcUaConfig
 from kiln.connectors.service import Connectors
-from kiln.connectors.sparkplug import SparkplugConfig
 from kiln.connectors.sparkplug.codec import (
     BDSEQ_METRIC,
     DataType,
@@ -41,15 +41,15 @@ from kiln.connectors.sparkplug.codec import (
     Property,
     encode_payload,
 )
+from kiln.connectors.sparkplug.config import SparkplugConfig
 from kiln.core.platform import Platform
 from kiln.core.quality import Quality
 from kiln.core.values import TagValue
-from kiln.historian import Historian
+from kiln.historian.service import Historian
 from kiln.model.definitions import DataType as TagType
 from kiln.model.info import TagInfo
 from kiln.model.service import AssetModel
 from kiln.security.passwords import PasswordHasherSettings
-from kiln.settings import Settings
 from kiln.sim.modbus import RegisterImage, modbus_server
 from kiln.testing.mosquitto import require_shared_broker
 from kiln.testing.server import free_port

@@ -94,16 +94,13 @@ async def test_close_wakes_consumer_and_blocked_publisher() -> None:
 async def test_empty_batch_is_acknowledged_at_once() -> None:
     bus = InProcessBus(FakeClock())
     empty = ValueBatch([], [], [], [], receive_us=0)
-    empty.want_ack()
-    await bus.publish(empty)
-    await asyncio.wait_for(empty.wait_durable(), timeout=1)
+    await asyncio.wait_for(bus.publish_durable(empty, timeout_s=1), timeout=1)
 
 
 async def test_ack_fails_fast_when_nobody_stores_the_batch() -> None:
     bus = InProcessBus(FakeClock())
     bus.subscribe("live", max_points=100, overflow=Overflow.DROP_OLDEST, prefix="elsewhere")
-    b = batch(2)
-    b.want_ack()
-    await bus.publish(b)
+    # A subscriber that takes the whole batch but does not store it cannot acknowledge it.
+    bus.subscribe("view", max_points=100, overflow=Overflow.DROP_OLDEST)
     with pytest.raises(NotDurableError, match="no subscriber stores this batch"):
-        await asyncio.wait_for(b.wait_durable(), timeout=1)
+        await asyncio.wait_for(bus.publish_durable(batch(2), timeout_s=30), timeout=1)

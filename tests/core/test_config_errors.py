@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from kiln.app.settings import Settings, load_settings
 from kiln.core.errors import ConfigError
-from kiln.settings import Settings, load_settings
 
 GOOD = """\
 name: Test plant
@@ -39,7 +39,7 @@ def test_valid_config_loads_and_anchors_paths(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path, GOOD))
     assert s.http.port == 8123
     assert s.data_dir == tmp_path / "data"
-    assert s.historian_path == tmp_path / "data" / "history.duckdb"
+    assert s.historian.path_in(s.data_dir) == tmp_path / "data" / "history.duckdb"
     assert s.model.types[0].tags[0].unit == "m3/h"
     assert s.namespace.locked == ["acme/site1"]
 

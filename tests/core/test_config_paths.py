@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from kiln.cli import main
-from kiln.connectors.mqtt.connector import MqttConfig
+from kiln.app.cli import main
+from kiln.app.settings import load_settings
+from kiln.connectors.mqtt.config import MqttConfig
 from kiln.connectors.opcua.config import OpcUaConfig
 from kiln.core.errors import ConfigError
-from kiln.settings import load_settings
 
 PLANT = """\
 data_dir: data
@@ -62,7 +62,7 @@ def test_every_relative_path_is_anchored_at_the_config_file(plant: Path) -> None
     cfg = Path.cwd().parent / "cfg"
     s = load_settings(plant)
     assert s.data_dir == cfg / "data"
-    assert s.historian_path == cfg / "history" / "plant.duckdb"
+    assert s.historian.path_in(s.data_dir) == cfg / "history" / "plant.duckdb"
     assert s.http.tls_cert == cfg / "tls" / "cert.pem"
     assert s.http.tls_key == cfg / "tls" / "key.pem"
     assert s.sim_serve.opcua_pki == cfg / "sim-pki"
@@ -96,9 +96,9 @@ def test_a_sqlite_file_in_a_database_url_is_anchored_too(plant: Path) -> None:
     )
     s = load_settings(plant)
     cfg = Path.cwd().parent / "cfg"
-    assert s.model_url == f"sqlite:///{cfg / 'db' / 'model.db'}?timeout=5"
-    assert s.identity_url == "sqlite:////srv/kiln/security.db"
-    assert s.audit_url == "postgresql+psycopg://kiln@db.plant.local/audit"
+    assert s.model.url_in(s.data_dir) == f"sqlite:///{cfg / 'db' / 'model.db'}?timeout=5"
+    assert s.security.identity_url_in(s.data_dir) == "sqlite:////srv/kiln/security.db"
+    assert s.security.audit_url_in(s.data_dir) == "postgresql+psycopg://kiln@db.plant.local/audit"
 
 
 def test_config_check_passes_and_creates_nothing_in_the_working_directory(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from kiln.core.errors import InvalidPathError, NotDurableError
+from kiln.core.errors import InvalidPathError
 from kiln.core.quality import Quality, Severity, parse_quality, quality_name, severity
 from kiln.core.values import TagValue, ValueBatch, path_has_prefix, validate_path
 
@@ -69,11 +69,13 @@ def test_batch_rows_and_select() -> None:
     assert list(b.select(lambda p: p.startswith("c")).paths) == ["c/d"]
 
 
-async def test_ack_carries_commit_failure() -> None:
-    b = ValueBatch.of([TagValue("a/b", 1.0, 1)], 0)
-    with pytest.raises(RuntimeError, match="without want_ack"):
-        await b.wait_durable()
-    b.want_ack()
-    b.mark_durable(OSError("disk full"))
-    with pytest.raises(NotDurableError, match="disk full"):
-        await b.wait_durable()
+def test_ack_identity_is_plain_data_and_select_drops_it() -> None:
+    b = ValueBatch.of([TagValue("a/b", 1.0, 1), TagValue("c/d", 2.0, 2)], 0)
+    assert not b.wants_ack
+    b.batch_id, b.origin = "node-a:7", "node-a"
+    assert b.wants_ack
+    assert b.select(lambda p: True) is b  # the whole batch keeps its identity
+    part = b.select(lambda p: p == "c/d")
+    assert (part.batch_id, part.origin, part.wants_ack) == ("", "", False)
+    with pytest.raises(ValueError, match="differ in length"):
+        ValueBatch(["a/b"], [1, 2], [1], [0], receive_us=0)

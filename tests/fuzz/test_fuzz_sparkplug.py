@@ -31,9 +31,10 @@ from kiln.connectors.sparkplug.codec import (
     decode_payload,
     encode_payload,
 )
+from kiln.connectors.sparkplug.config import SparkplugConfig
+from kiln.connectors.sparkplug.connector import SparkplugHost
 from kiln.connectors.sparkplug.data_columns import DataColumns, Defined, decode_data
 from kiln.connectors.sparkplug.errors import PayloadError
-from kiln.connectors.sparkplug.host import SparkplugConfig, SparkplugHost
 from kiln.connectors.sparkplug.session import HostSession, MetricId
 from kiln.core.quality import Severity, severity
 from kiln.testing.protowire import blob

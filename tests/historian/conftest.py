@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from historian_helpers import StoreFactory
 
-from kiln.historian import DuckDBStore
 from kiln.historian.pg_store import PostgresStore
+from kiln.historian.store import DuckDBStore
 from kiln.testing import postgres
 
 

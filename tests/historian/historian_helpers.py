@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from kiln.core.quality import Quality
 from kiln.core.values import Scalar, TagValue, ValueBatch
-from kiln.historian import DuckDBStore
+from kiln.historian.store import DuckDBStore
 
 StoreFactory = Callable[..., DuckDBStore]  # makes stores on one backend (conftest.make_store)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kiln.historian.columns import (
+from kiln.historian.maths.columns import (
     Columns,
     decode,
     encode_values,

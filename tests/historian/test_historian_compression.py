@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from kiln.core.compression import CompressionSpec
 from kiln.core.quality import Quality
-from kiln.historian.compression import Point, compressor
-from kiln.historian.timeline import Points, sample
+from kiln.historian.maths.compression import Point, compressor
+from kiln.historian.maths.timeline import Points, sample
 
 S = 1_000_000
 GOOD, BAD = int(Quality.GOOD), int(Quality.BAD)

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from kiln.core.platform import Platform, Stage
 from kiln.core.values import ValueBatch
-from kiln.historian import DuckDBStore, Historian
+from kiln.historian.service import Historian
+from kiln.historian.store import DuckDBStore
 from kiln.testing import FakeClock
 
 TEMP = "acme/plant1/line1/oven/temp"
@@ -243,9 +244,7 @@ async def test_the_historian_uses_the_platform_clock_and_its_window(tmp_path: Pa
     platform.add(historian, Stage.STORAGE)
 
     async def commit(b: ValueBatch) -> None:
-        b.want_ack()
-        await platform.bus.publish(b)
-        await b.wait_durable()
+        await platform.bus.publish_durable(b, timeout_s=60)
 
     async with platform:
         await commit(batch([(TEMP, 1.0, NOW), (TEMP, 2.0, NOW + 120 * SECOND)]))

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiln.core.values import TagValue, ValueBatch
-from kiln.historian import DuckDBStore
+from kiln.historian.store import DuckDBStore
 
 PATHS = ["acme/p/a", "acme/p/b", "acme/p/c"]
 

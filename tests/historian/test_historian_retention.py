@@ -12,8 +12,9 @@ from historian_helpers import SECOND, T0, batch, stored
 
 from kiln.core.platform import Platform, Stage, Status
 from kiln.core.values import ValueBatch
-from kiln.historian import DuckDBStore, Historian
 from kiln.historian.retention import DAY_US, RetentionRule, retention_resolver
+from kiln.historian.service import Historian
+from kiln.historian.store import DuckDBStore
 from kiln.testing.clock import FakeClock
 
 HOT = "acme/site1/line1/pump/vibration"
@@ -67,9 +68,7 @@ async def test_the_disk_limit_warns_then_drops_the_oldest_days(
         values = np.sin(np.arange(len(ts)) / 1000.0)
         paths = [COLD] * len(ts)
         batch_ = ValueBatch(paths, values, ts, np.zeros(len(ts), np.uint32), int(ts[-1]))  # type: ignore[arg-type]
-        batch_.want_ack()
-        await platform.bus.publish(batch_)
-        await batch_.wait_durable()
+        await platform.bus.publish_durable(batch_, timeout_s=60)
         store = historian.store
         assert store is not None
         full = store.disk_usage().used_bytes
@@ -93,9 +92,9 @@ async def test_the_disk_limit_warns_then_drops_the_oldest_days(
 
 
 def test_the_plant_file_configures_retention_and_the_limit(tmp_path: Path) -> None:
-    from kiln.assembly import build_platform
+    from kiln.app.assembly import build_platform
+    from kiln.app.settings import Settings
     from kiln.core.config import load_config
-    from kiln.settings import Settings
 
     plant = tmp_path / "plant.yaml"
     plant.write_text(

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiln.historian import aggregates, rollup
-from kiln.historian.timeline import Points
+from kiln.historian.maths import aggregates, rollup
+from kiln.historian.maths.timeline import Points
 
-NAMES = sorted(rollup.AGGREGATES)
+NAMES = sorted(rollup.ANSWERABLE)
 
 
 @st.composite

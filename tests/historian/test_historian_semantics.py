@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiln.core.errors import QueryTooLargeError
-from kiln.historian import aggregates
-from kiln.historian.aggregates import aggregate, check_aggregates
-from kiln.historian.calendar import bucket_edges, parse_interval, suggest_interval
-from kiln.historian.timeline import Points, sample
+from kiln.historian.maths import aggregates
+from kiln.historian.maths.aggregates import aggregate, check_aggregates
+from kiln.historian.maths.calendar import bucket_edges, parse_interval, suggest_interval
+from kiln.historian.maths.timeline import Points, sample
 
 S = 1_000_000  # one second in microseconds
 

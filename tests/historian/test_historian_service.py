@@ -13,7 +13,8 @@ from historian_helpers import T0, batch, stored
 from kiln.core.errors import NotDurableError
 from kiln.core.platform import Platform, Stage, Status
 from kiln.core.values import ValueBatch
-from kiln.historian import DuckDBStore, Historian, WriteStats
+from kiln.historian.service import Historian
+from kiln.historian.store import DuckDBStore, WriteStats
 from kiln.testing import FakeClock
 
 TEMP = "acme/plant1/line1/oven/temp"
@@ -49,10 +50,13 @@ class Gate:
         return self._write(batches)
 
 
-async def publish_acked(platform: Platform, b: ValueBatch) -> ValueBatch:
-    b.want_ack()
-    await platform.bus.publish(b)
-    return b
+async def publish_acked(platform: Platform, b: ValueBatch) -> asyncio.Task[None]:
+    """Publish `b` durably in a task: awaiting the task waits for the acknowledgement."""
+    acked = asyncio.ensure_future(platform.bus.publish_durable(b, timeout_s=60))
+    # In-process, the batch is in the historian's queue when the task first waits (for its
+    # acknowledgement), which is before this returns: batches queue in publish order.
+    await asyncio.sleep(0)
+    return acked
 
 
 async def test_a_batch_is_acknowledged_only_after_its_commit(
@@ -62,8 +66,7 @@ async def test_a_batch_is_acknowledged_only_after_its_commit(
     store = store_of(historian)
     gate = Gate(store.write)
     monkeypatch.setattr(store, "write", gate)
-    b = await publish_acked(platform, batch([(TEMP, 1.5, T0)]))
-    waiter = asyncio.ensure_future(b.wait_durable())
+    waiter = await publish_acked(platform, batch([(TEMP, 1.5, T0)]))
     await asyncio.to_thread(gate.entered.wait, 30)
     # The writer holds the batch but has not committed: no ack, nothing visible.
     await asyncio.sleep(0)
@@ -90,7 +93,7 @@ async def test_queued_batches_are_committed_together(
     later = [await publish_acked(platform, batch([(TEMP, float(i), T0 + i)])) for i in range(1, 6)]
     gate.release.set()
     for b in [first, *later]:
-        await b.wait_durable()
+        await b
     assert gate.groups == [1, 5]
     assert historian.stats.commits == 2
     assert historian.stats.batches == 6
@@ -115,12 +118,12 @@ async def test_a_failed_commit_is_not_acknowledged_and_the_writer_goes_on(
     monkeypatch.setattr(store, "write", flaky)
     lost = await publish_acked(platform, batch([(TEMP, 1.0, T0)]))
     with pytest.raises(NotDurableError, match="disk full"):
-        await lost.wait_durable()
+        await lost
     health = historian.health()
     assert health.status is Status.DEGRADED
     assert health.detail["last_error"] == "OSError: disk full"
     kept = await publish_acked(platform, batch([(TEMP, 2.0, T0 + 1)]))
-    await kept.wait_durable()
+    await kept
     assert historian.health().status is Status.OK
     assert historian.stats.errors == 1
     assert stored(store, TEMP) == [(T0 + 1, 2.0)]
@@ -134,7 +137,7 @@ async def test_a_store_closed_underneath_fails_each_batch_without_stopping_the_w
     for i in range(3):
         b = await publish_acked(platform, batch([(TEMP, 1.0, T0 + i)]))
         with pytest.raises(NotDurableError, match="closed"):
-            await b.wait_durable()
+            await b
         assert historian.health().status is (Status.DEGRADED if i < 2 else Status.FAILED)
     assert historian.stats.errors == 3
     assert "task:historian-writer" not in platform.health()
@@ -155,10 +158,10 @@ async def test_a_bad_batch_is_refused_and_its_neighbours_are_stored(
     )
     good = await publish_acked(platform, batch([(TEMP, 2.0, T0 + 2)]))
     gate.release.set()
-    await blocker.wait_durable()
-    await good.wait_durable()
+    await blocker
+    await good
     with pytest.raises(NotDurableError, match="None"):
-        await bad.wait_durable()
+        await bad
     assert historian.stats.rejected_batches == 1
     assert historian.health().status is Status.OK
 
@@ -168,7 +171,7 @@ async def test_stop_commits_what_is_queued_and_reopen_finds_it(tmp_path: Path) -
     platform = Platform(clock=FakeClock(), data_dir=tmp_path)
     historian = Historian(path, max_batch_points=10)
     platform.add(historian, Stage.STORAGE)
-    acked: list[ValueBatch] = []
+    acked: list[asyncio.Task[None]] = []
     async with platform:
         assert historian.health().status is Status.OK
         for i in range(20):
@@ -176,7 +179,7 @@ async def test_stop_commits_what_is_queued_and_reopen_finds_it(tmp_path: Path) -
     assert historian.health().status is Status.STOPPED
     assert not path.with_name(path.name + ".wal").exists()  # stop checkpointed
     for b in acked:
-        await b.wait_durable()
+        await b
     assert historian.stats.points == 20
     assert historian.stats.commits >= 2  # max_batch_points bounds each group
 

@@ -14,7 +14,7 @@ from historian_helpers import SECOND, T0, StoreFactory, batch, stored
 from kiln.core.errors import InvalidPathError
 from kiln.core.quality import Quality
 from kiln.core.values import TagValue, ValueBatch
-from kiln.historian import DuckDBStore, StoreClosedError
+from kiln.historian.store import DuckDBStore, StoreClosedError
 
 TEMP = "acme/plant1/line1/oven/temp"
 STATE = "acme/plant1/line1/oven/state"
@@ -266,14 +266,29 @@ def test_aggregates_of_bool_and_string_tags(store: DuckDBStore) -> None:
     )
     [run] = store.aggregate(RUN, T0, T0 + 10, 10, ["avg", "first", "last", "min"])
     assert run.values == {"avg": 0.75, "first": True, "last": True, "min": False}
-    [state] = store.aggregate(STATE, T0, T0 + 10, 10, ["count", "first", "last", "max"])
-    assert state.values == {"count": 2, "first": "idle", "last": "running", "max": None}
+    [state] = store.aggregate(STATE, T0, T0 + 10, 10, ["count", "first", "last", "max", "range"])
+    assert state.values == {
+        "count": 2,
+        "first": "idle",
+        "last": "running",
+        "max": None,
+        "range": None,
+    }
+
+
+def test_aggregate_buckets_have_every_event_aggregate(store: DuckDBStore) -> None:
+    store.write([batch([(TEMP, 1.0, T0), (TEMP, 2.0, T0 + 1), (TEMP, 3.0, T0 + 2)])])
+    [bucket] = store.aggregate(TEMP, T0, T0 + 10, 10, ["range", "stddev", "avg"])
+    assert bucket.values == {"range": 2.0, "stddev": 1.0, "avg": 2.0}
 
 
 def test_aggregate_arguments_are_checked(store: DuckDBStore) -> None:
     store.write([batch([(TEMP, 1.0, T0)])])
-    with pytest.raises(ValueError, match=r"'median'.*avg, min, max, count, first, last"):
+    # The event-weighted aggregates (`aggregates.EVENT`): each bucket's stored Good points.
+    with pytest.raises(ValueError, match=r"'median'.*avg, min, max, first, last, count, range"):
         store.aggregate(TEMP, T0, T0 + SECOND, SECOND, ["avg", "median"])
+    with pytest.raises(ValueError, match=r"'twa': choose from"):
+        store.aggregate(TEMP, T0, T0 + SECOND, SECOND, ["twa"])
     with pytest.raises(ValueError, match="interval"):
         store.aggregate(TEMP, T0, T0 + SECOND, 0, ["avg"])
     with pytest.raises(ValueError, match="before it starts"):
@@ -356,7 +371,7 @@ _KILLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
 from kiln.core.values import TagValue, ValueBatch
-from kiln.historian import DuckDBStore
+from kiln.historian.store import DuckDBStore
 
 store = DuckDBStore(Path(sys.argv[1]))
 store.open()

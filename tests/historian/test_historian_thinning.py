@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiln.core.quality import Quality
-from kiln.historian import DuckDBStore
-from kiln.historian.compression import CompressionRule, compressor, rules_resolver
+from kiln.historian.maths.compression import CompressionRule, compressor, rules_resolver
+from kiln.historian.store import DuckDBStore
 
 FLOW = "acme/site1/line1/pump/flow"
 LEVEL = "acme/site1/line1/tank/level"
@@ -100,11 +100,13 @@ def test_any_split_into_commits_stores_what_the_compressor_keeps(
 def test_asset_type_definitions_compress_their_tags_and_path_rules_override(
     tmp_path: object,
 ) -> None:
-    from kiln.assembly import build_platform
+    from kiln.app.assembly import build_platform
+    from kiln.app.settings import Settings
     from kiln.core.compression import CompressionSpec
-    from kiln.historian import Historian
+    from kiln.historian.service import Historian
+    from kiln.historian.settings import HistorianSettings
     from kiln.model.definitions import AssetDef, AssetTypeDef, Level, TagDef
-    from kiln.settings import HistorianSettings, ModelSettings, Settings
+    from kiln.model.settings import ModelSettings
 
     door = CompressionSpec(method="swinging_door", deviation=0.5)
     pump = AssetTypeDef(

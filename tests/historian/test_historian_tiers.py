@@ -20,15 +20,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiln.core.quality import Quality
-from kiln.historian import DuckDBStore, Historian
-from kiln.historian.compression import CompressionRule, rules_resolver
+from kiln.historian.maths.compression import CompressionRule, rules_resolver
+from kiln.historian.maths.rollup import ANSWERABLE
 from kiln.historian.pg_store import PostgresStore
-from kiln.historian.rollup import AGGREGATES
+from kiln.historian.service import Historian
+from kiln.historian.store import DuckDBStore
 from kiln.testing import postgres
 
 MINUTE, HOUR = 60 * SECOND, 3600 * SECOND
 TIERS = [MINUTE, HOUR]
-NAMES = sorted(AGGREGATES)
+NAMES = sorted(ANSWERABLE)
 FLOW, COUNT, RUNNING = "acme/p/l/flow", "acme/p/l/count", "acme/p/l/running"
 BAD = int(Quality.BAD)
 
@@ -299,9 +300,7 @@ async def test_the_historian_keeps_rollups_up_to_date_in_the_background(tmp_path
     async with platform:
         for chunk in range(0, len(points), 500):
             b = batch(points[chunk : chunk + 500])
-            b.want_ack()
-            await platform.bus.publish(b)
-            await b.wait_durable()
+            await platform.bus.publish_durable(b, timeout_s=60)
         store = historian.store
         assert store is not None
 
@@ -325,10 +324,10 @@ async def test_the_historian_keeps_rollups_up_to_date_in_the_background(tmp_path
 
 
 def test_the_plant_file_configures_tiers_and_their_retention(tmp_path: Path) -> None:
-    from kiln.assembly import build_platform
+    from kiln.app.assembly import build_platform
+    from kiln.app.settings import Settings
     from kiln.core.config import load_config
     from kiln.core.errors import ConfigError
-    from kiln.settings import Settings
 
     plant = tmp_path / "plant.yaml"
     plant.write_text(
@@ -450,9 +449,8 @@ async def test_background_rollups_give_way_to_writes(tmp_path: Path) -> None:
     platform.add(historian, Stage.STORAGE)
     async with platform:
         b = batch([(f"acme/p/l/t{i}", float(i), T0 + i) for i in range(1200)])
-        b.want_ack()
-        await platform.bus.publish(b)
-        await b.wait_durable()  # a commit just now: points are arriving
+        # A commit just now: points are arriving.
+        await platform.bus.publish_durable(b, timeout_s=60)
         assert await historian.refresh_rollups(yield_to_writes=True) == 500
         assert historian.stats.rollup_pending_series == 700
         assert await historian.refresh_rollups() == 700

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from historian_helpers import T0, batch
 
-from kiln.historian import DuckDBStore
-from kiln.historian.calendar import bucket_edges, parse_interval
+from kiln.historian.maths.calendar import bucket_edges, parse_interval
+from kiln.historian.store import DuckDBStore
 
 H = 3_600_000_000
 

@@ -11,7 +11,7 @@ from kiln.core.errors import ConfigError
 from kiln.model.definitions import AssetDef, AssetTypeDef, DataType, Level, TagDef
 from kiln.model.info import ApplyResult, TagInfo
 from kiln.model.schema import TagRow
-from kiln.model.store import ModelStore, create_model_engine, level_for_depth
+from kiln.model.store import ModelStore, level_for_depth
 
 LINE = "acme/plant1/packaging/line1"
 NOW = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
@@ -352,11 +352,3 @@ def test_a_large_plant_applies_in_bulk_and_idempotently(store: ModelStore) -> No
     assert (first.assets_created, first.tags_created) == (2 + 4 + 20 + 500, 5000)
     assert second == ApplyResult()
     assert len(store.load().tags) == 5000
-
-
-def test_a_plain_postgresql_url_uses_psycopg_3() -> None:
-    engine = create_model_engine("postgresql://kiln@db.example/kiln")  # does not connect
-    try:
-        assert engine.dialect.driver == "psycopg"
-    finally:
-        engine.dispose()

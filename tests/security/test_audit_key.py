@@ -20,8 +20,9 @@ from audit_fixtures import (  # noqa: F401
 )
 from audit_forgery import rechain
 
-from kiln.assembly import build_platform
-from kiln.cli import main
+from kiln.app.assembly import build_platform
+from kiln.app.cli import main
+from kiln.app.settings import Settings
 from kiln.core.errors import StartupError
 from kiln.core.platform import Platform, Stage, Status
 from kiln.security.audit import AuditError, verify
@@ -30,7 +31,7 @@ from kiln.security.audit.key import AuditKeyConfigError, load_audit_keys
 from kiln.security.audit.move import move_key
 from kiln.security.audit.setup import audit_log_from
 from kiln.security.secrets import SECRET_FILE_NAME, load_or_create_secret, load_secret
-from kiln.settings import SecuritySettings, Settings
+from kiln.security.settings import SecuritySettings
 from kiln.testing.clock import FakeClock
 
 AUDIT_KEY = bytes(range(100, 132))
@@ -84,7 +85,7 @@ async def test_the_server_and_the_cli_take_the_key_from_the_environment(
 ) -> None:
     data_dir = tmp_path / "data"
     env = {"KILN_AUDIT_KEY": AUDIT_KEY.hex()}
-    audit = audit_log_from(settings(data_dir), environ=env)
+    audit = audit_log_from(settings(data_dir).security, data_dir, environ=env)
     url = f"sqlite:///{data_dir / 'audit.db'}"
     platform = Platform(clock=clock, data_dir=data_dir)
     platform.add(audit, Stage.STORAGE)
@@ -309,7 +310,7 @@ def test_verify_refuses_a_bad_key_setting(
 def test_the_default_key_beside_the_data_is_announced_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    audit_log_from(settings(tmp_path / "data"), environ={})
+    audit_log_from(settings(tmp_path / "data").security, tmp_path / "data", environ={})
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1
     assert "in the data directory beside the log" in warnings[0]

@@ -26,12 +26,13 @@ from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from kiln.api.app import create_app
 from kiln.api.metrics import PlatformCollector
+from kiln.app.server import build_app
+from kiln.app.settings import Settings
+from kiln.app.subsystems.security import AuditCollector
 from kiln.core.platform import Platform, Stage, Status
 from kiln.security.audit import AuditLog
 from kiln.security.passwords import PasswordHasherSettings
-from kiln.settings import Settings
 from kiln.testing.auth import admin_headers
 from kiln.testing.clock import FakeClock
 
@@ -142,6 +143,7 @@ async def test_the_break_is_counted_on_metrics(
         await audit.wait_first_check()
         registry = CollectorRegistry()
         registry.register(PlatformCollector(platform))
+        registry.register(AuditCollector(platform))
         text = generate_latest(registry).decode()
 
     assert "kiln_audit_integrity_ok 0.0" in text
@@ -153,14 +155,19 @@ def test_api_health_is_degraded_and_names_the_record(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     settings = Settings(data_dir=data_dir)
     cheap = PasswordHasherSettings.for_tests()
-    with TestClient(create_app(settings, password_settings=cheap)) as client:
+    with TestClient(build_app(settings, password_settings=cheap)) as client:
         for _ in range(5):  # signing in is audited: records exist
             headers = admin_headers(client, data_dir)
-        newest = sql(settings.audit_url, "SELECT max(seq) FROM audit_log")[0][0]
+        newest = sql(
+            settings.security.audit_url_in(settings.data_dir), "SELECT max(seq) FROM audit_log"
+        )[0][0]
     assert newest >= 5
-    sql(settings.audit_url, "UPDATE audit_log SET source = '203.0.113.9' WHERE seq = 2")
+    sql(
+        settings.security.audit_url_in(settings.data_dir),
+        "UPDATE audit_log SET source = '203.0.113.9' WHERE seq = 2",
+    )
 
-    with TestClient(create_app(settings, password_settings=cheap)) as client:
+    with TestClient(build_app(settings, password_settings=cheap)) as client:
         # The check runs in the background after the start: poll as a monitoring system would.
         deadline = time.monotonic() + 10
         while True:

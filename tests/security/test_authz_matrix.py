@@ -40,12 +40,13 @@ from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from kiln.api import create_app
 from kiln.api.auth import Authenticated, Public, Require, RequireDevice
+from kiln.app.server import build_app
+from kiln.app.settings import Settings
 from kiln.model.definitions import AssetDef, AssetTypeDef, Level, TagDef
+from kiln.model.settings import ModelSettings
 from kiln.security.passwords import PasswordHasherSettings
 from kiln.security.permissions import BUILTIN_ROLES, Permission
-from kiln.settings import ModelSettings, Settings
 from kiln.testing.auth import admin_headers, bearer_headers, device_headers
 
 P = Permission
@@ -165,7 +166,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data_dir = tmp_path_factory.mktemp("matrix") / "data"
-    app = create_app(plant(data_dir), password_settings=PasswordHasherSettings.for_tests())
+    app = build_app(plant(data_dir), password_settings=PasswordHasherSettings.for_tests())
     with TestClient(app) as client:
         admin = admin_headers(client, data_dir)
         world = World(client, admin, {})
@@ -689,7 +690,7 @@ def expected(route: Route, role: str, case: str) -> int:
 
 # -- every route has a guard and an entry -------------------------------------------------------
 
-APP: Final = create_app(plant(Path("unused")))  # never started: for its routes and document
+APP: Final = build_app(plant(Path("unused")))  # never started: for its routes and document
 GUARDS: Final = (Require, RequireDevice, Authenticated, Public)
 # Routes that cannot carry a dependency, public on purpose.
 NOT_GUARDABLE: Final = {
@@ -743,7 +744,7 @@ def test_every_route_declares_a_guard() -> None:
 
 
 def test_the_guard_check_sees_a_new_route_without_a_guard() -> None:
-    app = create_app(plant(Path("unused")))
+    app = build_app(plant(Path("unused")))
 
     @app.get(f"{V}/forgotten")
     def forgotten() -> dict[str, str]:

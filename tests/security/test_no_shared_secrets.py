@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from kiln.api import create_app
+from kiln.app.server import build_app
+from kiln.app.settings import Settings
 from kiln.security.passwords import PasswordHasherSettings
 from kiln.security.secrets import SECRET_FILE_NAME
-from kiln.settings import Settings
 from kiln.testing.auth import admin_headers, device_headers, initial_admin_password
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ def test_the_patterns_find_what_they_look_for() -> None:
 def _first_start(data_dir: Path, caplog: pytest.LogCaptureFixture) -> tuple[str, bytes, str]:
     """Start a fresh install, sign in, make a device; (admin password, secret, device token)."""
     settings = Settings(data_dir=data_dir)
-    app = create_app(settings, password_settings=PasswordHasherSettings.for_tests())
+    app = build_app(settings, password_settings=PasswordHasherSettings.for_tests())
     with caplog.at_level(logging.DEBUG), TestClient(app) as client:
         admin = admin_headers(client, data_dir)
         device = device_headers(client, admin, "probe", "acme")

@@ -11,7 +11,8 @@ import pytest
 from sim_recorder import HOUR_US, MONDAY_US, Recording, record
 
 from kiln.core.quality import Quality
-from kiln.sim import FactorySpec, MachineState, StopReason, VirtualFactory
+from kiln.production.states import MachineState, StopReason
+from kiln.sim import FactorySpec, VirtualFactory
 from kiln.sim.cnc import OVERHEAT_LIMIT_C, breakage_factor
 from kiln.sim.machines import MIN_REPAIR_S
 

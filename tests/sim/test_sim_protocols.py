@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from kiln.assembly import simulated_servers
 from kiln.connectors.modbus.codec import Table
 from kiln.connectors.modbus.config import ModbusConfig
 from kiln.connectors.service import Connectors
@@ -15,9 +14,10 @@ from kiln.core.bus import Overflow
 from kiln.core.clock import SystemClock
 from kiln.core.platform import Platform, Stage
 from kiln.core.quality import Quality
-from kiln.settings import SimServeSettings
 from kiln.sim import FactorySpec, SimSource, VirtualFactory
 from kiln.sim.protocols import modbus_points
+from kiln.sim.servers import simulated_servers
+from kiln.sim.settings import SimServeSettings
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +70,7 @@ async def test_fillers_arrive_through_the_modbus_connector(tmp_path: Path) -> No
 def test_kiln_sim_writes_a_plant_config_that_reads_its_servers(tmp_path: Path) -> None:
     import subprocess
 
-    from kiln.settings import load_settings
+    from kiln.app.settings import load_settings
     from kiln.testing.server import free_port, kiln_command
 
     out = tmp_path / "sim.yaml"
@@ -99,7 +99,7 @@ def test_kiln_sim_writes_a_plant_config_that_reads_its_servers(tmp_path: Path) -
 async def test_cncs_arrive_through_a_secured_opcua_channel(tmp_path: Path) -> None:
     from asyncua import Client, ua
 
-    from kiln.connectors.opcua import OpcUaConfig
+    from kiln.connectors.opcua.config import OpcUaConfig
 
     spec = FactorySpec(machining_lines=1, machines_per_line=1, rate_hz=10)
     serve = SimServeSettings(opcua_port=0, opcua_pki=tmp_path / "pki")

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from kiln.assembly import build_platform
+from kiln.app.assembly import build_platform
+from kiln.app.settings import Settings
 from kiln.connectors.modbus.codec import RegisterSpec, Table, decode, encode
 from kiln.connectors.mqtt.broker import BrokerSettings
 from kiln.connectors.sparkplug.codec import (
@@ -34,17 +35,17 @@ from kiln.core.clock import SystemClock
 from kiln.core.platform import Platform
 from kiln.core.quality import Quality, Severity, quality_name, severity
 from kiln.core.values import Scalar, TagValue
-from kiln.historian import Historian
+from kiln.historian.service import Historian
+from kiln.production.states import MachineState
 from kiln.security.passwords import PasswordHasherSettings
-from kiln.settings import Settings, SimServeSettings
 from kiln.sim import FactorySpec, SimSource, VirtualFactory
 from kiln.sim.factory import SimFrame
 from kiln.sim.opcua_server import OpcUaSink
 from kiln.sim.protocols import ModbusPoint, modbus_points, opcua_points
+from kiln.sim.settings import SimServeSettings
 from kiln.sim.sinks import FrameSink, ModbusSink, SparkplugSink
 from kiln.sim.sparkplug_edge import EdgeNode
 from kiln.sim.spec import ShiftSpec
-from kiln.sim.states import MachineState
 from kiln.testing.mosquitto import require_shared_broker
 from kiln.testing.server import free_port
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
@@ -27,34 +27,14 @@ from kiln.api.errors import json_safe
 from kiln.api.headers import SecurityHeaders
 from kiln.api.metrics import PlatformCollector, render
 from kiln.api.openapi_doc import install as install_openapi
-from kiln.api.routers import (
-    assets,
-    audit,
-    auth,
-    connectors,
-    credentials,
-    health,
-    history,
-    history_analysis,
-    influx,
-    ingest,
-    live,
-    tenants,
-    users,
-    values,
-    web,
-    write,
-)
-from kiln.assembly import build_platform
-from kiln.connectors.http.workers import BusyError
-from kiln.core.clock import Clock
+from kiln.api.routers import health, web
+from kiln.api.settings import HttpSettings
+from kiln.api.subsystem import API_PREFIX, Subsystem
 from kiln.core.errors import InvalidPathError, QueryTooLargeError
-from kiln.historian.store import StoreClosedError
-from kiln.security.passwords import PasswordHasherSettings
+from kiln.core.platform import Platform
+from kiln.core.settings import PlantSettings
 from kiln.security.permissions import Permission
 from kiln.security.principal import Principal
-from kiln.security.service import Identity
-from kiln.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -134,19 +114,16 @@ class BodyLimit:
 
 
 def create_app(
-    settings: Settings,
-    *,
-    clock: Clock | None = None,
-    password_settings: PasswordHasherSettings | None = None,
+    platform: Platform, settings: PlantSettings, subsystems: Sequence[Subsystem]
 ) -> FastAPI:
-    """A Kiln app for `settings`; the platform is built and started by the app's lifespan.
+    """The API of a built `platform`: the core routes (health, metrics, web UI) and those of
+    `subsystems`. The app's lifespan starts the platform, serves, and stops it.
 
-    `password_settings` is for tests (cheap hashing); production keeps argon2id's defaults.
+    `kiln.app.server.build_app` builds the platform and the app from settings together.
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        platform = build_platform(settings, clock=clock, password_settings=password_settings)
         async with platform:
             # What is loaded by now lives as long as the process: keep it out of the garbage
             # collector's full passes, which hold the GIL (and so stall the event loop) for a
@@ -158,17 +135,12 @@ def create_app(
             sys.setswitchinterval(0.001)
             registry = CollectorRegistry(auto_describe=False)
             registry.register(PlatformCollector(platform))
-            app.state.platform = platform
+            for subsystem in subsystems:
+                for collector in subsystem.collectors(platform):
+                    registry.register(collector)
             app.state.metrics = registry
-            first = platform.service(Identity).bootstrap_result
-            if first is not None:
-                # Printed once to the console, on purpose not logged: logs are kept and shipped.
-                print(
-                    f"\nFirst start: sign in as {first.username!r} with password "
-                    f"{first.password}\n(also in {first.path}, mode 0600; change it, then "
-                    "delete the file)\n",
-                    flush=True,
-                )
+            for subsystem in subsystems:
+                subsystem.started(platform)
             _LOGGER.info(
                 "Kiln %s running with %d services (data in %s)",
                 __version__,
@@ -187,14 +159,15 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.platform = platform
     app.state.live_connections = 0
 
-    api = "/api/v1"
-    for module in (health, auth, assets, values, history, ingest, live, users, credentials):
-        app.include_router(module.router, prefix=api)
-    for module in (history_analysis, tenants, audit, write, connectors):
-        app.include_router(module.router, prefix=api)
-    app.include_router(influx.router)  # at the root, where Influx clients write
+    app.include_router(health.router, prefix=API_PREFIX)
+    for subsystem in subsystems:
+        for mount in subsystem.routers:
+            app.include_router(mount.router, prefix=mount.prefix)
+        for error, handler in subsystem.error_handlers.items():
+            app.add_exception_handler(error, handler)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.mount("/docs-assets", StaticFiles(directory=Path(str(swagger_ui_path))), name="docs-assets")
@@ -234,16 +207,6 @@ def create_app(
     async def _bad_path(request: Request, err: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=400)
 
-    @app.exception_handler(StoreClosedError)
-    async def _stopped(request: Request, err: Exception) -> JSONResponse:
-        return JSONResponse({"detail": f"{err}; try again shortly"}, status_code=503)
-
-    @app.exception_handler(BusyError)
-    async def _busy(request: Request, err: Exception) -> JSONResponse:
-        assert isinstance(err, BusyError)
-        headers = {"Retry-After": str(max(1, round(err.retry_after_s)))}
-        return JSONResponse({"detail": str(err)}, status_code=503, headers=headers)
-
     @app.exception_handler(QueryTooLargeError)
     async def _too_large(request: Request, err: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=400)
@@ -276,11 +239,12 @@ def create_app(
         )
 
     install_openapi(app, settings)
+    limits = [limit for s in subsystems for limit in s.body_limits(settings)]
     app.add_middleware(
         BodyLimit,
-        max_bytes=settings.http.max_body_bytes,
-        per_path={f"{api}/ingest/bulk": settings.ingest.bulk_max_bytes},
-        per_path_setting={f"{api}/ingest/bulk": "ingest.bulk_max_bytes"},
+        max_bytes=settings.section(HttpSettings).max_body_bytes,
+        per_path={limit.path: limit.max_bytes for limit in limits},
+        per_path_setting={limit.path: limit.setting for limit in limits},
     )
     app.add_middleware(SecurityHeaders)
     return app

@@ -1,17 +1,23 @@
-"""Dependencies of the routers: typed access to the platform's services."""
+"""Dependencies of the routers: the platform, the settings, and typed access to a service.
+
+Only what every router shares lives here; a router makes its own typed aliases from `service`,
+e.g. `HistorianDep = Annotated[Historian, Depends(service(Historian))]`, so adding a subsystem
+never edits this module.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from functools import cache
+from typing import Annotated, TypeVar
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from kiln.connectors.http.ingest import HttpIngest
 from kiln.core.platform import Platform
-from kiln.historian import Historian
-from kiln.model.service import AssetModel
-from kiln.settings import Settings
+from kiln.core.settings import PlantSettings
+
+T = TypeVar("T")
 
 
 def get_platform(request: HTTPConnection) -> Platform:
@@ -19,25 +25,23 @@ def get_platform(request: HTTPConnection) -> Platform:
     return platform
 
 
-def get_settings(request: HTTPConnection) -> Settings:
-    settings: Settings = request.app.state.settings
+def get_settings(request: HTTPConnection) -> PlantSettings:
+    settings: PlantSettings = request.app.state.settings
     return settings
 
 
-def get_historian(request: HTTPConnection) -> Historian:
-    return get_platform(request).service(Historian)
+@cache
+def service(kind: type[T]) -> Callable[[HTTPConnection], T]:
+    """The dependency that gives the platform's `kind` service. One function per kind (cached),
+    so FastAPI solves it once per request and the OpenAPI document can recognise it."""
 
+    def dependency(request: HTTPConnection) -> T:
+        return get_platform(request).service(kind)
 
-def get_model(request: HTTPConnection) -> AssetModel:
-    return get_platform(request).service(AssetModel)
-
-
-def get_ingest(request: HTTPConnection) -> HttpIngest:
-    return get_platform(request).service(HttpIngest)
+    dependency.__name__ = f"service_{kind.__name__}"
+    dependency.__qualname__ = dependency.__name__
+    return dependency
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-HistorianDep = Annotated[Historian, Depends(get_historian)]
-ModelDep = Annotated[AssetModel, Depends(get_model)]
-IngestDep = Annotated[HttpIngest, Depends(get_ingest)]
+SettingsDep = Annotated[PlantSettings, Depends(get_settings)]

@@ -13,9 +13,11 @@ from kiln.connectors.base import (
     Reporting,
     Writable,
 )
+from kiln.connectors.commands import CONNECTORS, ConnectorCommands, NotWritable
 from kiln.connectors.link import Link
 from kiln.connectors.registry import connector_types
 from kiln.connectors.runner import ConnectorRunner
+from kiln.core.bus import CommandServer
 from kiln.core.clock import us_to_datetime
 from kiln.core.platform import Health, Platform, Status
 from kiln.core.values import Scalar, path_has_prefix
@@ -23,14 +25,16 @@ from kiln.model.service import AssetModel
 
 _LOGGER = logging.getLogger(__name__)
 
-
-class NotWritable(LookupError):
-    """No connector can write this path; the message says which connectors exist."""
+__all__ = ["Connectors", "NotWritable"]
 
 
 class Connectors:
     """A Service named "connectors". Health is OK when every enabled connector is connected,
-    DEGRADED when any is not (the platform itself is fine), with each one's state in detail."""
+    DEGRADED when any is not (the platform itself is fine), with each one's state in detail.
+
+    While it runs it serves the bus target "connectors" (`kiln.connectors.commands`): write-back
+    and status reach the connectors from wherever the API runs.
+    """
 
     name = "connectors"
 
@@ -42,6 +46,7 @@ class Connectors:
         self.configs = [c for c in configs if c.enabled]
         self.runners: list[ConnectorRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._server: CommandServer | None = None
 
     async def start(self, platform: Platform) -> None:
         types = connector_types()
@@ -56,9 +61,13 @@ class Connectors:
             self._tasks.append(
                 platform.spawn(runner.run_forever(), name=f"connector:{config.name}")
             )
+        self._server = await platform.bus.serve(CONNECTORS, ConnectorCommands(self))
         _LOGGER.info("Connectors started: %s", ", ".join(c.name for c in self.configs) or "none")
 
     async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:  # first: no write may reach a connector that is stopping
+            await server.close()
         tasks, self._tasks = self._tasks, []
         for runner in self.runners:
             runner.request_stop()

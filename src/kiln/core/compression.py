@@ -1,6 +1,6 @@
 """How a tag's values are compressed before they are stored: the setting, shared by the asset
 model (a tag definition may carry it) and the historian (which applies it, see
-`kiln.historian.compression`)."""
+`kiln.historian.maths.compression`)."""
 
 from __future__ import annotations
 

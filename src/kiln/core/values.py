@@ -8,16 +8,15 @@ what DuckDB, Arrow and PostgreSQL store, and they cost nothing to compare.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from kiln.core.clock import us_to_datetime
-from kiln.core.errors import InvalidPathError, NotDurableError
+from kiln.core.errors import InvalidPathError
 from kiln.core.quality import Quality
 
 Scalar = float | int | bool | str
@@ -90,8 +89,10 @@ class ValueBatch:
     Columns are any sequences of equal length (lists, or NumPy arrays from fast producers).
     `receive_us` is one instant for the whole batch: a batch is received at once.
 
-    A sender that must know when the batch is durable calls `want_ack()` before publishing and
-    then awaits `wait_durable()`; the historian writer resolves it after its commit.
+    A batch that asks for a durability acknowledgement carries `batch_id` (unique) and
+    `origin` (the bus node of its publisher, where the acknowledgement goes back to); the bus's
+    `publish_durable` sets both. They are plain strings, so the batch crosses a process
+    boundary as it is; `select` leaves them out (only the whole batch can be acknowledged).
     """
 
     paths: Sequence[str]
@@ -100,7 +101,8 @@ class ValueBatch:
     qualities: Sequence[int]
     receive_us: int
     historical: bool = False
-    _durable: asyncio.Future[None] | None = field(default=None, repr=False)
+    batch_id: str = ""
+    origin: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.paths)
@@ -134,7 +136,8 @@ class ValueBatch:
             yield TagValue(path, _plain(value), int(ts), int(q), self.receive_us)
 
     def select(self, keep: Callable[[str], bool]) -> ValueBatch:
-        """A new batch with only the points whose path satisfies `keep` (no ack attached)."""
+        """A new batch with only the points whose path satisfies `keep` (no batch id: a part of a
+        batch cannot be acknowledged for the whole)."""
         idx = [i for i, p in enumerate(self.paths) if keep(p)]
         if len(idx) == len(self.paths):
             return self
@@ -147,35 +150,10 @@ class ValueBatch:
             historical=self.historical,
         )
 
-    # -- durability acknowledgement -------------------------------------------------------
-
-    def want_ack(self) -> None:
-        """Ask to be told when this batch is committed; call before publishing."""
-        if self._durable is None:
-            self._durable = asyncio.get_running_loop().create_future()
-
     @property
     def wants_ack(self) -> bool:
-        return self._durable is not None
-
-    def mark_durable(self, error: BaseException | None = None) -> None:
-        """Called by the historian writer (on the event loop) after commit, or with the error."""
-        fut = self._durable
-        if fut is None or fut.done():
-            return
-        if error is None:
-            fut.set_result(None)
-        else:
-            fut.set_exception(
-                NotDurableError(f"batch of {len(self)} values not committed: {error}")
-            )
-
-    async def wait_durable(self) -> None:
-        if self._durable is None:
-            raise RuntimeError(
-                "wait_durable() without want_ack(): nobody will acknowledge this batch"
-            )
-        await self._durable
+        """Does the publisher wait for this batch's `DurabilityAck`?"""
+        return bool(self.batch_id)
 
 
 def _plain(value: Any) -> Scalar:

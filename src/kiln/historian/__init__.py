@@ -1,23 +1,7 @@
-"""The historian: every value on the bus, stored in DuckDB, and queried back.
+"""The historian: every value on the bus, stored in DuckDB or PostgreSQL, and queried back.
 
-`Historian` is the platform service (one batched writer, queries off the event loop);
-`DuckDBStore` is its synchronous storage, usable alone (benchmarks, tools).
+`maths` holds what a historian computes (timelines, aggregates, rollups, calendars,
+compression), with NumPy and no database; `store` (DuckDB), `pg_store` (PostgreSQL) and
+`service` (the platform service: one batched writer, queries off the event loop) hold the rest.
+This file imports nothing, so that importing the maths loads no database driver.
 """
-
-from kiln.historian.query import AGGREGATES, Bucket, RawResult
-from kiln.historian.schema import SchemaVersionError
-from kiln.historian.service import Historian, HistorianStoppedError, WriterStats
-from kiln.historian.store import DuckDBStore, StoreClosedError, WriteStats
-
-__all__ = [
-    "AGGREGATES",
-    "Bucket",
-    "DuckDBStore",
-    "Historian",
-    "HistorianStoppedError",
-    "RawResult",
-    "SchemaVersionError",
-    "StoreClosedError",
-    "WriteStats",
-    "WriterStats",
-]

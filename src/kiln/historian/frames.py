@@ -19,7 +19,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from kiln.core.quality import quality_name
-from kiln.historian.analysis import TagSamples, TagSummary
+from kiln.historian.maths.analysis import TagSamples, TagSummary
 from kiln.historian.query import RawResult
 
 Format = Literal["csv", "parquet"]

@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kiln.core.clock import Clock
+from kiln.db.urls import libpq_url, redact, require_postgres_driver
 from kiln.historian import duck
-from kiln.historian.columns import Columns
+from kiln.historian.maths.columns import Columns
+from kiln.historian.maths.thinning import Resolver
 from kiln.historian.store import DiskUsage, DuckDBStore, StoreClosedError
-from kiln.historian.thinning import Resolver
 
 if TYPE_CHECKING:
     from kiln.historian.pg import ReaderPool
@@ -246,24 +247,6 @@ class PostgresStore(DuckDBStore):
             self._pool.close()
 
 
-def libpq_url(url: str) -> str:
-    """A SQLAlchemy-style URL as libpq takes it."""
-    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql://" + url[len(prefix) :]
-    return url
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for logs."""
-    head, sep, tail = url.partition("@")
-    if not sep or ":" not in head.split("//", 1)[-1]:
-        return url
-    scheme, _, credentials = head.partition("//")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}//{user}:***@{tail}"
-
-
 def _partition_day(name: str) -> int | None:
     """The first day (since the epoch) of a partition, from its name; None: not ours."""
     for prefix, sign in (("points_p", 1), ("points_m", -1)):
@@ -282,24 +265,3 @@ def _literal(us: int) -> str:
     if astronomical >= 1:
         return f"{iso}+00:00"
     return f"{1 - astronomical:04d}-{rest}+00:00 BC"
-
-
-def is_postgres_url(url: str | None) -> bool:
-    return url is not None and url.split("://", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
-
-
-POSTGRES_EXTRA = "pip install 'kiln[postgres]'"
-
-
-def require_postgres_driver(url: str | None) -> None:
-    """For a PostgreSQL URL, make sure its driver (psycopg, the `postgres` extra) is installed,
-    with the fix in the error. Other URLs need nothing."""
-    if not is_postgres_url(url):
-        return
-    try:
-        import psycopg  # noqa: F401
-    except ImportError as err:
-        raise ValueError(
-            f"{redact(url or '')} is a PostgreSQL URL, but the PostgreSQL driver (psycopg) is "
-            f"not installed; install it with: {POSTGRES_EXTRA}"
-        ) from err

@@ -18,11 +18,8 @@ from numpy.typing import NDArray
 from kiln.core.errors import QueryTooLargeError
 from kiln.core.values import TagValue
 from kiln.historian import duck
-from kiln.historian.columns import STRING, decode
-from kiln.historian.timeline import Points
-
-AGGREGATES = ("avg", "min", "max", "count", "first", "last")
-MAX_BUCKETS = 100_000
+from kiln.historian.maths.columns import STRING, decode
+from kiln.historian.maths.timeline import Points
 
 # OPC UA Part 4, 7.39.2: severity Good is the top two bits 00, i.e. a code below 0x40000000
 # (the same test as kiln.core.quality.is_good, written so DuckDB can evaluate it per row).
@@ -46,19 +43,6 @@ class Bucket:
 
     start_us: int
     values: dict[str, AggValue] = field(default_factory=dict)
-
-
-def check_aggregates(aggs: Sequence[str]) -> list[str]:
-    """The requested aggregates, de-duplicated; ValueError naming the allowed ones."""
-    if isinstance(aggs, str):
-        aggs = [aggs]
-    unknown = [a for a in aggs if a not in AGGREGATES]
-    if unknown or not aggs:
-        raise ValueError(
-            f"unknown aggregate(s) {', '.join(map(repr, unknown)) or '(none given)'}: "
-            f"choose from {', '.join(AGGREGATES)}"
-        )
-    return list(dict.fromkeys(aggs))
 
 
 def check_range(start_us: int, end_us: int) -> None:

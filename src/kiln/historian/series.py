@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from kiln.core.values import validate_path
-from kiln.historian.columns import KINDS, Int32Array
+from kiln.historian.maths.columns import KINDS, Int32Array
 
 _SLICE = 1 << 16
 

@@ -4,8 +4,9 @@ The writer is one task on the event loop plus one dedicated thread that owns the
 connection (the recorder-thread pattern). The task takes a batch from its bus subscription,
 then everything else already queued up to `max_batch_points` (group commit: the busier the bus,
 the larger and cheaper the commits), hands the group to the thread, and after COMMIT resolves
-each batch's acknowledgement. A batch is never acknowledged before its commit; a failed commit
-fails the acknowledgements of its batches and the writer carries on with the next group.
+each batch's acknowledgement (`sub.ack`, which the bus carries back to the batch's publisher as
+a message). A batch is never acknowledged before its commit; a failed commit fails the
+acknowledgements of its batches and the writer carries on with the next group.
 
 Queries run in worker threads on their own cursors, so they never wait for the writer.
 """
@@ -22,19 +23,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kiln.core.bus import Overflow, Subscription, SubscriptionClosed
+from kiln.core.bus import Overflow, SubscriptionClosed, ValueSubscription
 from kiln.core.clock import Clock, SystemClock
 from kiln.core.errors import KilnError
 from kiln.core.platform import Health, Status
 from kiln.core.values import TagValue, ValueBatch
-from kiln.historian.analysis import TagSamples, TagSummary
-from kiln.historian.compression import CompressionStats
 from kiln.historian.duck import db_errors
+from kiln.historian.maths.analysis import TagSamples, TagSummary
+from kiln.historian.maths.compression import CompressionStats
+from kiln.historian.maths.thinning import Resolver
 from kiln.historian.pg_store import PostgresStore
 from kiln.historian.query import Bucket, RawResult
 from kiln.historian.retention import DAY_US
 from kiln.historian.store import DuckDBStore, StoreClosedError, WriteStats
-from kiln.historian.thinning import Resolver
 
 if TYPE_CHECKING:
     from kiln.core.platform import Platform
@@ -67,6 +68,11 @@ def _retryable() -> tuple[type[Exception], ...]:
 
 class HistorianStoppedError(KilnError):
     """The writer stopped before it could commit a batch."""
+
+
+def _why(err: BaseException) -> str:
+    """The refusal a publisher reads in its NotDurableError."""
+    return str(err) or type(err).__name__
 
 
 @dataclass(slots=True)
@@ -136,7 +142,7 @@ class Historian:
     ) -> None:
         """`path` None keeps the database in memory (tests); `url` (postgresql://...) keeps
         it in PostgreSQL instead, `partition_days` of points per partition. `compression`: how each tag's
-        values are compressed (see `kiln.historian.compression.rules_resolver`). `rollups`:
+        values are compressed (see `kiln.historian.maths.compression.rules_resolver`). `rollups`:
         widths (µs) of the rollup tiers, kept up to date every `rollup_s` (None: the tiers the
         database has). `max_future_s`: points later than the clock's now plus this are stored
         but never become a tag's latest value (`ingest.max_future_s`)."""
@@ -162,7 +168,7 @@ class Historian:
         self.stats = WriterStats()
         self._store: DuckDBStore | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._sub: Subscription | None = None
+        self._sub: ValueSubscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._status = Status.STARTING
         self._clock: Clock = SystemClock()
@@ -197,10 +203,11 @@ class Historian:
             raise
         self._executor, self._store = executor, store
         self.stats.series = len(store.series)
-        self._sub = platform.bus.subscribe(
-            "historian", max_points=self.queue_points, overflow=Overflow.BLOCK
+        # The storing subscriber: its acks make batches durable for their publishers.
+        sub = self._sub = platform.bus.subscribe(
+            "historian", max_points=self.queue_points, overflow=Overflow.BLOCK, stores=True
         )
-        self._task = platform.spawn(self._write_loop(self._sub), name="historian-writer")
+        self._task = platform.spawn(self._write_loop(sub), name="historian-writer")
         self._housekeeper = platform.spawn(self._housekeeping(), name="historian-housekeeping")
         if store.rollups:
             self._roller = platform.spawn(self._rollup_loop(), name="historian-rollups")
@@ -349,7 +356,7 @@ class Historian:
 
     # -- the writer -----------------------------------------------------------------------
 
-    async def _write_loop(self, sub: Subscription) -> None:
+    async def _write_loop(self, sub: ValueSubscription) -> None:
         try:
             while True:
                 try:
@@ -367,32 +374,36 @@ class Historian:
                 left = sub.drain(self.queue_points)
                 if not left:
                     break
+                stopped = _why(HistorianStoppedError("the historian writer stopped"))
                 for batch in left:
-                    batch.mark_durable(HistorianStoppedError("the historian writer stopped"))
+                    await sub.ack(batch, stopped)
 
     async def _commit(self, group: list[ValueBatch]) -> None:
         store, executor = self._store, self._executor
         assert store is not None
         assert executor is not None
+        sub = self._sub
+        assert sub is not None
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(executor, store.write, group)
         except asyncio.CancelledError:
-            stopped = HistorianStoppedError("the historian stopped before the commit completed")
+            stopped = "the historian stopped before the commit completed"
             for batch in group:
-                batch.mark_durable(stopped)
+                await sub.ack(batch, stopped)
             raise
         except Exception as err:
             self._failed(err, sum(map(len, group)))
             for batch in group:
-                batch.mark_durable(err)
+                await sub.ack(batch, _why(err))
             return
         before = self.stats.rejected_batches
         self._last_commit = loop.time()
         self.stats.record(result, len(store.series))
         self.stats.rollup_pending_series = store.rollups_pending()
         for i, batch in enumerate(group):
-            batch.mark_durable(result.rejected.get(i))
+            refused = result.rejected.get(i)
+            await sub.ack(batch, None if refused is None else _why(refused))
         # A producer that keeps sending bad values would flood the log: first, then every 1000.
         if result.rejected and (
             before == 0 or before // 1000 != self.stats.rejected_batches // 1000

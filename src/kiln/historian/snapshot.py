@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kiln.historian.columns import (
+from kiln.historian.maths.columns import (
     BoolArray,
     Columns,
     Float64Array,

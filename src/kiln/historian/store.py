@@ -41,8 +41,10 @@ from kiln.core.admission import TimeWindow
 from kiln.core.clock import Clock, SystemClock
 from kiln.core.errors import KilnError, QueryTooLargeError
 from kiln.core.values import TagValue, ValueBatch
-from kiln.historian import analysis, duck, query
-from kiln.historian.columns import (
+from kiln.historian import duck, query
+from kiln.historian.maths import aggregates, analysis
+from kiln.historian.maths.calendar import MAX_BUCKETS
+from kiln.historian.maths.columns import (
     FLOAT,
     STRING,
     Columns,
@@ -53,12 +55,12 @@ from kiln.historian.columns import (
     kind_of,
     order_and_dedupe,
 )
+from kiln.historian.maths.thinning import Resolver, Thinning
+from kiln.historian.maths.timeline import Points
 from kiln.historian.schema import MIGRATIONS, ensure_schema
 from kiln.historian.series import SeriesRegistry
 from kiln.historian.snapshot import EMPTY_TS, NO_TS, Snapshot, SnapshotRows
-from kiln.historian.thinning import Resolver, Thinning
 from kiln.historian.tiers import RefreshStats, RollupTiers
-from kiln.historian.timeline import Points
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -443,23 +445,24 @@ class DuckDBStore:
         The event aggregates of `summarize`, on buckets cut at the range's ends (so that no
         point outside it counts) and labelled with their aligned start.
         """
-        names = query.check_aggregates(aggs)
+        names = aggregates.check_aggregates(aggs, allowed=aggregates.EVENT)
         query.check_range(start_us, end_us)
         if interval_us < 1:
             raise ValueError(f"interval must be at least 1 microsecond, got {interval_us}")
-        buckets = (end_us - start_us) // interval_us + 1
-        if buckets > query.MAX_BUCKETS:
+        # The first whole bucket starts here; the one before it is cut at the range's start.
+        first = start_us - start_us % interval_us + interval_us
+        buckets = len(range(first, end_us, interval_us)) + 1
+        if buckets > MAX_BUCKETS:
             raise QueryTooLargeError(
                 f"{buckets} buckets of {interval_us} us requested; the limit is "
-                f"{query.MAX_BUCKETS}: use a longer interval or a shorter range"
+                f"{MAX_BUCKETS}: use a longer interval or a shorter range"
             )
         sid = self.series.id_of(path)
         if sid is None or end_us == start_us:
             return []
-        first = start_us - start_us % interval_us + interval_us
         edges = np.unique(np.r_[start_us, np.arange(first, end_us, interval_us), end_us])
         numeric = self.series.kind(sid) != STRING
-        asked = [n for n in names if numeric or n in ("count", "first", "last")]
+        asked = [n for n in names if numeric or n not in aggregates.NUMERIC_ONLY]
         [got] = self.summarize([path], edges, list(dict.fromkeys([*asked, "count"])),
                                data_end_us=end_us)  # fmt: skip
         out = []
@@ -481,6 +484,11 @@ class DuckDBStore:
     ) -> list[analysis.TagSummary]:
         """Aggregates of each tag per bucket of `edges`, all on the same buckets: from rollups
         where the buckets lie on a tier's grid, else from the raw points."""
+        if len(edges) - 1 > MAX_BUCKETS:
+            raise QueryTooLargeError(
+                f"{len(edges) - 1} buckets requested; the limit is {MAX_BUCKETS}: "
+                "use a longer interval or a shorter range"
+            )
         widths = self.rollups.widths_for(edges, names)
         from_rollups: dict[str, analysis.TagSummary] = {}
         if widths:

@@ -21,12 +21,13 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pyarrow as pa
 
-from kiln.historian import duck, query, rollup
-from kiln.historian.aggregates import Column
-from kiln.historian.calendar import parse_interval
-from kiln.historian.columns import STRING, Columns
-from kiln.historian.rollup import Rows
-from kiln.historian.timeline import Array, Points
+from kiln.historian import duck, query
+from kiln.historian.maths import rollup
+from kiln.historian.maths.aggregates import Column
+from kiln.historian.maths.calendar import parse_interval
+from kiln.historian.maths.columns import STRING, Columns
+from kiln.historian.maths.rollup import Rows
+from kiln.historian.maths.timeline import Array, Points
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -431,7 +432,7 @@ class RollupTiers:
     def widths_for(self, edges: Array, names: Sequence[str]) -> list[int]:
         """The tiers whose grid holds every edge, widest first, if rollups can answer `names`
         (none otherwise)."""
-        if not set(names) <= rollup.AGGREGATES or len(edges) < 2:
+        if not set(names) <= rollup.ANSWERABLE or len(edges) < 2:
             return []
         return [w for w in reversed(self.widths) if not np.any(edges % w)]
 

@@ -7,14 +7,14 @@ a test compares the two so that they cannot drift apart.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Dialect, Float, ForeignKey, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
 from kiln.core.values import MAX_PATH_LENGTH
+from kiln.db.types import UtcDateTime
 
 # Named constraints: SQLite ALTERs go through Alembic batch mode, which recreates a table and
 # can only carry over (or drop) constraints it can name.
@@ -29,33 +29,6 @@ NAMING_CONVENTION = {
 NAME_LENGTH = 64  # one namespace segment (see kiln.core.values)
 SHORT_LENGTH = 16  # enum values: data types, levels
 SOURCE_LENGTH = 128  # "connector:" and a connector name
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC instant on every backend.
-
-    PostgreSQL stores `timestamptz`; SQLite has no time zones and hands back naive values, which
-    are the UTC instants this type wrote, so they get their zone back on the way out.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"timestamp {value.isoformat()} has no time zone; store UTC instants")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if not isinstance(value, datetime):
-            raise TypeError(f"expected a datetime from the database, got {value!r}")
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

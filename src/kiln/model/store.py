@@ -15,29 +15,24 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     Connection,
-    Engine,
     Insert,
     Table,
     bindparam,
-    create_engine,
     delete,
-    event,
     insert,
-    make_url,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.expression import Executable
 
 from kiln.core.errors import ConfigError, InvalidPathError
 from kiln.core.values import MAX_PATH_LENGTH, validate_path
+from kiln.db.engines import FOREIGN_KEYS, WAL, create_db_engine
 from kiln.model import migrations
 from kiln.model.definitions import AssetDef, AssetTypeDef, DataType, Level, TagDef, resolve_tags
 from kiln.model.info import ApplyResult, Snapshot, TagInfo
@@ -52,6 +47,10 @@ _D = TypeVar("_D", AssetTypeDef, AssetDef)
 # to stay under SQLite's bound-parameter limit and keep each statement's memory modest.
 _CHUNK = 5000
 _IN_CHUNK = 500
+
+# The model's rows reference each other (tags to assets, assets to types), and API threads
+# read while an apply or an auto-create commits.
+SQLITE_PRAGMAS = (FOREIGN_KEYS, WAL)
 
 _LEVELS = tuple(Level)
 _DATA_TYPES = {d.value: d for d in DataType}
@@ -92,44 +91,12 @@ def owning_asset(path: str, assets: Mapping[str, object]) -> str | None:
     return None
 
 
-def create_model_engine(url: str) -> Engine:
-    """An engine for the model database, with the SQLite settings the store relies on."""
-    parsed = make_url(url)
-    if parsed.drivername == "postgresql":
-        # SQLAlchemy's default PostgreSQL driver is psycopg2; Kiln ships psycopg 3.
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
-    database = parsed.database or ""
-    if database in ("", ":memory:"):
-        # One shared connection: every thread must see the same in-memory database.
-        engine = create_engine(
-            parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
-        )
-    else:
-        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed)
-    event.listen(engine, "connect", _sqlite_on_connect)
-    return engine
-
-
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        # SQLite enforces foreign keys only when asked, per connection.
-        cursor.execute("PRAGMA foreign_keys=ON")
-        # WAL lets readers (API threads) proceed while an apply or auto-create commits.
-        cursor.execute("PRAGMA journal_mode=WAL")
-    finally:
-        cursor.close()
-
-
 class ModelStore:
     """Types, assets and tags in a relational database (SQLite or PostgreSQL, same code)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = create_model_engine(url)
+        self.engine = create_db_engine(url, sqlite_pragmas=SQLITE_PRAGMAS)
 
     def upgrade(self) -> None:
         """Create or migrate the schema to the newest revision (a no-op when already there)."""

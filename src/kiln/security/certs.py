@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from kiln.core.x509 import fingerprint, key_usage, self_signed
 from kiln.security.secrets import atomic_write, write_private_file
 
 # A DNS name in A-label form (RFC 1123 labels), optionally a leading wildcard label.
@@ -24,8 +25,6 @@ _DNS_NAME_RE = re.compile(
     r"(?:\*\.)?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 )
-# Valid from a little before `now`, so a client whose clock lags slightly accepts it at once.
-_BACKDATE = timedelta(minutes=5)
 
 
 def generate_self_signed(
@@ -43,52 +42,16 @@ def generate_self_signed(
     atomically. Returns the certificate's SHA-256 fingerprint as colon-separated hex, the form
     `openssl x509 -fingerprint -sha256` prints.
     """
-    if now.tzinfo is None:
-        raise ValueError("`now` must be timezone-aware")
-    if days < 1:
-        raise ValueError(f"validity must be at least one day, got {days}")
     names = _subject_alt_names(hosts)
-
     key = ec.generate_private_key(ec.SECP256R1())
-    public_key = key.public_key()
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, hosts[0]),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Kiln self-signed"),
-        ]
-    )
-    ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _BACKDATE)
-        .not_valid_after(now + timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(ski, critical=False)
-        # Python 3.13 verifies strictly (VERIFY_X509_STRICT), which wants the key identifiers.
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
-        )
-        .sign(key, hashes.SHA256())
+    cert = self_signed(
+        key,
+        common_name=hosts[0],
+        names=names,
+        usage=key_usage(digital_signature=True),  # ECDHE key exchange: signing only
+        extended_usage=[ExtendedKeyUsageOID.SERVER_AUTH],
+        now=now,
+        days=days,
     )
 
     key_pem = key.private_bytes(
@@ -101,11 +64,6 @@ def generate_self_signed(
     write_private_file(key_path, key_pem.decode("ascii"))
     atomic_write(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return fingerprint(cert)
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    """SHA-256 fingerprint of a certificate, colon-separated uppercase hex."""
-    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
 def _subject_alt_names(hosts: list[str]) -> list[x509.GeneralName]:

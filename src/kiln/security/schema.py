@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from kiln.core.values import MAX_PATH_LENGTH
-from kiln.model.schema import UtcDateTime
+from kiln.db.types import UtcDateTime
 
 # As in kiln.model.schema, but unique constraints over several columns name all of them.
 NAMING_CONVENTION = {

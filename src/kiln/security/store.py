@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from kiln.model.store import create_model_engine
+from kiln.db.engines import FOREIGN_KEYS, WAL, create_db_engine
 from kiln.security import migrations
 from kiln.security.permissions import Permission, parse_permissions
 from kiln.security.schema import (
@@ -214,7 +214,9 @@ class SecurityStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: Engine = create_model_engine(url)
+        # Credentials and assignments reference their user, tenant and role; API threads
+        # authenticate while a write commits.
+        self.engine: Engine = create_db_engine(url, sqlite_pragmas=(FOREIGN_KEYS, WAL))
 
     def upgrade(self) -> None:
         """Create or migrate the schema to the newest revision (a no-op when already there)."""

@@ -8,15 +8,12 @@ signals, faults, and a shift pattern, sized from a handful of tags for the demo 
 from kiln.sim.factory import SimFrame, VirtualFactory
 from kiln.sim.source import SimSource
 from kiln.sim.spec import FactorySpec, FaultRates, ShiftSpec
-from kiln.sim.states import MachineState, StopReason
 
 __all__ = [
     "FactorySpec",
     "FaultRates",
-    "MachineState",
     "ShiftSpec",
     "SimFrame",
     "SimSource",
-    "StopReason",
     "VirtualFactory",
 ]

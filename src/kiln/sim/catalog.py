@@ -8,7 +8,7 @@ values of a frame.
 from __future__ import annotations
 
 from kiln.model.definitions import AssetTypeDef, DataType, TagDef
-from kiln.sim.states import REASON_NAMES, STATE_NAMES
+from kiln.production.states import REASON_NAMES, STATE_NAMES
 
 MACHINE = "machine"
 CNC = "cnc"

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kiln.core.quality import Quality
+from kiln.production.states import MachineState, StopReason
 from kiln.sim.catalog import CNC_TAG_COUNT
 from kiln.sim.machines import (
     FIRST_KIND_SLOT,
@@ -22,9 +23,8 @@ from kiln.sim.machines import (
     MachineBank,
     hourly,
 )
-from kiln.sim.shifts import ShiftSlot
+from kiln.sim.shifts import PacedSlot
 from kiln.sim.spec import FaultRates
-from kiln.sim.states import MachineState, StopReason
 from kiln.sim.streams import FloatArray, Streams
 
 OVERHEAT_LIMIT_C = 85.0
@@ -110,7 +110,7 @@ class CncBank(MachineBank):
         self.cycle_s = np.round(30.0 + 60.0 * rng.uniform(k, _S_JOB_CYCLE))
         self.tool_life = 250.0 + 350.0 * rng.uniform(k, _S_JOB_LIFE)
 
-    def step(self, k: int, dt: float, slot: ShiftSlot, new_shift: bool) -> None:
+    def step(self, k: int, dt: float, slot: PacedSlot, new_shift: bool) -> None:
         rng, faults = self.rng, self.faults
         if new_shift:
             self._new_jobs(k)

@@ -15,13 +15,13 @@ import numpy.typing as npt
 
 from kiln.core.values import Scalar
 from kiln.model.definitions import AssetDef, AssetTypeDef, Level, resolve_tags
+from kiln.production.states import MachineState
 from kiln.sim import catalog
 from kiln.sim.cnc import CncBank
 from kiln.sim.machines import MachineBank
 from kiln.sim.packaging import ConveyorBank, FillerBank
-from kiln.sim.shifts import ShiftCalendar
+from kiln.sim.shifts import PacedCalendar
 from kiln.sim.spec import FactorySpec
-from kiln.sim.states import MachineState
 from kiln.sim.streams import Streams, machine_key
 
 # Stream identities: changing these changes every machine's behaviour.
@@ -61,7 +61,7 @@ class VirtualFactory:
         self.spec = spec
         self._time_us = start_us
         self._steps = 0
-        self._calendar = ShiftCalendar(spec.shifts)
+        self._calendar = PacedCalendar(spec.shifts)
         self._shift_start_us = self._calendar.at(start_us).shift_start_us
 
         root = f"{spec.enterprise}/{spec.site}"

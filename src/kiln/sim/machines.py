@@ -17,9 +17,10 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from kiln.sim.shifts import Phase, ShiftSlot
+from kiln.production.shifts import Phase
+from kiln.production.states import MachineState, StopReason
+from kiln.sim.shifts import PacedSlot
 from kiln.sim.spec import FaultRates
-from kiln.sim.states import MachineState, StopReason
 from kiln.sim.streams import FloatArray, Streams
 
 IntArray = npt.NDArray[np.int64]
@@ -97,7 +98,7 @@ class MachineBank:
         self._busy_reason[ended] = StopReason.NONE
         return ended
 
-    def _available(self, slot: ShiftSlot, blocked: BoolArray | None = None) -> BoolArray:
+    def _available(self, slot: PacedSlot, blocked: BoolArray | None = None) -> BoolArray:
         """Machines that would run this step unless something happens to them."""
         if slot.phase is not Phase.PRODUCTION:
             return np.zeros(self.n, dtype=np.bool_)
@@ -137,7 +138,7 @@ class MachineBank:
             self._begin(hit, MachineState.IDLE, StopReason.WAITING, length)
             available &= ~hit
 
-    def _resolve(self, slot: ShiftSlot, blocked: BoolArray | None = None) -> None:
+    def _resolve(self, slot: PacedSlot, blocked: BoolArray | None = None) -> None:
         """Set `state` and `reason`.
 
         A fault or a tool change shows whatever the plan says. In production time a minor

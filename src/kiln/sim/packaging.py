@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from kiln.production.states import MachineState, StopReason
 from kiln.sim.catalog import CONVEYOR_TAG_COUNT, FILLER_TAG_COUNT
 from kiln.sim.machines import (
     FIRST_KIND_SLOT,
@@ -20,9 +21,8 @@ from kiln.sim.machines import (
     hourly,
     three_phase_kw,
 )
-from kiln.sim.shifts import ShiftSlot
+from kiln.sim.shifts import PacedSlot
 from kiln.sim.spec import FactorySpec
-from kiln.sim.states import MachineState, StopReason
 from kiln.sim.streams import FloatArray, Streams
 
 FILL_RATE_PER_MIN = 120.0
@@ -72,7 +72,7 @@ class FillerBank(MachineBank):
         self.good: IntArray = np.zeros(n, dtype=np.int64)
         self.scrap: IntArray = np.zeros(n, dtype=np.int64)
 
-    def step(self, k: int, dt: float, slot: ShiftSlot, starved: BoolArray) -> None:
+    def step(self, k: int, dt: float, slot: PacedSlot, starved: BoolArray) -> None:
         """Advance; `starved` marks fillers whose conveyor is not running."""
         rng, faults = self.rng, self.faults
         self._release(dt)
@@ -167,7 +167,7 @@ class ConveyorBank(MachineBank):
         self.current: FloatArray = np.zeros(self.n)
         self.power: FloatArray = np.zeros(self.n)
 
-    def step(self, k: int, dt: float, slot: ShiftSlot) -> None:
+    def step(self, k: int, dt: float, slot: PacedSlot) -> None:
         rng = self.rng
         self._release(dt)
         available = self._available(slot)

@@ -17,8 +17,8 @@ from kiln.connectors.modbus.codec import DataType as RegisterType
 from kiln.connectors.modbus.codec import RegisterSpec, Table
 from kiln.connectors.modbus.config import ModbusConfig, ModbusDevice, ModbusTag, PollGroup
 from kiln.connectors.mqtt.broker import BrokerSettings
-from kiln.connectors.opcua import OpcUaConfig
-from kiln.connectors.sparkplug import SparkplugConfig
+from kiln.connectors.opcua.config import OpcUaConfig
+from kiln.connectors.sparkplug.config import SparkplugConfig
 from kiln.model.definitions import DataType, TagDef, resolve_tags
 from kiln.sim import catalog
 from kiln.sim.factory import VirtualFactory

@@ -6,11 +6,11 @@ always give the same plant and the same signals.
 
 from __future__ import annotations
 
-import zoneinfo
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kiln.production.shifts import ShiftPattern
 from kiln.sim.catalog import CNC_TAG_COUNT, CONVEYOR_TAG_COUNT, FILLER_TAG_COUNT
 
 _NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$"
@@ -30,62 +30,16 @@ def _is_night(hour: int) -> bool:
     return hour >= 20 or hour < 5
 
 
-class ShiftSpec(_Frozen):
-    """The shift pattern: shifts start at given local hours and each runs until the next starts.
+class ShiftSpec(ShiftPattern):
+    """The plant's shift pattern (`kiln.production.shifts`), and how fast each shift runs."""
 
-    Every shift begins with a changeover (machines in setup, a new job is loaded) and has one
-    break (planned stop). On days not in `weekdays` there is no shift and machines are off; a
-    shift belongs to the day it starts on.
-    """
-
-    starts: tuple[int, ...] = Field(
-        default=(6, 14, 22), description="local start hours of the shifts, ascending"
-    )
     pace: tuple[float, ...] | None = Field(
         default=None,
         description="speed factor per shift; by default 1.0, and 0.85 for night shifts",
     )
-    changeover_minutes: float = Field(default=15.0, ge=0.0)
-    break_after_minutes: float = Field(default=240.0, ge=0.0)
-    break_minutes: float = Field(default=30.0, ge=0.0)
-    weekdays: tuple[int, ...] = Field(
-        default=(1, 2, 3, 4, 5, 6, 7), description="ISO weekdays with shifts (1 = Monday)"
-    )
-    timezone: str = Field(default="UTC", description="IANA time zone of the plant")
-
-    @field_validator("starts")
-    @classmethod
-    def _starts(cls, starts: tuple[int, ...]) -> tuple[int, ...]:
-        if not starts:
-            raise ValueError("give at least one shift start hour, e.g. [6, 14, 22]")
-        if any(not 0 <= h <= 23 for h in starts):
-            raise ValueError(f"shift start hours must be 0-23, got {list(starts)}")
-        if list(starts) != sorted(set(starts)):
-            raise ValueError(
-                f"shift start hours must be ascending and distinct, got {list(starts)}"
-            )
-        return starts
-
-    @field_validator("weekdays")
-    @classmethod
-    def _weekdays(cls, days: tuple[int, ...]) -> tuple[int, ...]:
-        if not days or any(not 1 <= d <= 7 for d in days):
-            raise ValueError(f"weekdays must be ISO weekday numbers 1-7 (1 = Monday), got {days}")
-        return tuple(sorted(set(days)))
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, name: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError(
-                f"unknown time zone {name!r}: use an IANA name such as 'Europe/Berlin' or 'UTC'"
-            ) from err
-        return name
 
     @model_validator(mode="after")
-    def _fits(self) -> Self:
+    def _paces_fit(self) -> Self:
         if self.pace is not None:
             if len(self.pace) != len(self.starts):
                 raise ValueError(
@@ -94,23 +48,7 @@ class ShiftSpec(_Frozen):
                 )
             if any(not 0.0 < p <= 2.0 for p in self.pace):
                 raise ValueError(f"pace factors must be in (0, 2], got {list(self.pace)}")
-        shortest = min(self.lengths_minutes)
-        needed = max(self.changeover_minutes, self.break_after_minutes + self.break_minutes)
-        if needed > shortest:
-            raise ValueError(
-                f"changeover and break need {needed:g} min but the shortest shift lasts "
-                f"{shortest:g} min: shorten them or move the shift starts"
-            )
-        if self.break_minutes > 0 and self.break_after_minutes < self.changeover_minutes:
-            raise ValueError("the break must start after the changeover ends")
         return self
-
-    @property
-    def lengths_minutes(self) -> tuple[float, ...]:
-        """Length of each shift: until the next start, the last one until the first next day."""
-        starts = list(self.starts)
-        ends = [*starts[1:], starts[0] + 24]
-        return tuple(60.0 * (e - s) for s, e in zip(starts, ends, strict=True))
 
     @property
     def paces(self) -> tuple[float, ...]:

@@ -24,7 +24,7 @@ def free_port() -> int:
 
 def kiln_command(*args: str) -> list[str]:
     """`kiln ARGS...` run by this interpreter, whether or not the script is on PATH."""
-    return [sys.executable, "-m", "kiln.cli", *args]
+    return [sys.executable, "-m", "kiln.app.cli", *args]
 
 
 @contextmanager

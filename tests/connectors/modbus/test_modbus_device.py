@@ -14,8 +14,8 @@ from pymodbus.server import ModbusTcpServer
 
 from kiln.connectors.backoff import BackoffSettings
 from kiln.connectors.base import ConnectorState
-from kiln.connectors.modbus import ModbusConfig
 from kiln.connectors.modbus.codec import Table
+from kiln.connectors.modbus.config import ModbusConfig
 from kiln.connectors.service import Connectors
 from kiln.core.bus import Overflow, Subscription
 from kiln.core.clock import SystemClock

@@ -15,8 +15,8 @@ import pytest
 
 from kiln.connectors.base import ConnectorState
 from kiln.connectors.link import Link
-from kiln.connectors.modbus import ModbusConfig
 from kiln.connectors.modbus import connector as modbus_connector
+from kiln.connectors.modbus.config import ModbusConfig
 from kiln.connectors.modbus.connector import ModbusConnector
 from kiln.connectors.runner import ConnectorRunner
 from kiln.core.platform import Platform

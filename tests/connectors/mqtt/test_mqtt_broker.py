@@ -16,9 +16,9 @@ import pytest
 
 from kiln.connectors.backoff import BackoffSettings
 from kiln.connectors.base import ConnectorState
-from kiln.connectors.mqtt import MqttConfig
 from kiln.connectors.mqtt.broker import BrokerSettings
 from kiln.connectors.mqtt.codec import TopicMapping
+from kiln.connectors.mqtt.config import MqttConfig
 from kiln.connectors.service import Connectors
 from kiln.core.bus import Overflow, Subscription
 from kiln.core.clock import SystemClock

@@ -14,8 +14,8 @@ import pytest
 from opcua_plant import Certs, PlantServer, start_server, until
 
 from kiln.connectors.base import ConnectorState
-from kiln.connectors.opcua import OpcUaConfig
 from kiln.connectors.opcua.certificates import generate_application_certificate
+from kiln.connectors.opcua.config import OpcUaConfig
 from kiln.connectors.service import Connectors
 from kiln.core.bus import Overflow, Subscription
 from kiln.core.clock import SystemClock

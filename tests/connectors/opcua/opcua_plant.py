@@ -18,8 +18,8 @@ from asyncua.server.user_managers import UserManager
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from kiln.connectors.backoff import BackoffSettings
-from kiln.connectors.opcua import OpcUaConfig
 from kiln.connectors.opcua.certificates import load_certificate
+from kiln.connectors.opcua.config import OpcUaConfig
 from kiln.core.bus import Subscription
 from kiln.core.values import TagValue
 

@@ -19,7 +19,8 @@ from kiln.connectors.opcua.certificates import (
     load_certificate,
     load_or_create,
 )
-from kiln.security.certs import fingerprint, generate_self_signed
+from kiln.core.x509 import fingerprint
+from kiln.security.certs import generate_self_signed
 
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 URI = "urn:plant1:kiln:opcua-client"

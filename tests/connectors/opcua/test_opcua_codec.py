@@ -1,4 +1,5 @@
-"""The pure OPC UA codec: DataValues to Kiln values, Kiln values to Variants, NodeId strings."""
+"""The pure OPC UA codec (DataValues to Kiln values, Kiln values to Variants through
+`variants`, NodeId strings)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kiln.connectors.opcua.codec import (
+    BuiltinType,
     Unsupported,
     decodable,
     decode,
-    encode,
     parse_node_id,
     value_type,
 )
+from kiln.connectors.opcua.variants import node_id, to_variant
 
 VT = ua.VariantType
 T = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
@@ -113,7 +115,7 @@ def test_the_status_code_is_the_quality_with_its_info_bits() -> None:
     ],
 )
 def test_encodes_to_the_nodes_type(value: object, vtype: ua.VariantType, expected: object) -> None:
-    variant = encode(value, vtype)  # type: ignore[arg-type]
+    variant = to_variant(value, vtype)  # type: ignore[arg-type]
     assert (variant.VariantType, variant.Value, type(variant.Value)) == (
         vtype,
         expected,
@@ -122,7 +124,7 @@ def test_encodes_to_the_nodes_type(value: object, vtype: ua.VariantType, expecte
 
 
 def test_encodes_localized_text() -> None:
-    variant = encode("Oven 3", VT.LocalizedText)
+    variant = to_variant("Oven 3", VT.LocalizedText)
     assert variant.Value == ua.LocalizedText("Oven 3")
 
 
@@ -148,28 +150,33 @@ def test_encode_refuses_what_does_not_fit(
     value: object, vtype: ua.VariantType, message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        encode(value, vtype)  # type: ignore[arg-type]
+        to_variant(value, vtype)  # type: ignore[arg-type]
 
 
 @given(st.integers(min_value=-(2**15), max_value=2**15 - 1))
 def test_int16_round_trips(n: int) -> None:
-    variant = encode(n, VT.Int16)
+    variant = to_variant(n, VT.Int16)
     assert decode(ua.DataValue(variant), 0)[0] == n
 
 
 @given(st.floats(allow_nan=False))
 def test_double_round_trips(x: float) -> None:
-    variant = encode(x, VT.Double)
+    variant = to_variant(x, VT.Double)
     assert decode(ua.DataValue(variant), 0)[0] == x
 
 
 def test_value_type_prefers_the_builtin_data_type_then_the_value() -> None:
-    assert value_type(ua.NodeId(11)) is VT.Double
-    assert value_type(ua.NodeId(290)) is VT.Double  # Duration
-    assert value_type(ua.NodeId(294)) is VT.DateTime  # UtcTime
-    assert value_type(ua.NodeId(26), VT.Int32) is VT.Int32  # a Number holding an Int32
-    assert value_type(ua.NodeId(24), VT.String) is VT.String  # BaseDataType: any type at all
-    assert value_type(ua.NodeId(3003, 2), VT.Int32) is VT.Int32  # a server's own enumeration
+    # asyncua's VariantType in, the codec's own BuiltinType (the same numbers) out.
+    assert value_type(ua.NodeId(11)) is BuiltinType.Double
+    assert value_type(ua.NodeId(290)) is BuiltinType.Double  # Duration
+    assert value_type(ua.NodeId(294)) is BuiltinType.DateTime  # UtcTime
+    assert value_type(ua.NodeId(26), VT.Int32) is BuiltinType.Int32  # a Number holding an Int32
+    assert (
+        value_type(ua.NodeId(24), VT.String) is BuiltinType.String
+    )  # BaseDataType: any type at all
+    assert (
+        value_type(ua.NodeId(3003, 2), VT.Int32) is BuiltinType.Int32
+    )  # a server's own enumeration
     assert value_type(ua.NodeId(3003, 2)) is None
     assert decodable(VT.Double) and not decodable(VT.ByteString) and not decodable(None)
 
@@ -190,17 +197,17 @@ def test_value_type_prefers_the_builtin_data_type_then_the_value() -> None:
     ],
 )
 def test_parses_node_ids(text: str, ns: int, identifier: object) -> None:
-    node_id = parse_node_id(text).resolve()
-    assert (node_id.NamespaceIndex, node_id.Identifier) == (ns, identifier)
-    assert node_id == ua.NodeId.from_string(text)
+    got = node_id(parse_node_id(text))
+    assert (got.NamespaceIndex, got.Identifier) == (ns, identifier)
+    assert got == ua.NodeId.from_string(text)
 
 
 def test_a_namespace_uri_is_resolved_on_the_server() -> None:
     ref = parse_node_id("nsu=urn:acme:line1;s=Temp")
     namespaces = ["http://opcfoundation.org/UA/", "urn:server", "urn:acme:line1"]
-    assert ref.resolve(namespaces) == ua.NodeId("Temp", 2)
+    assert node_id(ref, namespaces) == ua.NodeId("Temp", 2)
     with pytest.raises(LookupError, match="has no namespace 'urn:acme:line1'"):
-        ref.resolve(namespaces[:2])
+        node_id(ref, namespaces[:2])
 
 
 @pytest.mark.parametrize(

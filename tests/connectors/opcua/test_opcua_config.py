@@ -7,12 +7,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from kiln.app.settings import Settings
 from kiln.connectors.base import ConnectorKind
-from kiln.connectors.opcua import CONNECTOR, OpcUaConfig, OpcUaConnector
-from kiln.connectors.opcua.config import SecurityMode, SecurityPolicy
+from kiln.connectors.opcua import CONNECTOR
+from kiln.connectors.opcua.config import OpcUaConfig, SecurityMode, SecurityPolicy
+from kiln.connectors.opcua.connector import OpcUaConnector
 from kiln.core.config import parse_config
 from kiln.core.errors import ConfigError
-from kiln.settings import Settings
 
 NODE = {"node_id": "ns=2;s=Line1.Temp", "path": "acme/plant1/line1/temp"}
 SECURE = {"certificate": "/etc/kiln/opcua/kiln.der", "private_key": "/etc/kiln/opcua/kiln.pem"}

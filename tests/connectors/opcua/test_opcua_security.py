@@ -15,10 +15,10 @@ from asyncua.ua import MessageSecurityMode
 from opcua_plant import FAST, USERS, Certs, PlantServer, until, values
 
 from kiln.connectors.base import ConnectorState
-from kiln.connectors.opcua import OpcUaConfig
 from kiln.connectors.opcua.certificates import generate_application_certificate, load_certificate
+from kiln.connectors.opcua.config import OpcUaConfig
 from kiln.core.quality import Quality
-from kiln.security.certs import fingerprint
+from kiln.core.x509 import fingerprint
 
 
 def secure(

@@ -19,7 +19,6 @@ from kiln.connectors.backoff import BackoffSettings
 from kiln.connectors.base import ConnectorState
 from kiln.connectors.mqtt.broker import BrokerSettings
 from kiln.connectors.service import Connectors
-from kiln.connectors.sparkplug import SparkplugConfig
 from kiln.connectors.sparkplug.codec import (
     BDSEQ_METRIC,
     DataType,
@@ -29,7 +28,7 @@ from kiln.connectors.sparkplug.codec import (
     decode_state,
     encode_payload,
 )
-from kiln.connectors.sparkplug.host import SessionSettings
+from kiln.connectors.sparkplug.config import SessionSettings, SparkplugConfig
 from kiln.connectors.sparkplug.topic import EdgeTopic, MessageType, StateTopic
 from kiln.core.bus import Overflow
 from kiln.core.clock import SystemClock

@@ -17,7 +17,7 @@ from kiln.connectors.backoff import BackoffSettings
 from kiln.connectors.base import ConnectorState
 from kiln.connectors.mqtt.broker import BrokerSettings
 from kiln.connectors.service import Connectors
-from kiln.connectors.sparkplug import SparkplugConfig
+from kiln.connectors.sparkplug.config import SparkplugConfig
 from kiln.core.clock import SystemClock
 from kiln.core.platform import Platform, Stage, Status
 from kiln.sim.sparkplug_edge import EdgeNode

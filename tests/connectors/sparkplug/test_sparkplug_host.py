@@ -14,7 +14,6 @@ from kiln.connectors.backoff import BackoffSettings
 from kiln.connectors.base import ConnectorState
 from kiln.connectors.mqtt.broker import BrokerSettings
 from kiln.connectors.service import Connectors
-from kiln.connectors.sparkplug import SparkplugConfig
 from kiln.connectors.sparkplug.codec import (
     BDSEQ_METRIC,
     DataType,
@@ -23,7 +22,8 @@ from kiln.connectors.sparkplug.codec import (
     decode_state,
     encode_payload,
 )
-from kiln.connectors.sparkplug.host import metric_path
+from kiln.connectors.sparkplug.config import SparkplugConfig
+from kiln.connectors.sparkplug.connector import metric_path
 from kiln.connectors.sparkplug.session import MetricId
 from kiln.core.bus import Overflow, Subscription
 from kiln.core.clock import SystemClock

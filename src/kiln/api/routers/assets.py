@@ -3,15 +3,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from kiln.api.auth import ValuesReader
-from kiln.api.deps import ModelDep, SettingsDep
+from kiln.api.deps import SettingsDep, service
 from kiln.api.schemas import AssetNodeOut, AssetsOut, TagOut, TagsOut
+from kiln.api.settings import QueryLimits
 from kiln.model.definitions import Level
 from kiln.model.info import AssetNode
+from kiln.model.service import AssetModel
 from kiln.security.permissions import Permission
 from kiln.security.principal import Principal
+
+ModelDep = Annotated[AssetModel, Depends(service(AssetModel))]
 
 router = APIRouter(tags=["model"])
 
@@ -101,11 +105,10 @@ def tags(
     limit: Annotated[int, Query(ge=1)] = 1000,
 ) -> TagsOut:
     """Tags with their metadata, sorted by path. `truncated` says there are more than `limit`."""
-    if limit > settings.limits.list_max:
-        raise HTTPException(
-            400, f"limit {limit} exceeds {settings.limits.list_max}: narrow the prefix instead"
-        )
-    rows, more = model.tags(prefix, limit=settings.limits.list_max)
+    list_max = settings.section(QueryLimits).list_max
+    if limit > list_max:
+        raise HTTPException(400, f"limit {limit} exceeds {list_max}: narrow the prefix instead")
+    rows, more = model.tags(prefix, limit=list_max)
     rows = [t for t in rows if who.sees(Permission.VALUES_READ, t.path)]
     truncated = more or len(rows) > limit
     rows = rows[:limit]

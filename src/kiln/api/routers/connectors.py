@@ -1,4 +1,8 @@
-"""The plant's connectors with their state and, when they are not connected, the reason."""
+"""The plant's connectors with their state and, when they are not connected, the reason.
+
+The list is the bus command `status` to target `connectors` (`kiln.connectors.commands`): the
+connectors answer wherever they run.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,14 @@ from pydantic import BaseModel, Field
 
 from kiln.api.auth import SystemReader, reads_installation
 from kiln.api.deps import PlatformDep
-from kiln.connectors.service import Connectors
+from kiln.connectors.commands import CONNECTORS, STATUS
+from kiln.core.bus import Command, CommandError, CommandTimeoutError, NoResponderError
 
 router = APIRouter(tags=["connectors"])
 
 # Fields of a connector's health entry that get a field of their own; the rest go to `detail`.
 _OWN_FIELDS = frozenset({"type", "state", "reason", "since", "attempts"})
+STATUS_DEADLINE_S = 5.0
 
 
 class ConnectorOut(BaseModel):
@@ -33,8 +39,15 @@ class ConnectorsOut(BaseModel):
     connectors: list[ConnectorOut]
 
 
-@router.get("/connectors", response_model=ConnectorsOut)
-def list_connectors(platform: PlatformDep, who: SystemReader) -> ConnectorsOut:
+@router.get(
+    "/connectors",
+    response_model=ConnectorsOut,
+    responses={
+        502: {"description": "the connectors failed to report their status"},
+        504: {"description": f"no answer from the connectors within {STATUS_DEADLINE_S:g} s"},
+    },
+)
+async def list_connectors(platform: PlatformDep, who: SystemReader) -> ConnectorsOut:
     """Every enabled connector by name, as the connectors service reports it in health.
 
     Connectors belong to the installation and carry every tenant's tags, so only a reader of
@@ -45,9 +58,21 @@ def list_connectors(platform: PlatformDep, who: SystemReader) -> ConnectorsOut:
             "connectors belong to the installation: it takes system:read over the whole "
             "default tenant to list them",
         )
-    if not platform.has(Connectors):
-        return ConnectorsOut(connectors=[])
-    report = platform.service(Connectors).health().detail
+    try:
+        reply = await platform.bus.request(Command(CONNECTORS, STATUS), timeout_s=STATUS_DEADLINE_S)
+    except NoResponderError:
+        return ConnectorsOut(connectors=[])  # no connectors run anywhere
+    except CommandTimeoutError:
+        raise HTTPException(
+            504,
+            f"no answer from the connectors within {STATUS_DEADLINE_S:g} s: they may be "
+            "overloaded or their process stuck; try again",
+        ) from None
+    except CommandError as err:
+        raise HTTPException(502, f"the connectors could not report their status: {err}") from None
+    report = reply.get("connectors")
+    if not isinstance(report, dict):
+        raise HTTPException(502, "the connectors answered the status without a list of connectors")
     out = []
     for name, entry in sorted(report.items()):
         fields: dict[str, Any] = dict(entry) if isinstance(entry, dict) else {}

@@ -2,20 +2,26 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from kiln.api.auth import ValuesReader
-from kiln.api.deps import HistorianDep, ModelDep, PlatformDep, SettingsDep
+from kiln.api.deps import PlatformDep, SettingsDep, service
 from kiln.api.exports import FormatQ, export
 from kiln.api.schemas import AggregateOut, PointOut, RawOut
+from kiln.api.settings import QueryLimits
 from kiln.core.clock import us_to_datetime
 from kiln.core.quality import quality_name
 from kiln.core.timespec import parse_duration_us, parse_time_us
-from kiln.historian.calendar import parse_interval, suggest_interval
 from kiln.historian.frames import raw_table
-from kiln.historian.query import AGGREGATES, check_aggregates
+from kiln.historian.maths.aggregates import EVENT, check_aggregates
+from kiln.historian.maths.calendar import parse_interval, suggest_interval
+from kiln.historian.service import Historian
+from kiln.model.service import AssetModel
 from kiln.security.permissions import Permission
 from kiln.security.principal import Principal
+
+HistorianDep = Annotated[Historian, Depends(service(Historian))]
+ModelDep = Annotated[AssetModel, Depends(service(AssetModel))]
 
 router = APIRouter(prefix="/history", tags=["history"])
 
@@ -72,8 +78,9 @@ async def raw(
     format: FormatQ = "json",
 ) -> RawOut | Response:
     """Stored values in [start, end) in time order, at most `limit`; page on with `next_start`."""
-    bound = settings.limits.raw_max
-    limit = limit or min(settings.limits.raw_default, bound)
+    limits = settings.section(QueryLimits)
+    bound = limits.raw_max
+    limit = limit or min(limits.raw_default, bound)
     if limit > bound:
         raise HTTPException(
             400,
@@ -112,7 +119,7 @@ async def aggregate(
     start: StartQ = "-1h",
     end: EndQ = "now",
     interval: Annotated[str, Query(description="bucket width: 10s, 1min (or 1m), 1h, 1d")] = "1m",
-    agg: Annotated[str, Query(description=f"comma-separated: {', '.join(AGGREGATES)}")] = "avg",
+    agg: Annotated[str, Query(description=f"comma-separated: {', '.join(EVENT)}")] = "avg",
 ) -> AggregateOut:
     """Bucketed aggregates of Good-quality values; buckets start at multiples of the interval."""
     _known(tag, model, historian, who)
@@ -122,15 +129,16 @@ async def aggregate(
     except ValueError as err:
         raise HTTPException(400, str(err)) from None
     try:
-        aggs = check_aggregates([a.strip() for a in agg.split(",") if a.strip()])
+        aggs = check_aggregates(agg, allowed=EVENT)
     except ValueError as err:
         raise HTTPException(400, str(err)) from None
     buckets = -(-(end_us - start_us) // interval_us)
-    if buckets > settings.limits.max_buckets:
-        better = suggest_interval(end_us - start_us, settings.limits.max_buckets)
+    max_buckets = settings.section(QueryLimits).max_buckets
+    if buckets > max_buckets:
+        better = suggest_interval(end_us - start_us, max_buckets)
         raise HTTPException(
             400,
-            f"the query would return {buckets} buckets (limit {settings.limits.max_buckets}): "
+            f"the query would return {buckets} buckets (limit {max_buckets}): "
             f"use interval={better} or a shorter range",
         )
     rows = await historian.aggregate(tag, start_us, end_us, interval_us, aggs)

@@ -1,6 +1,6 @@
 """PI-style reads of history: summaries on calendar buckets, interpolated values, the value at
 a time. Many tags in one request share the same buckets or times (see `kiln.historian.
-aggregates` and `kiln.historian.timeline` for the semantics)."""
+aggregates` and `kiln.historian.maths.timeline` for the semantics)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,25 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from kiln.api.auth import ValuesReader
-from kiln.api.deps import HistorianDep, ModelDep, PlatformDep, SettingsDep
+from kiln.api.deps import PlatformDep, SettingsDep, service
 from kiln.api.exports import FormatQ, export
 from kiln.api.responses import json_of
 from kiln.api.routers.history import EndQ, StartQ, _known, _range
+from kiln.api.settings import QueryLimits
 from kiln.core.clock import us_to_datetime
 from kiln.core.timespec import parse_time_us
-from kiln.historian.aggregates import AGGREGATES, check_aggregates
-from kiln.historian.calendar import bucket_edges, parse_interval, suggest_interval
 from kiln.historian.frames import samples_table, summary_table
+from kiln.historian.maths.aggregates import AGGREGATES, check_aggregates
+from kiln.historian.maths.calendar import bucket_edges, parse_interval, suggest_interval
+from kiln.historian.service import Historian
+from kiln.model.service import AssetModel
+
+HistorianDep = Annotated[Historian, Depends(service(Historian))]
+ModelDep = Annotated[AssetModel, Depends(service(AssetModel))]
 
 router = APIRouter(prefix="/history", tags=["history"])
 
@@ -79,7 +85,7 @@ def _tags(tags: list[str], model: ModelDep, historian: HistorianDep, who: Values
 
 def _per_tag(settings: SettingsDep, tags: list[str]) -> int:
     """Buckets (or times) each tag may have: `limits.max_buckets` shared among the tags."""
-    return max(1, settings.limits.max_buckets // len(tags))
+    return max(1, settings.section(QueryLimits).max_buckets // len(tags))
 
 
 def _edges(start_us: int, end_us: int, interval: str, tz: str, per_tag: int) -> Any:

@@ -16,14 +16,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from kiln.api.auth import InfluxDevice, publish_scope
-from kiln.api.deps import IngestDep
+from kiln.api.deps import service
 from kiln.connectors.http.codec import BodyError
+from kiln.connectors.http.ingest import HttpIngest
 from kiln.core.errors import NotDurableError
 from kiln.security.principal import Principal
+
+IngestDep = Annotated[HttpIngest, Depends(service(HttpIngest))]
 
 router = APIRouter(tags=["influx"])
 _SHOWN = 20  # problems named in an answer; the rest are counted

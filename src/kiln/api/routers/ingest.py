@@ -1,14 +1,20 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from kiln.api.auth import Device, publish_scope
-from kiln.api.deps import IngestDep, SettingsDep
+from kiln.api.deps import SettingsDep, service
 from kiln.api.schemas import IngestIn, IngestOut, ItemErrorOut
 from kiln.connectors.http.bulk import CONTENT_TYPES, BulkError, BulkLimits, BulkTooLarge
 from kiln.connectors.http.codec import BodyError
+from kiln.connectors.http.ingest import HttpIngest
+from kiln.connectors.http.settings import IngestSettings
 from kiln.core.errors import NotDurableError
+
+IngestDep = Annotated[HttpIngest, Depends(service(HttpIngest))]
 
 router = APIRouter(tags=["ingest"])
 
@@ -123,7 +129,7 @@ async def ingest_bulk(
         raise HTTPException(
             415, f"send the table as one of {', '.join(CONTENT_TYPES)}, not {content_type!r}"
         )
-    ingest_settings = settings.ingest
+    ingest_settings = settings.section(IngestSettings)
     # A compressed table may take the memory an uncompressed upload of the largest accepted
     # size takes, and no more.
     limits = BulkLimits(

@@ -10,11 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect, status
 
 from kiln.api.auth import LiveReader
-from kiln.api.deps import get_historian, get_platform, get_settings
-from kiln.core.bus import Overflow, Subscription
+from kiln.api.deps import get_platform, get_settings
+from kiln.api.settings import LiveSettings, QueryLimits
+from kiln.core.bus import Overflow, ValueSubscription
 from kiln.core.errors import InvalidPathError
 from kiln.core.quality import quality_name
 from kiln.core.values import TagValue, ValueBatch, validate_path
+from kiln.historian.service import Historian
 from kiln.security.permissions import Permission
 from kiln.security.principal import Principal
 
@@ -50,6 +52,7 @@ async def live(
     prefix: Annotated[str | None, Query(description="namespace subtree")] = None,
 ) -> None:
     settings = get_settings(websocket)
+    live_settings = settings.section(LiveSettings)
     platform = get_platform(websocket)
     visible = _VisibleCache(who)
     if prefix:
@@ -60,26 +63,26 @@ async def live(
             await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason=str(err)[:120])
             return
     state = websocket.app.state
-    if state.live_connections >= settings.live.max_connections:
+    if state.live_connections >= live_settings.max_connections:
         await websocket.close(code=status.WS_1013_TRY_AGAIN_LATER, reason="too many live clients")
         return
     await websocket.accept()
     state.live_connections += 1
     sub = platform.bus.subscribe(
         f"live#{id(websocket)}",
-        max_points=settings.live.queue_points,
+        max_points=live_settings.queue_points,
         overflow=Overflow.DROP_OLDEST,
         prefix=prefix or None,
     )
     try:
-        snapshot = await get_historian(websocket).latest(
-            prefix=prefix or None, limit=settings.limits.latest_max
+        snapshot = await platform.service(Historian).latest(
+            prefix=prefix or None, limit=settings.section(QueryLimits).latest_max
         )
         rows = [_row(v) for v in snapshot if visible(v.path)]
         await websocket.send_json({"values": rows, "snapshot": True})
         try:
             async with asyncio.TaskGroup() as tg:
-                sender = tg.create_task(_send(websocket, sub, settings.live.queue_points, visible))
+                sender = tg.create_task(_send(websocket, sub, live_settings.queue_points, visible))
                 await _wait_closed(websocket)
                 sender.cancel()
         except* (WebSocketDisconnect, RuntimeError, OSError):
@@ -92,7 +95,10 @@ async def live(
 
 
 async def _send(
-    websocket: WebSocket, sub: Subscription, max_points: int, visible: Callable[[str], bool]
+    websocket: WebSocket,
+    sub: ValueSubscription,
+    max_points: int,
+    visible: Callable[[str], bool],
 ) -> None:
     async for first in sub:
         batches = [first, *sub.drain(max_points)]

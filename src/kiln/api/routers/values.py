@@ -2,14 +2,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from kiln.api.auth import ValuesReader
-from kiln.api.deps import HistorianDep, ModelDep, SettingsDep
+from kiln.api.deps import SettingsDep, service
 from kiln.api.responses import json_of
 from kiln.api.routers.history import _known
 from kiln.api.schemas import LatestOut, ValueOut
+from kiln.api.settings import QueryLimits
+from kiln.historian.service import Historian
+from kiln.model.service import AssetModel
 from kiln.security.permissions import Permission
+
+HistorianDep = Annotated[Historian, Depends(service(Historian))]
+ModelDep = Annotated[AssetModel, Depends(service(AssetModel))]
 
 router = APIRouter(tags=["values"])
 
@@ -32,7 +38,7 @@ async def latest(
     A `prefix` lists what the caller may see below it. Each exact `tag` must exist and be in
     the caller's scope, else 404, with the same answer for both so scope cannot be probed.
     """
-    bound = settings.limits.latest_max
+    bound = settings.section(QueryLimits).latest_max
     if limit > bound:
         raise HTTPException(400, f"limit {limit} exceeds {bound}: narrow the prefix instead")
     if tag:

@@ -1,5 +1,8 @@
 """Writing a value to a device through its connector (write-back), permissioned and audited.
 
+The write is the bus command `write` to target `connectors` (`kiln.connectors.commands`), so it
+reaches the connector wherever it runs; the route never calls a connector itself.
+
 The route reads its own body instead of letting FastAPI parse it: a write is one path and one
 value, so the body is capped far below `http.max_body_bytes` before anything is parsed, and
 each way a body can be wrong (content type, UTF-8, JSON syntax, nesting) gets its own message.
@@ -12,21 +15,30 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError, WithJsonSchema, field_validator
 
 from kiln.api.audit_trail import audit
 from kiln.api.auth import DeviceWriter
-from kiln.api.deps import HistorianDep, PlatformDep
+from kiln.api.deps import PlatformDep, service
 from kiln.api.schemas import JsonScalar
-from kiln.connectors.base import ConnectorState
-from kiln.connectors.service import Connectors, NotWritable
+from kiln.connectors.commands import CONNECTORS, WRITE
 from kiln.core import admission
+from kiln.core.bus import (
+    Command,
+    CommandError,
+    CommandFailure,
+    CommandTimeoutError,
+    NoResponderError,
+)
 from kiln.core.quality import Quality
 from kiln.core.values import validate_path
+from kiln.historian.service import Historian
 from kiln.security.audit import Category, Result
 from kiln.security.permissions import Permission
+
+HistorianDep = Annotated[Historian, Depends(service(Historian))]
 
 router = APIRouter(tags=["write"])
 
@@ -36,6 +48,9 @@ MAX_WRITE_BYTES = 64 * 1024
 MAX_STRING = admission.MAX_TEXT
 _INT64 = (admission.INT64_MIN, admission.INT64_MAX)
 RETRY_AFTER_S = 5
+# How long a write may take, end to end: longer than any connector's own I/O timeout, so a
+# device that does not answer is reported by its connector (503) rather than by the deadline.
+WRITE_DEADLINE_S = 10.0
 _JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
                type(None): "null"}  # fmt: skip
 
@@ -103,6 +118,8 @@ class WriteOut(BaseModel):
               "another type, or a string over the schema's length"},
         502: {"description": "the device failed the write in a way a retry does not cure"},
         503: {"description": "the device is not connected; retry after Retry-After seconds"},
+        504: {"description": f"no answer from the connectors within {WRITE_DEADLINE_S:g} s: the "
+              "write may still have reached the device; read the tag before trying again"},
     },
 )  # fmt: skip
 async def write(
@@ -122,42 +139,43 @@ async def write(
     if problem:
         raise HTTPException(400, f"{problem}: nothing was written")
     missing = HTTPException(404, f"no writable tag {path!r} for you: check the path and scope")
-    if not who.sees(Permission.DEVICES_WRITE, path) or not platform.has(Connectors):
+    if not who.sees(Permission.DEVICES_WRITE, path):
         raise missing
-    connectors = platform.service(Connectors)
-    try:
-        runner, _ = connectors.writer_for(path)
-    except NotWritable:
-        raise missing from None
     latest = await historian.latest([path], limit=1)
     old = latest[0].value if latest else None
     detail = {"old": old, "new": body.value}
-    if runner.state is not ConnectorState.CONNECTED:
-        # Checked before the connector is asked: a connector that is not connected may not
-        # know it (the fake one would take the write), and a retry is what cures this.
-        error = f"connector {runner.name} is not connected ({runner.state.value})"
+    command = Command(CONNECTORS, WRITE, {"path": path, "value": body.value})
+    try:
+        reply = await platform.bus.request(command, timeout_s=WRITE_DEADLINE_S)
+    except NoResponderError:
+        raise missing from None  # no connectors run anywhere
+    except CommandTimeoutError:
+        error = f"no answer from the connectors within {WRITE_DEADLINE_S:g} s"
         await audit(request, category=Category.DEVICE_WRITE, action="write", target=path,
                     result=Result.FAILURE, detail={**detail, "error": error})  # fmt: skip
-        raise _unavailable(f"{error}: nothing was written; retry when it reconnects")
-    try:
-        connector = await connectors.write(path, body.value)
-    except NotWritable:
-        raise missing from None
-    except (ValueError, LookupError) as err:
+        raise HTTPException(
+            504, f"{error}: the write may still have reached the device; read the tag back "
+            "before writing again",
+        ) from None  # fmt: skip
+    except CommandError as err:
+        if err.kind is CommandFailure.NOT_FOUND:
+            raise missing from None
         await audit(request, category=Category.DEVICE_WRITE, action="write", target=path,
                     result=Result.FAILURE, detail={**detail, "error": str(err)})  # fmt: skip
-        raise HTTPException(400, str(err)) from None
-    except (ConnectionError, TimeoutError) as err:
-        await audit(request, category=Category.DEVICE_WRITE, action="write", target=path,
-                    result=Result.FAILURE, detail={**detail, "error": str(err)})  # fmt: skip
-        raise _unavailable(f"the device is not connected: {err}; retry when it is") from None
-    except OSError as err:
-        await audit(request, category=Category.DEVICE_WRITE, action="write", target=path,
-                    result=Result.FAILURE, detail={**detail, "error": str(err)})  # fmt: skip
-        raise HTTPException(502, f"the device did not take the write: {err}") from None
+        raise _refused(err) from None
+    connector = str(reply.get("connector", ""))
     await audit(request, category=Category.DEVICE_WRITE, action="write", target=path,
                 detail={**detail, "connector": connector})  # fmt: skip
     return WriteOut(path=path, connector=connector, old_value=old, value=body.value)
+
+
+def _refused(err: CommandError) -> HTTPException:
+    """The HTTP answer to a write the connectors refused, by the kind of refusal."""
+    if err.kind is CommandFailure.UNAVAILABLE:
+        return _unavailable(f"{err}: nothing was written; retry when it reconnects")
+    if err.kind is CommandFailure.INVALID:
+        return HTTPException(400, str(err))
+    return HTTPException(502, f"the device did not take the write: {err}")
 
 
 def _unavailable(detail: str) -> HTTPException:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -290,18 +289,9 @@ class HttpIngest:
     ) -> None:
         """Publish `batch` and wait until the historian has committed it."""
         timeout_s = self.ack_timeout_s if timeout_s is None else timeout_s
-        batch.want_ack()
         started = platform.clock.monotonic()
         try:
-            async with asyncio.timeout(timeout_s):
-                await platform.bus.publish(batch)
-                await batch.wait_durable()
-        except TimeoutError:
-            self.stats.not_durable += 1
-            raise NotDurableError(
-                f"the historian did not commit within {timeout_s:.0f} s; "
-                "retry the request (re-sending is harmless)"
-            ) from None
+            await platform.bus.publish_durable(batch, timeout_s=timeout_s)
         except NotDurableError:
             self.stats.not_durable += 1
             raise

@@ -1,17 +1,23 @@
-"""Connecting to an MQTT broker: URL, credentials, TLS. Shared by plain MQTT and Sparkplug B."""
+"""Connecting to an MQTT broker: URL, credentials, TLS. Shared by plain MQTT and Sparkplug B.
+
+aiomqtt is imported where a client is made, so that the settings load without it (plant
+configuration, codecs and tools need no MQTT library)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import ssl
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import aiomqtt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kiln.connectors.link import quiet_library_logger
 from kiln.core.config import ConfigFile
+
+if TYPE_CHECKING:
+    import aiomqtt
 
 _SCHEMES = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883}
 
@@ -86,6 +92,8 @@ class BrokerSettings(BaseModel):
         self, *, will: aiomqtt.Will | None = None, clean_session: bool = True
     ) -> aiomqtt.Client:
         """A client for this broker (not yet connected: use it as `async with`)."""
+        import aiomqtt
+
         return aiomqtt.Client(
             self.host,
             self.port,

@@ -12,12 +12,12 @@ import logging
 from collections.abc import Sequence
 
 import aiomqtt
-from pydantic import Field
 
-from kiln.connectors.base import ConnectorConfig, SourceLost
+from kiln.connectors.base import SourceLost
 from kiln.connectors.link import Link
-from kiln.connectors.mqtt.broker import BrokerSettings, close_client
+from kiln.connectors.mqtt.broker import close_client
 from kiln.connectors.mqtt.codec import CompiledMapping, MalformedMessage, TopicMapping, decode
+from kiln.connectors.mqtt.config import MqttConfig
 from kiln.core.values import TagValue
 from kiln.model.definitions import DataType
 from kiln.model.info import DescribedTag
@@ -26,17 +26,6 @@ _LOGGER = logging.getLogger(__name__)
 
 # Messages decoded into one batch at most; more wait for the next burst.
 _BURST = 5_000
-
-
-class MqttConfig(ConnectorConfig):
-    type: str = "mqtt"
-    broker: BrokerSettings
-    qos: int = Field(default=1, ge=0, le=2, description="subscription QoS")
-    mappings: list[TopicMapping] = Field(min_length=1, description="topics and their values")
-
-    @property
-    def peer(self) -> str:
-        return self.broker.peer
 
 
 class MqttConnector:

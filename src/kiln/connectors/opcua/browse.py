@@ -22,6 +22,7 @@ from asyncua.client.client import Client
 from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.object_ids import ObjectIdNames, ObjectIds
 
+from kiln.connectors.opcua import variants
 from kiln.connectors.opcua.client import close_client, open_client
 from kiln.connectors.opcua.codec import decodable, parse_node_id, value_type
 from kiln.connectors.opcua.config import OpcUaConnection
@@ -74,7 +75,7 @@ async def propose(
     list is never mistaken for the whole server).
     """
     validate_path(f"{prefix.rstrip('/')}/x")  # a valid path once a name is added
-    root_id = parse_node_id(root).resolve()
+    root_id = variants.node_id(parse_node_id(root))
     opened = await open_client(connection, clock or SystemClock(), label="browse")
     try:
         return await _walk(opened.client, root_id, prefix.rstrip("/"), max_depth, limit)

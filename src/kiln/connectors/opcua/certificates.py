@@ -20,25 +20,23 @@ import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kiln.core.errors import KilnError
-from kiln.security.certs import fingerprint
+from kiln.core.x509 import fingerprint, key_usage, self_signed
 from kiln.security.secrets import atomic_write
 
 _LOGGER = logging.getLogger(__name__)
 
 _CERT_SUFFIXES = (".der", ".pem", ".crt", ".cer")
 _DAYS = 5 * 365  # generated certificates: re-trusting a client on every server yearly hurts
-# Valid from a little before `now`, so a server whose clock lags slightly accepts it at once.
-_BACKDATE = timedelta(minutes=5)
 
 
 class CertificateError(KilnError):
@@ -95,49 +93,27 @@ def generate_application_certificate(
     A `.pem` certificate path gets PEM, any other DER (what OPC UA tools exchange); a `.der`
     key path gets DER, any other PEM. `server` makes a server certificate (tests, simulators).
     """
-    if now.tzinfo is None:
-        raise ValueError("`now` must be timezone-aware")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(application_uri)]
     names += [x509.DNSName(h) for h in dict.fromkeys([*hosts, socket.gethostname()])]
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, application_uri[:64]),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Kiln self-signed"),
-        ]
-    )
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _BACKDATE)
-        .not_valid_after(now + timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=True,
-                data_encipherment=True,
-                key_agreement=False,
-                key_cert_sign=True,  # a self-signed certificate verifies its own signature
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        .add_extension(ski, critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
-        )
-        .sign(key, hashes.SHA256())
+    cert = self_signed(
+        key,
+        common_name=application_uri[:64],
+        names=names,
+        # What the secure channel signs and encrypts with (Part 6, 6.2.2); key_cert_sign
+        # because a self-signed certificate verifies its own signature.
+        usage=key_usage(
+            digital_signature=True,
+            content_commitment=True,
+            key_encipherment=True,
+            data_encipherment=True,
+            key_cert_sign=True,
+        ),
+        extended_usage=[
+            ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        ],
+        now=now,
+        days=days,
     )
     key_der = key_path.suffix.lower() == ".der"
     key_bytes = key.private_bytes(

@@ -1,4 +1,6 @@
-"""OPC UA values to Kiln values and back, and NodeId strings. Pure: no sockets, no clock.
+"""OPC UA values to Kiln values and back, and NodeId strings. Pure: no sockets, no clock, and
+no OPC UA library (asyncua's DataValues are read through the attributes Part 4 names; the one
+step that builds asyncua objects, `variants`, sits beside the client).
 
 Reading (`decode`): a DataValue (Part 4, 7.11) becomes (value, source_us, quality).
 
@@ -19,8 +21,8 @@ Reading (`decode`): a DataValue (Part 4, 7.11) becomes (value, source_us, qualit
 * quality is the StatusCode unchanged (Kiln qualities are OPC UA StatusCodes, `kiln.core.quality`),
   info bits included, so Bad_SensorFailure from the server is Bad_SensorFailure in the historian.
 
-Writing (`encode`): a Kiln scalar becomes a Variant of the node's own built-in type, with range
-checks, because servers refuse a write whose type differs from the node's DataType
+Writing (`encode`): a Kiln scalar becomes the value of a Variant of the node's own built-in type
+(`variants.to_variant` wraps it), with range checks, because servers refuse a write whose type differs from the node's DataType
 (Bad_TypeMismatch, Part 4, 5.10.4) and saying so before sending is clearer.
 
 NodeIds (`parse_node_id`): the string form of Part 6, 5.3.1.10, "ns=2;s=Line1.Temp",
@@ -39,13 +41,79 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, cast
-
-from asyncua import ua
-from asyncua.ua.status_codes import StatusCodes
+from enum import IntEnum
+from typing import Any, Literal, Protocol
 
 from kiln.core.values import Scalar
 from kiln.model.definitions import DataType
+
+
+class BuiltinType(IntEnum):
+    """The built-in data types of Part 6, 5.1.2, by their ids (asyncua's `ua.VariantType`
+    holds the same numbers and compares equal to these)."""
+
+    Null = 0
+    Boolean = 1
+    SByte = 2
+    Byte = 3
+    Int16 = 4
+    UInt16 = 5
+    Int32 = 6
+    UInt32 = 7
+    Int64 = 8
+    UInt64 = 9
+    Float = 10
+    Double = 11
+    String = 12
+    DateTime = 13
+    Guid = 14
+    ByteString = 15
+    XmlElement = 16
+    NodeId = 17
+    ExpandedNodeId = 18
+    StatusCode = 19
+    QualifiedName = 20
+    LocalizedText = 21
+    ExtensionObject = 22
+    DataValue = 23
+    Variant = 24
+    DiagnosticInfo = 25
+
+
+class _StatusCode(Protocol):
+    @property
+    def value(self) -> int: ...
+
+
+class _Variant(Protocol):
+    @property
+    def Value(self) -> Any: ...
+    @property
+    def VariantType(self) -> int: ...
+    @property
+    def is_array(self) -> bool | None: ...
+
+
+class DataValue(Protocol):
+    """What `decode` reads of a DataValue (Part 4, 7.11)."""
+
+    @property
+    def Value(self) -> _Variant | None: ...
+    @property
+    def StatusCode(self) -> _StatusCode | None: ...
+    @property
+    def SourceTimestamp(self) -> datetime | None: ...
+    @property
+    def ServerTimestamp(self) -> datetime | None: ...
+
+
+class NodeIdLike(Protocol):
+    """What `value_type` reads of a DataType's NodeId."""
+
+    @property
+    def NamespaceIndex(self) -> int: ...
+    @property
+    def Identifier(self) -> object: ...
 
 
 class Unsupported(ValueError):
@@ -59,7 +127,8 @@ _US = timedelta(microseconds=1)
 # Part 6, 5.2.2.5: a DateTime of 0 (1601-01-01) or less means "null"; asyncua decodes it so.
 _UA_NULL_TIME = datetime(1601, 1, 1, tzinfo=UTC)
 
-VT = ua.VariantType
+VT = BuiltinType
+_GOOD = 0  # StatusCode Good (Part 4, 7.39)
 
 
 def _datetime_value(dt: datetime | None) -> str | None:
@@ -76,7 +145,7 @@ def _localized(v: Any) -> str:
     return "" if v is None or v.Text is None else str(v.Text)
 
 
-_DECODERS: dict[ua.VariantType, Callable[[Any], Scalar | None]] = {
+_DECODERS: dict[int, Callable[[Any], Scalar | None]] = {
     VT.Boolean: bool,
     VT.SByte: int,
     VT.Byte: int,
@@ -107,13 +176,13 @@ def _micros(dt: datetime) -> int:
     return (dt - _EPOCH) // _US
 
 
-def decode(dv: ua.DataValue | None, receive_us: int) -> tuple[Scalar | None, int, int]:
+def decode(dv: DataValue | None, receive_us: int) -> tuple[Scalar | None, int, int]:
     """(value, source_us, quality) of a DataValue; value None means "no value" (null).
 
     Raises `Unsupported` for a value with no Kiln scalar form.
     """
     if dv is None:
-        return None, receive_us, int(StatusCodes.Good)
+        return None, receive_us, _GOOD
     status = dv.StatusCode
     quality = 0 if status is None else int(status.value)
     ts = dv.SourceTimestamp
@@ -135,9 +204,16 @@ def _type_name(vtype: object) -> str:
     return str(getattr(vtype, "name", vtype))
 
 
+_KNOWN = frozenset(int(t) for t in BuiltinType)
+
+
+def _builtin(vtype: int) -> BuiltinType | int:
+    return BuiltinType(vtype) if vtype in _KNOWN else vtype
+
+
 # Abstract and derived DataTypes of namespace 0 whose values travel as a built-in type
 # (Part 3, 8 and Part 5, 12), for nodes whose DataType is not itself a built-in type.
-_DERIVED: dict[int, ua.VariantType] = {
+_DERIVED: dict[int, BuiltinType] = {
     26: VT.Double,  # Number: the concrete type comes with each value
     27: VT.Int64,  # Integer
     28: VT.UInt64,  # UInteger
@@ -163,9 +239,7 @@ _DERIVED: dict[int, ua.VariantType] = {
 _BASE_DATA_TYPE = 24  # "any type": id 24 is also VariantType.Variant, which it does not mean
 
 
-def value_type(
-    data_type: ua.NodeId | None, current: ua.VariantType | None = None
-) -> ua.VariantType | None:
+def value_type(data_type: NodeIdLike | None, current: int | None = None) -> BuiltinType | None:
     """The built-in type a node's values travel as: its DataType when that is a built-in type,
     else the type of its current value (a Number node holds Int32s or Doubles), else what a
     well-known derived DataType of namespace 0 is built on; None when it cannot be told."""
@@ -173,34 +247,34 @@ def value_type(
     if data_type is not None and data_type.NamespaceIndex == 0:
         ident = data_type.Identifier if isinstance(data_type.Identifier, int) else None
     if ident is not None and 1 <= ident <= 25 and ident != _BASE_DATA_TYPE:
-        return ua.VariantType(ident)
-    if current is not None and current is not VT.Null:
-        return current
+        return BuiltinType(ident)
+    if current is not None and current != VT.Null and current in _KNOWN:
+        return BuiltinType(current)
     return None if ident is None else _DERIVED.get(ident)
 
 
-def tag_type(vtype: ua.VariantType | None) -> DataType | None:
+def tag_type(vtype: int | None) -> DataType | None:
     """The asset model's data type of a node whose values travel as `vtype` (None when they
     have no Kiln form)."""
     if not decodable(vtype):
         return None
-    if vtype is VT.Boolean:
+    if vtype == VT.Boolean:
         return DataType.BOOL
     if vtype in (VT.Float, VT.Double):
         return DataType.FLOAT
-    if vtype in NUMERIC_TYPES or vtype is VT.StatusCode:
+    if vtype in NUMERIC_TYPES or vtype == VT.StatusCode:
         return DataType.INT
     return DataType.STRING  # text, and DateTime as ISO 8601 (above)
 
 
-def decodable(vtype: ua.VariantType | None) -> bool:
+def decodable(vtype: int | None) -> bool:
     """True if values of this built-in type have a Kiln scalar form."""
-    return vtype is not None and vtype is not VT.Null and vtype in _DECODERS
+    return vtype is not None and vtype != VT.Null and vtype in _DECODERS
 
 
 # -- writing ----------------------------------------------------------------------------------
 
-_INT_RANGES: dict[ua.VariantType, tuple[int, int]] = {
+_INT_RANGES: dict[int, tuple[int, int]] = {
     VT.SByte: (-(2**7), 2**7 - 1),
     VT.Byte: (0, 2**8 - 1),
     VT.Int16: (-(2**15), 2**15 - 1),
@@ -213,14 +287,15 @@ _INT_RANGES: dict[ua.VariantType, tuple[int, int]] = {
 _FLOAT_MAX = 3.4028234663852886e38  # the largest finite binary32
 
 
-def encode(value: Scalar, vtype: ua.VariantType) -> ua.Variant:
-    """A Variant of type `vtype` holding `value`; ValueError saying what fits otherwise."""
-    name = vtype.name
-    if vtype is VT.Boolean:
+def encode(value: Scalar, vtype: int) -> bool | int | float | str | datetime:
+    """The value a Variant of built-in type `vtype` holds for `value` (a LocalizedText's text,
+    a DateTime as an aware UTC datetime); ValueError saying what fits otherwise."""
+    name = _type_name(_builtin(vtype))
+    if vtype == VT.Boolean:
         if isinstance(value, bool):
-            return ua.Variant(value, vtype)
+            return value
         if isinstance(value, int) and value in (0, 1):
-            return ua.Variant(bool(value), vtype)
+            return bool(value)
         raise ValueError(f"{value!r} is not a Boolean: give true or false")
     if vtype in _INT_RANGES:
         low, high = _INT_RANGES[vtype]
@@ -232,25 +307,25 @@ def encode(value: Scalar, vtype: ua.VariantType) -> ua.Variant:
             value = int(value)
         if not low <= value <= high:
             raise ValueError(f"{value} is outside the range of {name} ({low}..{high})")
-        return ua.Variant(value, vtype)
+        return value
     if vtype in (VT.Float, VT.Double):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{value!r} is not a number; the node is {name}")
         number = float(value)
         if isinstance(value, int) and number != value:
             raise ValueError(f"{value} cannot be represented exactly as {name}")
-        if vtype is VT.Float and math.isfinite(number) and abs(number) > _FLOAT_MAX:
+        if vtype == VT.Float and math.isfinite(number) and abs(number) > _FLOAT_MAX:
             raise ValueError(f"{value} is outside the range of Float (about ±3.4e38)")
-        return ua.Variant(number, vtype)
-    if vtype is VT.String:
+        return number
+    if vtype == VT.String:
         if not isinstance(value, str):
             raise ValueError(f"{value!r} is not a text; the node is String")
-        return ua.Variant(value, vtype)
-    if vtype is VT.LocalizedText:
+        return value
+    if vtype == VT.LocalizedText:
         if not isinstance(value, str):
             raise ValueError(f"{value!r} is not a text; the node is LocalizedText")
-        return ua.Variant(ua.LocalizedText(value), vtype)
-    if vtype is VT.DateTime:
+        return value
+    if vtype == VT.DateTime:
         if not isinstance(value, str):
             raise ValueError(f"{value!r} is not a date and time: give ISO 8601 with a time zone")
         try:
@@ -259,7 +334,7 @@ def encode(value: Scalar, vtype: ua.VariantType) -> ua.Variant:
             raise ValueError(f"{value!r} is not ISO 8601, e.g. 2026-01-01T06:00:00+00:00") from None
         if dt.tzinfo is None:
             raise ValueError(f"{value!r} has no time zone: add +00:00 (or Z) for UTC")
-        return ua.Variant(dt.astimezone(UTC), vtype)
+        return dt.astimezone(UTC)
     raise ValueError(f"writing a {name} is not supported")
 
 
@@ -281,26 +356,16 @@ class NodeRef:
     namespace: int = 0
     namespace_uri: str | None = None
 
-    def resolve(self, namespaces: Sequence[str] = ()) -> ua.NodeId:
-        """The NodeId, its namespace URI (if any) looked up in the server's NamespaceArray."""
-        ns = self.namespace
-        if self.namespace_uri is not None:
-            try:
-                ns = list(namespaces).index(self.namespace_uri)
-            except ValueError:
-                raise LookupError(
-                    f"node {self.text}: the server has no namespace {self.namespace_uri!r}"
-                ) from None
-        kinds = {
-            "i": ua.NodeIdType.Numeric,
-            "s": ua.NodeIdType.String,
-            "g": ua.NodeIdType.Guid,
-            "b": ua.NodeIdType.ByteString,
-        }
-        # asyncua annotates identifiers with its wire types (Int32, String, ...), plain int
-        # and str subclasses it accepts as they are.
-        identifier = cast("ua.Int32 | ua.String | ua.Guid | ua.ByteString", self.identifier)
-        return ua.NodeId(identifier, cast("ua.Int16", ns), kinds[self.kind])
+    def namespace_index(self, namespaces: Sequence[str] = ()) -> int:
+        """The namespace index: given, or its URI looked up in the server's NamespaceArray."""
+        if self.namespace_uri is None:
+            return self.namespace
+        try:
+            return list(namespaces).index(self.namespace_uri)
+        except ValueError:
+            raise LookupError(
+                f"node {self.text}: the server has no namespace {self.namespace_uri!r}"
+            ) from None
 
 
 def parse_node_id(text: str) -> NodeRef:

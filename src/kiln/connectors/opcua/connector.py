@@ -40,13 +40,14 @@ from asyncua.ua.uaerrors import UaStatusCodeError
 
 from kiln.connectors.base import SourceLost
 from kiln.connectors.link import Link, ValueColumns
+from kiln.connectors.opcua import variants
 from kiln.connectors.opcua.client import close_client, open_client, status_text
 from kiln.connectors.opcua.codec import (
     NUMERIC_TYPES,
+    BuiltinType,
     Unsupported,
     decodable,
     decode,
-    encode,
     parse_node_id,
     tag_type,
     value_type,
@@ -142,7 +143,7 @@ class OpcUaConnector:
                 "cannot be converted for it"
             )
         try:
-            variant = encode(value, vtype)
+            variant = variants.to_variant(value, vtype)
         except ValueError as err:
             raise ValueError(f"cannot write {path} (node {node.node_id}): {err}") from None
         # No StatusCode and no timestamps: many servers refuse a write that carries them
@@ -241,7 +242,7 @@ class _Session:
         self.link = link
         n = len(connector._nodes)
         self.node_ids: list[ua.NodeId | None] = [None] * n
-        self.types: list[ua.VariantType | None] = [None] * n
+        self.types: list[BuiltinType | None] = [None] * n
         self.inbox = _Inbox(_INBOX_BATCHES)
         self.stale_s = 60.0
         self._initial: dict[int, _Pending] = {}
@@ -304,7 +305,7 @@ class _Session:
             namespaces = list(await node.read_value())
         for i, ref in enumerate(refs):
             try:
-                self.node_ids[i] = ref.resolve(namespaces)
+                self.node_ids[i] = variants.node_id(ref, namespaces)
             except LookupError as err:
                 self.link.malformed("node", f"{self.connector._paths[i]}: {err}")
 
@@ -464,9 +465,7 @@ class _Session:
                     f"{status_text(int(result.StatusCode.value))}",
                 )
 
-    def _filter(
-        self, node: NodeMapping, vtype: ua.VariantType | None
-    ) -> ua.DataChangeFilter | None:
+    def _filter(self, node: NodeMapping, vtype: BuiltinType | None) -> ua.DataChangeFilter | None:
         band: Deadband | None = node.deadband
         if band is None and vtype in NUMERIC_TYPES:  # the default never filters a text
             band = self.config.deadband

@@ -1,153 +1,82 @@
-"""The in-process bus (the embedded default): batches of values fanned out to bounded queues.
+"""The in-process bus (the embedded default): the `Bus` protocol inside one event loop.
 
-Every subscriber declares how big its queue is (in points, since batch sizes vary by five
-orders of magnitude) and what happens when it is full:
-
-* ``Overflow.BLOCK`` — the publisher waits for space. For consumers that must see every point
-  (the historian writer): a slow disk slows the sources down instead of losing data, and the
-  time publishers spent blocked is counted so the back-pressure is visible in metrics.
-* ``Overflow.DROP_OLDEST`` — the oldest queued batches are discarded and counted. For
-  consumers that only care about the present (live views): a stalled browser must never
-  slow down the plant.
-
-A batch larger than a whole queue is still accepted when the queue is empty, so no batch can
-wedge the bus.
+Each channel lives in its own module: values in `inprocess_values` (bounded queues, both
+overflow policies), durability acknowledgements in `inprocess_acks`, events in
+`inprocess_events` (one bounded log, durable subscriptions by name), commands in
+`inprocess_commands`. This class ties them together and answers for the bus as a whole.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections import deque
-from collections.abc import AsyncIterator
+import itertools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kiln.core.bus.protocol import Overflow, SubscriptionClosed, SubscriptionStats
+from kiln.core.bus.inprocess_acks import AckChannel
+from kiln.core.bus.inprocess_commands import CommandRouter
+from kiln.core.bus.inprocess_events import EventChannel, InProcessEventSubscription
+from kiln.core.bus.inprocess_values import Subscription
+from kiln.core.bus.protocol import Command, CommandHandler, CommandServer, Event, Overflow
 from kiln.core.clock import Clock
+from kiln.core.errors import NotDurableError
 from kiln.core.health import Health, Status
-from kiln.core.values import ValueBatch, path_has_prefix
+from kiln.core.values import ValueBatch
 
-_LOGGER = logging.getLogger(__name__)
-
-
-class Subscription:
-    """One consumer's bounded queue. Iterate it, or `get()` / `drain()` from it."""
-
-    def __init__(
-        self, bus: InProcessBus, name: str, max_points: int, overflow: Overflow, prefix: str | None
-    ) -> None:
-        if max_points < 1:
-            raise ValueError(f"subscription {name!r}: max_points must be at least 1")
-        self.name = name
-        self.prefix = prefix.rstrip("/") if prefix else None
-        self._bus = bus
-        self._queue: deque[ValueBatch] = deque()
-        self._ready = asyncio.Event()
-        self._space = asyncio.Event()
-        self._closed = False
-        self.stats = SubscriptionStats(name, overflow, max_points)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def _accepts(self, batch: ValueBatch) -> ValueBatch | None:
-        if self.prefix is None:
-            return batch
-        prefix = self.prefix
-        sub = batch.select(lambda p: path_has_prefix(p, prefix))
-        return sub if len(sub) else None
-
-    def _full_for(self, n: int) -> bool:
-        return bool(self._queue) and self.stats.depth_points + n > self.stats.max_points
-
-    async def _put(self, batch: ValueBatch) -> None:
-        if self._closed:
-            return
-        n = len(batch)
-        st = self.stats
-        if st.overflow is Overflow.BLOCK:
-            if self._full_for(n):
-                started = self._bus.clock.monotonic()
-                while self._full_for(n) and not self._closed:
-                    self._space.clear()
-                    await self._space.wait()
-                st.blocked_seconds += self._bus.clock.monotonic() - started
-            if self.closed:  # closed while we waited: the batch has nowhere to go
-                return
-        else:
-            while self._full_for(n):
-                old = self._queue.popleft()
-                st.depth_points -= len(old)
-                st.dropped_points += len(old)
-                st.dropped_batches += 1
-                if st.dropped_batches == 1 or st.dropped_batches % 1000 == 0:
-                    _LOGGER.warning(
-                        "Subscriber %s is too slow: %d batches dropped so far",
-                        self.name,
-                        st.dropped_batches,
-                    )
-        self._queue.append(batch)
-        st.depth_points += n
-        st.depth_batches = len(self._queue)
-        self._ready.set()
-
-    def _take(self) -> ValueBatch:
-        batch = self._queue.popleft()
-        st = self.stats
-        st.depth_points -= len(batch)
-        st.depth_batches = len(self._queue)
-        st.delivered_points += len(batch)
-        self._space.set()
-        return batch
-
-    async def get(self) -> ValueBatch:
-        """The next batch; raises SubscriptionClosed once closed and empty."""
-        while not self._queue:
-            if self._closed:
-                raise SubscriptionClosed(self.name)
-            self._ready.clear()
-            await self._ready.wait()
-        return self._take()
-
-    def drain(self, max_points: int) -> list[ValueBatch]:
-        """Take queued batches without waiting, up to about `max_points` (at least one batch)."""
-        out: list[ValueBatch] = []
-        taken = 0
-        while self._queue and (not out or taken + len(self._queue[0]) <= max_points):
-            batch = self._take()
-            taken += len(batch)
-            out.append(batch)
-        return out
-
-    def close(self) -> None:
-        """Stop receiving; wakes the consumer (after it empties the queue) and blocked publishers."""
-        if not self._closed:
-            self._closed = True
-            self._bus._remove(self)
-            self._ready.set()
-            self._space.set()
-
-    def __aiter__(self) -> AsyncIterator[ValueBatch]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[ValueBatch]:
-        while True:
-            try:
-                yield await self.get()
-            except SubscriptionClosed:
-                return
+__all__ = ["InProcessBus", "Subscription"]
 
 
 class InProcessBus:
-    """Fan-out of value batches to subscribers, each with its own bound and overflow policy."""
+    """Every channel of the bus for the engines of one process."""
 
-    def __init__(self, clock: Clock, node: str = "local") -> None:
+    def __init__(self, clock: Clock, node: str = "local", *, max_events: int = 100_000) -> None:
         self.clock = clock
         self.node = node
+        self.acks = AckChannel(node)
+        self.events = EventChannel(clock, max_events)
+        self.commands = CommandRouter()
         self._subs: list[Subscription] = []
+        self._batch_ids = itertools.count(1)
         self.published_points = 0
         self.published_batches = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        for sub in list(self._subs):
+            sub.close()
+        self.events.close_all()
+        self.commands.close_all()
+        self.acks.fail_all("the bus stopped before the batch was acknowledged")
+
+    def health(self) -> Health:
+        subs = {s.name: s.stats for s in self._subs}
+        dropping = [name for name, st in subs.items() if st.dropped_batches]
+        detail: dict[str, Any] = {
+            "published_points": self.published_points,
+            "subscribers": {
+                name: {"depth_points": st.depth_points, "dropped_points": st.dropped_points}
+                for name, st in subs.items()
+            },
+            "awaiting_ack": self.acks.waiting,
+            "events": {
+                "logged": len(self.events.log),
+                "last_seq": self.events.log.last_seq,
+                "subscribers": {
+                    s.name: {"pending": s.stats.pending, "missed": s.stats.missed}
+                    for s in self.events.subscriptions
+                },
+            },
+            "command_targets": self.commands.targets,
+        }
+        if dropping:
+            detail["dropping"] = dropping
+        return Health(Status.OK, detail)
+
+    # -- values ---------------------------------------------------------------------------
 
     def subscribe(
         self,
@@ -156,8 +85,11 @@ class InProcessBus:
         max_points: int,
         overflow: Overflow,
         prefix: str | None = None,
+        stores: bool = False,
     ) -> Subscription:
-        sub = Subscription(self, name, max_points, overflow, prefix)
+        if stores and any(s.stores and s.name == name for s in self._subs):
+            raise ValueError(f"a storing subscription named {name!r} already exists")
+        sub = Subscription(self, name, max_points, overflow, prefix, stores=stores)
         self._subs.append(sub)
         return sub
 
@@ -171,39 +103,71 @@ class InProcessBus:
 
     async def publish(self, batch: ValueBatch) -> None:
         """Deliver to every subscriber; waits only on BLOCK subscribers that are full."""
+        await self._fan_out(batch)
+
+    async def _fan_out(self, batch: ValueBatch) -> int:
+        """Deliver `batch`; how many storing subscriptions took all of it (and will ack it)."""
         if not len(batch):
-            batch.mark_durable()
-            return
+            return 0
         self.published_batches += 1
         self.published_points += len(batch)
-        taken_whole = False
+        storing = 0
         for sub in list(self._subs):
             accepted = sub._accepts(batch)
-            if accepted is not None:
-                await sub._put(accepted)
-                taken_whole = taken_whole or accepted is batch
-        if batch.wants_ack and not taken_whole:
-            # Only a subscriber that receives the batch itself can acknowledge it; without one
-            # the sender would wait forever for an acknowledgement nobody is going to give.
-            batch.mark_durable(RuntimeError("no subscriber stores this batch"))
+            taken = accepted is not None and await sub._put(accepted)
+            if taken and sub.stores and accepted is batch:
+                storing += 1
+        return storing
 
-    async def start(self) -> None:
-        return None
+    async def publish_durable(self, batch: ValueBatch, *, timeout_s: float) -> None:
+        if not len(batch):
+            return  # nothing to store is stored
+        batch.batch_id = f"{self.node}:{next(self._batch_ids)}"
+        batch.origin = self.node
+        waiter = self.acks.register(batch.batch_id)
+        try:
+            async with asyncio.timeout(timeout_s):
+                storing = await self._fan_out(batch)
+                if not storing:
+                    # Only a storing subscriber that took the batch itself can acknowledge it;
+                    # without one the sender would wait for nothing.
+                    waiter.fail("no subscriber stores this batch")
+                waiter.expect(storing)
+                error = await waiter.wait()
+        except TimeoutError:
+            raise NotDurableError(
+                f"batch of {len(batch)} values: no acknowledgement within {timeout_s:g} s; "
+                "consider it not stored and send it again (re-sending is harmless)"
+            ) from None
+        finally:
+            self.acks.forget(batch.batch_id)
+        if error is not None:
+            raise NotDurableError(f"batch of {len(batch)} values not committed: {error}")
 
-    async def stop(self) -> None:
-        for sub in list(self._subs):
-            sub.close()
+    # -- events ---------------------------------------------------------------------------
 
-    def health(self) -> Health:
-        subs = {s.name: s.stats for s in self._subs}
-        dropping = [name for name, st in subs.items() if st.dropped_batches]
-        detail: dict[str, Any] = {
-            "published_points": self.published_points,
-            "subscribers": {
-                name: {"depth_points": st.depth_points, "dropped_points": st.dropped_points}
-                for name, st in subs.items()
-            },
-        }
-        if dropping:
-            detail["dropping"] = dropping
-        return Health(Status.OK, detail)
+    async def publish_event(self, event: Event) -> int:
+        return self.events.publish(event)
+
+    def subscribe_events(
+        self,
+        name: str,
+        *,
+        kinds: Sequence[str] = (),
+        durable: bool = False,
+        start_seq: int | None = None,
+        max_pending: int = 1000,
+        ack_wait_s: float = 30.0,
+    ) -> InProcessEventSubscription:
+        return self.events.subscribe(
+            name, kinds=kinds, durable=durable, start_seq=start_seq,
+            max_pending=max_pending, ack_wait_s=ack_wait_s,
+        )  # fmt: skip
+
+    # -- commands -------------------------------------------------------------------------
+
+    async def serve(self, target: str, handler: CommandHandler) -> CommandServer:
+        return self.commands.serve(target, handler)
+
+    async def request(self, command: Command, *, timeout_s: float) -> Mapping[str, Any]:
+        return await self.commands.request(command, timeout_s)

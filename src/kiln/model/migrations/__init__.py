@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kiln.alembic_support import Migrations
+from kiln.db.migrations import Migrations
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 

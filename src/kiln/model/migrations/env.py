@@ -6,7 +6,7 @@ and owns its transaction. Otherwise (Alembic used by hand) `sqlalchemy.url` is u
 
 from __future__ import annotations
 
-from kiln.alembic_support import run_env
+from kiln.db.migrations import run_env
 from kiln.model.schema import Base
 
 run_env(Base.metadata, config_hint="kiln.model.migrations")

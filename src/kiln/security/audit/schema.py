@@ -10,6 +10,9 @@ from sqlalchemy import JSON, BigInteger, Column, Index, Integer, MetaData, Strin
 
 from kiln.security.audit.record import FIELD_LIMITS
 
+# The embedded default: an SQLite file of this name in the data directory.
+DB_FILE = "audit.db"
+
 # Alembic's bookkeeping table for these migrations; other subsystems may share the database
 # and keep their own `alembic_version`.
 VERSION_TABLE = "alembic_version_audit"

@@ -23,10 +23,10 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from kiln.db.engines import SYNCHRONOUS_FULL, WAL, create_db_engine, parse_url
 from kiln.security.audit import migrations
 from kiln.security.audit.archive import archive_dir, write_segment
 from kiln.security.audit.chain import ZERO_MAC, chain, chain_key, mac_matches
-from kiln.security.audit.engine import create_audit_engine, parse_url
 from kiln.security.audit.errors import AuditError, AuditKeyError
 from kiln.security.audit.head import Head, HeadInvalidError, head_path, read_head, write_head
 from kiln.security.audit.record import AuditRecord, Category, Entry, Result
@@ -38,6 +38,13 @@ DEFAULT_MAX_RECORDS = 1_000_000
 MAX_QUERY_LIMIT = 10_000
 # Fill levels at which the log warns, once, before it is full.
 CAPACITY_LEVELS = (0.80, 0.95)
+# A writer's SQLite connections: WAL, so that readers such as `kiln audit verify` proceed while
+# a record commits, and synchronous=FULL, since a record is acknowledged only once on disk.
+# (A reader sets nothing, so that it never writes to the file it checks: see `verify`.)
+WRITER_PRAGMAS = (WAL, SYNCHRONOUS_FULL)
+# Errors leave out the statement's parameters, for writers and readers alike: they hold who did
+# what, and error messages end up in logs that more people read than the audit trail.
+HIDE_PARAMETERS = True
 
 _INSERT_ATTEMPTS = 5
 # At open, the key is taken as right when the anchor or one of this many newest records verifies.
@@ -121,7 +128,9 @@ class AuditStore:
         self._now_us = now_us
         self._head_file = head_path(data_dir)
         self._archive_dir = archive_dir(data_dir)
-        self.engine = create_audit_engine(url)
+        self.engine = create_db_engine(
+            url, sqlite_pragmas=WRITER_PRAGMAS, hide_parameters=HIDE_PARAMETERS
+        )
         self._known: Head | None = None  # the newest record written or seen
         self._first_seq: int | None = None  # the oldest record still in the database
         self._alerted: set[float] = set()

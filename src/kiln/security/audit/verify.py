@@ -23,13 +23,15 @@ from typing import Any
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from kiln.db.engines import create_db_engine, parse_url, sqlite_file
+from kiln.db.urls import sqlite_url
 from kiln.security.audit.anchors import PublishedAnchor, read_published
 from kiln.security.audit.archive import Segment, archive_dir, list_segments, read_segment
 from kiln.security.audit.chain import ZERO_MAC, chain_key, mac_matches
-from kiln.security.audit.engine import create_audit_engine, default_url, parse_url, sqlite_file
 from kiln.security.audit.errors import AuditError
 from kiln.security.audit.head import Head, HeadInvalidError, head_path, read_head
-from kiln.security.audit.schema import AUDIT_LOG
+from kiln.security.audit.schema import AUDIT_LOG, DB_FILE
+from kiln.security.audit.store import HIDE_PARAMETERS
 
 MAX_PROBLEMS = 100  # listed; the rest are counted
 # A record that fails its MAC is tried under seqs this far from its own, to tell a moved
@@ -232,7 +234,7 @@ def verify_main(
         except (OSError, ValueError) as err:
             print(f"kiln audit verify: cannot read the install secret: {err}", file=sys.stderr)
             return 2
-    target = url or default_url(data_dir)
+    target = url or sqlite_url(data_dir / DB_FILE)
     try:
         result = verify(target, key, data_dir, previous_keys=previous_keys, anchors_dir=anchors_dir)
     except (AuditError, SQLAlchemyError, OSError, ValueError) as err:
@@ -501,7 +503,8 @@ def _reader_engine(url: str) -> Engine | None:
     path = sqlite_file(url)
     if path is not None and not path.is_file():
         return None
-    return create_audit_engine(url, writer=False)
+    # No pragmas and no directory made: a reader never writes to what it checks.
+    return create_db_engine(url, hide_parameters=HIDE_PARAMETERS, create_dir=False)
 
 
 def _no_database(url: str, anchor: Head | None, anchor_problem: str | None) -> VerifyResult:

@@ -10,7 +10,7 @@ its own tables, so autogenerate never proposes dropping theirs.
 
 from __future__ import annotations
 
-from kiln.alembic_support import run_env
+from kiln.db.migrations import run_env
 from kiln.security.migrations import VERSION_TABLE
 from kiln.security.schema import TABLES, Base
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kiln.alembic_support import Migrations
+from kiln.db.migrations import Migrations
 from kiln.security.audit.schema import VERSION_TABLE
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent

@@ -9,7 +9,7 @@ share a database with other subsystems' migrations without either one touching t
 
 from __future__ import annotations
 
-from kiln.alembic_support import run_env
+from kiln.db.migrations import run_env
 from kiln.security.audit.schema import VERSION_TABLE, metadata
 
 run_env(

@@ -1,0 +1,180 @@
+"""What a subsystem declares, once, to plug into Kiln: the `Subsystem` type and what its hooks
+are given (`BuildContext`).
+
+A subsystem (Kiln's own historian, security, ... or a third party's) is one `Subsystem` value
+registered under the entry-point group `kiln.subsystems` (`kiln.app.registry` finds them). It
+says which settings sections it reads, which services it adds to the platform and at which
+stage, which routers the API serves for it, which Prometheus collectors read it and which
+commands it adds to `kiln`. The composition root (`kiln.app`) loops over the installed ones:
+no central file names a subsystem. `docs/subsystems.md` shows how to write one.
+
+Why here, in `kiln.api`: a declaration names FastAPI routers, so the type cannot live in
+`core` or in a domain package (they sit below the API in the layer rule and must not import
+it); the API factory, which mounts the routers, needs the type, and the composition root
+(`kiln.app`, above the API) fills it in. The declarations themselves live at the top, in
+`kiln.app.subsystems`, where they may import every layer they glue together.
+
+Building happens in two rounds so that what one subsystem gives another is explicit, never a
+matter of which one was built first: every `contribute` hook runs before any `services` hook,
+so, e.g., the virtual factory's asset types and connector configurations are all in the
+`BuildContext` by the time the model and the connectors build their services from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Generic, TypeAlias, TypeVar, cast
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client.registry import Collector
+
+from kiln.connectors.base import ConnectorConfig
+from kiln.core.bus import Bus
+from kiln.core.clock import Clock
+from kiln.core.platform import Platform, Service, Stage
+from kiln.core.settings import PlantSettings
+from kiln.model.definitions import AssetDef, AssetTypeDef
+from kiln.security.passwords import PasswordHasherSettings
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+API_PREFIX = "/api/v1"
+
+# The `kiln` parser's sub-commands, as argparse hands them out (its class is private by name
+# only: typeshed types it and `add_subparsers` returns it; not subscriptable at run time).
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsSection(Generic[T_co]):
+    """One top-level key of the plant file.
+
+    `annotation` is the field's type as pydantic reads it: a section model (then
+    `settings.section(Model)` reads it, typed), `Model | None` for a section that is off
+    unless given, or any annotated type (a list of plug-in configurations). `default` makes
+    the value a plant file that leaves the key out gets.
+    """
+
+    key: str
+    annotation: object
+    default: Callable[[], T_co]
+    description: str = ""
+
+    def of(self, settings: PlantSettings) -> T_co:
+        """This section's value in `settings` (typed as declared)."""
+        return cast(T_co, getattr(settings, self.key))
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A router served for a subsystem, under `prefix` (the versioned API by default)."""
+
+    router: APIRouter
+    prefix: str = API_PREFIX
+
+
+@dataclass(frozen=True, slots=True)
+class RouteBodyLimit:
+    """A route whose request bodies may be larger (or must be smaller) than `http.max_body_bytes`;
+    `setting` is the plant file's field the 413 names, so the operator knows what to raise."""
+
+    path: str
+    max_bytes: int
+    setting: str
+
+
+@dataclass(slots=True)
+class BuildContext:
+    """What building a platform's services is given, and what subsystems hand one another.
+
+    `password_settings` is a test hook (cheap hashing); production keeps argon2id's defaults.
+    The lists are contributions: filled by `contribute` hooks (besides what the plant file
+    declares), read by `services` hooks after every contribution is in.
+    """
+
+    settings: PlantSettings
+    clock: Clock
+    bus: Bus
+    password_settings: PasswordHasherSettings | None = None
+    asset_types: list[AssetTypeDef] = field(default_factory=list)
+    assets: list[AssetDef] = field(default_factory=list)
+    connectors: list[ConnectorConfig] = field(default_factory=list)
+    _once: dict[Callable[[BuildContext], object], object] = field(
+        default_factory=dict, init=False, repr=False
+    )
+
+    def once(self, make: Callable[[BuildContext], T]) -> T:
+        """`make(self)`, made once per build: what a subsystem's two hooks share (the virtual
+        factory's servers: their addresses go to the connectors, the servers to its source)."""
+        if make not in self._once:
+            self._once[make] = make(self)
+        return cast(T, self._once[make])
+
+
+def _no_services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
+    return ()
+
+
+def _no_contribution(ctx: BuildContext) -> None:
+    return None
+
+
+def _no_collectors(platform: Platform) -> Iterable[Collector]:
+    return ()
+
+
+def _no_commands(commands: Commands) -> None:
+    return None
+
+
+def _no_body_limits(settings: PlantSettings) -> Iterable[RouteBodyLimit]:
+    return ()
+
+
+def _no_summary(settings: PlantSettings) -> str | None:
+    return None
+
+
+def _nothing_to_say(platform: Platform) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Subsystem:
+    """One subsystem's declaration. Only `name` is required; every hook defaults to nothing.
+
+    - `sections`: its settings sections (top-level keys of the plant file).
+    - `contribute(ctx)`: add to the shared contributions (asset types, connector configs).
+    - `services(ctx)`: its services, each with the stage it starts at.
+    - `routers`: what the API serves for it; `error_handlers`: how the API answers the
+      exceptions its services raise; `body_limits(settings)`: routes with a body limit of
+      their own.
+    - `collectors(platform)`: Prometheus collectors reading its running services.
+    - `started(platform)`: called once the served platform has started (a first-start notice).
+    - `cli(commands)`: add `kiln` sub-commands; each sets the default `handler` (a function
+      of the parsed arguments returning the exit code).
+    - `summary(settings)`: its part of what `kiln config check` prints (None: nothing).
+    - `after` / `before`: names of subsystems this one is ordered after / before when they are
+      installed too: its services start after theirs within a stage, its section and routers
+      come after theirs.
+    """
+
+    name: str
+    sections: tuple[SettingsSection[object], ...] = ()
+    contribute: Callable[[BuildContext], None] = _no_contribution
+    services: Callable[[BuildContext], Iterable[tuple[Service, Stage]]] = _no_services
+    routers: tuple[Mount, ...] = ()
+    error_handlers: Mapping[type[Exception], ErrorHandler] = field(default_factory=dict)
+    body_limits: Callable[[PlantSettings], Iterable[RouteBodyLimit]] = _no_body_limits
+    collectors: Callable[[Platform], Iterable[Collector]] = _no_collectors
+    started: Callable[[Platform], None] = _nothing_to_say
+    cli: Callable[[Commands], None] = _no_commands
+    summary: Callable[[PlantSettings], str | None] = _no_summary
+    after: tuple[str, ...] = ()
+    before: tuple[str, ...] = ()

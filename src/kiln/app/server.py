@@ -1,0 +1,24 @@
+"""The served Kiln: a platform built from settings, and the API that serves it."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from kiln.api.app import create_app
+from kiln.app.assembly import build_platform
+from kiln.app.settings import KilnSettings
+from kiln.core.clock import Clock
+from kiln.security.passwords import PasswordHasherSettings
+
+
+def build_app(
+    settings: KilnSettings,
+    *,
+    clock: Clock | None = None,
+    password_settings: PasswordHasherSettings | None = None,
+) -> FastAPI:
+    """The app of `settings`, over a platform of the subsystems its model holds; the app's
+    lifespan starts and stops the platform. `password_settings` is for tests (cheap hashing);
+    production keeps argon2id's defaults."""
+    platform = build_platform(settings, clock=clock, password_settings=password_settings)
+    return create_app(platform, settings, type(settings).subsystems)

@@ -1,0 +1,75 @@
+"""The asset model: ISA-95 hierarchy, asset types and tags, and the namespace's locked subtrees.
+
+Its declarations are contributions: the plant file's types and assets, and whatever other
+subsystems add (the virtual factory's machines), all applied once the model is up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kiln.api.routers import assets
+from kiln.api.subsystem import BuildContext, Mount, SettingsSection, Subsystem
+from kiln.core.platform import Health, Platform, Service, Stage, Status
+from kiln.core.settings import PlantSettings
+from kiln.model.definitions import AssetDef, AssetTypeDef
+from kiln.model.service import AssetModel
+from kiln.model.settings import ModelSettings, NamespaceSettings
+
+
+@dataclass(slots=True)
+class Declarations:
+    """Applies the configured (and contributed) asset types and assets once the model is up."""
+
+    types: list[AssetTypeDef]
+    assets: list[AssetDef]
+    name: str = "declarations"
+    applied: bool = False
+
+    async def start(self, platform: Platform) -> None:
+        await platform.service(AssetModel).apply(self.types, self.assets)
+        self.applied = True
+
+    async def stop(self) -> None:
+        return None
+
+    def health(self) -> Health:
+        return Health(
+            Status.OK if self.applied else Status.STARTING,
+            {"types": len(self.types), "assets": len(self.assets)},
+        )
+
+
+def _contribute(ctx: BuildContext) -> None:
+    model = ctx.settings.section(ModelSettings)
+    ctx.asset_types += model.types
+    ctx.assets += model.assets
+
+
+def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
+    settings = ctx.settings
+    url = settings.section(ModelSettings).url_in(settings.data_dir)
+    locked = settings.section(NamespaceSettings).locked
+    return (
+        (AssetModel(url, locked_prefixes=locked), Stage.STORAGE),
+        (Declarations(list(ctx.asset_types), list(ctx.assets)), Stage.ENGINES),
+    )
+
+
+def _summary(settings: PlantSettings) -> str:
+    model = settings.section(ModelSettings)
+    return f"{len(model.types)} asset types, {len(model.assets)} assets"
+
+
+SUBSYSTEM = Subsystem(
+    name="model",
+    sections=(
+        SettingsSection("model", ModelSettings, ModelSettings),
+        SettingsSection("namespace", NamespaceSettings, NamespaceSettings),
+    ),
+    contribute=_contribute,
+    services=_services,
+    routers=(Mount(assets.router),),
+    summary=_summary,
+)

@@ -1,0 +1,92 @@
+"""The virtual factory: simulated machines feeding the platform, over real protocols or directly.
+
+Off unless the plant file has a `sim:` section. It contributes its machines' asset types and
+assets to the model, and the connector configurations that read its servers to the connectors;
+its servers start before the connectors that read them (`before`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from kiln.api.subsystem import BuildContext, Commands, SettingsSection, Subsystem
+from kiln.app import cli_sim
+from kiln.connectors.base import ConnectorConfig
+from kiln.core.platform import Platform, Service, Stage
+from kiln.core.settings import PlantSettings
+from kiln.sim import FactorySpec, SimSource, VirtualFactory
+from kiln.sim.servers import simulated_servers
+from kiln.sim.settings import SimServeSettings
+from kiln.sim.sinks import FrameSink
+
+SIM: SettingsSection[FactorySpec | None] = SettingsSection(
+    "sim", FactorySpec | None, lambda: None, "run the virtual factory in-process"
+)
+
+
+def _servers(ctx: BuildContext) -> tuple[list[FrameSink], list[ConnectorConfig]]:
+    # Made once per build: the servers' addresses go to the connectors, the servers to the
+    # source that feeds them.
+    spec = SIM.of(ctx.settings)
+    if spec is None:
+        return [], []
+    return simulated_servers(spec, ctx.settings.section(SimServeSettings))
+
+
+def _contribute(ctx: BuildContext) -> None:
+    spec = SIM.of(ctx.settings)
+    if spec is None:
+        return
+    # The factory's structure does not depend on its start time; 0 is as good as any here.
+    factory = VirtualFactory(spec, 0)
+    ctx.asset_types += factory.asset_types()
+    ctx.assets += factory.assets()
+    ctx.connectors += ctx.once(_servers)[1]
+
+
+def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
+    spec = SIM.of(ctx.settings)
+    if spec is None:
+        return ()
+    return ((SimSource(spec, ctx.once(_servers)[0]), Stage.SOURCES),)
+
+
+class SimCollector(Collector):
+    """The simulator's steps, and the steps it skipped falling behind."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    def collect(self) -> Iterator[Metric]:
+        if not self.platform.has(SimSource):
+            return
+        sim = self.platform.service(SimSource)
+        yield CounterMetricFamily("kiln_sim_ticks", "simulator steps", value=sim.ticks)
+        yield CounterMetricFamily(
+            "kiln_sim_skipped_ticks",
+            "steps skipped because the simulator fell behind",
+            value=sim.skipped_ticks,
+        )
+
+
+def _summary(settings: PlantSettings) -> str:
+    return f"simulator {'on' if SIM.of(settings) is not None else 'off'}"
+
+
+def _commands(commands: Commands) -> None:
+    cli_sim.add_parser(commands)
+
+
+SUBSYSTEM = Subsystem(
+    name="sim",
+    sections=(SIM, SettingsSection("sim_serve", SimServeSettings, SimServeSettings)),
+    contribute=_contribute,
+    services=_services,
+    collectors=lambda platform: (SimCollector(platform),),
+    cli=_commands,
+    summary=_summary,
+    before=("connectors",),
+)

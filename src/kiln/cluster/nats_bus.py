@@ -1,0 +1,927 @@
+"""The bus across processes: NATS JetStream carries values, events, commands and acks.
+
+* values: stream ``<prefix>_values`` (interest retention: a message stays while a consumer
+  still owes it an acknowledgement; bounded by `values_max_bytes`, new messages refused when
+  full). A batch is cut by shard (CRC-32 of the path); each part is one message on
+  ``<prefix>.values.<shard>`` whose ``Nats-Msg-Id`` is the batch's publish id and the shard, so
+  a part re-sent after a lost reply is stored once. Subscribers put the parts back together:
+  every subscriber sees each batch whole, as on the in-process bus.
+* durability acknowledgements: plain messages to ``<prefix>.acks.<node>``; the publisher waits
+  for one from each storing consumer (durable consumers ``store-<name>``) of the stream.
+* events: stream ``<prefix>_events`` (limits retention, `max_events`, oldest dropped first),
+  subjects ``<prefix>.events.<kind>.<key shard>``; the sequence number is the stream's;
+  ``Nats-Msg-Id`` = `Event.id` drops a re-sent event.
+* commands: core request/reply on ``<prefix>.cmd.<target>``, one queue group per target, so
+  one of the processes serving a target answers.
+
+Broker deadlines (publish timeouts, ack waits, command timeouts) run on real time: the broker
+does not run on the injected clock. The clock stamps what Kiln measures (time spent blocked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import api
+from nats.js.client import JetStreamContext
+from nats.js.manager import JetStreamManager
+
+from kiln.cluster.codec import (
+    CodecError,
+    CommandReply,
+    decode_ack,
+    decode_command,
+    decode_reply,
+    encode_ack,
+    encode_batch,
+    encode_command,
+    encode_event,
+    encode_reply,
+    split_batch,
+)
+from kiln.cluster.nats_events import NatsEventSubscription, kind_filter
+from kiln.cluster.nats_pull import Puller
+from kiln.cluster.nats_values import BATCH, PARTS, NatsValueSubscription
+from kiln.cluster.settings import BusSettings
+from kiln.cluster.subjects import STORE_CONSUMER, Subjects, consumer_name, shard_of
+from kiln.core.bus.protocol import (
+    BusError,
+    BusFullError,
+    Command,
+    CommandError,
+    CommandFailure,
+    CommandHandler,
+    CommandTimeoutError,
+    DurabilityAck,
+    Event,
+    NoResponderError,
+    Overflow,
+)
+from kiln.core.clock import Clock
+from kiln.core.errors import NotDurableError
+from kiln.core.health import Health, Status
+from kiln.core.values import ValueBatch
+
+_LOGGER = logging.getLogger(__name__)
+
+MSG_ID = "Nats-Msg-Id"
+# JetStream API error codes for a stream at its limits (discard new).
+_STREAM_FULL = {10077, 10047, 10027}
+
+
+def default_node() -> str:
+    """Host name and process id: unique per process, stable for its life."""
+    host = "".join(c if c.isalnum() or c in "_-" else "_" for c in socket.gethostname())
+    return f"{host or 'host'}-{os.getpid()}"
+
+
+class _AckWait:
+    """The acknowledgements one durable publish waits for."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.error: str | None = None
+        self.done = asyncio.Event()
+
+    def take(self, ack: DurabilityAck) -> None:
+        self.expected -= 1
+        if ack.error is not None and self.error is None:
+            self.error = ack.error
+        if self.error is not None or self.expected <= 0:
+            self.done.set()
+
+
+class _CommandServer:
+    def __init__(self, bus: NatsBus, target: str, handler: CommandHandler) -> None:
+        self.target = target
+        self.handler = handler
+        self.handled = 0
+        self.failed = 0
+        self._bus = bus
+        self._sub: Any = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def on_msg(self, msg: Msg) -> None:
+        # Each command in its own task: a slow device must not hold up the next command.
+        task = asyncio.ensure_future(self._answer(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, msg: Msg) -> None:
+        try:
+            command = decode_command(msg.data)
+            reply = CommandReply(reply=await self.handler(command))
+            self.handled += 1
+        except CommandError as err:
+            self.failed += 1
+            reply = CommandReply(failure=err.kind, message=str(err))
+        except CodecError as err:
+            self.failed += 1
+            reply = CommandReply(failure=CommandFailure.INVALID, message=str(err))
+        except Exception as err:
+            self.failed += 1
+            _LOGGER.error("Command to %s failed", self.target, exc_info=err)
+            reply = CommandReply(
+                failure=CommandFailure.FAILED, message=f"{type(err).__name__}: {err}"
+            )
+        if msg.reply:
+            with contextlib.suppress(nats.errors.Error):
+                await msg.respond(encode_reply(reply))
+
+    async def close(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            with contextlib.suppress(nats.errors.Error, TimeoutError):
+                await sub.unsubscribe()
+                # Closed once the broker knows: a request sent next finds no responder here.
+                await self._bus.nc.flush()
+        self._bus._servers.pop(self.target, None)
+        for task in list(self._tasks):
+            task.cancel()
+
+
+class NatsBus:
+    """The `Bus` protocol on NATS JetStream, for Kiln spread over several processes."""
+
+    def __init__(
+        self,
+        url: str,
+        clock: Clock,
+        *,
+        node: str | None = None,
+        prefix: str = "kiln",
+        shards: int = 16,
+        values_max_bytes: int = 1 << 30,
+        full_wait_s: float = 5.0,
+        max_events: int = 1_000_000,
+        duplicate_window_s: float = 120.0,
+        ack_wait_s: float = 30.0,
+        connect_timeout_s: float = 5.0,
+        pull_expires_s: float = 0.5,
+    ) -> None:
+        self.url = url
+        self.clock = clock
+        self.node = node or default_node()
+        self.names = Subjects(prefix, shards)
+        self.names.acks(self.node)  # a bad node name fails here, not at start
+        self.values_max_bytes = values_max_bytes
+        self.full_wait_s = full_wait_s
+        self.max_events = max_events
+        self.duplicate_window_s = duplicate_window_s
+        self.ack_wait_s = ack_wait_s
+        self.connect_timeout_s = connect_timeout_s
+        self.pull_expires_s = pull_expires_s
+        self.published_points = 0
+        self.published_batches = 0
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._jsm: JetStreamManager | None = None
+        self._subs: list[NatsValueSubscription] = []
+        self._event_subs: list[NatsEventSubscription] = []
+        self._servers: dict[str, _CommandServer] = {}
+        self._waiters: dict[str, _AckWait] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._creating: set[asyncio.Future[None]] = set()
+        self._closing: dict[str, asyncio.Task[None]] = {}  # consumer -> giving back its msgs
+        self._event_ids: dict[str, int] = {}
+        self._stream_state: dict[str, dict[str, int]] = {}
+        self._shard_cache: dict[str, int] = {}
+        self._ack_sub: Any = None
+        self._disconnected_at: float | None = None
+        self._stopping = False
+
+    @classmethod
+    def from_settings(cls, settings: BusSettings, clock: Clock) -> NatsBus:
+        if settings.url is None:
+            raise BusError("NatsBus needs bus.url (nats://host:4222)")
+        return cls(
+            settings.url,
+            clock,
+            node=settings.node,
+            prefix=settings.prefix,
+            shards=settings.shards,
+            values_max_bytes=settings.values_max_bytes,
+            full_wait_s=settings.full_wait_s,
+            max_events=settings.max_events,
+            duplicate_window_s=settings.duplicate_window_s,
+            ack_wait_s=settings.ack_wait_s,
+            connect_timeout_s=settings.connect_timeout_s,
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def nc(self) -> Client:
+        if self._nc is None or self._nc.is_closed:
+            raise BusError("the NATS bus is not started: call start() first")
+        return self._nc
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            raise BusError("the NATS bus is not started: call start() first")
+        return self._js
+
+    @property
+    def jsm(self) -> JetStreamManager:
+        if self._jsm is None:
+            raise BusError("the NATS bus is not started: call start() first")
+        return self._jsm
+
+    async def start(self) -> None:
+        async def disconnected() -> None:
+            self._disconnected_at = asyncio.get_running_loop().time()
+            if not self._stopping:
+                _LOGGER.warning("Lost the NATS broker at %s; reconnecting", self.url)
+
+        async def reconnected() -> None:
+            self._disconnected_at = None
+            _LOGGER.warning("Reconnected to the NATS broker at %s", self.url)
+
+        async def error(err: Exception) -> None:
+            _LOGGER.debug("NATS client error: %s", err)
+
+        try:
+            self._nc = await nats.connect(
+                [u.strip() for u in self.url.split(",")],
+                name=f"kiln {self.node}",
+                connect_timeout=max(1, min(2, round(self.connect_timeout_s))),
+                # Bounded while starting (a wrong URL must fail start(), not hang it) ...
+                max_reconnect_attempts=max(1, int(self.connect_timeout_s / 0.5)),
+                reconnect_time_wait=0.5,
+                allow_reconnect=True,
+                disconnected_cb=disconnected,
+                reconnected_cb=reconnected,
+                error_cb=error,
+            )
+        except (OSError, nats.errors.Error, TimeoutError) as err:
+            raise BusError(
+                f"cannot reach the NATS broker at {self.url}: {err or type(err).__name__}. "
+                "Start nats-server with JetStream (nats-server -js) or fix bus.url"
+            ) from err
+        # ... and unbounded once running: a broker restart must not end the process's bus.
+        self._nc.options["max_reconnect_attempts"] = -1
+        self._js = self._nc.jetstream()
+        self._jsm = self._nc.jsm()
+        try:
+            await self._declare_streams()
+        except nats.errors.NoRespondersError as err:
+            await self._nc.close()
+            raise BusError(
+                f"the NATS server at {self.url} has no JetStream: start it with -js "
+                "(or jetstream {} in its configuration)"
+            ) from err
+        except nats.js.errors.APIError as err:
+            await self._nc.close()
+            raise BusError(f"cannot declare the bus's streams on {self.url}: {err}") from err
+        self._ack_sub = await self._nc.subscribe(self.names.acks(self.node), cb=self._on_ack)
+        self._spawn(self._watch_streams())
+
+    async def _declare_streams(self) -> None:
+        values = api.StreamConfig(
+            name=self.names.values_stream,
+            subjects=[self.names.all_values],
+            retention=api.RetentionPolicy.INTEREST,
+            max_bytes=self.values_max_bytes,
+            discard=api.DiscardPolicy.NEW,
+            storage=api.StorageType.FILE,
+            duplicate_window=self.duplicate_window_s,
+        )
+        events = api.StreamConfig(
+            name=self.names.events_stream,
+            subjects=[self.names.all_events],
+            retention=api.RetentionPolicy.LIMITS,
+            max_msgs=self.max_events,
+            discard=api.DiscardPolicy.OLD,
+            storage=api.StorageType.FILE,
+            duplicate_window=self.duplicate_window_s,
+        )
+        for config in (values, events):
+            try:
+                await self.jsm.add_stream(config)
+            except nats.js.errors.BadRequestError:
+                # It exists with other limits: bring them to this configuration.
+                await self.jsm.update_stream(config)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for sub in list(self._subs):
+            sub.close()
+        for esub in list(self._event_subs):
+            esub.close()
+        for server in list(self._servers.values()):
+            await server.close()
+        for waiter in self._waiters.values():
+            waiter.error = waiter.error or "the bus stopped before the batch was acknowledged"
+            waiter.done.set()
+        # Let the pull loops end their open requests (messages they still bring go back to
+        # the broker), then cut what is left.
+        pullers = [t for t in self._tasks if not t.done() and t.get_name().startswith("pull")]
+        if pullers:
+            await asyncio.wait(pullers, timeout=self.pull_expires_s + 2.0)
+        closing = [t for t in self._closing.values() if not t.done()]
+        if closing:
+            await asyncio.wait(closing, timeout=2.0)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2.0)
+        nc, self._nc = self._nc, None
+        if nc is not None and not nc.is_closed:
+            with contextlib.suppress(nats.errors.Error, OSError):
+                await nc.flush(timeout=2)
+            await nc.close()
+
+    async def destroy(self) -> None:
+        """Delete this bus's streams (and with them every consumer and stored message) from
+        the broker: for tests, and for retiring a prefix. Call before `stop()`."""
+        subs: list[NatsValueSubscription | NatsEventSubscription] = [*self._subs]
+        subs.extend(self._event_subs)
+        for sub in subs:
+            if sub.puller is not None:
+                sub.puller.abort()  # its consumer goes with the stream: no request will end
+        for stream in (self.names.values_stream, self.names.events_stream):
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await self.jsm.delete_stream(stream)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str = "") -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        if name:
+            task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _LOGGER.error("NATS bus task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def _watch_streams(self) -> None:
+        """Stream sizes for health(), which cannot ask the broker itself (it is synchronous)."""
+        while True:
+            for stream in (self.names.values_stream, self.names.events_stream):
+                try:
+                    info = await self.jsm.stream_info(stream)
+                except (nats.errors.Error, BusError, TimeoutError):
+                    continue
+                self._stream_state[stream] = {
+                    "messages": info.state.messages,
+                    "bytes": info.state.bytes,
+                    "first_seq": info.state.first_seq,
+                    "last_seq": info.state.last_seq,
+                }
+            await asyncio.sleep(5.0)
+
+    def health(self) -> Health:
+        nc = self._nc
+        connected = nc is not None and nc.is_connected
+        detail: dict[str, Any] = {
+            "url": self.url,
+            "node": self.node,
+            "connected": connected,
+            "published_points": self.published_points,
+            "pending_bytes": nc.pending_data_size if nc is not None else 0,
+            "awaiting_ack": len(self._waiters),
+            "streams": dict(self._stream_state),
+            "subscribers": {s.name: s.detail() for s in self._subs},
+            "event_subscribers": {s.name: s.detail() for s in self._event_subs},
+            "command_targets": sorted(self._servers),
+        }
+        if nc is not None and nc.is_reconnecting:
+            detail["reconnecting"] = True
+        dropping = [s.name for s in self._subs if s.stats.dropped_batches]
+        if dropping:
+            detail["dropping"] = dropping
+        status = Status.OK if connected else (Status.STOPPED if nc is None else Status.DEGRADED)
+        return Health(status, detail)
+
+    async def _created(self) -> None:
+        """Wait until the consumers subscribed so far exist on the broker: a subscriber sees
+        everything published after `subscribe()` returned, as on the in-process bus."""
+        if self._creating:
+            await asyncio.gather(*list(self._creating), return_exceptions=True)
+
+    def closing(self, sub: NatsValueSubscription | NatsEventSubscription, back: list[Msg]) -> None:
+        """A subscription closed: forget it, and give back what it had not processed."""
+        if isinstance(sub, NatsValueSubscription):
+            if sub in self._subs:
+                self._subs.remove(sub)
+        elif sub in self._event_subs:
+            self._event_subs.remove(sub)
+        self._closing[sub.consumer] = self._spawn(
+            self._wind_down(sub, back), name=f"close {sub.consumer}"
+        )
+
+    async def _wind_down(
+        self, sub: NatsValueSubscription | NatsEventSubscription, back: list[Msg]
+    ) -> None:
+        # The open pull request may still bring messages (the subscription keeps them in
+        # `late`); give everything back once it has ended, in log order, so the successor
+        # gets them in the order they were published.
+        if sub.task is not None:
+            await asyncio.wait([sub.task], timeout=self.pull_expires_s + 2.0)
+        back = sorted(back + sub.late, key=lambda m: m.metadata.sequence.stream)
+        sub.late.clear()
+        for msg in back:
+            with contextlib.suppress(nats.errors.Error):
+                await msg.nak()
+        ephemeral = isinstance(sub, NatsValueSubscription) and not sub.stores
+        ephemeral = ephemeral or (isinstance(sub, NatsEventSubscription) and not sub.durable)
+        if ephemeral and self._nc is not None and not self._nc.is_closed:
+            stream = (
+                self.names.values_stream
+                if isinstance(sub, NatsValueSubscription)
+                else self.names.events_stream
+            )
+            with contextlib.suppress(nats.errors.Error, nats.js.errors.Error, TimeoutError):
+                await self.jsm.delete_consumer(stream, sub.consumer)
+
+    # -- values ---------------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        name: str,
+        *,
+        max_points: int,
+        overflow: Overflow,
+        prefix: str | None = None,
+        stores: bool = False,
+    ) -> NatsValueSubscription:
+        if stores and any(s.stores and s.name == name for s in self._subs):
+            raise ValueError(f"a storing subscription named {name!r} already exists")
+        consumer = (
+            consumer_name(STORE_CONSUMER, name)
+            if stores
+            else f"live-{self.node}-{uuid.uuid4().hex[:12]}"
+        )
+        sub = NatsValueSubscription(
+            self, name, consumer, max_points=max_points, overflow=overflow, prefix=prefix,
+            stores=stores,
+        )  # fmt: skip
+        self._subs.append(sub)
+        self._start_consumer(sub, sub.created, lambda: self._value_consumer(sub))
+        return sub
+
+    def _start_consumer(
+        self,
+        sub: NatsValueSubscription | NatsEventSubscription,
+        created: asyncio.Future[None],
+        setup: Callable[[], Awaitable[str]],
+    ) -> None:
+        """Create the subscription's consumer (`setup`, which returns its stream), then pull."""
+        self._creating.add(created)
+
+        async def run() -> None:
+            previous = self._closing.get(sub.consumer)
+            if previous is not None:  # the predecessor under this name gives back first
+                await asyncio.wait([previous], timeout=self.pull_expires_s + 4.0)
+            try:
+                stream = await setup()
+            except (BusError, nats.errors.Error, TimeoutError) as err:
+                _LOGGER.error("Subscription %s could not start: %s", sub.name, err)
+                sub.fail(f"could not start: {err}")
+                created.set_result(None)
+                return
+            finally:
+                self._creating.discard(created)
+            if not created.done():
+                created.set_result(None)
+
+            async def recreate() -> None:
+                # The broker lost the consumer (an ephemeral one idle too long, a stream
+                # re-created): declare it again and carry on.
+                await setup()
+
+            puller = Puller(
+                self.nc,
+                stream,
+                sub.consumer,
+                sub.handle,
+                sub.room,
+                expires_s=self.pull_expires_s,
+                recreate=recreate,
+            )
+            sub.puller = puller
+            if sub.closed:
+                return
+            await puller.run()
+
+        sub.task = self._spawn(run(), name=f"pull {sub.consumer}")
+
+    async def _value_consumer(self, sub: NatsValueSubscription) -> str:
+        stream = self.names.values_stream
+        if sub.stores:
+            config = api.ConsumerConfig(
+                durable_name=sub.consumer,
+                ack_policy=api.AckPolicy.EXPLICIT,
+                deliver_policy=api.DeliverPolicy.NEW,
+                ack_wait=self.ack_wait_s,
+                max_ack_pending=65_536,
+                filter_subject=self.names.all_values,
+            )
+            try:
+                await self.jsm.consumer_info(stream, sub.consumer)
+            except nats.js.errors.NotFoundError:
+                await self.jsm.add_consumer(stream, config)
+        else:
+            await self.jsm.add_consumer(
+                stream,
+                api.ConsumerConfig(
+                    name=sub.consumer,
+                    ack_policy=api.AckPolicy.NONE,
+                    deliver_policy=api.DeliverPolicy.NEW,
+                    inactive_threshold=300.0,
+                    filter_subject=self.names.all_values,
+                ),
+            )
+        return stream
+
+    @property
+    def subscriptions(self) -> list[NatsValueSubscription]:
+        return list(self._subs)
+
+    def _shards(self, paths: Sequence[str]) -> list[int]:
+        cache = self._shard_cache
+        if len(cache) > 200_000:
+            cache.clear()
+        shards = self.names.shards
+        out: list[int] = []
+        for path in paths:
+            shard = cache.get(path)
+            if shard is None:
+                shard = cache[path] = shard_of(path, shards)
+            out.append(shard)
+        return out
+
+    async def publish(self, batch: ValueBatch) -> None:
+        """Store the batch's parts in the values stream (waiting, bounded, while it is full)."""
+        if not len(batch):
+            return
+        await self._created()
+        await self._publish_values(batch)
+
+    async def _publish_values(self, batch: ValueBatch) -> None:
+        publish_id = uuid.uuid4().hex
+        shards = self._shards(batch.paths)
+        first = shards[0]
+        messages: list[tuple[str, bytes, dict[str, str]]] = []
+        if all(s == first for s in shards):
+            messages.append(
+                (self.names.values(first), encode_batch(batch), {MSG_ID: f"{publish_id}.{first}"})
+            )
+        else:
+            parts = split_batch(batch, shards)
+            for index, (shard, part, positions) in enumerate(parts):
+                headers = {
+                    MSG_ID: f"{publish_id}.{shard}",
+                    BATCH: publish_id,
+                    PARTS: f"{index}/{len(parts)}",
+                }
+                messages.append((self.names.values(shard), encode_batch(part, positions), headers))
+        await self._store(messages)
+        self.published_batches += 1
+        self.published_points += len(batch)
+
+    async def _store(self, messages: list[tuple[str, bytes, dict[str, str]]]) -> None:
+        """Publish to JetStream and wait for the stream to have stored each message.
+
+        A full stream (discard new) or a lost broker are retried until `full_wait_s` has
+        passed; re-sending is safe because the message ids make the stream keep one copy.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.full_wait_s
+        todo = messages
+        delay = 0.02
+        last: BaseException | None = None
+        full = False
+        while True:
+            # At least a round trip's time per attempt, even at the end of the wait.
+            remaining = max(deadline - loop.time(), 0.5)
+            failed: list[tuple[str, bytes, dict[str, str]]] = []
+            # Requests in parallel (nats-py's publish_async loses a full stream's error
+            # replies: its futures never settle).
+            try:
+                results = await asyncio.gather(
+                    *(
+                        self.js.publish(subject, payload, timeout=remaining, headers=dict(headers))
+                        for subject, payload, headers in todo
+                    ),
+                    return_exceptions=True,
+                )
+            except nats.errors.Error as err:
+                failed, last = todo, err
+            else:
+                for message, result in zip(todo, results, strict=True):
+                    if not isinstance(result, BaseException):
+                        continue
+                    if isinstance(result, nats.js.errors.APIError):
+                        if result.err_code not in _STREAM_FULL:
+                            raise BusError(
+                                f"the values stream refused a batch: {result}"
+                            ) from result
+                        full = True
+                    elif not isinstance(result, TimeoutError | nats.errors.Error):
+                        raise result
+                    failed.append(message)
+                    last = result
+            if not failed:
+                return
+            todo = failed
+            if loop.time() >= deadline:
+                raise self._store_error(last, full=full)
+            await asyncio.sleep(min(delay, max(deadline - loop.time(), 0)))
+            delay = min(delay * 2, 0.5)
+
+    def _store_error(self, last: BaseException | None, *, full: bool = False) -> BusError:
+        if full or (isinstance(last, nats.js.errors.APIError) and last.err_code in _STREAM_FULL):
+            return BusFullError(
+                f"the values stream {self.names.values_stream} is full "
+                f"({self.values_max_bytes} bytes) and stayed full for {self.full_wait_s:g} s: a "
+                "storing subscriber is not keeping up or is gone. Start it, or raise "
+                "bus.values_max_bytes"
+            )
+        nc = self._nc
+        if nc is None or not nc.is_connected:
+            return BusError(
+                f"the NATS broker at {self.url} is unreachable (waited {self.full_wait_s:g} s "
+                "for it): is nats-server running there?"
+            )
+        return BusError(
+            f"the NATS broker at {self.url} did not confirm a publish within "
+            f"{self.full_wait_s:g} s ({last!r})"
+        )
+
+    async def _storing_consumers(self) -> int:
+        infos = await self.jsm.consumers_info(self.names.values_stream)
+        return sum(1 for info in infos if info.name.startswith(STORE_CONSUMER + "-"))
+
+    async def publish_durable(self, batch: ValueBatch, *, timeout_s: float) -> None:
+        if not len(batch):
+            return
+        await self._created()
+        storing = await self._storing_consumers()
+        if not storing:
+            # Delivered to whoever reads values all the same; only nobody will store it.
+            await self._publish_values(batch)
+            raise NotDurableError(
+                f"batch of {len(batch)} values not committed: no subscriber stores this batch "
+                "(is the historian running on this bus?)"
+            )
+        batch.batch_id = uuid.uuid4().hex
+        batch.origin = self.node
+        waiter = self._waiters[batch.batch_id] = _AckWait(storing)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._publish_values(batch)
+                await waiter.done.wait()
+        except TimeoutError:
+            raise NotDurableError(
+                f"batch of {len(batch)} values: no acknowledgement within {timeout_s:g} s; "
+                "consider it not stored and send it again (re-sending is harmless)"
+            ) from None
+        finally:
+            self._waiters.pop(batch.batch_id, None)
+        if waiter.error is not None:
+            raise NotDurableError(f"batch of {len(batch)} values not committed: {waiter.error}")
+
+    async def send_ack(self, origin: str, ack: DurabilityAck) -> None:
+        """Tell the publisher on node `origin` what became of its batch."""
+        if not origin:
+            return
+        try:
+            await self.nc.publish(self.names.acks(origin), encode_ack(ack))
+        except (nats.errors.Error, BusError) as err:
+            # The publisher times out and re-sends; the re-sent batch is stored once.
+            _LOGGER.warning("Could not send the acknowledgement of %s: %s", ack.batch_id, err)
+
+    async def _on_ack(self, msg: Msg) -> None:
+        try:
+            ack = decode_ack(msg.data)
+        except CodecError as err:
+            _LOGGER.error("Dropped an undecodable acknowledgement: %s", err)
+            return
+        waiter = self._waiters.get(ack.batch_id)
+        if waiter is not None:  # None: the publisher gave up (timeout)
+            waiter.take(ack)
+
+    # -- events ---------------------------------------------------------------------------
+
+    async def publish_event(self, event: Event) -> int:
+        if not event.kind or not event.key:
+            raise ValueError(
+                f"an event needs a kind and a key (got kind={event.kind!r}, key={event.key!r})"
+            )
+        subject = self.names.event(event.kind, event.key)
+        payload = encode_event(event)
+        if event.id and event.id in self._event_ids:
+            return self._event_ids[event.id]
+        await self._created()
+        headers = {MSG_ID: event.id} if event.id else None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.full_wait_s
+        while True:
+            try:
+                ack = await self.js.publish(
+                    subject, payload, timeout=max(deadline - loop.time(), 0.1), headers=headers
+                )
+                break
+            except (TimeoutError, nats.errors.Error) as err:
+                if isinstance(err, nats.js.errors.APIError) or loop.time() >= deadline:
+                    raise self._store_error(err) from err
+                await asyncio.sleep(0.05)
+        seq = ack.seq
+        if ack.duplicate and event.id:
+            seq = await self._seq_of(event.id, subject)
+        if event.id:
+            if len(self._event_ids) > 100_000:
+                self._event_ids.clear()
+            self._event_ids[event.id] = seq
+        return seq
+
+    async def _seq_of(self, event_id: str, subject: str) -> int:
+        """The sequence number of an event another process logged first (a broker reports a
+        duplicate without it): read that subject's recent events for the id."""
+        consumer = await self.jsm.add_consumer(
+            self.names.events_stream,
+            api.ConsumerConfig(
+                name=f"dup-{uuid.uuid4().hex[:12]}",
+                ack_policy=api.AckPolicy.NONE,
+                deliver_policy=api.DeliverPolicy.ALL,
+                filter_subject=subject,
+                inactive_threshold=5.0,
+            ),
+        )
+        found = 0
+        try:
+            psub = await self.js.pull_subscribe_bind(
+                consumer=consumer.name, stream=self.names.events_stream
+            )
+            for _ in range(max(1, (consumer.num_pending or 0) // 256 + 1)):
+                try:
+                    msgs = await psub.fetch(256, timeout=1.0)
+                except TimeoutError:
+                    break
+                for msg in msgs:
+                    if msg.headers and msg.headers.get(MSG_ID) == event_id:
+                        found = msg.metadata.sequence.stream
+                if found:
+                    break
+            await psub.unsubscribe()
+        finally:
+            with contextlib.suppress(nats.errors.Error, nats.js.errors.Error):
+                await self.jsm.delete_consumer(self.names.events_stream, consumer.name)
+        return found
+
+    def subscribe_events(
+        self,
+        name: str,
+        *,
+        kinds: Sequence[str] = (),
+        durable: bool = False,
+        start_seq: int | None = None,
+        max_pending: int = 1000,
+        ack_wait_s: float = 30.0,
+    ) -> NatsEventSubscription:
+        if ack_wait_s <= 0:
+            raise ValueError(f"event subscription {name!r}: ack_wait_s must be positive")
+        selected = kind_filter(kinds)
+        if durable:
+            if any(s.durable and s.name == name for s in self._event_subs):
+                raise BusError(
+                    f"durable event subscription {name!r} already has a subscriber in this "
+                    "process: close it first (its unacknowledged events go to the next one)"
+                )
+            consumer = consumer_name("events", name)
+        else:
+            consumer = f"ev-{self.node}-{uuid.uuid4().hex[:12]}"
+        sub = NatsEventSubscription(
+            self, name, consumer, kinds=selected, durable=durable, max_pending=max_pending
+        )
+        self._event_subs.append(sub)
+        self._start_consumer(
+            sub,
+            sub.created,
+            lambda: self._event_consumer(sub, start_seq, max_pending, ack_wait_s),
+        )
+        return sub
+
+    async def _event_consumer(
+        self, sub: NatsEventSubscription, start_seq: int | None, max_pending: int, ack_wait_s: float
+    ) -> str:
+        stream = self.names.events_stream
+        if start_seq is None:
+            policy, opt_start = api.DeliverPolicy.NEW, None
+        else:
+            policy, opt_start = api.DeliverPolicy.BY_START_SEQUENCE, max(1, start_seq)
+        created = True
+        if sub.durable:
+            try:
+                info = await self.jsm.consumer_info(stream, sub.consumer)
+            except nats.js.errors.NotFoundError:
+                info = None
+            if info is not None:
+                created = False
+                kinds = (
+                    (info.config.description or "").split(",") if info.config.description else []
+                )
+                if tuple(kinds) != sub.kinds:
+                    raise BusError(
+                        f"durable event subscription {sub.name!r} selects kinds "
+                        f"{kinds or 'all'}, not {list(sub.kinds) or 'all'}: use another name "
+                        "for another selection"
+                    )
+                # Resume: keep where it is, take the new bounds.
+                config = info.config
+                config.ack_wait = ack_wait_s
+                config.max_ack_pending = max_pending
+                info = await self.jsm.add_consumer(stream, config)
+            else:
+                info = await self.jsm.add_consumer(
+                    stream,
+                    api.ConsumerConfig(
+                        durable_name=sub.consumer,
+                        description=",".join(sub.kinds),
+                        ack_policy=api.AckPolicy.EXPLICIT,
+                        deliver_policy=policy,
+                        opt_start_seq=opt_start,
+                        ack_wait=ack_wait_s,
+                        max_ack_pending=max_pending,
+                        filter_subject=self.names.all_events,
+                    ),
+                )
+        else:
+            info = await self.jsm.add_consumer(
+                stream,
+                api.ConsumerConfig(
+                    name=sub.consumer,
+                    ack_policy=api.AckPolicy.NONE,
+                    deliver_policy=policy,
+                    opt_start_seq=opt_start,
+                    inactive_threshold=300.0,
+                    filter_subject=self.names.all_events,
+                ),
+            )
+        if created and opt_start is not None:
+            # The broker moves a start before the log's first event up to it; what lay in
+            # between was dropped before this subscriber came, and counts as missed.
+            sub.last_seq = opt_start - 1
+        else:
+            sub.last_seq = (info.delivered.stream_seq if info.delivered else 0) or 0
+        return stream
+
+    # -- commands -------------------------------------------------------------------------
+
+    async def serve(self, target: str, handler: CommandHandler) -> _CommandServer:
+        if not target:
+            raise ValueError("a command target needs a name")
+        subject = self.names.command(target)
+        if target in self._servers:
+            raise BusError(
+                f"target {target!r} is already served in this process: one server per target "
+                "(close the other first)"
+            )
+        server = _CommandServer(self, target, handler)
+        server._sub = await self.nc.subscribe(subject, queue=f"cmd-{target}", cb=server.on_msg)
+        self._servers[target] = server
+        await self.nc.flush()  # served from now: a request sent next finds this server
+        return server
+
+    async def request(self, command: Command, *, timeout_s: float) -> Mapping[str, Any]:
+        subject = self.names.command(command.target)
+        try:
+            payload = encode_command(command)
+        except CodecError as err:
+            raise BusError(str(err)) from None
+        try:
+            msg = await self.nc.request(subject, payload, timeout=timeout_s)
+        except nats.errors.NoRespondersError:
+            raise NoResponderError(
+                f"nobody serves {command.target!r} (command {command.name!r}) on the bus at "
+                f"{self.url}: is the service that owns it running?"
+            ) from None
+        except (nats.errors.TimeoutError, TimeoutError):
+            nc = self._nc
+            where = (
+                "" if nc is not None and nc.is_connected else f" (broker {self.url} unreachable)"
+            )
+            raise CommandTimeoutError(
+                f"no reply from {command.target!r} to {command.name!r} within {timeout_s:g} s"
+                f"{where}; the command may still have been carried out"
+            ) from None
+        try:
+            return decode_reply(msg.data).result()
+        except CodecError as err:
+            raise CommandError(CommandFailure.FAILED, f"unreadable reply: {err}") from None

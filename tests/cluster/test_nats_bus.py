@@ -1,0 +1,232 @@
+"""NatsBus between processes: what the contract suite (one bus) cannot show.
+
+Each test's buses share a fresh prefix, as the processes of one plant share a bus; each bus is
+its own node. The crash test kills a real consumer process with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import pytest
+from cluster_helpers import BusMaker
+
+from kiln.cluster.codec import encode_batch
+from kiln.core.bus import (
+    BusError,
+    BusFullError,
+    Command,
+    CommandError,
+    CommandFailure,
+    CommandTimeoutError,
+    Event,
+    NoResponderError,
+    Overflow,
+)
+from kiln.core.clock import SystemClock
+from kiln.core.errors import NotDurableError
+from kiln.core.health import Status
+from kiln.core.values import ValueBatch
+
+WAIT_S = 10.0
+
+
+def batch(paths: list[str], base: float = 0.0) -> ValueBatch:
+    n = len(paths)
+    return ValueBatch(
+        paths=paths,
+        values=[base + i for i in range(n)],
+        source_us=list(range(n)),
+        qualities=[0] * n,
+        receive_us=0,
+    )
+
+
+SPREAD = [f"acme/line{i}/tag" for i in range(40)]  # over many shards
+
+
+async def test_a_batch_over_many_shards_reaches_another_process_whole_and_in_order(
+    buses: BusMaker,
+) -> None:
+    source, sink = await buses("source"), await buses("sink")
+    sub = sink.subscribe("view", max_points=1000, overflow=Overflow.BLOCK)
+    await asyncio.wait_for(sub.created, WAIT_S)
+    sent = batch(SPREAD)
+    await source.publish(sent)
+    got = await asyncio.wait_for(sub.get(), WAIT_S)
+    assert list(got.paths) == SPREAD
+    assert list(got.values) == list(sent.values)
+    assert source.published_points == 40 and source.published_batches == 1
+
+
+async def test_a_durable_publish_is_acknowledged_by_a_storing_subscriber_elsewhere(
+    buses: BusMaker,
+) -> None:
+    ingest, historian = await buses("ingest"), await buses("historian")
+    store = historian.subscribe("historian", max_points=1000, overflow=Overflow.BLOCK, stores=True)
+    await asyncio.wait_for(store.created, WAIT_S)
+
+    async def commit() -> None:
+        got = await store.get()
+        assert got.origin == "ingest" and got.batch_id
+        await store.ack(got)
+
+    committer = asyncio.ensure_future(commit())
+    await ingest.publish_durable(batch(SPREAD), timeout_s=WAIT_S)
+    await asyncio.wait_for(committer, WAIT_S)
+
+    refuser = asyncio.ensure_future(store.get())
+    publish = asyncio.ensure_future(ingest.publish_durable(batch(["a/b"]), timeout_s=WAIT_S))
+    await store.ack(await asyncio.wait_for(refuser, WAIT_S), error="disk full")
+    with pytest.raises(NotDurableError, match="disk full"):
+        await publish
+
+
+async def test_a_re_sent_part_is_stored_once(buses: BusMaker) -> None:
+    bus = await buses("one")
+    sub = bus.subscribe("view", max_points=100, overflow=Overflow.BLOCK)
+    await asyncio.wait_for(sub.created, WAIT_S)
+    payload = encode_batch(batch(["a/b"], base=1.0))
+    for _ in range(2):  # a publisher retrying after a lost reply sends the same id
+        await bus.js.publish(bus.names.values(0), payload, headers={"Nats-Msg-Id": "x.0"})
+    await bus.publish(batch(["a/b"], base=2.0))
+    first = await asyncio.wait_for(sub.get(), WAIT_S)
+    second = await asyncio.wait_for(sub.get(), WAIT_S)
+    assert [first.values[0], second.values[0]] == [1.0, 2.0]
+
+
+async def test_a_full_stream_makes_publish_fail_after_a_bounded_wait(buses: BusMaker) -> None:
+    bus = await buses("small", values_max_bytes=4096, full_wait_s=0.5)
+    # A storing subscriber that never takes anything: the stream keeps every batch for it.
+    stalled = bus.subscribe("stalled", max_points=1, overflow=Overflow.BLOCK, stores=True)
+    await asyncio.wait_for(stalled.created, WAIT_S)
+
+    async def flood() -> None:
+        for k in range(100):
+            await bus.publish(batch(["a/b/c"] * 20, base=k))
+
+    with pytest.raises(BusFullError, match="values_max_bytes"):
+        await flood()
+    health = bus.health()
+    assert health.detail["subscribers"]["stalled"]["depth_points"] <= 20
+
+
+async def test_commands_cross_processes_with_failures_timeouts_and_no_responders(
+    buses: BusMaker,
+) -> None:
+    api, edge = await buses("api"), await buses("edge")
+    release = asyncio.Event()
+
+    async def handler(command: Command) -> dict[str, Any]:
+        if command.name == "write":
+            return {"written": command.args["value"]}
+        if command.name == "refuse":
+            raise CommandError(CommandFailure.UNAVAILABLE, "device not connected")
+        if command.name == "hang":
+            await release.wait()
+        raise RuntimeError("boom")
+
+    server = await edge.serve("connectors", handler)
+    assert await api.request(Command("connectors", "write", {"value": 4}), timeout_s=WAIT_S) == {
+        "written": 4
+    }
+    with pytest.raises(CommandError) as refused:
+        await api.request(Command("connectors", "refuse"), timeout_s=WAIT_S)
+    assert refused.value.kind is CommandFailure.UNAVAILABLE
+    with pytest.raises(CommandError, match="boom") as failed:
+        await api.request(Command("connectors", "crash"), timeout_s=WAIT_S)
+    assert failed.value.kind is CommandFailure.FAILED
+    with pytest.raises(CommandTimeoutError):
+        await api.request(Command("connectors", "hang"), timeout_s=0.3)
+    release.set()
+    await server.close()
+    with pytest.raises(NoResponderError, match="connectors"):
+        await api.request(Command("connectors", "write", {"value": 1}), timeout_s=WAIT_S)
+
+
+async def test_a_durable_event_subscriber_resumes_in_another_process(buses: BusMaker) -> None:
+    first, second = await buses("first"), await buses("second")
+    seqs = [
+        await first.publish_event(Event("alarm.transition", "a1", {"n": n}, n)) for n in range(3)
+    ]
+    sub = first.subscribe_events("journal", durable=True, start_seq=seqs[0], ack_wait_s=30)
+    got = [await asyncio.wait_for(sub.get(), WAIT_S) for _ in range(3)]
+    for delivery in got[:2]:
+        await delivery.ack()
+    sub.close()  # the third was never acknowledged: the successor gets it, without ack_wait
+    await first.publish_event(Event("alarm.transition", "a1", {"n": 3}, 3))
+    successor = second.subscribe_events("journal", durable=True, ack_wait_s=30)
+    again = await asyncio.wait_for(successor.get(), WAIT_S)
+    assert (again.event.data["n"], again.redelivered) == (2, True)
+    await again.ack()
+    # The closing subscriber's last pull may have brought this one too and given it back
+    # unseen; the broker then counts it as delivered before (a harmless "maybe seen").
+    fresh = await asyncio.wait_for(successor.get(), WAIT_S)
+    assert fresh.event.data["n"] == 3
+
+
+async def test_an_event_re_sent_by_another_process_keeps_its_first_sequence(
+    buses: BusMaker,
+) -> None:
+    first, second = await buses("first"), await buses("second")
+    await first.publish_event(Event("order.created", "o-1", {}, 0))
+    seq = await first.publish_event(Event("order.created", "o-2", {}, 0, id="evt-1"))
+    assert await second.publish_event(Event("order.created", "o-2", {}, 0, id="evt-1")) == seq
+
+
+async def test_event_kinds_must_be_subject_tokens(buses: BusMaker) -> None:
+    bus = await buses("one")
+    with pytest.raises(BusError, match="event kind"):
+        await bus.publish_event(Event("alarm transition", "k", {}, 0))
+
+
+async def test_health_reports_the_connection_streams_and_subscribers(buses: BusMaker) -> None:
+    bus = await buses("one")
+    sub = bus.subscribe("live", max_points=10, overflow=Overflow.DROP_OLDEST)
+    await asyncio.wait_for(sub.created, WAIT_S)
+    health = bus.health()
+    assert health.status is Status.OK
+    assert health.detail["connected"] is True
+    assert health.detail["subscribers"]["live"]["depth_points"] == 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_S
+    while bus.names.values_stream not in bus.health().detail["streams"]:
+        assert loop.time() < deadline, "stream sizes never reached health()"
+        await asyncio.sleep(0.05)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_an_unreachable_broker_fails_start_saying_where_it_was_looked_for() -> None:
+    from kiln.cluster.nats_bus import NatsBus
+
+    url = f"nats://127.0.0.1:{_free_port()}"
+    bus = NatsBus(url, SystemClock(), node="lonely", connect_timeout_s=1.0)
+    with pytest.raises(BusError, match=url.replace(".", r"\.") + ".*nats-server"):
+        await bus.start()
+
+
+async def test_a_subscription_whose_consumer_the_broker_lost_declares_it_again(
+    buses: BusMaker,
+) -> None:
+    bus = await buses("one")
+    live = bus.subscribe("live", max_points=100, overflow=Overflow.DROP_OLDEST)
+    await asyncio.wait_for(live.created, WAIT_S)
+    # As when an ephemeral consumer sat idle past its inactivity threshold.
+    await bus.jsm.delete_consumer(bus.names.values_stream, live.consumer)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_S
+    while True:  # published until the re-declared consumer (which starts at "now") has one
+        await bus.publish(batch(["a/b"], base=5.0))
+        try:
+            got = await asyncio.wait_for(live.get(), 0.5)
+            break
+        except TimeoutError:
+            assert loop.time() < deadline, "the consumer was never declared again"
+    assert got.values == [5.0]
