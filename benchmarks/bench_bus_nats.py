@@ -8,7 +8,7 @@ KILN_BENCH_NATS_URL):
 * Kiln: `NatsBus.publish` (binary columnar encoding, the batch cut by shard, each part stored
   in the values stream) -> a storing subscription on another process's `NatsBus` (parts put
   back together, decoded, acknowledged as the historian would after its commit); with the
-  default 16 shards, and with one (no cutting);
+  default shard count (`bus.shards`), and with one (no cutting);
 * baseline: bare nats-py, the same encoded batches, one message each: `js.publish` into a
   stream of the same configuration -> a pull consumer fetching 256 at a time, acknowledging
   each message, decoding nothing.
@@ -33,6 +33,7 @@ from nats.js import api
 
 from kiln.cluster.codec import encode_batch
 from kiln.cluster.nats_bus import NatsBus
+from kiln.cluster.settings import BusSettings
 from kiln.core.bus import Overflow
 from kiln.core.clock import SystemClock
 from kiln.core.values import ValueBatch
@@ -168,14 +169,16 @@ async def _run(quick: bool) -> list[dict[str, Any]]:
     if reason is not None:
         raise RuntimeError(reason)
     count = 100 if quick else 1_000
-    runs: dict[str, list[float]] = {"kiln16": [], "kiln1": [], "bare": []}
+    shard_counts = sorted({BusSettings().shards, 1}, reverse=True)
+    runs: dict[str, list[float]] = {"bare": []} | {f"kiln{s}": [] for s in shard_counts}
     for _ in range(1 if quick else 3):
         runs["bare"].append(await _bare(count))
-        runs["kiln16"].append(await _kiln(count, 16))
-        runs["kiln1"].append(await _kiln(count, 1))
+        for shards in shard_counts:
+            runs[f"kiln{shards}"].append(await _kiln(count, shards))
     bare = statistics.median(runs["bare"])
     rows = []
-    for key, shards in (("kiln16", 16), ("kiln1", 1)):
+    for shards in shard_counts:
+        key = f"kiln{shards}"
         kiln = statistics.median(runs[key])
         rows.append(
             {

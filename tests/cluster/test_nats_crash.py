@@ -53,7 +53,8 @@ async def test_a_consumer_killed_before_its_commit_gets_the_batch_again(
     )  # fmt: skip
     assert proc.stdout is not None
     try:
-        ingest = await buses("ingest")  # the same prefix: the same bus as the consumer's
+        # The same prefix and settings as the consumer's: one plant's processes share them.
+        ingest = await buses("ingest", ack_wait_s=1.0)
         assert await asyncio.wait_for(proc.stdout.readline(), WAIT_S) == b"ready\n"
         sent = ValueBatch(
             paths=[f"acme/line{i}/weight" for i in range(10)],

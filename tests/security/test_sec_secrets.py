@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kiln.core.errors import ConfigError, KilnError
+from kiln.core.files import write_private_file
 from kiln.security.passwords import check_policy
 from kiln.security.secrets import (
     SECRET_FILE_NAME,
@@ -18,7 +19,6 @@ from kiln.security.secrets import (
     generate_password,
     load_or_create_secret,
     load_secret,
-    write_private_file,
 )
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")

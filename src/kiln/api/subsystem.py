@@ -18,6 +18,14 @@ Building happens in two rounds so that what one subsystem gives another is expli
 matter of which one was built first: every `contribute` hook runs before any `services` hook,
 so, e.g., the virtual factory's asset types and connector configurations are all in the
 `BuildContext` by the time the model and the connectors build their services from it.
+
+Roles (`Role`, `kiln run --role`): a plant may run in one process (`all`, the default) or split
+over two connected through NATS: `sources` runs the services of stage `SOURCES` (what reads
+devices and publishes values: connectors, the virtual factory) and no API; `server` runs every
+other stage (storage, engines) and the API. The assignment is by stage, so a subsystem declares
+nothing more: what it adds at `Stage.SOURCES` runs beside the devices, the rest beside the API.
+Every `contribute` hook runs in every role (contributions are declarations both sides read:
+the virtual factory's machines are tags of the server's model and connectors of the sources).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Generic, TypeAlias, TypeVar, cast
 
 from fastapi import APIRouter, Request
@@ -49,6 +58,20 @@ API_PREFIX = "/api/v1"
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class Role(StrEnum):
+    """What part of a plant this process runs (`kiln run --role`), by service stage."""
+
+    ALL = "all"  # everything, in one process (the default)
+    SERVER = "server"  # storage and engines (historian, model, security, ingest) and the API
+    SOURCES = "sources"  # what publishes values from devices (connectors, the virtual factory)
+
+    def runs(self, stage: Stage) -> bool:
+        """Whether a service of `stage` runs in this role."""
+        if self is Role.ALL:
+            return True
+        return (stage is Stage.SOURCES) == (self is Role.SOURCES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +118,17 @@ class BuildContext:
 
     `password_settings` is a test hook (cheap hashing); production keeps argon2id's defaults.
     The lists are contributions: filled by `contribute` hooks (besides what the plant file
-    declares), read by `services` hooks after every contribution is in.
+    declares), read by `services` hooks after every contribution is in. `role` is the part of
+    the plant this process runs: services of a stage the role does not run are dropped after
+    `services` returns them; a hook reads it only where what crosses the process boundary
+    differs (the connectors describe tags over the bus in the `sources` role).
     """
 
     settings: PlantSettings
     clock: Clock
     bus: Bus
     password_settings: PasswordHasherSettings | None = None
+    role: Role = Role.ALL
     asset_types: list[AssetTypeDef] = field(default_factory=list)
     assets: list[AssetDef] = field(default_factory=list)
     connectors: list[ConnectorConfig] = field(default_factory=list)
@@ -151,12 +178,15 @@ class Subsystem:
 
     - `sections`: its settings sections (top-level keys of the plant file).
     - `contribute(ctx)`: add to the shared contributions (asset types, connector configs).
-    - `services(ctx)`: its services, each with the stage it starts at.
+    - `services(ctx)`: its services, each with the stage it starts at. The stage also says
+      where a service runs when the plant is split (`Role`): `SOURCES` in the `sources`
+      process, `STORAGE` and `ENGINES` in the `server` process.
     - `routers`: what the API serves for it; `error_handlers`: how the API answers the
       exceptions its services raise; `body_limits(settings)`: routes with a body limit of
       their own.
     - `collectors(platform)`: Prometheus collectors reading its running services.
-    - `started(platform)`: called once the served platform has started (a first-start notice).
+    - `started(platform)`: called once the served platform has started (a first-start notice);
+      only where the API is served (roles `all` and `server`).
     - `cli(commands)`: add `kiln` sub-commands; each sets the default `handler` (a function
       of the parsed arguments returning the exit code).
     - `summary(settings)`: its part of what `kiln config check` prints (None: nothing).

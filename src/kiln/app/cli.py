@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kiln import __version__
 from kiln.api.settings import HttpSettings
+from kiln.api.subsystem import Role
 from kiln.app.settings import KilnSettings, installed_settings, load_settings
 from kiln.core.errors import ConfigError
 from kiln.core.settings import section_key
@@ -28,6 +29,9 @@ examples:
   kiln demo                          run the virtual factory, UI at http://127.0.0.1:8000
   kiln demo --tags 5000 --rate 2     a bigger plant, updating twice a second
   kiln run --config plant.yaml       run a configured plant
+  kiln run --config plant.yaml --role sources
+                                     ... split: the connectors here, the rest in a
+                                     --role server process (both need bus.url: NATS)
   kiln config check plant.yaml       validate a configuration without running it
   kiln sim --write-config sim.yaml   the virtual factory over OPC UA and Modbus TCP
   kiln run --config sim.yaml --port 8001
@@ -100,6 +104,13 @@ def _parser(settings_model: type[KilnSettings]) -> argparse.ArgumentParser:
         help="keep the history in PostgreSQL (postgresql://user@host/db) instead of DuckDB; "
         "overrides historian.url",
     )
+    run.add_argument(
+        "--role",
+        choices=[r.value for r in Role],
+        default=Role.ALL.value,
+        help="all: the whole plant in this process (default); sources: the connectors and "
+        "simulator, no API; server: everything else with the API. A split needs bus.url",
+    )
     _server_options(run)
 
     config = sub.add_parser("config", help="work with configuration files")
@@ -163,7 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return _serve(_override(settings, args))
         if args.command == "run":
-            return _serve(_override(load_settings(args.config, model=model), args))
+            role = Role(args.role)
+            settings = _override(load_settings(args.config, model=model), args)
+            _check_role(settings, role, args.config)
+            return _serve(settings, role)
         if args.command == "config" and args.config_command == "check":
             settings = load_settings(args.file, check_paths=True, model=model)
             summaries = [s.summary(settings) for s in model.subsystems]
@@ -216,21 +230,38 @@ def _override(settings: KilnSettings, args: argparse.Namespace) -> KilnSettings:
     return settings.model_copy(update=update)
 
 
-def _serve(settings: KilnSettings) -> int:
+def _check_role(settings: KilnSettings, role: Role, config: Path) -> None:
+    """A split role needs a bus both processes reach: refuse it at once without one."""
+    if role is not Role.ALL and settings.bus.url is None:
+        raise ConfigError(
+            f"--role {role.value} runs part of the plant, and the other part runs in another "
+            f"process: they meet on NATS, but {config} has no bus.url. Add\n"
+            "  bus:\n    url: nats://127.0.0.1:4222\n"
+            f"to {config} (a nats-server with -js), or run --role all (one process)"
+        )
+
+
+def _serve(settings: KilnSettings, role: Role = Role.ALL) -> int:
+    if role is Role.SOURCES:
+        return _run_sources(settings)
     import uvicorn  # imported here: `kiln --help` and `kiln config check` stay fast
 
     from kiln.app.server import build_app
     from kiln.core.errors import StartupError
 
     configure_logging(settings.log_level)
-    app = build_app(settings)
+    app = build_app(settings, role=role)
     http = settings.http
     if (http.tls_cert is None) != (http.tls_key is None):
         print("kiln: give both http.tls_cert and http.tls_key, or neither", file=sys.stderr)
         return 2
     scheme = "https" if http.tls_cert else "http"
     url = f"{scheme}://{http.host}:{http.port}"
-    print(f"Kiln {__version__}: serving {url}  (API docs {url}/docs, data in {settings.data_dir})")
+    part = "" if role is Role.ALL else f", {role.value} role on {settings.bus.url}"
+    print(
+        f"Kiln {__version__}: serving {url}  (API docs {url}/docs, data in "
+        f"{settings.data_dir}{part})"
+    )
     config = uvicorn.Config(
         app,
         host=settings.http.host,
@@ -255,6 +286,26 @@ def _serve(settings: KilnSettings) -> int:
         # uvicorn re-raises Ctrl-C after its graceful shutdown; the platform has already
         # stopped and checkpointed, so there is nothing left to report.
         pass
+    return 0
+
+
+def _run_sources(settings: KilnSettings) -> int:
+    """The sources role: the platform's sources without an HTTP server, until Ctrl-C/SIGTERM."""
+    import asyncio
+
+    from kiln.app.sources import run_sources
+    from kiln.core.bus import BusError
+    from kiln.core.errors import StartupError
+
+    configure_logging(settings.log_level)
+    print(f"Kiln {__version__}: sources role, publishing to {settings.bus.url}", flush=True)
+    try:
+        asyncio.run(run_sources(settings))
+    except (StartupError, BusError) as err:
+        print(f"kiln: could not start: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass  # a second Ctrl-C while stopping
     return 0
 
 

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
@@ -40,33 +41,36 @@ from nats.js.manager import JetStreamManager
 
 from kiln.cluster.codec import (
     CodecError,
-    CommandReply,
     decode_ack,
-    decode_command,
-    decode_reply,
     encode_ack,
     encode_batch,
-    encode_command,
     encode_event,
-    encode_reply,
     split_batch,
 )
-from kiln.cluster.nats_events import NatsEventSubscription, kind_filter
+from kiln.cluster.nats_commands import NatsCommandServer, request
+from kiln.cluster.nats_events import (
+    NatsEventSubscription,
+    declare_event_consumer,
+    find_seq,
+    kind_filter,
+)
 from kiln.cluster.nats_pull import Puller
-from kiln.cluster.nats_values import BATCH, PARTS, NatsValueSubscription
+from kiln.cluster.nats_values import (
+    BATCH,
+    PARTS,
+    NatsValueSubscription,
+    declare_value_consumer,
+    storing_consumers,
+)
 from kiln.cluster.settings import BusSettings
-from kiln.cluster.subjects import STORE_CONSUMER, Subjects, consumer_name, shard_of
+from kiln.cluster.subjects import MSG_ID, STORE_CONSUMER, Subjects, consumer_name, shard_of
 from kiln.core.bus.protocol import (
     BusError,
     BusFullError,
     Command,
-    CommandError,
-    CommandFailure,
     CommandHandler,
-    CommandTimeoutError,
     DurabilityAck,
     Event,
-    NoResponderError,
     Overflow,
 )
 from kiln.core.clock import Clock
@@ -76,7 +80,6 @@ from kiln.core.values import ValueBatch
 
 _LOGGER = logging.getLogger(__name__)
 
-MSG_ID = "Nats-Msg-Id"
 # JetStream API error codes for a stream at its limits (discard new).
 _STREAM_FULL = {10077, 10047, 10027}
 
@@ -103,55 +106,6 @@ class _AckWait:
             self.done.set()
 
 
-class _CommandServer:
-    def __init__(self, bus: NatsBus, target: str, handler: CommandHandler) -> None:
-        self.target = target
-        self.handler = handler
-        self.handled = 0
-        self.failed = 0
-        self._bus = bus
-        self._sub: Any = None
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def on_msg(self, msg: Msg) -> None:
-        # Each command in its own task: a slow device must not hold up the next command.
-        task = asyncio.ensure_future(self._answer(msg))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _answer(self, msg: Msg) -> None:
-        try:
-            command = decode_command(msg.data)
-            reply = CommandReply(reply=await self.handler(command))
-            self.handled += 1
-        except CommandError as err:
-            self.failed += 1
-            reply = CommandReply(failure=err.kind, message=str(err))
-        except CodecError as err:
-            self.failed += 1
-            reply = CommandReply(failure=CommandFailure.INVALID, message=str(err))
-        except Exception as err:
-            self.failed += 1
-            _LOGGER.error("Command to %s failed", self.target, exc_info=err)
-            reply = CommandReply(
-                failure=CommandFailure.FAILED, message=f"{type(err).__name__}: {err}"
-            )
-        if msg.reply:
-            with contextlib.suppress(nats.errors.Error):
-                await msg.respond(encode_reply(reply))
-
-    async def close(self) -> None:
-        sub, self._sub = self._sub, None
-        if sub is not None:
-            with contextlib.suppress(nats.errors.Error, TimeoutError):
-                await sub.unsubscribe()
-                # Closed once the broker knows: a request sent next finds no responder here.
-                await self._bus.nc.flush()
-        self._bus._servers.pop(self.target, None)
-        for task in list(self._tasks):
-            task.cancel()
-
-
 class NatsBus:
     """The `Bus` protocol on NATS JetStream, for Kiln spread over several processes."""
 
@@ -162,7 +116,7 @@ class NatsBus:
         *,
         node: str | None = None,
         prefix: str = "kiln",
-        shards: int = 16,
+        shards: int = 4,
         values_max_bytes: int = 1 << 30,
         full_wait_s: float = 5.0,
         max_events: int = 1_000_000,
@@ -190,7 +144,7 @@ class NatsBus:
         self._jsm: JetStreamManager | None = None
         self._subs: list[NatsValueSubscription] = []
         self._event_subs: list[NatsEventSubscription] = []
-        self._servers: dict[str, _CommandServer] = {}
+        self._servers: dict[str, NatsCommandServer] = {}
         self._waiters: dict[str, _AckWait] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._creating: set[asyncio.Future[None]] = set()
@@ -242,13 +196,13 @@ class NatsBus:
 
     async def start(self) -> None:
         async def disconnected() -> None:
-            self._disconnected_at = asyncio.get_running_loop().time()
+            self._disconnected_at = time.monotonic()
             if not self._stopping:
                 _LOGGER.warning("Lost the NATS broker at %s; reconnecting", self.url)
 
         async def reconnected() -> None:
             self._disconnected_at = None
-            _LOGGER.warning("Reconnected to the NATS broker at %s", self.url)
+            _LOGGER.info("Reconnected to the NATS broker at %s", self.url)
 
         async def error(err: Exception) -> None:
             _LOGGER.debug("NATS client error: %s", err)
@@ -283,11 +237,14 @@ class NatsBus:
                 f"the NATS server at {self.url} has no JetStream: start it with -js "
                 "(or jetstream {} in its configuration)"
             ) from err
-        except nats.js.errors.APIError as err:
+        except (nats.js.errors.APIError, nats.errors.Error, TimeoutError) as err:
             await self._nc.close()
-            raise BusError(f"cannot declare the bus's streams on {self.url}: {err}") from err
+            raise BusError(
+                f"cannot declare the bus's streams on {self.url}: {err or type(err).__name__}"
+            ) from err
         self._ack_sub = await self._nc.subscribe(self.names.acks(self.node), cb=self._on_ack)
-        self._spawn(self._watch_streams())
+        self._spawn(self._watch_streams(), name="watch streams")
+        self._spawn(self._keep_alive(), name="keep alive")
 
     async def _declare_streams(self) -> None:
         values = api.StreamConfig(
@@ -385,6 +342,19 @@ class NatsBus:
                 }
             await asyncio.sleep(5.0)
 
+    async def _keep_alive(self) -> None:
+        """Tell the broker that batches a storing subscriber holds are still being worked on,
+        so a slow commit does not get them delivered a second time after `ack_wait_s`: only a
+        subscriber that is gone (killed) has its batches delivered again."""
+        while True:
+            await asyncio.sleep(max(self.ack_wait_s / 4, 0.2))
+            for sub in list(self._subs):
+                if not sub.stores:
+                    continue
+                for msg in sub.in_flight():
+                    with contextlib.suppress(nats.errors.Error):
+                        await msg.in_progress()
+
     def health(self) -> Health:
         nc = self._nc
         connected = nc is not None and nc.is_connected
@@ -400,8 +370,9 @@ class NatsBus:
             "event_subscribers": {s.name: s.detail() for s in self._event_subs},
             "command_targets": sorted(self._servers),
         }
-        if nc is not None and nc.is_reconnecting:
-            detail["reconnecting"] = True
+        if self._disconnected_at is not None:
+            lost = time.monotonic() - self._disconnected_at
+            detail["disconnected_for_s"] = round(lost, 1)
         dropping = [s.name for s in self._subs if s.stats.dropped_batches]
         if dropping:
             detail["dropping"] = dropping
@@ -523,30 +494,7 @@ class NatsBus:
 
     async def _value_consumer(self, sub: NatsValueSubscription) -> str:
         stream = self.names.values_stream
-        if sub.stores:
-            config = api.ConsumerConfig(
-                durable_name=sub.consumer,
-                ack_policy=api.AckPolicy.EXPLICIT,
-                deliver_policy=api.DeliverPolicy.NEW,
-                ack_wait=self.ack_wait_s,
-                max_ack_pending=65_536,
-                filter_subject=self.names.all_values,
-            )
-            try:
-                await self.jsm.consumer_info(stream, sub.consumer)
-            except nats.js.errors.NotFoundError:
-                await self.jsm.add_consumer(stream, config)
-        else:
-            await self.jsm.add_consumer(
-                stream,
-                api.ConsumerConfig(
-                    name=sub.consumer,
-                    ack_policy=api.AckPolicy.NONE,
-                    deliver_policy=api.DeliverPolicy.NEW,
-                    inactive_threshold=300.0,
-                    filter_subject=self.names.all_values,
-                ),
-            )
+        await declare_value_consumer(self.jsm, stream, self.names.all_values, sub, self.ack_wait_s)
         return stream
 
     @property
@@ -664,15 +612,11 @@ class NatsBus:
             f"{self.full_wait_s:g} s ({last!r})"
         )
 
-    async def _storing_consumers(self) -> int:
-        infos = await self.jsm.consumers_info(self.names.values_stream)
-        return sum(1 for info in infos if info.name.startswith(STORE_CONSUMER + "-"))
-
     async def publish_durable(self, batch: ValueBatch, *, timeout_s: float) -> None:
         if not len(batch):
             return
         await self._created()
-        storing = await self._storing_consumers()
+        storing = await storing_consumers(self.jsm, self.names.values_stream, batch)
         if not storing:
             # Delivered to whoever reads values all the same; only nobody will store it.
             await self._publish_values(batch)
@@ -744,46 +688,12 @@ class NatsBus:
                 await asyncio.sleep(0.05)
         seq = ack.seq
         if ack.duplicate and event.id:
-            seq = await self._seq_of(event.id, subject)
+            seq = await find_seq(self.js, self.jsm, self.names.events_stream, subject, event.id)
         if event.id:
             if len(self._event_ids) > 100_000:
                 self._event_ids.clear()
             self._event_ids[event.id] = seq
         return seq
-
-    async def _seq_of(self, event_id: str, subject: str) -> int:
-        """The sequence number of an event another process logged first (a broker reports a
-        duplicate without it): read that subject's recent events for the id."""
-        consumer = await self.jsm.add_consumer(
-            self.names.events_stream,
-            api.ConsumerConfig(
-                name=f"dup-{uuid.uuid4().hex[:12]}",
-                ack_policy=api.AckPolicy.NONE,
-                deliver_policy=api.DeliverPolicy.ALL,
-                filter_subject=subject,
-                inactive_threshold=5.0,
-            ),
-        )
-        found = 0
-        try:
-            psub = await self.js.pull_subscribe_bind(
-                consumer=consumer.name, stream=self.names.events_stream
-            )
-            for _ in range(max(1, (consumer.num_pending or 0) // 256 + 1)):
-                try:
-                    msgs = await psub.fetch(256, timeout=1.0)
-                except TimeoutError:
-                    break
-                for msg in msgs:
-                    if msg.headers and msg.headers.get(MSG_ID) == event_id:
-                        found = msg.metadata.sequence.stream
-                if found:
-                    break
-            await psub.unsubscribe()
-        finally:
-            with contextlib.suppress(nats.errors.Error, nats.js.errors.Error):
-                await self.jsm.delete_consumer(self.names.events_stream, consumer.name)
-        return found
 
     def subscribe_events(
         self,
@@ -822,69 +732,15 @@ class NatsBus:
         self, sub: NatsEventSubscription, start_seq: int | None, max_pending: int, ack_wait_s: float
     ) -> str:
         stream = self.names.events_stream
-        if start_seq is None:
-            policy, opt_start = api.DeliverPolicy.NEW, None
-        else:
-            policy, opt_start = api.DeliverPolicy.BY_START_SEQUENCE, max(1, start_seq)
-        created = True
-        if sub.durable:
-            try:
-                info = await self.jsm.consumer_info(stream, sub.consumer)
-            except nats.js.errors.NotFoundError:
-                info = None
-            if info is not None:
-                created = False
-                kinds = (
-                    (info.config.description or "").split(",") if info.config.description else []
-                )
-                if tuple(kinds) != sub.kinds:
-                    raise BusError(
-                        f"durable event subscription {sub.name!r} selects kinds "
-                        f"{kinds or 'all'}, not {list(sub.kinds) or 'all'}: use another name "
-                        "for another selection"
-                    )
-                # Resume: keep where it is, take the new bounds.
-                config = info.config
-                config.ack_wait = ack_wait_s
-                config.max_ack_pending = max_pending
-                info = await self.jsm.add_consumer(stream, config)
-            else:
-                info = await self.jsm.add_consumer(
-                    stream,
-                    api.ConsumerConfig(
-                        durable_name=sub.consumer,
-                        description=",".join(sub.kinds),
-                        ack_policy=api.AckPolicy.EXPLICIT,
-                        deliver_policy=policy,
-                        opt_start_seq=opt_start,
-                        ack_wait=ack_wait_s,
-                        max_ack_pending=max_pending,
-                        filter_subject=self.names.all_events,
-                    ),
-                )
-        else:
-            info = await self.jsm.add_consumer(
-                stream,
-                api.ConsumerConfig(
-                    name=sub.consumer,
-                    ack_policy=api.AckPolicy.NONE,
-                    deliver_policy=policy,
-                    opt_start_seq=opt_start,
-                    inactive_threshold=300.0,
-                    filter_subject=self.names.all_events,
-                ),
-            )
-        if created and opt_start is not None:
-            # The broker moves a start before the log's first event up to it; what lay in
-            # between was dropped before this subscriber came, and counts as missed.
-            sub.last_seq = opt_start - 1
-        else:
-            sub.last_seq = (info.delivered.stream_seq if info.delivered else 0) or 0
+        await declare_event_consumer(
+            self.jsm, stream, self.names.all_events, sub,
+            start_seq=start_seq, max_pending=max_pending, ack_wait_s=ack_wait_s,
+        )  # fmt: skip
         return stream
 
     # -- commands -------------------------------------------------------------------------
 
-    async def serve(self, target: str, handler: CommandHandler) -> _CommandServer:
+    async def serve(self, target: str, handler: CommandHandler) -> NatsCommandServer:
         if not target:
             raise ValueError("a command target needs a name")
         subject = self.names.command(target)
@@ -893,35 +749,14 @@ class NatsBus:
                 f"target {target!r} is already served in this process: one server per target "
                 "(close the other first)"
             )
-        server = _CommandServer(self, target, handler)
-        server._sub = await self.nc.subscribe(subject, queue=f"cmd-{target}", cb=server.on_msg)
+        server = NatsCommandServer(
+            self.nc, target, handler, on_close=lambda t: self._servers.pop(t, None)
+        )
+        await server.start(subject)
         self._servers[target] = server
-        await self.nc.flush()  # served from now: a request sent next finds this server
         return server
 
     async def request(self, command: Command, *, timeout_s: float) -> Mapping[str, Any]:
-        subject = self.names.command(command.target)
-        try:
-            payload = encode_command(command)
-        except CodecError as err:
-            raise BusError(str(err)) from None
-        try:
-            msg = await self.nc.request(subject, payload, timeout=timeout_s)
-        except nats.errors.NoRespondersError:
-            raise NoResponderError(
-                f"nobody serves {command.target!r} (command {command.name!r}) on the bus at "
-                f"{self.url}: is the service that owns it running?"
-            ) from None
-        except (nats.errors.TimeoutError, TimeoutError):
-            nc = self._nc
-            where = (
-                "" if nc is not None and nc.is_connected else f" (broker {self.url} unreachable)"
-            )
-            raise CommandTimeoutError(
-                f"no reply from {command.target!r} to {command.name!r} within {timeout_s:g} s"
-                f"{where}; the command may still have been carried out"
-            ) from None
-        try:
-            return decode_reply(msg.data).result()
-        except CodecError as err:
-            raise CommandError(CommandFailure.FAILED, f"unreadable reply: {err}") from None
+        return await request(
+            self.nc, self.names.command(command.target), command, timeout_s, self.url
+        )

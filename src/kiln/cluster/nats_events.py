@@ -7,8 +7,10 @@ successor under the same name, in this process or another, resumes where it stop
 acknowledging; closing gives the unacknowledged back at once (nak, in log order), so the
 successor need not wait for `ack_wait_s`. An event that reached the closing subscriber's last
 pull request is given back unseen, and the successor finds it marked `redelivered` (the broker
-counts deliveries, not what a consumer saw): "maybe seen before", never the reverse. A plain
-subscription is an ephemeral consumer with nothing to acknowledge.
+counts deliveries, not what a consumer saw): "maybe seen before", never the reverse. What is
+given back together comes again in the order the broker picks (usually log order, not always:
+unlike the in-process bus, a successor may see two given-back events of one key swapped). A
+plain subscription is an ephemeral consumer with nothing to acknowledge.
 
 Kinds are selected here, segment-wise like the in-process bus, on a consumer that reads every
 event: then a jump in the stream sequence can only be events the log dropped before this
@@ -19,17 +21,25 @@ the kinds of what it dropped).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import nats.errors
+import nats.js.errors
 from nats.aio.msg import Msg
+from nats.js import api
+from nats.js.client import JetStreamContext
+from nats.js.manager import JetStreamManager
 
 from kiln.cluster.codec import CodecError, decode_event
 from kiln.cluster.nats_pull import Puller
-from kiln.core.bus.protocol import Event, EventStats, SubscriptionClosed
+from kiln.cluster.subjects import MSG_ID
+from kiln.core.bus.protocol import BusError, Event, EventStats, SubscriptionClosed
 
 if TYPE_CHECKING:
     from kiln.cluster.nats_bus import NatsBus
@@ -199,3 +209,108 @@ class NatsEventSubscription:
             "missed": self.stats.missed,
             "pull_status": self.puller.last_status if self.puller else None,
         }
+
+
+async def declare_event_consumer(
+    jsm: JetStreamManager,
+    stream: str,
+    subjects: str,
+    sub: NatsEventSubscription,
+    *,
+    start_seq: int | None,
+    max_pending: int,
+    ack_wait_s: float,
+) -> None:
+    """The broker side of `sub`: a durable consumer (resumed if it exists: the kinds it was
+    made for are in its description) or an ephemeral one; sets where `sub` starts counting."""
+    if start_seq is None:
+        policy, opt_start = api.DeliverPolicy.NEW, None
+    else:
+        policy, opt_start = api.DeliverPolicy.BY_START_SEQUENCE, max(1, start_seq)
+    created = True
+    if sub.durable:
+        try:
+            info = await jsm.consumer_info(stream, sub.consumer)
+        except nats.js.errors.NotFoundError:
+            info = None
+        if info is not None:
+            created = False
+            kinds = (info.config.description or "").split(",") if info.config.description else []
+            if tuple(kinds) != sub.kinds:
+                raise BusError(
+                    f"durable event subscription {sub.name!r} selects kinds "
+                    f"{kinds or 'all'}, not {list(sub.kinds) or 'all'}: use another name "
+                    "for another selection"
+                )
+            # Resume: keep where it is, take the new bounds.
+            config = info.config
+            config.ack_wait = ack_wait_s
+            config.max_ack_pending = max_pending
+            info = await jsm.add_consumer(stream, config)
+        else:
+            info = await jsm.add_consumer(
+                stream,
+                api.ConsumerConfig(
+                    durable_name=sub.consumer,
+                    description=",".join(sub.kinds),
+                    ack_policy=api.AckPolicy.EXPLICIT,
+                    deliver_policy=policy,
+                    opt_start_seq=opt_start,
+                    ack_wait=ack_wait_s,
+                    max_ack_pending=max_pending,
+                    filter_subject=subjects,
+                ),
+            )
+    else:
+        info = await jsm.add_consumer(
+            stream,
+            api.ConsumerConfig(
+                name=sub.consumer,
+                ack_policy=api.AckPolicy.NONE,
+                deliver_policy=policy,
+                opt_start_seq=opt_start,
+                inactive_threshold=300.0,
+                filter_subject=subjects,
+            ),
+        )
+    if created and opt_start is not None:
+        # The broker moves a start before the log's first event up to it; what lay in
+        # between was dropped before this subscriber came, and counts as missed.
+        sub.last_seq = opt_start - 1
+    else:
+        sub.last_seq = (info.delivered.stream_seq if info.delivered else 0) or 0
+
+
+async def find_seq(
+    js: JetStreamContext, jsm: JetStreamManager, stream: str, subject: str, event_id: str
+) -> int:
+    """The sequence number of an event another process logged first (a broker reports a
+    duplicate without it): read that subject's recent events for the id."""
+    consumer = await jsm.add_consumer(
+        stream,
+        api.ConsumerConfig(
+            name=f"dup-{uuid.uuid4().hex[:12]}",
+            ack_policy=api.AckPolicy.NONE,
+            deliver_policy=api.DeliverPolicy.ALL,
+            filter_subject=subject,
+            inactive_threshold=5.0,
+        ),
+    )
+    found = 0
+    try:
+        psub = await js.pull_subscribe_bind(consumer=consumer.name, stream=stream)
+        for _ in range(max(1, (consumer.num_pending or 0) // 256 + 1)):
+            try:
+                msgs = await psub.fetch(256, timeout=1.0)
+            except TimeoutError:
+                break
+            for msg in msgs:
+                if msg.headers and msg.headers.get(MSG_ID) == event_id:
+                    found = msg.metadata.sequence.stream
+            if found:
+                break
+        await psub.unsubscribe()
+    finally:
+        with contextlib.suppress(nats.errors.Error, nats.js.errors.Error):
+            await jsm.delete_consumer(stream, consumer.name)
+    return found

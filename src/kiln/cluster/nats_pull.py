@@ -82,7 +82,10 @@ class Puller:
             self._outstanding -= 1
             if self._outstanding <= 0:
                 self._ended.set()
-            await self._handle(msg)
+            try:
+                await self._handle(msg)
+            except Exception:  # nats-py would only pass it to its error callback
+                _LOGGER.exception("Handling a message of %s failed", self._next)
         elif status != _HEARTBEAT:
             # 404/408: the request ran out; 409: the server refused it (consumer deleted, too
             # many pending acks, ...); 503: no such consumer or stream.

@@ -23,9 +23,12 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from nats.aio.msg import Msg
+from nats.js import api
+from nats.js.manager import JetStreamManager
 
 from kiln.cluster.codec import CodecError, decode_batch, decode_part, join_parts
 from kiln.cluster.nats_pull import Puller
+from kiln.cluster.subjects import STORE_CONSUMER
 from kiln.core.bus.protocol import DurabilityAck, Overflow, SubscriptionClosed, SubscriptionStats
 from kiln.core.values import ValueBatch, path_has_prefix
 
@@ -37,6 +40,7 @@ _LOGGER = logging.getLogger(__name__)
 _MAX_REQUEST = 256  # messages per pull request
 PARTS = "Kiln-Parts"  # "<index>/<count>" on a part of a batch cut by shard
 BATCH = "Kiln-Batch"  # the publish id shared by a batch's parts
+_STORES_PREFIX = "stores "  # a storing consumer's description: this, then its path prefix
 
 
 class NatsValueSubscription:
@@ -117,17 +121,9 @@ class NatsValueSubscription:
         if accepted is None:
             await self._settle(msgs)
             return
-        if self.stores and batch.batch_id and accepted is not batch:
-            # Only a subscriber that stores the whole batch can acknowledge it.
-            await self._settle(msgs)
-            await self._bus.send_ack(
-                batch.origin,
-                DurabilityAck(
-                    batch.batch_id,
-                    f"subscription {self.name!r} stores only {self.prefix!r}, not the whole batch",
-                ),
-            )
-            return
+        # A part under this subscription's prefix carries no batch id (`select`): only a
+        # subscriber that stores the whole batch acknowledges it, and the publisher counted
+        # only those (`NatsBus.publish_durable`).
         if self._held or (self.stats.overflow is Overflow.BLOCK and self._full_for(len(accepted))):
             self._held.append((accepted, msgs))
             return
@@ -255,6 +251,13 @@ class NatsValueSubscription:
             except SubscriptionClosed:
                 return
 
+    def in_flight(self) -> list[Msg]:
+        """The messages this subscription holds and has not acknowledged yet."""
+        msgs = [m for _, batch_msgs in self._queue for m in batch_msgs]
+        msgs += [m for _, batch_msgs in self._held for m in batch_msgs]
+        msgs += [m for batch_msgs in self._unacked.values() for m in batch_msgs]
+        return msgs + self._parts.in_flight()
+
     def detail(self) -> dict[str, object]:
         return {
             "consumer": self.consumer,
@@ -264,6 +267,58 @@ class NatsValueSubscription:
             "unacked_batches": len(self._unacked),
             "pull_status": self.puller.last_status if self.puller else None,
         }
+
+
+async def declare_value_consumer(
+    jsm: JetStreamManager,
+    stream: str,
+    subjects: str,
+    sub: NatsValueSubscription,
+    ack_wait_s: float,
+) -> None:
+    """The broker side of `sub`: a durable consumer if it stores, else an ephemeral one."""
+    if sub.stores:
+        # Created, or brought to this subscription's settings if it exists (it keeps its
+        # place). The description holds the prefix: publishers count the acknowledgements
+        # to wait for from it.
+        await jsm.add_consumer(
+            stream,
+            api.ConsumerConfig(
+                durable_name=sub.consumer,
+                description=_STORES_PREFIX + (sub.prefix or ""),
+                ack_policy=api.AckPolicy.EXPLICIT,
+                deliver_policy=api.DeliverPolicy.NEW,
+                ack_wait=ack_wait_s,
+                max_ack_pending=65_536,
+                filter_subject=subjects,
+            ),
+        )
+    else:
+        await jsm.add_consumer(
+            stream,
+            api.ConsumerConfig(
+                name=sub.consumer,
+                ack_policy=api.AckPolicy.NONE,
+                deliver_policy=api.DeliverPolicy.NEW,
+                inactive_threshold=300.0,
+                filter_subject=subjects,
+            ),
+        )
+
+
+async def storing_consumers(jsm: JetStreamManager, stream: str, batch: ValueBatch) -> int:
+    """How many storing subscriptions (in any process) take the whole of `batch`, and so
+    will acknowledge it."""
+    infos = await jsm.consumers_info(stream)
+    count = 0
+    for info in infos:
+        if not info.name.startswith(STORE_CONSUMER + "-"):
+            continue
+        description = info.config.description or ""
+        prefix = description.removeprefix(_STORES_PREFIX)
+        if not prefix or all(path_has_prefix(p, prefix) for p in batch.paths):
+            count += 1
+    return count
 
 
 class _Reassembly:
@@ -307,6 +362,9 @@ class _Reassembly:
         complete = [slot for slot in slots if slot is not None]
         whole = join_parts([(b, p) for b, p, _ in complete])
         await self._sub.queue(whole, [m for _, _, m in complete])
+
+    def in_flight(self) -> list[Msg]:
+        return [slot[2] for slots in self._open.values() for slot in slots if slot is not None]
 
     def take_all(self) -> list[Msg]:
         """The messages of every incomplete batch (the subscription is closing)."""

@@ -38,7 +38,12 @@ class BusSettings(BaseModel):
         "share it, two plants on one NATS server need different ones",
     )
     shards: int = Field(
-        default=16, ge=1, le=1024, description="value subjects per stream (hash of the path)"
+        default=4,
+        ge=1,
+        le=1024,
+        description="value subjects (a hash of the path picks one): a batch travels as one "
+        "message per shard it spans, so more shards cost throughput (measured on loopback: 1 "
+        "shard about 75% of bare NATS, 4 about 40%, 16 about 25%)",
     )
     values_max_bytes: int = Field(
         default=1 << 30,

@@ -47,6 +47,7 @@ def consumer_name(kind: str, name: str) -> str:
     return f"{kind}-{safe}"
 
 
+MSG_ID = "Nats-Msg-Id"  # the header JetStream de-duplicates on, within the duplicate window
 STORE_CONSUMER = "store"  # consumer names of storing value subscriptions: "store-<name>"
 
 

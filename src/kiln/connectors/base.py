@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kiln.connectors.backoff import BackoffSettings
 from kiln.core.errors import KilnError
 from kiln.core.values import Scalar
-from kiln.model.info import DescribedTag
+from kiln.model import DescribedTag
 
 if TYPE_CHECKING:
     from kiln.connectors.link import Link

@@ -18,13 +18,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from kiln.core.bus import Bus
 from kiln.core.clock import Clock
 from kiln.core.values import Scalar, TagValue, ValueBatch
-from kiln.model.definitions import DataType
-from kiln.model.info import DescribedTag, TagInfo
+from kiln.model import DataType, DescribedTag, TagCatalog
 
 
 class _AsDebug(logging.Filter):
@@ -53,18 +52,6 @@ class LinkStats:
     malformed: int = 0  # inputs that could not be decoded and were dropped
     reconnects: int = 0
     failures: int = 0  # setups or runs that ended in an error
-
-
-class TagCatalog(Protocol):
-    """Where connectors describe their tags: the asset model (`kiln.model.service.AssetModel`)."""
-
-    async def describe_tags(self, source: str, described: Sequence[DescribedTag]) -> Any:
-        """Make the described tags tags of the model, served by `source`."""
-        ...
-
-    def tags_of(self, source: str) -> Sequence[TagInfo]:
-        """The tags `source` served, in this run or an earlier one."""
-        ...
 
 
 _ZERO: dict[DataType, Scalar] = {

@@ -21,7 +21,7 @@ from kiln.core.bus import CommandServer
 from kiln.core.clock import us_to_datetime
 from kiln.core.platform import Health, Platform, Status
 from kiln.core.values import Scalar, path_has_prefix
-from kiln.model.service import AssetModel
+from kiln.model import tag_catalog
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -33,25 +33,31 @@ class Connectors:
     DEGRADED when any is not (the platform itself is fine), with each one's state in detail.
 
     While it runs it serves the bus target "connectors" (`kiln.connectors.commands`): write-back
-    and status reach the connectors from wherever the API runs.
+    and status reach the connectors from wherever the API runs. With `describe_over_bus` (a
+    process without the asset model: `kiln run --role sources`) the connectors describe their
+    tags as bus events, which the model applies where it runs (`kiln.model.tag_events`).
     """
 
     name = "connectors"
 
-    def __init__(self, configs: Sequence[ConnectorConfig]) -> None:
+    def __init__(
+        self, configs: Sequence[ConnectorConfig], *, describe_over_bus: bool = False
+    ) -> None:
         names = [c.name for c in configs]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"connector names must be unique: {', '.join(duplicates)}")
         self.configs = [c for c in configs if c.enabled]
+        self.describe_over_bus = describe_over_bus
         self.runners: list[ConnectorRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._server: CommandServer | None = None
 
     async def start(self, platform: Platform) -> None:
         types = connector_types()
-        # Connector tags become tags of the asset model, where there is one.
-        catalog = platform.service(AssetModel) if platform.has(AssetModel) else None
+        # Connector tags become tags of the asset model, where there is one (in this process,
+        # or in another through the bus).
+        catalog = tag_catalog(platform, over_bus=self.describe_over_bus)
         for config in self.configs:
             connector = types[config.type].make(config)
             link = Link(config.name, platform.bus, platform.clock, _LOGGER, catalog=catalog)

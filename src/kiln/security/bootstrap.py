@@ -11,9 +11,10 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kiln.core.files import write_private_file
 from kiln.security.passwords import PasswordHashing
 from kiln.security.runtime import LOGGER, IdentityRuntime
-from kiln.security.secrets import generate_password, load_or_create_secret, write_private_file
+from kiln.security.secrets import generate_password, load_or_create_secret
 from kiln.security.store import Conflict, RoleAssignment, SecurityStore, TenantKind
 from kiln.security.tenancy import DEFAULT_TENANT
 

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from kiln.core.files import atomic_write, write_private_file
 from kiln.core.x509 import fingerprint, key_usage, self_signed
-from kiln.security.secrets import atomic_write, write_private_file
 
 # A DNS name in A-label form (RFC 1123 labels), optionally a leading wildcard label.
 _DNS_NAME_RE = re.compile(

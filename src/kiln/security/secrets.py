@@ -1,4 +1,4 @@
-"""The per-install secret and the keys derived from it; private files written safely.
+"""The per-install secret and the keys derived from it.
 
 Kiln ships no default key (a static signing key shipped with a product is how CVE-2023-26462
 happened elsewhere): each install generates its own 32 random bytes on first start and keeps them
@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from kiln.core.errors import ConfigError
+from kiln.core.files import O_BINARY, O_NOFOLLOW, POSIX, create_exclusive
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,11 +31,6 @@ DERIVED_KEY_SIZE = 32
 # 5.95 bits each, so the default 20 characters carry 119 bits.
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits
 _MIN_GENERATED_PASSWORD = 12
-
-_POSIX = os.name == "posix"
-# Refuse to follow a symlink planted where the secret should be.
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_O_BINARY = getattr(os, "O_BINARY", 0)
 
 
 class SecretFileError(ConfigError):
@@ -55,7 +51,7 @@ def load_or_create_secret(data_dir: Path) -> bytes:
         pass
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = secrets.token_bytes(SECRET_SIZE)
-    if _create_exclusive(path, secret):
+    if create_exclusive(path, secret):
         _LOGGER.info("generated a new install secret in %s", path)
         return secret
     # Another process created it between our read and our create: use theirs.
@@ -70,14 +66,14 @@ def load_secret(data_dir: Path) -> bytes:
     """
     path = data_dir / SECRET_FILE_NAME
     try:
-        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_BINARY)
+        fd = os.open(path, os.O_RDONLY | O_NOFOLLOW | O_BINARY)
     except FileNotFoundError:
         raise FileNotFoundError(
             f"no install secret at {path}; start Kiln once with this data directory "
             "(it generates one) or check the --data-dir option"
         ) from None
     except OSError as exc:
-        if _O_NOFOLLOW and path.is_symlink():
+        if O_NOFOLLOW and path.is_symlink():
             raise SecretFileError(
                 f"{path} is a symbolic link; the install secret must be a regular file. "
                 f"Replace the link with the file it points to"
@@ -88,7 +84,7 @@ def load_secret(data_dir: Path) -> bytes:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise SecretFileError(f"{path} is not a regular file; it must hold the install secret")
-        if _POSIX and st.st_mode & 0o077:
+        if POSIX and st.st_mode & 0o077:
             raise SecretFileError(
                 f"{path} is readable by group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
                 f"anyone who reads it can forge sessions. Fix: chmod 600 {path}"
@@ -124,35 +120,6 @@ def derive_key(secret: bytes, purpose: str) -> bytes:
     return hkdf.derive(secret)
 
 
-def write_private_file(path: Path, text: str) -> None:
-    """Write `text` to `path` readable by the owner only (0600), replacing it atomically."""
-    atomic_write(path, text.encode("utf-8"), mode=0o600)
-
-
-def atomic_write(path: Path, data: bytes, *, mode: int) -> None:
-    """Write `data` to `path` with permission bits `mode`; readers see the old or new file whole.
-
-    The data goes to a fresh temporary file beside `path` (created with `mode` from the start,
-    so it is never briefly readable by others), is fsynced, then renamed over `path`; the
-    directory is fsynced so the rename survives a power loss.
-    """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_BINARY, mode)
-    try:
-        try:
-            if _POSIX:
-                os.fchmod(fd, mode)  # the umask may have removed bits we want, e.g. 0644
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
 def generate_password(length: int = 20, *, username: str = "") -> str:
     """A random password of letters and digits, e.g. for the first administrator.
 
@@ -166,46 +133,3 @@ def generate_password(length: int = 20, *, username: str = "") -> str:
         password = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
         if not name or name not in password.casefold():
             return password
-
-
-def _create_exclusive(path: Path, data: bytes) -> bool:
-    """Create `path` holding `data` (mode 0600) unless it exists; False if it already did.
-
-    A hard link of a complete, fsynced temporary file gives "create if absent" and "complete or
-    absent" at once, which O_EXCL on the final name alone cannot (a crash would leave it empty).
-    """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_BINARY, 0o600)
-    try:
-        try:
-            if _POSIX:
-                os.fchmod(fd, 0o600)
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-    return True
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _fsync_dir(directory: Path) -> None:
-    if not _POSIX:
-        return  # Windows cannot open a directory for fsync; NTFS journals the rename.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

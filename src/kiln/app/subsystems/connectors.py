@@ -10,7 +10,7 @@ from prometheus_client.registry import Collector
 from pydantic import PlainValidator
 
 from kiln.api.routers import connectors, write
-from kiln.api.subsystem import BuildContext, Mount, SettingsSection, Subsystem
+from kiln.api.subsystem import BuildContext, Mount, Role, SettingsSection, Subsystem
 from kiln.connectors.base import ConnectorConfig, ConnectorState
 from kiln.connectors.registry import connector_model, validate_connector_config
 from kiln.connectors.service import Connectors
@@ -38,7 +38,11 @@ def _contribute(ctx: BuildContext) -> None:
 
 def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
     # Every contribution is in by now: the plant file's and, e.g., the virtual factory's.
-    return ((Connectors(list(ctx.connectors)), Stage.SOURCES),) if ctx.connectors else ()
+    if not ctx.connectors:
+        return ()
+    # A sources process has no asset model: the tags are described to the server's over the bus.
+    over_bus = ctx.role is Role.SOURCES
+    return ((Connectors(list(ctx.connectors), describe_over_bus=over_bus), Stage.SOURCES),)
 
 
 _STATE_VALUE = {

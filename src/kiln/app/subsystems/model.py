@@ -1,7 +1,9 @@
 """The asset model: ISA-95 hierarchy, asset types and tags, and the namespace's locked subtrees.
 
 Its declarations are contributions: the plant file's types and assets, and whatever other
-subsystems add (the virtual factory's machines), all applied once the model is up.
+subsystems add (the virtual factory's machines), all applied once the model is up. In the
+`server` role it also applies the tag descriptions the sources process's connectors publish
+(`kiln.model.tag_events`).
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kiln.api.routers import assets
-from kiln.api.subsystem import BuildContext, Mount, SettingsSection, Subsystem
+from kiln.api.subsystem import BuildContext, Mount, Role, SettingsSection, Subsystem
 from kiln.core.platform import Health, Platform, Service, Stage, Status
 from kiln.core.settings import PlantSettings
 from kiln.model.definitions import AssetDef, AssetTypeDef
 from kiln.model.service import AssetModel
 from kiln.model.settings import ModelSettings, NamespaceSettings
+from kiln.model.tag_events import DescribedTagsApplier
 
 
 @dataclass(slots=True)
@@ -51,10 +54,14 @@ def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
     settings = ctx.settings
     url = settings.section(ModelSettings).url_in(settings.data_dir)
     locked = settings.section(NamespaceSettings).locked
-    return (
+    services: list[tuple[Service, Stage]] = [
         (AssetModel(url, locked_prefixes=locked), Stage.STORAGE),
         (Declarations(list(ctx.asset_types), list(ctx.assets)), Stage.ENGINES),
-    )
+    ]
+    if ctx.role is Role.SERVER:
+        # The connectors run in a sources process: their tag descriptions come as events.
+        services.append((DescribedTagsApplier(), Stage.ENGINES))
+    return services
 
 
 def _summary(settings: PlantSettings) -> str:

@@ -18,6 +18,8 @@ from kiln.security.settings import SecuritySettings
 
 
 def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
+    if not ctx.role.runs(Stage.STORAGE):
+        return ()  # a sources process: not even built (the audit log's setup warns about keys)
     data_dir = ctx.settings.data_dir
     sec = ctx.settings.section(SecuritySettings)
     identity = Identity(

@@ -13,11 +13,10 @@ from kiln.connectors.http.line_protocol import LineError
 from kiln.connectors.http.line_protocol import parse_body as parse_line_body
 from kiln.connectors.http.workers import ParsePool
 from kiln.core.admission import TimeWindow
-from kiln.core.errors import InvalidPathError, NotDurableError
+from kiln.core.errors import InvalidPathError, NotDurableError, StartupError
 from kiln.core.platform import Health, Platform, Status
 from kiln.core.values import Scalar, TagValue, ValueBatch, validate_path
-from kiln.model.definitions import DataType
-from kiln.model.service import AssetModel
+from kiln.model import DataType, TagRegistry, tag_registry
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,12 +66,15 @@ class HttpIngest:
     name: str = "ingest"
     stats: IngestStats = field(default_factory=IngestStats)
     _platform: Platform | None = None
-    _model: AssetModel | None = None
+    _model: TagRegistry | None = None
     _pool: ParsePool | None = None
 
     async def start(self, platform: Platform) -> None:
         self._platform = platform
-        self._model = platform.service(AssetModel)
+        self._model = tag_registry(platform)
+        if self._model is None:
+            # Ingest types and creates tags as values arrive: it runs beside the model.
+            raise StartupError("the HTTP ingest needs the asset model in its process")
         self._pool = ParsePool(self.workers)
 
     async def stop(self) -> None:
@@ -301,11 +303,11 @@ class HttpIngest:
         self.stats.accepted_points += len(batch)
 
 
-def _type_mismatch(model: AssetModel, tv: TagValue) -> str | None:
+def _type_mismatch(model: TagRegistry, tv: TagValue) -> str | None:
     return _mismatch(model, tv.path, tv.value)
 
 
-def _mismatch(model: AssetModel, path: str, value: object) -> str | None:
+def _mismatch(model: TagRegistry, path: str, value: object) -> str | None:
     info = model.tag(path)
     if info is None:
         return None
@@ -349,7 +351,7 @@ def _screen(
     errors: list[ItemError],
     may_publish: Callable[[str], bool] | None,
     denied: str,
-    model: AssetModel,
+    model: TagRegistry,
 ) -> tuple[Points, list[ItemError], dict[str, Scalar]]:
     """The points the credential may publish, and a first value of each path not yet a tag."""
     if may_publish is not None:
@@ -377,7 +379,7 @@ def _accept(
     points: Points,
     errors: list[ItemError],
     rejected_paths: dict[str, str],
-    model: AssetModel,
+    model: TagRegistry,
     receive_us: int,
 ) -> tuple[ValueBatch | None, list[ItemError]]:
     """The batch of the points that fit their tags, and every error sorted by item."""

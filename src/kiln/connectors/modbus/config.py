@@ -14,7 +14,7 @@ from kiln.connectors.modbus.codec import (
     parse_layout,
 )
 from kiln.core.values import validate_path
-from kiln.model.definitions import DataType as ModelType
+from kiln.model import DataType as ModelType
 
 
 class _Strict(BaseModel):

@@ -26,7 +26,7 @@ from kiln.connectors.modbus.config import ModbusConfig, ModbusDevice, ModbusTag,
 from kiln.connectors.modbus.plan import ReadRequest, plan_reads, split
 from kiln.core.quality import Quality
 from kiln.core.values import Scalar, TagValue
-from kiln.model.info import DescribedTag
+from kiln.model import DescribedTag
 
 _LOGGER = logging.getLogger(__name__)
 quiet_library_logger("pymodbus.logging")

@@ -19,8 +19,7 @@ from kiln.connectors.mqtt.broker import close_client
 from kiln.connectors.mqtt.codec import CompiledMapping, MalformedMessage, TopicMapping, decode
 from kiln.connectors.mqtt.config import MqttConfig
 from kiln.core.values import TagValue
-from kiln.model.definitions import DataType
-from kiln.model.info import DescribedTag
+from kiln.model import DataType, DescribedTag
 
 _LOGGER = logging.getLogger(__name__)
 

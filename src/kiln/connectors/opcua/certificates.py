@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kiln.core.errors import KilnError
+from kiln.core.files import atomic_write
 from kiln.core.x509 import fingerprint, key_usage, self_signed
-from kiln.security.secrets import atomic_write
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ from enum import IntEnum
 from typing import Any, Literal, Protocol
 
 from kiln.core.values import Scalar
-from kiln.model.definitions import DataType
+from kiln.model import DataType
 
 
 class BuiltinType(IntEnum):

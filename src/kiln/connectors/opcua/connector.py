@@ -55,8 +55,7 @@ from kiln.connectors.opcua.codec import (
 from kiln.connectors.opcua.config import Deadband, NodeMapping, OpcUaConfig
 from kiln.core.quality import is_good
 from kiln.core.values import Scalar, ValueBatch
-from kiln.model.definitions import DataType
-from kiln.model.info import DescribedTag
+from kiln.model import DataType, DescribedTag
 
 _LOGGER = logging.getLogger(__name__)
 

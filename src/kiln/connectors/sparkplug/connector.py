@@ -38,7 +38,7 @@ from kiln.core.clock import us_to_datetime
 from kiln.core.errors import InvalidPathError
 from kiln.core.quality import Quality
 from kiln.core.values import validate_path
-from kiln.model.info import DescribedTag
+from kiln.model import DescribedTag
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from kiln.connectors.sparkplug.codec import BDSEQ_METRIC, DataType, Properties, 
 from kiln.connectors.sparkplug.errors import PayloadError, TopicError
 from kiln.connectors.sparkplug.session import MetricId
 from kiln.connectors.sparkplug.topic import EdgeTopic, MessageType, parse_topic
-from kiln.model.definitions import DataType as TagType
-from kiln.model.info import DescribedTag
+from kiln.model import DataType as TagType
+from kiln.model import DescribedTag
 
 _UNIT_KEYS = ("engunit", "units", "unit")
 _DESCRIPTION_KEYS = ("description", "documentation", "tooltip")

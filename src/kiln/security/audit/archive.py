@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiln.security.audit.files import write_atomically
+from kiln.core.files import atomic_write
 
 ARCHIVE_DIR = "audit-archive"
 _NAME = re.compile(r"(\d+)-(\d+)\.jsonl")
@@ -52,7 +52,7 @@ def write_segment(directory: Path, rows: Sequence[Mapping[str, Any]]) -> Segment
     first, last = int(rows[0]["seq"]), int(rows[-1]["seq"])
     lines = [json.dumps(dict(row), sort_keys=True, ensure_ascii=True) for row in rows]
     path = directory / segment_name(first, last)
-    write_atomically(path, ("\n".join(lines) + "\n").encode("ascii"))
+    atomic_write(path, ("\n".join(lines) + "\n").encode("ascii"))
     return Segment(first, last, path)
 
 

@@ -14,8 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from kiln.core.files import atomic_write
 from kiln.security.audit.chain import head_mac
-from kiln.security.audit.files import write_atomically
 
 HEAD_FILE = "audit.head"
 _VERSION = 1
@@ -45,7 +45,7 @@ def write_head(path: Path, key: bytes, head: Head) -> None:
         "mac": head.mac,
         "anchor_mac": head_mac(key, head.seq, head.mac),
     }
-    write_atomically(path, json.dumps(document).encode("ascii") + b"\n")
+    atomic_write(path, json.dumps(document).encode("ascii") + b"\n")
 
 
 def read_head(path: Path, key: bytes) -> Head | None:
