@@ -278,3 +278,34 @@ async def test_a_live_subscriber_holding_a_batch_past_ack_wait_does_not_get_it_t
     assert not done, "the batch was delivered a second time while its subscriber lived"
     await store.ack(got)
     await asyncio.wait_for(publish, WAIT_S)
+
+
+async def test_values_published_before_the_storing_process_ever_ran_are_kept_for_it(
+    buses: BusMaker,
+) -> None:
+    # A fresh plant: the sources start first. The values stream keeps a message only while a
+    # consumer owes it, so without the storing consumer declared ahead (`bus.storing`) these
+    # would be dropped at once.
+    sources = await buses("sources", storing=["historian"])
+    early = batch(SPREAD, base=100.0)
+    await sources.publish(early)
+    server = await buses("server")
+    store = server.subscribe("historian", max_points=1000, overflow=Overflow.BLOCK, stores=True)
+    got = await asyncio.wait_for(store.get(), WAIT_S)
+    assert list(got.values) == list(early.values)
+    await store.ack(got)
+
+
+async def test_without_a_storing_consumer_declared_ahead_early_values_are_not_kept(
+    buses: BusMaker,
+) -> None:
+    # The counterpart of the test above, so that it cannot pass for another reason.
+    sources = await buses("sources")
+    await sources.publish(batch(SPREAD, base=100.0))
+    server = await buses("server")
+    store = server.subscribe("historian", max_points=1000, overflow=Overflow.BLOCK, stores=True)
+    await asyncio.wait_for(store.created, WAIT_S)
+    later = batch(SPREAD, base=200.0)
+    await sources.publish(later)
+    got = await asyncio.wait_for(store.get(), WAIT_S)
+    assert list(got.values) == list(later.values)

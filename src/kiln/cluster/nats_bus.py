@@ -7,12 +7,12 @@
   a part re-sent after a lost reply is stored once. Subscribers put the parts back together:
   every subscriber sees each batch whole, as on the in-process bus.
 * durability acknowledgements: plain messages to ``<prefix>.acks.<node>``; the publisher waits
-  for one from each storing consumer (durable consumers ``store-<name>``) of the stream.
+  for one from each storing consumer (durable consumers ``store-<name>``, in any process) that
+  takes the whole batch, and fails at once when there is none.
 * events: stream ``<prefix>_events`` (limits retention, `max_events`, oldest dropped first),
   subjects ``<prefix>.events.<kind>.<key shard>``; the sequence number is the stream's;
   ``Nats-Msg-Id`` = `Event.id` drops a re-sent event.
-* commands: core request/reply on ``<prefix>.cmd.<target>``, one queue group per target, so
-  one of the processes serving a target answers.
+* commands: request/reply on ``<prefix>.cmd.<target>`` (`nats_commands`).
 
 Broker deadlines (publish timeouts, ack waits, command timeouts) run on real time: the broker
 does not run on the injected clock. The clock stamps what Kiln measures (time spent blocked).
@@ -59,6 +59,7 @@ from kiln.cluster.nats_values import (
     BATCH,
     PARTS,
     NatsValueSubscription,
+    declare_storing_consumer,
     declare_value_consumer,
     storing_consumers,
 )
@@ -124,6 +125,7 @@ class NatsBus:
         ack_wait_s: float = 30.0,
         connect_timeout_s: float = 5.0,
         pull_expires_s: float = 0.5,
+        storing: Sequence[str] = (),
     ) -> None:
         self.url = url
         self.clock = clock
@@ -137,6 +139,7 @@ class NatsBus:
         self.ack_wait_s = ack_wait_s
         self.connect_timeout_s = connect_timeout_s
         self.pull_expires_s = pull_expires_s
+        self.storing = tuple(storing)
         self.published_points = 0
         self.published_batches = 0
         self._nc: Client | None = None
@@ -172,6 +175,7 @@ class NatsBus:
             duplicate_window_s=settings.duplicate_window_s,
             ack_wait_s=settings.ack_wait_s,
             connect_timeout_s=settings.connect_timeout_s,
+            storing=settings.storing,
         )
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -271,6 +275,18 @@ class NatsBus:
             except nats.js.errors.BadRequestError:
                 # It exists with other limits: bring them to this configuration.
                 await self.jsm.update_stream(config)
+        # The values stream keeps a message only while some consumer still owes it: the storing
+        # subscribers' consumers exist from the first start of any process, so what the
+        # sources publish before the server ever ran is kept for it.
+        for name in self.storing:
+            await declare_storing_consumer(
+                self.jsm,
+                self.names.values_stream,
+                self.names.all_values,
+                consumer_name(STORE_CONSUMER, name),
+                None,
+                self.ack_wait_s,
+            )
 
     async def stop(self) -> None:
         self._stopping = True

@@ -278,21 +278,7 @@ async def declare_value_consumer(
 ) -> None:
     """The broker side of `sub`: a durable consumer if it stores, else an ephemeral one."""
     if sub.stores:
-        # Created, or brought to this subscription's settings if it exists (it keeps its
-        # place). The description holds the prefix: publishers count the acknowledgements
-        # to wait for from it.
-        await jsm.add_consumer(
-            stream,
-            api.ConsumerConfig(
-                durable_name=sub.consumer,
-                description=_STORES_PREFIX + (sub.prefix or ""),
-                ack_policy=api.AckPolicy.EXPLICIT,
-                deliver_policy=api.DeliverPolicy.NEW,
-                ack_wait=ack_wait_s,
-                max_ack_pending=65_536,
-                filter_subject=subjects,
-            ),
-        )
+        await declare_storing_consumer(jsm, stream, subjects, sub.consumer, sub.prefix, ack_wait_s)
     else:
         await jsm.add_consumer(
             stream,
@@ -304,6 +290,32 @@ async def declare_value_consumer(
                 filter_subject=subjects,
             ),
         )
+
+
+async def declare_storing_consumer(
+    jsm: JetStreamManager,
+    stream: str,
+    subjects: str,
+    consumer: str,
+    prefix: str | None,
+    ack_wait_s: float,
+) -> None:
+    """A storing subscriber's durable consumer: created, or brought to these settings if it
+    exists (it keeps its place). The description holds the prefix: publishers count the
+    acknowledgements to wait for from it. Declared ahead of its subscriber too (`bus.storing`),
+    so the stream keeps what is published before the subscriber's process first starts."""
+    await jsm.add_consumer(
+        stream,
+        api.ConsumerConfig(
+            durable_name=consumer,
+            description=_STORES_PREFIX + (prefix or ""),
+            ack_policy=api.AckPolicy.EXPLICIT,
+            deliver_policy=api.DeliverPolicy.NEW,
+            ack_wait=ack_wait_s,
+            max_ack_pending=65_536,
+            filter_subject=subjects,
+        ),
+    )
 
 
 async def storing_consumers(jsm: JetStreamManager, stream: str, batch: ValueBatch) -> int:

@@ -68,6 +68,11 @@ class BusSettings(BaseModel):
         description="a delivered value batch not acknowledged within this time goes again to "
         "its storing subscriber (after a crash before commit)",
     )
+    storing: list[str] = Field(
+        default=["historian"],
+        description="storing subscribers whose broker-side consumers every process declares "
+        "at start, so values published before the storing process first ran are kept for it",
+    )
     connect_timeout_s: float = Field(
         default=5.0, gt=0, description="how long start() waits for the broker"
     )
