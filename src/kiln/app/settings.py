@@ -64,10 +64,19 @@ def settings_model(subsystems: Iterable[Subsystem]) -> type[KilnSettings]:
     return model
 
 
+# One model per set of subsystems: a test that installs a plug-in and then restores the
+# installed set gets the very class it had before (pydantic compares models by class too).
+_MODELS: dict[tuple[int, ...], type[KilnSettings]] = {}
+
+
 @cache
 def installed_settings() -> type[KilnSettings]:
     """The model of a plant file for the subsystems installed (made once per process)."""
-    return settings_model(installed_subsystems())
+    subsystems = tuple(installed_subsystems())
+    key = tuple(map(id, subsystems))  # the model holds them, so no id is reused while cached
+    if key not in _MODELS:
+        _MODELS[key] = settings_model(subsystems)
+    return _MODELS[key]
 
 
 def __getattr__(name: str) -> type[KilnSettings]:
