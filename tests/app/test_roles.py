@@ -51,6 +51,19 @@ def test_a_split_plant_builds_each_service_in_exactly_one_process(tmp_path: Path
     assert DescribedTagsApplier not in everything
 
 
+def test_the_whole_plant_on_a_broker_bus_applies_descriptions_of_other_processes(
+    tmp_path: Path,
+) -> None:
+    # `--role all` with bus.url beside a `--role sources` process: the sources' connectors
+    # describe their tags as events, and this process, which runs the model, must apply them.
+    settings = _settings(tmp_path)
+    on_nats = settings.model_copy(
+        update={"bus": settings.bus.model_copy(update={"url": "nats://127.0.0.1:4222"})}
+    )
+    assert DescribedTagsApplier in _kinds(on_nats, Role.ALL)
+    assert DescribedTagsApplier not in _kinds(on_nats, Role.SOURCES)
+
+
 def test_the_sources_connectors_describe_over_the_bus_and_the_default_ones_do_not(
     tmp_path: Path,
 ) -> None:

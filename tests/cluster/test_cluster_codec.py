@@ -24,6 +24,7 @@ from kiln.cluster.codec import (
     encode_batch,
     encode_command,
     encode_event,
+    encode_fitting,
     encode_reply,
     join_parts,
     split_batch,
@@ -139,6 +140,22 @@ def test_parts_cut_by_shard_join_back_into_the_batch(batch: ValueBatch, shards: 
         assert all(shard_of(p, shards) == shard for p in part.paths)
     wire = [decode_part(encode_batch(part, positions)) for _, part, positions in parts]
     assert all(positions is not None for _, positions in wire)
+    assert_same_batch(join_parts([(b, p or []) for b, p in wire]), batch)
+
+
+@given(batches(), st.integers(min_value=300, max_value=3000))
+def test_parts_cut_to_a_size_fit_it_and_join_back(batch: ValueBatch, limit: int) -> None:
+    if not len(batch):
+        return
+    positions = list(range(len(batch)))
+    singles = split_batch(batch, positions)  # each point alone, as the smallest piece
+    if any(len(encode_batch(part, where)) > limit for _, part, where in singles):
+        with pytest.raises(CodecError, match="alone takes"):
+            encode_fitting(batch, positions, limit)
+        return
+    pieces = encode_fitting(batch, positions, limit)
+    assert all(len(piece) <= limit for piece in pieces)
+    wire = [decode_part(piece) for piece in pieces]
     assert_same_batch(join_parts([(b, p or []) for b, p in wire]), batch)
 
 

@@ -44,13 +44,13 @@ def batch(paths: list[str], base: float = 0.0) -> ValueBatch:
     )
 
 
-SPREAD = [f"acme/line{i}/tag" for i in range(40)]  # over many shards
+SPREAD = [f"acme/line{i}/tag" for i in range(40)]  # over many shards (of a bus that has them)
 
 
 async def test_a_batch_over_many_shards_reaches_another_process_whole_and_in_order(
     buses: BusMaker,
 ) -> None:
-    source, sink = await buses("source"), await buses("sink")
+    source, sink = await buses("source", shards=4), await buses("sink", shards=4)
     sub = sink.subscribe("view", max_points=1000, overflow=Overflow.BLOCK)
     await asyncio.wait_for(sub.created, WAIT_S)
     sent = batch(SPREAD)
@@ -266,7 +266,7 @@ async def test_only_storing_subscribers_that_take_the_whole_batch_are_waited_for
 async def test_a_live_subscriber_holding_a_batch_past_ack_wait_does_not_get_it_twice(
     buses: BusMaker,
 ) -> None:
-    bus = await buses("one", ack_wait_s=1.5)
+    bus = await buses("one", ack_wait_s=1.5, shards=4)  # parts, kept alive once complete
     store = bus.subscribe("historian", max_points=1000, overflow=Overflow.BLOCK, stores=True)
     await asyncio.wait_for(store.created, WAIT_S)
     publish = asyncio.ensure_future(bus.publish_durable(batch(SPREAD), timeout_s=WAIT_S))

@@ -12,6 +12,7 @@ from kiln.core.platform import Platform, Stage, Status
 from kiln.sim import FactorySpec, SimSource, VirtualFactory
 from kiln.sim.factory import SimFrame
 from kiln.testing import FakeClock
+from kiln.testing.refusing_bus import RefusingBus
 
 START_US = 1_767_225_600_000_000 + 8 * 3_600_000_000
 
@@ -96,6 +97,33 @@ async def test_skips_ticks_when_behind_instead_of_bursting(tmp_path: Path) -> No
         await clock.advance(60.0)
         assert source.health().status is Status.OK
         slow.close()
+
+
+async def test_a_refusing_bus_holds_the_frame_and_the_source_goes_on(tmp_path: Path) -> None:
+    # A broker bus raises BusError when its broker is unreachable or its stream full: the
+    # source keeps the frame, retries it with backoff, and is DEGRADED meanwhile, not dead.
+    clock = FakeClock(START_US)
+    bus = RefusingBus(clock)
+    platform = Platform(clock=clock, data_dir=tmp_path, bus=bus)
+    source = SimSource(FactorySpec())
+    platform.add(source, Stage.SOURCES)
+    sub = _live(platform)
+    bus.refuse_values = 2
+    async with platform:  # tick 0 is refused
+        assert bus.refused_values == 1
+        health = source.health()
+        assert health.status is Status.DEGRADED
+        assert "stream is full" in str(health.detail["reason"])
+        await clock.advance(0.5)  # refused again; the next wait is 1 s
+        assert (bus.refused_values, source.ticks) == (2, 0)
+        await clock.advance(1.0)  # tick 0 goes through, and tick 1 (due at 1 s) at once
+        assert [b.source_us[0] for b in sub.drain(10_000_000)] == [START_US, START_US + 1_000_000]
+        await clock.advance(0.5)
+        assert [b.source_us[0] for b in sub.drain(10_000_000)] == [START_US + 2_000_000]
+        health = source.health()
+        assert health.status is Status.OK
+        assert health.detail["bus_refusals"] == 2
+        assert not platform.failed_tasks
 
 
 async def test_stop_ends_the_loop(tmp_path: Path) -> None:

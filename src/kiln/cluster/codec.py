@@ -152,6 +152,39 @@ def split_batch(batch: ValueBatch, shard: Sequence[int]) -> list[tuple[int, Valu
     return out
 
 
+def encode_fitting(part: ValueBatch, positions: Sequence[int], limit: int) -> list[bytes]:
+    """`part` (at `positions` in its whole batch) encoded in as many pieces as it takes for
+    each to be at most `limit` bytes: the broker refuses a bigger message (`max_payload`).
+    Cut by point, in order; `join_parts` puts the pieces back together like any parts."""
+    payload = encode_batch(part, positions)
+    if len(payload) <= limit:
+        return [payload]
+    n = len(part)
+    if n == 1:
+        raise CodecError(
+            f"the value of {part.paths[0]!r} alone takes {len(payload)} bytes, more than a "
+            f"message may ({limit}): raise the NATS server's max_payload or send less"
+        )
+    # Sized by the average point, with room to spare; a piece still too big is cut again.
+    pieces = min(n, max(2, -(-len(payload) * 5 // (limit * 4))))
+    bounds = np.linspace(0, n, pieces + 1).astype(np.intp)
+    out: list[bytes] = []
+    for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        idx = np.arange(start, stop, dtype=np.intp)
+        piece = ValueBatch(
+            paths=_take(part.paths, idx),
+            values=_take(part.values, idx),
+            source_us=_take(part.source_us, idx),
+            qualities=_take(part.qualities, idx),
+            receive_us=part.receive_us,
+            historical=part.historical,
+            batch_id=part.batch_id,
+            origin=part.origin,
+        )
+        out.extend(encode_fitting(piece, list(positions[start:stop]), limit))
+    return out
+
+
 def join_parts(parts: Sequence[tuple[ValueBatch, Sequence[int]]]) -> ValueBatch:
     """The whole batch again from its parts (each with its points' positions)."""
     first = parts[0][0]
@@ -418,9 +451,14 @@ def decode_event(data: bytes, seq: int) -> Event:
         raise CodecError(f"event lacks field {err}") from err
 
 
-def encode_command(command: Command) -> bytes:
+def encode_command(command: Command, timeout_s: float | None = None) -> bytes:
+    """A command, with the requester's deadline (seconds from sending) when it has one: the
+    server gives up on the command then, as the requester does."""
+    obj: dict[str, Any] = {"target": command.target, "name": command.name, "args": command.args}
+    if timeout_s is not None:
+        obj["timeout_s"] = timeout_s
     try:
-        return _dumps({"target": command.target, "name": command.name, "args": command.args})
+        return _dumps(obj)
     except (TypeError, ValueError) as err:
         raise CodecError(
             f"command {command.name!r} to {command.target!r}: args must be JSON values: {err}"
@@ -428,11 +466,22 @@ def encode_command(command: Command) -> bytes:
 
 
 def decode_command(data: bytes) -> Command:
+    return decode_request(data)[0]
+
+
+def decode_request(data: bytes) -> tuple[Command, float | None]:
+    """A command and its deadline in seconds from now (None: none given)."""
     obj = _loads(data, "command")
     try:
-        return Command(target=str(obj["target"]), name=str(obj["name"]), args=obj["args"])
+        command = Command(target=str(obj["target"]), name=str(obj["name"]), args=obj["args"])
     except KeyError as err:
         raise CodecError(f"command lacks field {err}") from err
+    timeout = obj.get("timeout_s")
+    if timeout is None:
+        return command, None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise CodecError(f"command timeout_s must be a positive number, not {timeout!r}")
+    return command, float(timeout)
 
 
 @dataclass(frozen=True, slots=True)

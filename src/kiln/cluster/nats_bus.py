@@ -2,17 +2,20 @@
 
 * values: stream ``<prefix>_values`` (interest retention: a message stays while a consumer
   still owes it an acknowledgement; bounded by `values_max_bytes`, new messages refused when
-  full). A batch is cut by shard (CRC-32 of the path); each part is one message on
-  ``<prefix>.values.<shard>`` whose ``Nats-Msg-Id`` is the batch's publish id and the shard, so
-  a part re-sent after a lost reply is stored once. Subscribers put the parts back together:
-  every subscriber sees each batch whole, as on the in-process bus.
+  full). A batch is cut by shard (CRC-32 of the path; one shard by default), and further
+  where a part would exceed the broker's `max_payload`; each part is one message on
+  ``<prefix>.values.<shard>`` whose ``Nats-Msg-Id`` is the batch's publish id and the part's
+  number, so a part re-sent after a lost reply is stored once. Subscribers put the parts back
+  together: every subscriber sees each batch whole, as on the in-process bus.
 * durability acknowledgements: plain messages to ``<prefix>.acks.<node>``; the publisher waits
   for one from each storing consumer (durable consumers ``store-<name>``, in any process) that
-  takes the whole batch, and fails at once when there is none.
+  takes the whole batch, and fails at once when there is none. A storing subscriber that could
+  not commit gives the batch back (`ack(retry=True)`: nak), and the broker delivers it again.
 * events: stream ``<prefix>_events`` (limits retention, `max_events`, oldest dropped first),
   subjects ``<prefix>.events.<kind>.<key shard>``; the sequence number is the stream's;
-  ``Nats-Msg-Id`` = `Event.id` drops a re-sent event.
-* commands: request/reply on ``<prefix>.cmd.<target>`` (`nats_commands`).
+  ``Nats-Msg-Id`` = `Event.id` (or an id of one `publish_event` call) drops a re-sent event.
+* commands: request/reply on ``<prefix>.cmd.<target>`` (`nats_commands`), carrying the
+  requester's deadline, which the serving side keeps too.
 
 Broker deadlines (publish timeouts, ack waits, command timeouts) run on real time: the broker
 does not run on the injected clock. The clock stamps what Kiln measures (time spent blocked).
@@ -45,26 +48,24 @@ from kiln.cluster.codec import (
     encode_ack,
     encode_batch,
     encode_event,
+    encode_fitting,
     split_batch,
 )
 from kiln.cluster.nats_commands import NatsCommandServer, request
-from kiln.cluster.nats_events import (
-    NatsEventSubscription,
-    declare_event_consumer,
-    find_seq,
-    kind_filter,
-)
+from kiln.cluster.nats_events import NatsEventSubscription, declare_event_consumer, find_seq
 from kiln.cluster.nats_pull import Puller
 from kiln.cluster.nats_values import (
     BATCH,
     PARTS,
     NatsValueSubscription,
+    StoringConsumers,
     declare_storing_consumer,
     declare_value_consumer,
-    storing_consumers,
 )
 from kiln.cluster.settings import BusSettings
 from kiln.cluster.subjects import MSG_ID, STORE_CONSUMER, Subjects, consumer_name, shard_of
+from kiln.core.bus.ack_waiter import AckWaiter
+from kiln.core.bus.kinds import kind_filter
 from kiln.core.bus.protocol import (
     BusError,
     BusFullError,
@@ -83,28 +84,14 @@ _LOGGER = logging.getLogger(__name__)
 
 # JetStream API error codes for a stream at its limits (discard new).
 _STREAM_FULL = {10077, 10047, 10027}
+# Bytes of a value message kept free for its headers under the broker's max_payload.
+_HEADER_ROOM = 1024
 
 
 def default_node() -> str:
     """Host name and process id: unique per process, stable for its life."""
     host = "".join(c if c.isalnum() or c in "_-" else "_" for c in socket.gethostname())
     return f"{host or 'host'}-{os.getpid()}"
-
-
-class _AckWait:
-    """The acknowledgements one durable publish waits for."""
-
-    def __init__(self, expected: int) -> None:
-        self.expected = expected
-        self.error: str | None = None
-        self.done = asyncio.Event()
-
-    def take(self, ack: DurabilityAck) -> None:
-        self.expected -= 1
-        if ack.error is not None and self.error is None:
-            self.error = ack.error
-        if self.error is not None or self.expected <= 0:
-            self.done.set()
 
 
 class NatsBus:
@@ -117,7 +104,7 @@ class NatsBus:
         *,
         node: str | None = None,
         prefix: str = "kiln",
-        shards: int = 4,
+        shards: int = 1,
         values_max_bytes: int = 1 << 30,
         full_wait_s: float = 5.0,
         max_events: int = 1_000_000,
@@ -126,6 +113,7 @@ class NatsBus:
         connect_timeout_s: float = 5.0,
         pull_expires_s: float = 0.5,
         storing: Sequence[str] = (),
+        command_concurrency: int = 64,
     ) -> None:
         self.url = url
         self.clock = clock
@@ -140,15 +128,20 @@ class NatsBus:
         self.connect_timeout_s = connect_timeout_s
         self.pull_expires_s = pull_expires_s
         self.storing = tuple(storing)
+        self.command_concurrency = command_concurrency
         self.published_points = 0
         self.published_batches = 0
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._jsm: JetStreamManager | None = None
         self._subs: list[NatsValueSubscription] = []
+        # Every storing subscription, closed ones too: the batches their consumers still commit
+        # are kept alive, and given back at stop.
+        self._storing_subs: list[NatsValueSubscription] = []
+        self._storing_index = StoringConsumers(lambda: self.jsm, self.names.values_stream)
         self._event_subs: list[NatsEventSubscription] = []
         self._servers: dict[str, NatsCommandServer] = {}
-        self._waiters: dict[str, _AckWait] = {}
+        self._waiters: dict[str, AckWaiter] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._creating: set[asyncio.Future[None]] = set()
         self._closing: dict[str, asyncio.Task[None]] = {}  # consumer -> giving back its msgs
@@ -176,6 +169,7 @@ class NatsBus:
             ack_wait_s=settings.ack_wait_s,
             connect_timeout_s=settings.connect_timeout_s,
             storing=settings.storing,
+            command_concurrency=settings.command_concurrency,
         )
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -290,15 +284,23 @@ class NatsBus:
 
     async def stop(self) -> None:
         self._stopping = True
+        # What a storing subscription still holds was never stored: give it back now, so a
+        # successor (here or in another process) gets it at once instead of after ack_wait_s.
+        back: list[Msg] = []
+        for sub in self._storing_subs:
+            back += sub.give_back()
         for sub in list(self._subs):
             sub.close()
+        if back and self._nc is not None and not self._nc.is_closed:
+            for msg in sorted(back, key=lambda m: m.metadata.sequence.stream):
+                with contextlib.suppress(nats.errors.Error):
+                    await msg.nak()
         for esub in list(self._event_subs):
             esub.close()
         for server in list(self._servers.values()):
             await server.close()
         for waiter in self._waiters.values():
-            waiter.error = waiter.error or "the bus stopped before the batch was acknowledged"
-            waiter.done.set()
+            waiter.fail("the bus stopped before the batch was acknowledged")
         # Let the pull loops end their open requests (messages they still bring go back to
         # the broker), then cut what is left.
         pullers = [t for t in self._tasks if not t.done() and t.get_name().startswith("pull")]
@@ -364,9 +366,10 @@ class NatsBus:
         subscriber that is gone (killed) has its batches delivered again."""
         while True:
             await asyncio.sleep(max(self.ack_wait_s / 4, 0.2))
+            now = asyncio.get_running_loop().time()
             for sub in list(self._subs):
-                if not sub.stores:
-                    continue
+                await sub.expire_parts(now)
+            for sub in list(self._storing_subs):
                 for msg in sub.in_flight():
                     with contextlib.suppress(nats.errors.Error):
                         await msg.in_progress()
@@ -408,9 +411,17 @@ class NatsBus:
                 self._subs.remove(sub)
         elif sub in self._event_subs:
             self._event_subs.remove(sub)
-        self._closing[sub.consumer] = self._spawn(
-            self._wind_down(sub, back), name=f"close {sub.consumer}"
+        consumer = sub.consumer
+        task = self._closing[consumer] = self._spawn(
+            self._wind_down(sub, back), name=f"close {consumer}"
         )
+
+        def forget(done: asyncio.Task[Any]) -> None:
+            # A successor under the same name may have closed since: keep its entry.
+            if self._closing.get(consumer) is done:
+                del self._closing[consumer]
+
+        task.add_done_callback(forget)
 
     async def _wind_down(
         self, sub: NatsValueSubscription | NatsEventSubscription, back: list[Msg]
@@ -459,6 +470,8 @@ class NatsBus:
             stores=stores,
         )  # fmt: skip
         self._subs.append(sub)
+        if stores:
+            self._storing_subs.append(sub)
         self._start_consumer(sub, sub.created, lambda: self._value_consumer(sub))
         return sub
 
@@ -511,6 +524,8 @@ class NatsBus:
     async def _value_consumer(self, sub: NatsValueSubscription) -> str:
         stream = self.names.values_stream
         await declare_value_consumer(self.jsm, stream, self.names.all_values, sub, self.ack_wait_s)
+        if sub.stores:
+            self._storing_index.forget()
         return stream
 
     @property
@@ -538,26 +553,43 @@ class NatsBus:
         await self._publish_values(batch)
 
     async def _publish_values(self, batch: ValueBatch) -> None:
-        publish_id = uuid.uuid4().hex
-        shards = self._shards(batch.paths)
-        first = shards[0]
-        messages: list[tuple[str, bytes, dict[str, str]]] = []
-        if all(s == first for s in shards):
-            messages.append(
-                (self.names.values(first), encode_batch(batch), {MSG_ID: f"{publish_id}.{first}"})
-            )
-        else:
-            parts = split_batch(batch, shards)
-            for index, (shard, part, positions) in enumerate(parts):
-                headers = {
-                    MSG_ID: f"{publish_id}.{shard}",
-                    BATCH: publish_id,
-                    PARTS: f"{index}/{len(parts)}",
-                }
-                messages.append((self.names.values(shard), encode_batch(part, positions), headers))
-        await self._store(messages)
+        await self._store(self._messages(batch, uuid.uuid4().hex))
         self.published_batches += 1
         self.published_points += len(batch)
+
+    def _messages(
+        self, batch: ValueBatch, publish_id: str
+    ) -> list[tuple[str, bytes, dict[str, str]]]:
+        """The batch as messages: one, or parts (by shard, and cut further where a part would
+        exceed the broker's `max_payload`), each with a `Nats-Msg-Id` made of the publish id, so
+        a part re-sent after a lost reply is stored once."""
+        shards = self._shards(batch.paths)
+        first = shards[0]
+        # Headers travel in the same message; leave them ample room.
+        limit = max(self.nc.max_payload - _HEADER_ROOM, _HEADER_ROOM)
+        if all(s == first for s in shards):
+            payload = encode_batch(batch)
+            if len(payload) <= limit:
+                return [(self.names.values(first), payload, {MSG_ID: f"{publish_id}.{first}"})]
+            pieces = [(first, batch, list(range(len(batch))))]
+        else:
+            pieces = split_batch(batch, shards)
+        try:
+            encoded = [
+                (shard, payload)
+                for shard, part, positions in pieces
+                for payload in encode_fitting(part, positions, limit)
+            ]
+        except CodecError as err:
+            raise BusError(str(err)) from None
+        return [
+            (
+                self.names.values(shard),
+                payload,
+                {MSG_ID: f"{publish_id}.{i}", BATCH: publish_id, PARTS: f"{i}/{len(encoded)}"},
+            )
+            for i, (shard, payload) in enumerate(encoded)
+        ]
 
     async def _store(self, messages: list[tuple[str, bytes, dict[str, str]]]) -> None:
         """Publish to JetStream and wait for the stream to have stored each message.
@@ -629,10 +661,23 @@ class NatsBus:
         )
 
     async def publish_durable(self, batch: ValueBatch, *, timeout_s: float) -> None:
+        """`Bus.publish_durable`: whatever goes wrong on the way is a `NotDurableError` (from
+        the bus's own error), so a sender has one thing to catch and retry."""
+        try:
+            await self._publish_durable(batch, timeout_s)
+        except NotDurableError:
+            raise
+        except (BusError, nats.errors.Error, nats.js.errors.Error, TimeoutError) as err:
+            raise NotDurableError(
+                f"batch of {len(batch)} values not committed: {err or type(err).__name__}; "
+                "send it again later (re-sending is harmless)"
+            ) from err
+
+    async def _publish_durable(self, batch: ValueBatch, timeout_s: float) -> None:
         if not len(batch):
             return
         await self._created()
-        storing = await storing_consumers(self.jsm, self.names.values_stream, batch)
+        storing = await self._storing_index.count(batch)
         if not storing:
             # Delivered to whoever reads values all the same; only nobody will store it.
             await self._publish_values(batch)
@@ -642,20 +687,24 @@ class NatsBus:
             )
         batch.batch_id = uuid.uuid4().hex
         batch.origin = self.node
-        waiter = self._waiters[batch.batch_id] = _AckWait(storing)
+        waiter = self._waiters[batch.batch_id] = AckWaiter(batch.batch_id)
+        waiter.expect(storing)
+        deadline = asyncio.timeout(timeout_s)
         try:
-            async with asyncio.timeout(timeout_s):
+            async with deadline:
                 await self._publish_values(batch)
-                await waiter.done.wait()
+                error = await waiter.wait()
         except TimeoutError:
+            if not deadline.expired():
+                raise  # the broker's own (wrapped by publish_durable), not our deadline
             raise NotDurableError(
                 f"batch of {len(batch)} values: no acknowledgement within {timeout_s:g} s; "
                 "consider it not stored and send it again (re-sending is harmless)"
             ) from None
         finally:
             self._waiters.pop(batch.batch_id, None)
-        if waiter.error is not None:
-            raise NotDurableError(f"batch of {len(batch)} values not committed: {waiter.error}")
+        if error is not None:
+            raise NotDurableError(f"batch of {len(batch)} values not committed: {error}")
 
     async def send_ack(self, origin: str, ack: DurabilityAck) -> None:
         """Tell the publisher on node `origin` what became of its batch."""
@@ -689,7 +738,9 @@ class NatsBus:
         if event.id and event.id in self._event_ids:
             return self._event_ids[event.id]
         await self._created()
-        headers = {MSG_ID: event.id} if event.id else None
+        # One id for every attempt of this call: a retry after a lost PubAck is logged once.
+        msg_id = event.id or uuid.uuid4().hex
+        headers = {MSG_ID: msg_id}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.full_wait_s
         while True:
@@ -703,8 +754,8 @@ class NatsBus:
                     raise self._store_error(err) from err
                 await asyncio.sleep(0.05)
         seq = ack.seq
-        if ack.duplicate and event.id:
-            seq = await find_seq(self.js, self.jsm, self.names.events_stream, subject, event.id)
+        if ack.duplicate:
+            seq = await find_seq(self.js, self.jsm, self.names.events_stream, subject, msg_id)
         if event.id:
             if len(self._event_ids) > 100_000:
                 self._event_ids.clear()
@@ -766,7 +817,11 @@ class NatsBus:
                 "(close the other first)"
             )
         server = NatsCommandServer(
-            self.nc, target, handler, on_close=lambda t: self._servers.pop(t, None)
+            self.nc,
+            target,
+            handler,
+            on_close=lambda t: self._servers.pop(t, None),
+            max_concurrent=self.command_concurrency,
         )
         await server.start(subject)
         self._servers[target] = server

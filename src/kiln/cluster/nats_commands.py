@@ -4,6 +4,12 @@ A command is a request on ``<prefix>.cmd.<target>``; every process serving the t
 the queue group ``cmd-<target>``, so exactly one of them answers. The reply says ok (with the
 handler's reply) or the failure's kind and message. Nobody subscribed: the broker answers "no
 responders" at once (`NoResponderError`); no reply in time: `CommandTimeoutError`.
+
+The request carries its timeout, and the server cancels the handler when it runs out, as the
+in-process bus does: nobody waits for the answer any more, and a write to a device must not
+land minutes after its requester gave up. A server runs at most `max_concurrent` handlers at
+once and answers UNAVAILABLE beyond that, so a flood of requests to a stuck device cannot pile
+up tasks without bound.
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ from nats.aio.subscription import Subscription
 from kiln.cluster.codec import (
     CodecError,
     CommandReply,
-    decode_command,
     decode_reply,
+    decode_request,
     encode_command,
     encode_reply,
 )
@@ -51,11 +57,17 @@ class NatsCommandServer:
         handler: CommandHandler,
         *,
         on_close: Callable[[str], object] | None = None,
+        max_concurrent: int = 64,
     ) -> None:
+        if max_concurrent < 1:
+            raise ValueError(f"command server {target!r}: max_concurrent must be at least 1")
         self.target = target
         self.handler = handler
+        self.max_concurrent = max_concurrent
         self.handled = 0
         self.failed = 0
+        self.timed_out = 0  # cancelled at the requester's deadline
+        self.refused = 0  # answered UNAVAILABLE: max_concurrent handlers were running
         self._nc = nc
         self._on_close = on_close
         self._sub: Subscription | None = None
@@ -66,15 +78,45 @@ class NatsCommandServer:
         await self._nc.flush()  # served from now: a request sent next finds this server
 
     async def _on_msg(self, msg: Msg) -> None:
+        if len(self._tasks) >= self.max_concurrent:
+            self.refused += 1
+            await self._respond(
+                msg,
+                CommandReply(
+                    failure=CommandFailure.UNAVAILABLE,
+                    message=f"{self.target!r} is busy: {self.max_concurrent} commands are "
+                    "running already; try again later",
+                ),
+            )
+            return
         task = asyncio.ensure_future(self._answer(msg))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _respond(self, msg: Msg, reply: CommandReply) -> None:
+        if msg.reply:
+            with contextlib.suppress(nats.errors.Error):
+                await msg.respond(encode_reply(reply))
+
     async def _answer(self, msg: Msg) -> None:
+        deadline: asyncio.Timeout | None = None
         try:
-            command = decode_command(msg.data)
-            reply = CommandReply(reply=await self.handler(command))
+            command, timeout_s = decode_request(msg.data)
+            deadline = asyncio.timeout(timeout_s)
+            async with deadline:
+                result = await self.handler(command)
+            reply = CommandReply(reply=result)
             self.handled += 1
+        except TimeoutError as err:
+            if deadline is not None and deadline.expired():
+                # The requester has given up: nobody reads a reply now.
+                self.timed_out += 1
+                _LOGGER.warning("Command to %s cancelled at its deadline", self.target)
+                return
+            self.failed += 1
+            reply = CommandReply(
+                failure=CommandFailure.FAILED, message=f"{type(err).__name__}: {err}"
+            )
         except CommandError as err:
             self.failed += 1
             reply = CommandReply(failure=err.kind, message=str(err))
@@ -87,9 +129,7 @@ class NatsCommandServer:
             reply = CommandReply(
                 failure=CommandFailure.FAILED, message=f"{type(err).__name__}: {err}"
             )
-        if msg.reply:
-            with contextlib.suppress(nats.errors.Error):
-                await msg.respond(encode_reply(reply))
+        await self._respond(msg, reply)
 
     async def close(self) -> None:
         sub, self._sub = self._sub, None
@@ -109,7 +149,7 @@ async def request(
 ) -> Mapping[str, Any]:
     """Send `command` on `subject` and wait for its reply (`Bus.request`)."""
     try:
-        payload = encode_command(command)
+        payload = encode_command(command, timeout_s)
     except CodecError as err:
         raise BusError(str(err)) from None
     try:

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,21 +39,13 @@ from nats.js.manager import JetStreamManager
 from kiln.cluster.codec import CodecError, decode_event
 from kiln.cluster.nats_pull import Puller
 from kiln.cluster.subjects import MSG_ID
+from kiln.core.bus.kinds import kind_matches
 from kiln.core.bus.protocol import BusError, Event, EventStats, SubscriptionClosed
 
 if TYPE_CHECKING:
     from kiln.cluster.nats_bus import NatsBus
 
 _LOGGER = logging.getLogger(__name__)
-
-
-def kind_filter(kinds: Sequence[str]) -> tuple[str, ...]:
-    # Segment-wise, like the namespace: "alarm" selects "alarm.transition", not "alarms.x".
-    return tuple(k.rstrip(".") for k in kinds if k.rstrip("."))
-
-
-def kind_matches(kind: str, kinds: tuple[str, ...]) -> bool:
-    return not kinds or any(kind == k or kind.startswith(k + ".") for k in kinds)
 
 
 @dataclass(slots=True)

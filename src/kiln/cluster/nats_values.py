@@ -3,7 +3,9 @@
 * A storing subscription (the historian) reads a durable consumer named ``store-<name>``: the
   broker keeps every batch until `ack`, after the commit, so a consumer process killed before
   its commit gets the batch again (after `ack_wait_s`) when it, or another process under the
-  same name, comes back. `ack` also sends the batch's `DurabilityAck` to its publisher.
+  same name, comes back. `ack` also sends the batch's `DurabilityAck` to its publisher;
+  `ack(retry=True)` (a failed or abandoned commit) gives the batch back (nak) to come again
+  after `RETRY_DELAY_S`, and a stopping bus gives back all a storing subscription still holds.
 * Any other subscription (live views) reads an ephemeral consumer that starts at "now", with
   nothing to acknowledge; the broker forgets it when it goes.
 
@@ -17,11 +19,13 @@ apart, not counted in the queue's depth, until it has room: a pull cannot be und
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
+import nats.errors
 from nats.aio.msg import Msg
 from nats.js import api
 from nats.js.manager import JetStreamManager
@@ -29,7 +33,13 @@ from nats.js.manager import JetStreamManager
 from kiln.cluster.codec import CodecError, decode_batch, decode_part, join_parts
 from kiln.cluster.nats_pull import Puller
 from kiln.cluster.subjects import STORE_CONSUMER
-from kiln.core.bus.protocol import DurabilityAck, Overflow, SubscriptionClosed, SubscriptionStats
+from kiln.core.bus.protocol import (
+    RETRY_ERROR,
+    DurabilityAck,
+    Overflow,
+    SubscriptionClosed,
+    SubscriptionStats,
+)
 from kiln.core.values import ValueBatch, path_has_prefix
 
 if TYPE_CHECKING:
@@ -38,8 +48,11 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 _MAX_REQUEST = 256  # messages per pull request
-PARTS = "Kiln-Parts"  # "<index>/<count>" on a part of a batch cut by shard
+PARTS = "Kiln-Parts"  # "<index>/<count>" on a part of a batch cut by shard or size
 BATCH = "Kiln-Batch"  # the publish id shared by a batch's parts
+# A batch given back (`ack(retry=True)`) comes again after this long: soon enough for the next
+# commit attempt, late enough not to spin on a database that is down.
+RETRY_DELAY_S = 1.0
 _STORES_PREFIX = "stores "  # a storing consumer's description: this, then its path prefix
 
 
@@ -69,7 +82,7 @@ class NatsValueSubscription:
         self._queue: deque[tuple[ValueBatch, list[Msg]]] = deque()
         self._held: deque[tuple[ValueBatch, list[Msg]]] = deque()  # pulled when full
         self._unacked: dict[int, list[Msg]] = {}  # handed out, by id(batch)
-        self._parts = _Reassembly(self)
+        self._parts = _Reassembly(self, 2 * bus.full_wait_s)
         self.late: list[Msg] = []  # arrived after close, to be given back
         self._ready = asyncio.Event()
         self._closed = False
@@ -210,15 +223,26 @@ class NatsValueSubscription:
             out.append(batch)
         return out
 
-    async def ack(self, batch: ValueBatch, error: str | None = None) -> None:
+    async def ack(
+        self, batch: ValueBatch, error: str | None = None, *, retry: bool = False
+    ) -> None:
         """Committed (or refused for `error`): the broker forgets the batch, its publisher is
         told. A refused batch is not delivered again either: retrying the same commit would
-        fail the same way, and its publisher knows it is not durable."""
+        fail the same way, and its publisher knows it is not durable.
+
+        `retry=True` (the commit failed or was abandoned): the broker keeps the batch and
+        delivers it again after `RETRY_DELAY_S`, to this subscription or its successor."""
         msgs = self._unacked.pop(id(batch), None)
         if msgs is None:
             return
+        if retry and error is None:
+            error = RETRY_ERROR
         for msg in msgs:
-            await msg.ack()
+            with contextlib.suppress(nats.errors.Error):
+                if retry:
+                    await msg.nak(delay=RETRY_DELAY_S)
+                else:
+                    await msg.ack()
         if batch.batch_id:
             await self._bus.send_ack(batch.origin, DurabilityAck(batch.batch_id, error))
 
@@ -252,11 +276,26 @@ class NatsValueSubscription:
                 return
 
     def in_flight(self) -> list[Msg]:
-        """The messages this subscription holds and has not acknowledged yet."""
+        """The messages of whole batches this subscription holds and has not acknowledged yet
+        (parts of an incomplete batch are not kept alive: `expire_parts` ends them)."""
         msgs = [m for _, batch_msgs in self._queue for m in batch_msgs]
         msgs += [m for _, batch_msgs in self._held for m in batch_msgs]
-        msgs += [m for batch_msgs in self._unacked.values() for m in batch_msgs]
-        return msgs + self._parts.in_flight()
+        return msgs + [m for batch_msgs in self._unacked.values() for m in batch_msgs]
+
+    def give_back(self) -> list[Msg]:
+        """Every message this storing subscription still holds (queued, handed out and not
+        acknowledged, held apart, incomplete parts), forgotten here: the bus is stopping and
+        gives them back to the broker, so a successor gets them at once, not after ack_wait."""
+        msgs = self.in_flight() + self._parts.take_all()
+        self._queue.clear()
+        self._held.clear()
+        self._unacked.clear()
+        self.stats.depth_points = self.stats.depth_batches = 0
+        return msgs if self.stores else []
+
+    async def expire_parts(self, now: float) -> None:
+        """End incomplete batches older than the age limit (see `_Reassembly`)."""
+        await self._parts.expire(now)
 
     def detail(self) -> dict[str, object]:
         return {
@@ -265,6 +304,8 @@ class NatsValueSubscription:
             "dropped_points": self.stats.dropped_points,
             "held_batches": len(self._held),
             "unacked_batches": len(self._unacked),
+            "incomplete_batches": self._parts.open,
+            "orphaned_batches": self._parts.orphaned,
             "pull_status": self.puller.last_status if self.puller else None,
         }
 
@@ -318,34 +359,108 @@ async def declare_storing_consumer(
     )
 
 
-async def storing_consumers(jsm: JetStreamManager, stream: str, batch: ValueBatch) -> int:
-    """How many storing subscriptions (in any process) take the whole of `batch`, and so
-    will acknowledge it."""
-    infos = await jsm.consumers_info(stream)
-    count = 0
-    for info in infos:
-        if not info.name.startswith(STORE_CONSUMER + "-"):
-            continue
-        description = info.config.description or ""
-        prefix = description.removeprefix(_STORES_PREFIX)
-        if not prefix or all(path_has_prefix(p, prefix) for p in batch.paths):
-            count += 1
-    return count
+class StoringConsumers:
+    """Which storing subscriptions (in any process) exist, for counting the acknowledgements a
+    durable publish waits for.
+
+    Listing the consumers is a broker round trip (a page of 256 at a time), too dear for every
+    publish: the list is kept for `ttl_s`. A list in which no storing subscription takes a
+    batch is not trusted, but read again at once: "nobody stores this" fails a publish, so it
+    must be current (a historian that just subscribed counts). A stale list the other way, one
+    naming a subscription that has since gone, costs only that publish's timeout.
+    """
+
+    _PAGE = 256  # the broker's page size for CONSUMER.LIST
+
+    def __init__(self, jsm: Callable[[], JetStreamManager], stream: str, ttl_s: float = 1.0):
+        self._jsm = jsm
+        self._stream = stream
+        self._ttl_s = ttl_s
+        self._prefixes: list[str] | None = None  # "" takes everything
+        self._read_at = float("-inf")
+        self._reading: asyncio.Future[None] | None = None  # one listing at a time, shared
+        self.reads = 0
+
+    def forget(self) -> None:
+        """A storing consumer was declared here: read the list again next time (not joining
+        a listing that started before it existed)."""
+        self._prefixes = None
+        self._reading = None
+
+    async def count(self, batch: ValueBatch) -> int:
+        """How many storing subscriptions take the whole of `batch`, and so will acknowledge
+        it."""
+        now = asyncio.get_running_loop().time()
+        fresh = self._prefixes is None or now - self._read_at >= self._ttl_s
+        if fresh:
+            await self._refresh()
+        n = self._count(batch)
+        if n == 0 and not fresh:
+            await self._refresh()
+            n = self._count(batch)
+        return n
+
+    async def _refresh(self) -> None:
+        # Concurrent publishes that find the list stale wait for one listing, not one each.
+        reading = self._reading
+        if reading is None:
+            reading = self._reading = asyncio.ensure_future(self._read())
+
+            def done(task: asyncio.Future[None]) -> None:
+                if self._reading is task:
+                    self._reading = None
+
+            reading.add_done_callback(done)
+        await asyncio.shield(reading)
+
+    def _count(self, batch: ValueBatch) -> int:
+        count = 0
+        for prefix in self._prefixes or ():
+            if not prefix or all(path_has_prefix(p, prefix) for p in batch.paths):
+                count += 1
+        return count
+
+    async def _read(self) -> None:
+        started = asyncio.get_running_loop().time()
+        jsm = self._jsm()
+        prefixes: list[str] = []
+        offset = 0
+        while True:
+            page = await jsm.consumers_info(self._stream, offset=offset or None)
+            self.reads += 1
+            for info in page:
+                if info.name.startswith(STORE_CONSUMER + "-"):
+                    description = info.config.description or ""
+                    prefixes.append(description.removeprefix(_STORES_PREFIX))
+            offset += len(page)
+            if len(page) < self._PAGE:
+                break
+        self._prefixes = prefixes
+        self._read_at = started
 
 
 class _Reassembly:
-    """Puts batches cut by shard back together before they reach the subscription's queue.
+    """Puts batches cut into parts back together before they reach the subscription's queue.
 
-    Parts of one batch are published one after the other, so they arrive close together;
-    at most `_MAX_OPEN` batches wait for missing parts (a publisher that died between parts
-    leaves one incomplete forever), the oldest incomplete one is dropped beyond that.
+    Parts of one batch are published one after the other, so they arrive close together; a
+    publisher that died between parts leaves a batch incomplete forever. So an incomplete batch
+    has an age limit (`max_age_s`: twice the time a publisher goes on re-sending a part), after
+    which its parts are ended (`term`: never delivered again) and counted as `orphaned`; and at
+    most `_MAX_OPEN` batches wait at once, the oldest incomplete one ended beyond that.
     """
 
     _MAX_OPEN = 1024
 
-    def __init__(self, sub: NatsValueSubscription) -> None:
+    def __init__(self, sub: NatsValueSubscription, max_age_s: float) -> None:
         self._sub = sub
-        self._open: dict[str, list[tuple[ValueBatch, list[int], Msg] | None]] = {}
+        self._max_age_s = max_age_s
+        # By batch: when its first part came (event-loop time), and a slot per part.
+        self._open: dict[str, tuple[float, list[tuple[ValueBatch, list[int], Msg] | None]]] = {}
+        self.orphaned = 0
+
+    @property
+    def open(self) -> int:
+        return len(self._open)
 
     async def add(self, msg: Msg) -> None:
         headers = msg.headers or {}
@@ -359,14 +474,22 @@ class _Reassembly:
         except (ValueError, CodecError) as err:
             _LOGGER.error("Dropped an undecodable part of a value batch: %s", err)
             if self._sub.stores:
-                await msg.ack()
+                await msg.term()
             return
+        now = asyncio.get_running_loop().time()
+        await self.expire(now)
         key = headers.get(BATCH, "")
-        slots = self._open.get(key)
-        if slots is None:
+        entry = self._open.get(key)
+        if entry is None:
             if len(self._open) >= self._MAX_OPEN:
-                await self._drop_oldest()
-            slots = self._open[key] = [None] * count
+                await self._orphan(next(iter(self._open)))
+            entry = self._open[key] = (now, [None] * count)
+        slots = entry[1]
+        if len(slots) != count:  # a publisher's bug: never to be completed
+            _LOGGER.error("Dropped a part of value batch %s: its part count changed", key)
+            if self._sub.stores:
+                await msg.term()
+            return
         slots[index] = (batch, positions, msg)
         if any(slot is None for slot in slots):
             return
@@ -375,20 +498,26 @@ class _Reassembly:
         whole = join_parts([(b, p) for b, p, _ in complete])
         await self._sub.queue(whole, [m for _, _, m in complete])
 
-    def in_flight(self) -> list[Msg]:
-        return [slot[2] for slots in self._open.values() for slot in slots if slot is not None]
+    async def expire(self, now: float) -> None:
+        """End the incomplete batches whose first part came more than `max_age_s` ago."""
+        while self._open:
+            key, (first, _) = next(iter(self._open.items()))
+            if now - first < self._max_age_s:
+                return  # in arrival order: the rest are younger
+            await self._orphan(key)
 
     def take_all(self) -> list[Msg]:
         """The messages of every incomplete batch (the subscription is closing)."""
-        msgs = [slot[2] for slots in self._open.values() for slot in slots if slot is not None]
+        msgs = [slot[2] for _, slots in self._open.values() for slot in slots if slot is not None]
         self._open.clear()
         return msgs
 
-    async def _drop_oldest(self) -> None:
-        key = next(iter(self._open))
-        slots = self._open.pop(key)
+    async def _orphan(self, key: str) -> None:
+        _, slots = self._open.pop(key)
         _LOGGER.warning("Dropped an incomplete value batch %s: a part never arrived", key)
         if self._sub.stores:
             for slot in slots:
                 if slot is not None:
-                    await slot[2].ack()
+                    with contextlib.suppress(nats.errors.Error):
+                        await slot[2].term()
+        self.orphaned += 1

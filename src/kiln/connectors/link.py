@@ -11,6 +11,12 @@ No Good value without a fresh read: after a Bad mark, a tag's next value is stam
 than the mark. A device reports the source time of the last change (OPC UA SourceTimestamp, a
 Sparkplug metric's timestamp), which after a reconnect may be hours old; stored at that time it
 would sort before the mark, and the tag would stay Bad although the device answers.
+
+A bus that refuses values (a broker unreachable, its stream full: `BusError`) is back-pressure,
+not an outage of the device: the Link holds the batch and retries (`kiln.core.publish_retry`),
+so the connector waits as it would on a full queue in one process, and its device session is
+left alone. A tag description the catalog did not take (the model down, a broker blip) is kept
+and sent again, backing off, with a later publish: it is forgotten only once it was taken.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 
 from kiln.core.bus import Bus
 from kiln.core.clock import Clock
+from kiln.core.publish_retry import PublishRetry
 from kiln.core.values import Scalar, TagValue, ValueBatch
 from kiln.model import DataType, DescribedTag, TagCatalog
 
@@ -54,6 +61,10 @@ class LinkStats:
     failures: int = 0  # setups or runs that ended in an error
 
 
+# How long after a failed description the Link tries it again (doubling up to the cap).
+_DESCRIBE_RETRY_S = 1.0
+_DESCRIBE_RETRY_MAX_S = 60.0
+
 _ZERO: dict[DataType, Scalar] = {
     DataType.FLOAT: 0.0,
     DataType.INT: 0,
@@ -79,14 +90,29 @@ class Link:
         self.clock = clock
         self.log = logger
         self.stats = LinkStats()
-        self._bus = bus
+        self._publisher = PublishRetry(bus, clock, logger, f"Connector {name}")
         self._catalog = catalog
         self._last: dict[str, Scalar] = {}
+        # What the Link knows of each tag (its data type gives a Bad mark's stand-in value)...
         self._described: dict[str, DescribedTag] = {}
+        # ...and what of it the catalog has not yet taken: sent again until it is.
+        self._untold: dict[str, DescribedTag] = {}
+        self._describe_retry_s = _DESCRIBE_RETRY_S
+        self._describe_retry_at: float | None = None
         # Tags marked Bad and not read since: path -> the mark's timestamp (see the module doc).
         self._marked: dict[str, int] = {}
         self._reported: set[str] = set()
         self.last_problem: str | None = None
+
+    @property
+    def bus_problem(self) -> str | None:
+        """While the bus refuses this connector's values, why (for health); else None."""
+        return self._publisher.problem
+
+    @property
+    def bus_refusals(self) -> int:
+        """Publishes the bus refused (each retry counts), for health and metrics."""
+        return self._publisher.refusals
 
     @property
     def source(self) -> str:
@@ -105,27 +131,37 @@ class Link:
             )
 
     async def describe(self, tags: Sequence[DescribedTag]) -> None:
-        """Describe tags to the catalog (only what is new or changed since the last call).
+        """Describe tags to the catalog (only what is new or changed since the last call, and
+        what an earlier call could not deliver).
 
-        A failing catalog is logged and reported in health, never an outage of the source.
+        A failing catalog is logged and reported in health, never an outage of the source; what
+        it did not take is sent again by a later call (`publish_batch` makes one, backing off).
         """
         changed = [
             t
             for t in tags
             if (have := self._described.get(t.path)) is None or (have != t and not t.inferred)
         ]
-        if not changed:
-            return
         for t in changed:
             self._described[t.path] = t
         if self._catalog is None:
             return
-        try:
-            result = await self._catalog.describe_tags(self.source, changed)
-        except Exception as err:  # the model is down: values still flow
-            self.last_problem = f"describing {len(changed)} tags to the asset model: {err}"
-            self.log.warning("Connector %s: %s", self.name, self.last_problem)
+        self._untold.update((t.path, t) for t in changed)
+        if not self._untold:
             return
+        sending = list(self._untold.values())
+        try:
+            result = await self._catalog.describe_tags(self.source, sending)
+        except Exception as err:  # the model is down: values still flow
+            self.last_problem = f"describing {len(sending)} tags to the asset model: {err}"
+            self.log.warning("Connector %s: %s; retrying later", self.name, self.last_problem)
+            self._describe_retry_at = self.clock.monotonic() + self._describe_retry_s
+            self._describe_retry_s = min(self._describe_retry_s * 2, _DESCRIBE_RETRY_MAX_S)
+            return
+        for t in sending:  # taken; unless it changed again meanwhile
+            if self._untold.get(t.path) == t:
+                del self._untold[t.path]
+        self._describe_retry_s, self._describe_retry_at = _DESCRIBE_RETRY_S, None
         rejected: dict[str, str] = getattr(result, "rejected", None) or {}
         if rejected:
             path, why = next(iter(rejected.items()))
@@ -166,10 +202,11 @@ class Link:
             columns.add(path, value, now, quality)
             self._marked[path] = now
         if len(columns):
-            await self._bus.publish(columns.batch(now))
+            await self._publisher.publish(columns.batch(now))
 
     async def publish(self, values: Sequence[TagValue], *, historical: bool = False) -> None:
-        """Put values on the bus (waits when the historian is full: back-pressure).
+        """Put values on the bus (waits when the historian is full, or while the bus refuses
+        them: back-pressure).
 
         Historical values (replayed, or Sparkplug `is_historical`) are stored but never become
         the latest value, and are not remembered as the last value here either.
@@ -189,7 +226,7 @@ class Link:
         present = set(batch.paths)
         if self._marked and not batch.historical:
             batch = self._after_marks(batch, present)
-        await self._bus.publish(batch)
+        await self._publisher.publish(batch)
         if batch.historical:
             self.stats.historical_values += len(batch)
         else:
@@ -208,6 +245,8 @@ class Link:
                     for p, v in first.items()
                 ]
             )
+        elif self._untold and self.clock.monotonic() >= (self._describe_retry_at or 0.0):
+            await self.describe(())
 
     def _after_marks(self, batch: ValueBatch, present: set[str]) -> ValueBatch:
         """The batch with each first value after a Bad mark stamped no earlier than the mark."""

@@ -30,7 +30,8 @@ __all__ = ["Connectors", "NotWritable"]
 
 class Connectors:
     """A Service named "connectors". Health is OK when every enabled connector is connected,
-    DEGRADED when any is not (the platform itself is fine), with each one's state in detail.
+    DEGRADED when any is not (the platform itself is fine) or the bus refuses any one's values
+    (`bus_problem` in its entry), with each one's state in detail.
 
     While it runs it serves the bus target "connectors" (`kiln.connectors.commands`): write-back
     and status reach the connectors from wherever the API runs. With `describe_over_bus` (a
@@ -98,6 +99,12 @@ class Connectors:
                 entry["malformed"] = r.link.stats.malformed
             if r.link.last_problem is not None:
                 entry["last_problem"] = r.link.last_problem
+            if r.link.bus_refusals:
+                entry["bus_refusals"] = r.link.bus_refusals
+            if (held := r.link.bus_problem) is not None:
+                # The device is fine (its state says so); its values wait for the bus.
+                entry["bus_problem"] = held
+                worst = Status.DEGRADED
             detail[r.name] = entry
             if state is not ConnectorState.CONNECTED:
                 worst = Status.DEGRADED

@@ -5,8 +5,10 @@ connection (the recorder-thread pattern). The task takes a batch from its bus su
 then everything else already queued up to `max_batch_points` (group commit: the busier the bus,
 the larger and cheaper the commits), hands the group to the thread, and after COMMIT resolves
 each batch's acknowledgement (`sub.ack`, which the bus carries back to the batch's publisher as
-a message). A batch is never acknowledged before its commit; a failed commit fails the
-acknowledgements of its batches and the writer carries on with the next group.
+a message). A batch is never acknowledged before its commit; a failed, cancelled or abandoned
+commit fails the acknowledgements of its batches and gives them back to the bus (`retry=True`:
+a broker delivers them again), and the writer carries on with the next group. Only a batch the
+store refuses (`result.rejected`) is acknowledged as refused for good.
 
 Queries run in worker threads on their own cursors, so they never wait for the writer.
 """
@@ -376,7 +378,7 @@ class Historian:
                     break
                 stopped = _why(HistorianStoppedError("the historian writer stopped"))
                 for batch in left:
-                    await sub.ack(batch, stopped)
+                    await sub.ack(batch, stopped, retry=True)
 
     async def _commit(self, group: list[ValueBatch]) -> None:
         store, executor = self._store, self._executor
@@ -390,12 +392,14 @@ class Historian:
         except asyncio.CancelledError:
             stopped = "the historian stopped before the commit completed"
             for batch in group:
-                await sub.ack(batch, stopped)
+                await sub.ack(batch, stopped, retry=True)
             raise
         except Exception as err:
             self._failed(err, sum(map(len, group)))
+            # Not stored, through no fault of the batches: a broker delivers them again (the
+            # next attempt may find the database back); their senders hear of it all the same.
             for batch in group:
-                await sub.ack(batch, _why(err))
+                await sub.ack(batch, _why(err), retry=True)
             return
         before = self.stats.rejected_batches
         self._last_commit = loop.time()

@@ -9,6 +9,12 @@ keeps a description while the server is down, and one the server took but had no
 it died is delivered again: a description is lost only if the log's bound (`bus.max_events`)
 drops it first.
 
+Order matters: a later description of a tag must win over an earlier one. So the applier takes
+the next delivery only once the current one is applied: a failure (the model's database busy) is
+retried, backing off, on the same delivery. A delivery the bus hands out again after its ack wait
+(`redelivered`) that is older than what was applied since for its source is acknowledged and
+skipped, never applied over the newer one.
+
 What the sources process cannot do is ask the model which tags a connector served in an
 earlier run (`tags_of` is empty there): tags it learned then (browsed, or born on a Sparkplug
 node) and has not read since its restart are not marked "waiting for initial data".
@@ -42,6 +48,9 @@ TAGS_DESCRIBED = "model.tags.described"
 CHUNK = 500
 # The durable subscription's name: one per plant (a second server would share its work).
 APPLIER = "model-tag-descriptions"
+# The wait after a failed application, doubling up to the cap, before the same one is retried.
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 10.0
 
 
 def encode_tags(source: str, described: Sequence[DescribedTag]) -> dict[str, Any]:
@@ -111,10 +120,13 @@ class DescribedTagsApplier:
 
     def __init__(self) -> None:
         self.applied = 0
-        self.failed = 0
+        self.failed = 0  # failed applications (each retry counts) and malformed events
+        self.skipped = 0  # redeliveries older than what was applied since for their source
         self._sub: EventSubscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_error: str | None = None
+        self._failing: str | None = None  # while the current delivery keeps failing: why
+        self._applied_seq: dict[str, int] = {}  # source -> the newest event applied for it
 
     async def start(self, platform: Platform) -> None:
         # Imported here, not at the top: the model runs in this process, its weight is paid.
@@ -124,33 +136,66 @@ class DescribedTagsApplier:
         sub = self._sub = platform.bus.subscribe_events(
             APPLIER, kinds=(TAGS_DESCRIBED,), durable=True, start_seq=1
         )
-        self._task = platform.spawn(self._apply(sub, model), name="tag-descriptions")
+        self._task = platform.spawn(
+            self._apply(sub, model, platform.clock), name="tag-descriptions"
+        )
 
-    async def _apply(self, sub: EventSubscription, model: AssetModel) -> None:
+    async def _apply(self, sub: EventSubscription, model: AssetModel, clock: Clock) -> None:
         while True:
             try:
                 delivery = await sub.get()
             except SubscriptionClosed:
                 return
+            event = delivery.event
             try:
-                source, described = decode_tags(delivery.event.data)
+                source, described = decode_tags(event.data)
             except ValueError as err:
                 # Retrying cannot make it readable: acknowledge it, say so once per event.
                 self.failed += 1
-                self._last_error = f"event {delivery.event.seq}: {err}"
+                self._last_error = f"event {event.seq}: {err}"
                 _LOGGER.error("Dropped a malformed tag description: %s", self._last_error)
                 await delivery.ack()
                 continue
+            if event.seq < self._applied_seq.get(source, 0):
+                # Handed out again after a newer one of its source was applied: applying it
+                # would undo the newer description.
+                self.skipped += 1
+                await delivery.ack()
+                continue
+            await self._apply_one(model, clock, source, described)
+            self._applied_seq[source] = event.seq
+            await delivery.ack()
+            self.applied += len(described)
+
+    async def _apply_one(
+        self, model: AssetModel, clock: Clock, source: str, described: Sequence[DescribedTag]
+    ) -> None:
+        """Apply one event's descriptions, retrying with backoff until the model takes them
+        (or the applier is stopped): the next event must not be applied before this one."""
+        delay = RETRY_FIRST_S
+        while True:
             try:
                 await model.describe_tags(source, described)
             except Exception as err:
-                # Not acknowledged: the bus delivers it again after its ack wait.
                 self.failed += 1
                 self._last_error = f"{source}: {err}"
-                _LOGGER.warning("Could not apply tag descriptions of %s: %s", source, err)
+                if self._failing is None:
+                    _LOGGER.warning(
+                        "Could not apply tag descriptions of %s: %s; retrying with backoff "
+                        "(logged again on recovery)",
+                        source,
+                        err,
+                    )
+                else:
+                    _LOGGER.debug("Still cannot apply tag descriptions of %s: %s", source, err)
+                self._failing = self._last_error
+                await clock.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
                 continue
-            await delivery.ack()
-            self.applied += len(described)
+            if self._failing is not None:
+                _LOGGER.info("Tag descriptions of %s applied after retrying", source)
+                self._failing = None
+            return
 
     async def stop(self) -> None:
         sub, self._sub = self._sub, None
@@ -162,8 +207,15 @@ class DescribedTagsApplier:
             await asyncio.wait({task})
 
     def health(self) -> Health:
-        detail: dict[str, object] = {"applied": self.applied, "failed": self.failed}
+        detail: dict[str, object] = {
+            "applied": self.applied,
+            "failed": self.failed,
+            "skipped": self.skipped,
+        }
         if self._last_error is not None:
             detail["last_error"] = self._last_error
-        status = Status.OK if self._sub is not None else Status.STOPPED
-        return Health(status, detail)
+        if self._sub is None:
+            return Health(Status.STOPPED, detail)
+        if self._failing is not None:
+            return Health(Status.DEGRADED, {**detail, "reason": f"retrying {self._failing}"})
+        return Health(Status.OK, detail)

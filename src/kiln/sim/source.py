@@ -7,6 +7,10 @@ replaying them in a burst, and counts them: a live plant also does not send the 
 
 The first frame (tick 0) is the plant at the instant the source starts; the protocol servers
 open already holding it, so nothing the plant did not produce is ever served.
+
+A bus that refuses a frame (a broker unreachable or full) holds the source on that frame, retried
+with backoff (`kiln.core.publish_retry`), as a full queue would in one process; the ticks that
+pass meanwhile are skipped and counted like any others, and health says why (DEGRADED).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 from collections.abc import Sequence
 
 from kiln.core.platform import Health, Platform, Status
+from kiln.core.publish_retry import PublishRetry
 from kiln.core.values import ValueBatch
 from kiln.sim.factory import SimFrame, VirtualFactory
 from kiln.sim.sinks import FrameSink
@@ -50,6 +55,7 @@ class SimSource:
         self._stopped = False
         self._behind = False
         self._last_skip_mono: float | None = None
+        self._publisher: PublishRetry | None = None
         self.ticks = 0
         self.skipped_ticks = 0
         self.last_step_s = 0.0
@@ -65,6 +71,7 @@ class SimSource:
         self._platform = platform
         self._stopped = False
         clock = platform.clock
+        self._publisher = PublishRetry(platform.bus, clock, _LOGGER, "Simulator")
         # The tick schedule starts now, not whenever the task first gets to run: the first
         # frame is the plant at this instant (tick 0), the factory starting one period before.
         start_us, start_mono = clock.now_us(), clock.monotonic()
@@ -104,6 +111,10 @@ class SimSource:
             return Health(Status.STARTING, detail)
         if self._task.done():  # the loop ended without stop(): it failed
             return Health(Status.FAILED, detail)
+        if self._publisher is not None:
+            detail["bus_refusals"] = self._publisher.refusals
+            if (held := self._publisher.problem) is not None:
+                return Health(Status.DEGRADED, {**detail, "reason": held})
         now = self._platform.clock.monotonic()
         if self._last_skip_mono is not None and now - self._last_skip_mono < _DEGRADED_FOR_S:
             return Health(Status.DEGRADED, {**detail, "reason": "falling behind the tick rate"})
@@ -113,13 +124,14 @@ class SimSource:
         return round(ticks / self.spec.rate_hz * 1_000_000)
 
     async def _run(self, platform: Platform, first: SimFrame, start_mono: float) -> None:
-        clock, bus, factory = platform.clock, platform.bus, self._factory
+        clock, factory, publisher = platform.clock, self._factory, self._publisher
+        assert publisher is not None  # made by start(), which spawns this
         period = 1.0 / self.spec.rate_hz
         start_us = first.time_us
         # Ticks that passed while the servers opened are not made up, nor counted as skipped:
         # the plant's time goes on from the next tick.
         tick = int((clock.monotonic() - start_mono) / period + _EPSILON_S)
-        await bus.publish(self._local_batch(first, clock.now_us()))
+        await publisher.publish(self._local_batch(first, clock.now_us()))
         self.ticks += 1
         while True:
             tick += 1
@@ -139,7 +151,7 @@ class SimSource:
             self.last_step_s = time.perf_counter() - started
             for sink in self.sinks:
                 await sink.write(frame)
-            await bus.publish(self._local_batch(frame, clock.now_us()))
+            await publisher.publish(self._local_batch(frame, clock.now_us()))
             self.ticks += 1
 
     def _local_batch(self, frame: SimFrame, receive_us: int) -> ValueBatch:

@@ -90,3 +90,22 @@ async def test_nobody_serving_the_target_is_no_responder(bus: Bus) -> None:
     await server.close()
     with pytest.raises(NoResponderError):
         await within(bus.request(Command("transient", "x"), timeout_s=30))
+
+
+async def test_the_handler_is_cancelled_at_the_deadline(bus: Bus) -> None:
+    cancelled = asyncio.Event()
+
+    async def handler(command: Command) -> Mapping[str, Any]:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return {}
+
+    server = await bus.serve("stuck", handler)
+    with pytest.raises(CommandTimeoutError):
+        await within(bus.request(Command("stuck", "write"), timeout_s=0.3))
+    # The serving side gives up too: a write must not land long after its requester left.
+    await within(cancelled.wait())
+    await server.close()

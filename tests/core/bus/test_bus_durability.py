@@ -70,3 +70,22 @@ async def test_concurrent_durable_publishes_are_acknowledged_each_for_itself(bus
     await store.ack(taken[1])
     await store.ack(taken[0])
     await within(asyncio.gather(publishes[0], publishes[1]))
+
+
+async def test_a_batch_given_back_is_not_durable_for_its_publisher(bus: Bus) -> None:
+    # `retry=True`: not stored (the commit failed), to be delivered again where a broker can.
+    store = bus.subscribe("store", max_points=1000, overflow=Overflow.BLOCK, stores=True)
+    durable = asyncio.ensure_future(bus.publish_durable(batch(2), timeout_s=30))
+    await store.ack(await within(store.get()), "database down", retry=True)
+    with pytest.raises(NotDurableError, match="database down"):
+        await within(durable)
+    # Without a reason, the publisher still hears that it was not stored.
+    durable = asyncio.ensure_future(bus.publish_durable(batch(1, base=9), timeout_s=30))
+    while True:  # on a broker the first batch may come again first
+        taken = await within(store.get())
+        if taken.values[0] == 9.0:
+            break
+        await store.ack(taken)
+    await store.ack(taken, retry=True)
+    with pytest.raises(NotDurableError, match="not stored"):
+        await within(durable)

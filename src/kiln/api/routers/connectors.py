@@ -1,7 +1,9 @@
 """The plant's connectors with their state and, when they are not connected, the reason.
 
 The list is the bus command `status` to target `connectors` (`kiln.connectors.commands`): the
-connectors answer wherever they run.
+connectors answer wherever they run. When none answers: in one process (the in-process bus) there
+are none, an empty list; on a broker bus the process that runs them is not there now, and an empty
+list would say the plant has no connectors, so the answer is 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -14,13 +16,20 @@ from pydantic import BaseModel, Field
 from kiln.api.auth import SystemReader, reads_installation
 from kiln.api.deps import PlatformDep
 from kiln.connectors.commands import CONNECTORS, STATUS
-from kiln.core.bus import Command, CommandError, CommandTimeoutError, NoResponderError
+from kiln.core.bus import (
+    Command,
+    CommandError,
+    CommandTimeoutError,
+    InProcessBus,
+    NoResponderError,
+)
 
 router = APIRouter(tags=["connectors"])
 
 # Fields of a connector's health entry that get a field of their own; the rest go to `detail`.
 _OWN_FIELDS = frozenset({"type", "state", "reason", "since", "attempts"})
 STATUS_DEADLINE_S = 5.0
+RETRY_AFTER_S = 5
 
 
 class ConnectorOut(BaseModel):
@@ -44,6 +53,11 @@ class ConnectorsOut(BaseModel):
     response_model=ConnectorsOut,
     responses={
         502: {"description": "the connectors failed to report their status"},
+        503: {
+            "description": "the connectors could not be asked: several processes share a broker "
+            "bus and none runs the connectors now (the sources process is stopped or cannot "
+            "reach the broker); retry after Retry-After seconds"
+        },
         504: {"description": f"no answer from the connectors within {STATUS_DEADLINE_S:g} s"},
     },
 )
@@ -61,7 +75,14 @@ async def list_connectors(platform: PlatformDep, who: SystemReader) -> Connector
     try:
         reply = await platform.bus.request(Command(CONNECTORS, STATUS), timeout_s=STATUS_DEADLINE_S)
     except NoResponderError:
-        return ConnectorsOut(connectors=[])  # no connectors run anywhere
+        if isinstance(platform.bus, InProcessBus):
+            return ConnectorsOut(connectors=[])  # one process, without connectors
+        raise HTTPException(
+            503,
+            "the connectors could not be asked: no process runs them now (the sources process "
+            "is stopped or cannot reach the broker); retry once it is back",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        ) from None
     except CommandTimeoutError:
         raise HTTPException(
             504,

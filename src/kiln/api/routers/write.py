@@ -1,7 +1,11 @@
 """Writing a value to a device through its connector (write-back), permissioned and audited.
 
 The write is the bus command `write` to target `connectors` (`kiln.connectors.commands`), so it
-reaches the connector wherever it runs; the route never calls a connector itself.
+reaches the connector wherever it runs; the route never calls a connector itself. Nobody serving
+that target means different things by deployment: in one process (the in-process bus) there are
+no connectors, so no tag is writable (404); on a broker bus the connectors run in another process
+that is not there now (stopped, or cut off from the broker), so the write is refused for now
+(503 with Retry-After), never reported as a tag that does not exist.
 
 The route reads its own body instead of letting FastAPI parse it: a write is one path and one
 value, so the body is capped far below `http.max_body_bytes` before anything is parsed, and
@@ -30,6 +34,7 @@ from kiln.core.bus import (
     CommandError,
     CommandFailure,
     CommandTimeoutError,
+    InProcessBus,
     NoResponderError,
 )
 from kiln.core.quality import Quality
@@ -117,7 +122,8 @@ class WriteOut(BaseModel):
         422: {"description": "a body that is not an object, a missing field, a value of "
               "another type, or a string over the schema's length"},
         502: {"description": "the device failed the write in a way a retry does not cure"},
-        503: {"description": "the device is not connected; retry after Retry-After seconds"},
+        503: {"description": "the device is not connected, or (several processes on a broker "
+              "bus) no process runs the connectors now; retry after Retry-After seconds"},
         504: {"description": f"no answer from the connectors within {WRITE_DEADLINE_S:g} s: the "
               "write may still have reached the device; read the tag before trying again"},
     },
@@ -148,7 +154,12 @@ async def write(
     try:
         reply = await platform.bus.request(command, timeout_s=WRITE_DEADLINE_S)
     except NoResponderError:
-        raise missing from None  # no connectors run anywhere
+        if isinstance(platform.bus, InProcessBus):
+            raise missing from None  # one process, without connectors: nothing is writable
+        raise _unavailable(
+            "no process runs the connectors now (the sources process is stopped or cannot "
+            "reach the broker): nothing was written; retry once it is back"
+        ) from None
     except CommandTimeoutError:
         error = f"no answer from the connectors within {WRITE_DEADLINE_S:g} s"
         await audit(request, category=Category.DEVICE_WRITE, action="write", target=path,

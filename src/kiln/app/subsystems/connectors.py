@@ -77,6 +77,11 @@ class ConnectorsCollector(Collector):
         reconnects = CounterMetricFamily(
             "kiln_connector_reconnects", "recoveries after an outage", labels=labels
         )
+        refusals = CounterMetricFamily(
+            "kiln_connector_bus_refusals",
+            "publishes the bus refused (broker unreachable or full) and that were retried",
+            labels=labels,
+        )
         for r in self.platform.service(Connectors).runners:
             key = [r.name, r.config.type]
             state.add_metric(key, _STATE_VALUE.get(r.effective_state, 0.0))
@@ -85,7 +90,8 @@ class ConnectorsCollector(Collector):
             malformed.add_metric(key, st.malformed)
             failures.add_metric(key, st.failures)
             reconnects.add_metric(key, st.reconnects)
-        yield from (state, values, malformed, failures, reconnects)
+            refusals.add_metric(key, r.link.bus_refusals)
+        yield from (state, values, malformed, failures, reconnects, refusals)
 
 
 SUBSYSTEM = Subsystem(

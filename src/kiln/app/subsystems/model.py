@@ -1,9 +1,10 @@
 """The asset model: ISA-95 hierarchy, asset types and tags, and the namespace's locked subtrees.
 
 Its declarations are contributions: the plant file's types and assets, and whatever other
-subsystems add (the virtual factory's machines), all applied once the model is up. In the
-`server` role it also applies the tag descriptions the sources process's connectors publish
-(`kiln.model.tag_events`).
+subsystems add (the virtual factory's machines), all applied once the model is up. Wherever
+another process may run connectors (the `server` role, or any role on a broker bus: `--role all`
+with `bus.url` beside a `--role sources` process) it also applies the tag descriptions their
+connectors publish as events (`kiln.model.tag_events`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from kiln.api.routers import assets
 from kiln.api.subsystem import BuildContext, Mount, Role, SettingsSection, Subsystem
+from kiln.core.bus import InProcessBus
 from kiln.core.platform import Health, Platform, Service, Stage, Status
 from kiln.core.settings import PlantSettings
 from kiln.model.definitions import AssetDef, AssetTypeDef
@@ -58,8 +60,9 @@ def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
         (AssetModel(url, locked_prefixes=locked), Stage.STORAGE),
         (Declarations(list(ctx.asset_types), list(ctx.assets)), Stage.ENGINES),
     ]
-    if ctx.role is Role.SERVER:
-        # The connectors run in a sources process: their tag descriptions come as events.
+    if ctx.role is Role.SERVER or not isinstance(ctx.bus, InProcessBus):
+        # Connectors of another process (a sources process) describe their tags as events.
+        # (A role without the model drops this service with the model's stages.)
         services.append((DescribedTagsApplier(), Stage.ENGINES))
     return services
 

@@ -18,17 +18,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
+from kiln.core.bus.kinds import kind_filter, kind_matches
 from kiln.core.bus.protocol import BusError, Event, EventStats, SubscriptionClosed
 from kiln.core.clock import Clock
-
-
-def _kind_filter(kinds: Sequence[str]) -> tuple[str, ...]:
-    # Segment-wise, like the namespace: "alarm" selects "alarm.transition", not "alarms.x".
-    return tuple(k.rstrip(".") for k in kinds if k.rstrip("."))
-
-
-def kind_matches(kind: str, kinds: tuple[str, ...]) -> bool:
-    return not kinds or any(kind == k or kind.startswith(k + ".") for k in kinds)
 
 
 class Cursor:
@@ -307,7 +299,7 @@ class EventChannel:
         max_pending: int,
         ack_wait_s: float,
     ) -> InProcessEventSubscription:
-        selected = _kind_filter(kinds)
+        selected = kind_filter(kinds)
         start = self.log.last_seq + 1 if start_seq is None else start_seq
         if not durable:
             cursor = self.log.open(start, selected)

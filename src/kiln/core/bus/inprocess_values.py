@@ -23,7 +23,13 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from kiln.core.bus.inprocess_acks import AckChannel
-from kiln.core.bus.protocol import DurabilityAck, Overflow, SubscriptionClosed, SubscriptionStats
+from kiln.core.bus.protocol import (
+    RETRY_ERROR,
+    DurabilityAck,
+    Overflow,
+    SubscriptionClosed,
+    SubscriptionStats,
+)
 from kiln.core.clock import Clock
 from kiln.core.values import ValueBatch, path_has_prefix
 
@@ -144,8 +150,15 @@ class Subscription:
             out.append(batch)
         return out
 
-    async def ack(self, batch: ValueBatch, error: str | None = None) -> None:
-        """Done with `batch`: committed (`error` None) or refused; its publisher is told."""
+    async def ack(
+        self, batch: ValueBatch, error: str | None = None, *, retry: bool = False
+    ) -> None:
+        """Done with `batch`: committed (`error` None) or refused; its publisher is told.
+
+        `retry` changes nothing here: nothing outlives this process to deliver the batch again,
+        so the publisher's `NotDurableError` is what makes it send the batch again."""
+        if retry and error is None:
+            error = RETRY_ERROR
         if self.stores and batch.batch_id:
             self._bus.acks.send(batch.origin, DurabilityAck(batch.batch_id, error))
 

@@ -119,11 +119,20 @@ class ValueSubscription(Protocol):
         """Queued batches without waiting, up to about `max_points` (at least one if any)."""
         ...
 
-    async def ack(self, batch: ValueBatch, error: str | None = None) -> None:
+    async def ack(
+        self, batch: ValueBatch, error: str | None = None, *, retry: bool = False
+    ) -> None:
         """Done with `batch` (a storing subscription: committed, or refused for `error`).
 
         Sends the batch's `DurabilityAck` to its publisher if one waits, and lets the bus forget
         the batch (a broker will not deliver it again). Harmless on a non-storing subscription.
+
+        `retry=True`: not stored, but not refused either (the commit failed, was cancelled, or
+        the consumer stopped): the publisher still hears `error`, and a broker delivers the
+        batch again (to this subscriber's next attempt, or its successor under the same name).
+        The in-process bus has nobody to deliver it to after its process, so there it is an
+        error acknowledgement like any other. A refusal (the batch itself is bad) is permanent:
+        `retry=False`.
         """
         ...
 
@@ -132,6 +141,10 @@ class ValueSubscription(Protocol):
         ...
 
     def __aiter__(self) -> AsyncIterator[ValueBatch]: ...
+
+
+# What a publisher hears for a batch given back (`ack(..., retry=True)`) without a reason.
+RETRY_ERROR = "not stored yet: the storing subscriber gave it back to be delivered again"
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,8 +277,9 @@ class Bus(Protocol):
     async def publish_durable(self, batch: ValueBatch, *, timeout_s: float) -> None:
         """Publish and wait for the storing subscriber's acknowledgement.
 
-        Raises `NotDurableError` when it refused the batch, none stores it, or no
-        acknowledgement came within `timeout_s`.
+        Raises `NotDurableError` (and nothing else the bus itself raises) when it refused the
+        batch, none stores it, the bus could not carry it, or no acknowledgement came within
+        `timeout_s`: in every case, send it again later.
         """
         ...
 
