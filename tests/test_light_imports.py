@@ -32,6 +32,7 @@ PURE = (
     # The kernel.
     "kiln.core.admission",
     "kiln.core.bus",
+    "kiln.core.bus.queueing",
     "kiln.core.clock",
     "kiln.core.compression",
     "kiln.core.config",

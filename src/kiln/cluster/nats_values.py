@@ -40,6 +40,7 @@ from kiln.core.bus.protocol import (
     SubscriptionClosed,
     SubscriptionStats,
 )
+from kiln.core.bus.queueing import full_for, log_dropped, under_prefix
 from kiln.core.values import ValueBatch, path_has_prefix
 
 if TYPE_CHECKING:
@@ -143,14 +144,10 @@ class NatsValueSubscription:
         await self._put(accepted, msgs)
 
     def _accepts(self, batch: ValueBatch) -> ValueBatch | None:
-        if self.prefix is None:
-            return batch
-        prefix = self.prefix
-        sub = batch.select(lambda p: path_has_prefix(p, prefix))
-        return sub if len(sub) else None
+        return under_prefix(batch, self.prefix)
 
     def _full_for(self, n: int) -> bool:
-        return bool(self._queue) and self.stats.depth_points + n > self.stats.max_points
+        return full_for(self.stats, bool(self._queue), n)
 
     async def _put(self, batch: ValueBatch, msgs: list[Msg]) -> None:
         st = self.stats
@@ -161,12 +158,7 @@ class NatsValueSubscription:
             st.dropped_points += len(old)
             st.dropped_batches += 1
             await self._settle(old_msgs)
-            if st.dropped_batches == 1 or st.dropped_batches % 1000 == 0:
-                _LOGGER.warning(
-                    "Subscriber %s is too slow: %d batches dropped so far",
-                    self.name,
-                    st.dropped_batches,
-                )
+            log_dropped(_LOGGER, st)
         self._queue.append((batch, msgs))
         st.depth_points += n
         st.depth_batches = len(self._queue)
