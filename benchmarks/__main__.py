@@ -16,6 +16,7 @@ import sys
 import time
 
 SUITES = {
+    "alarm_eval": "benchmarks.bench_alarm_eval",
     "bus_nats": "benchmarks.bench_bus_nats",
     "historian": "benchmarks.bench_historian",
     "ingest_http": "benchmarks.bench_ingest_http",

@@ -74,6 +74,11 @@ PURE = (
     "kiln.production",
     "kiln.production.shifts",
     "kiln.production.states",
+    # Alarms: definitions and the state machine.
+    "kiln.alarms",
+    "kiln.alarms.definitions",
+    "kiln.alarms.states",
+    "kiln.alarms.detect",
     # Database URLs: checked by settings before any engine exists.
     "kiln.db",
     "kiln.db.urls",
