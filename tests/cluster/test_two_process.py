@@ -331,8 +331,8 @@ def test_values_published_while_the_server_is_killed_arrive_after_its_restart(
     config = plant(tmp_path, prefix, connectors=counter(acked_log))
     port = free_port()
     logs = (tmp_path / "server.log", tmp_path / "sources.log")
-    # The server first, once: its historian's durable consumer is what the broker keeps values
-    # for (docs/deployment.md: on a new bus prefix, values before that are not kept).
+    # The server first: the test counts from values it has stored (either order works: every
+    # process declares the historian's consumer at start, `bus.storing`).
     with (
         httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
         server(config, port, logs[0]) as proc,
