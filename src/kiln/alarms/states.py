@@ -34,7 +34,9 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 # Where the rows come from. Clause numbers: ISA-18.2-2016 and IEC 62682:2014 share clause 11.5
-# (alarm states and the state transition diagram); OPC UA Part 9 numbering is that of v1.05.
+# (alarm states and the state transition diagram; the number from secondary sources, not the
+# standard's own text); OPC UA Part 9 numbering is that of v1.05, checked against the OPC
+# Foundation's online reference.
 ISA = "ISA-18.2-2016 11.5 / IEC 62682:2014 11.5"
 UA_ACK = "OPC UA Part 9 5.7.3 (Acknowledge)"
 UA_LATCHED = "OPC UA Part 9 5.8.2 (LatchedState, Reset)"
