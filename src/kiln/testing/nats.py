@@ -10,15 +10,12 @@ port answers needs none.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import subprocess
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kiln.testing.server import free_port
+from kiln.testing.broker_process import BrokerProcess, fail_or_skip, find_binary
 
 NATS_URL = os.environ.get("KILN_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
@@ -56,7 +53,7 @@ def unique_prefix() -> str:
     return f"t{uuid.uuid4().hex[:12]}"
 
 
-class NatsServer:
+class NatsServer(BrokerProcess):
     """A nats-server with JetStream of a test's own, on an ephemeral port, that the test can
     kill and restart (its store directory survives, as a real broker's disk would).
 
@@ -64,52 +61,25 @@ class NatsServer:
     broker; fault tests kill this one instead.
     """
 
+    name = "nats-server"
+
     def __init__(self, workdir: Path, port: int | None = None) -> None:
-        exe = shutil.which("nats-server") or (
-            "/usr/sbin/nats-server" if Path("/usr/sbin/nats-server").exists() else None
-        )
-        if exe is None:
-            raise FileNotFoundError("nats-server is not installed (https://nats.io/download)")
-        self.exe = exe
-        self.port = port or free_port()
+        self.exe = find_binary("nats-server", "https://nats.io/download")
+        super().__init__(port)
         self.store = workdir / "jetstream"
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> None:
-        self.proc = subprocess.Popen(
-            [self.exe, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"nats-server did not start on port {self.port}") from None
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.proc = None
+    def command(self) -> list[str]:
+        return [self.exe, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)]
 
 
 def own_server(workdir: Path) -> NatsServer:
     """A NatsServer for a test, not yet started. Without the binary the test fails under
     CI=true and is skipped, saying why, elsewhere."""
-    import pytest
-
     try:
         return NatsServer(workdir)
     except FileNotFoundError as err:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{err}; CI=true needs it")
-        pytest.skip(f"{err} (set CI=true to fail instead)")
+        fail_or_skip(err)
