@@ -276,3 +276,24 @@ def test_one_batch_or_many_give_the_same_transitions(
     assert _run(series, cuts) == whole
     # The NumPy fast path skips only points that change nothing.
     assert _run(series, cuts, walk_all=True) == whole
+
+
+def test_a_limit_set_from_outside_is_the_one_compared_with() -> None:
+    det = limits(LimitRule("hi", 80, deadband=2))
+    assert det.limit(TAG, "hi") == 80
+    det.set_limit(TAG, "hi", 90)
+    assert feed(det, [(0, 85), (1, 95)]) == [tr("hi", "active", 1, 95)]
+    det.set_limit(TAG, "hi", math.nan)  # no limit known: the condition holds its state
+    assert feed(det, [(2, 0)]) == []
+    det.set_limit(TAG, "hi", 90)
+    assert feed(det, [(3, 87.5)]) == [tr("hi", "cleared", 3, 87.5)]
+    with pytest.raises(KeyError, match="no lo limit"):
+        det.set_limit(TAG, "lo", 1)
+
+
+def test_a_restored_alarm_is_cleared_by_a_normal_value_not_raised_by_an_abnormal_one() -> None:
+    det = limits(LimitRule("hi", 80, timing=Timing(off_delay_s=5)), stale_s=30)
+    det.restore(TAG, "hi", 0)
+    det.restore(TAG, "stale", 0)
+    assert feed(det, [(10, 90)])[0].kind == "stale"  # a value ends staleness at once
+    assert feed(det, [(11, 50), (20, 50)]) == [tr("hi", "cleared", 16, 50)]

@@ -143,6 +143,7 @@ class LimitDef(_Frozen):
 
     value: float | TagRef
     deadband: float = Field(default=0.0, ge=0)
+    priority: Priority | None = Field(default=None, description="this limit's, else the alarm's")
 
 
 class LimitAlarm(_AlarmBase):

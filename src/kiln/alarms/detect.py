@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,7 @@ Event = Literal["active", "cleared", "realarm"]
 # Column order of the limit matrix; high limits alarm above, low ones below.
 LIMIT_KINDS: tuple[LimitKind, ...] = ("hihi", "hi", "lo", "lolo")
 _DIRECTION = np.array([1.0, 1.0, -1.0, -1.0])
+_COLUMN: dict[str, int] = {kind: col for col, kind in enumerate(LIMIT_KINDS)}
 _US = 1_000_000
 
 
@@ -150,18 +151,78 @@ class GateState:
     """What one alarm of one tag carries between batches.
 
     `raw` is the condition after hysteresis, as of `raw_since_us`; `active` is the alarm after
-    the on/off delays; `announced_us` is when it was last activated or re-alarmed.
+    the on/off delays; `announced_us` is when it was last activated or re-alarmed; `value` the
+    value held (a number here; text where a caller of `step_gate` gates on text values).
     """
 
     raw: bool = False
     raw_since_us: int = 0
     active: bool = False
     announced_us: int = 0
-    value: float = math.nan
+    value: float | str = math.nan
 
     @property
     def idle(self) -> bool:
         return not (self.raw or self.active)
+
+
+# Receives each change a gate makes: the event, its source time and the value held then.
+Emit = Callable[[Event, int, "float | str"], None]
+
+
+def fire_gate(st: GateState, timing: Timing, until_us: int, inclusive: bool, emit: Emit) -> None:
+    """Emit the changes the passing of time causes, up to `until_us`, in time order."""
+
+    def due(at: int) -> bool:
+        return at <= until_us if inclusive else at < until_us
+
+    realarm = _us(timing.realarm_s)
+    while True:
+        if not st.active:
+            at = st.raw_since_us + _us(timing.on_delay_s)
+            if st.raw and due(at):
+                st.active, st.announced_us = True, at
+                emit("active", at, st.value)
+                continue
+            return
+        clear_at = None if st.raw else st.raw_since_us + _us(timing.off_delay_s)
+        again = st.announced_us + realarm if realarm else None
+        if again is not None and due(again) and (clear_at is None or again < clear_at):
+            st.announced_us = again
+            emit("realarm", again, st.value)
+            continue
+        if clear_at is not None and due(clear_at):
+            st.active = False
+            emit("cleared", clear_at, st.value)
+        return
+
+
+def step_gate(
+    st: GateState,
+    timing: Timing,
+    at_us: int,
+    raw: bool | None,
+    value: float | str,
+    emit: Emit,
+) -> None:
+    """Apply one sample: `raw` is the condition it shows (None: no change, e.g. the value is in
+    the deadband or unusable). Time up to just before the sample passes first, with the value
+    held until then; then the sample's own effect, at its time.
+
+    Public so that conditions the detector does not know (discrete states, expressions) run
+    through exactly the same delays and re-alarm as its own."""
+    fire_gate(st, timing, at_us, False, emit)
+    st.value = value
+    if raw is not None and raw != st.raw:
+        st.raw, st.raw_since_us = raw, at_us
+    fire_gate(st, timing, at_us, True, emit)
+
+
+def _emitter(tag: str, kind: AlarmKind, out: list[Transition]) -> Emit:
+    def emit(event: Event, at: int, value: float | str) -> None:
+        out.append(Transition(tag, kind, event, at, cast(float, value)))
+
+    return emit
 
 
 def _fire(
@@ -173,30 +234,7 @@ def _fire(
     inclusive: bool,
     out: list[Transition],
 ) -> None:
-    """Emit the transitions the passing of time causes, up to `until_us`, in time order."""
-
-    def due(at: int) -> bool:
-        return at <= until_us if inclusive else at < until_us
-
-    realarm = _us(timing.realarm_s)
-    while True:
-        if not st.active:
-            at = st.raw_since_us + _us(timing.on_delay_s)
-            if st.raw and due(at):
-                st.active, st.announced_us = True, at
-                out.append(Transition(tag, kind, "active", at, st.value))
-                continue
-            return
-        clear_at = None if st.raw else st.raw_since_us + _us(timing.off_delay_s)
-        again = st.announced_us + realarm if realarm else None
-        if again is not None and due(again) and (clear_at is None or again < clear_at):
-            st.announced_us = again
-            out.append(Transition(tag, kind, "realarm", again, st.value))
-            continue
-        if clear_at is not None and due(clear_at):
-            st.active = False
-            out.append(Transition(tag, kind, "cleared", clear_at, st.value))
-        return
+    fire_gate(st, timing, until_us, inclusive, _emitter(tag, kind, out))
 
 
 def _step(
@@ -209,21 +247,16 @@ def _step(
     value: float,
     out: list[Transition],
 ) -> None:
-    """Apply one sample: `raw` is the condition it shows (None: no change, e.g. the value is in
-    the deadband or unusable). Time up to just before the sample passes first, with the value
-    held until then; then the sample's own effect, at its time."""
-    _fire(tag, kind, st, timing, at_us, False, out)
-    st.value = value
-    if raw is not None and raw != st.raw:
-        st.raw, st.raw_since_us = raw, at_us
-    _fire(tag, kind, st, timing, at_us, True, out)
+    step_gate(st, timing, at_us, raw, value, _emitter(tag, kind, out))
 
 
-def _limit_condition(rule: LimitRule, value: float) -> bool | None:
-    d = value - rule.limit if rule.kind in ("hihi", "hi") else rule.limit - value
+def _limit_condition(kind: LimitKind, limit: float, deadband: float, value: float) -> bool | None:
+    """The condition a value shows against a limit; None inside the deadband, or when the limit
+    is not known (NaN: a limit taken from a tag that has no value yet)."""
+    d = value - limit if kind in ("hihi", "hi") else limit - value
     if d > 0:
         return True
-    if d < -rule.deadband:
+    if d < -deadband:
         return False
     return None
 
@@ -278,6 +311,33 @@ class AlarmDetector:
         """The carried state of one alarm (None if it has never left normal)."""
         ts = self._state.get(self._index[tag])
         return None if ts is None else ts.gates.get(kind)
+
+    def limit(self, tag: str, kind: LimitKind) -> float:
+        """The limit in force (NaN: none known yet)."""
+        return float(self._limits[self._index[tag], _COLUMN[kind]])
+
+    def set_limit(self, tag: str, kind: LimitKind, value: float) -> None:
+        """Change a limit from now on, for limits that follow a tag (a limit tag, or a
+        deviation's set-point plus its band). NaN means no limit known: the condition then
+        keeps its state until a limit is known again. The rule's own `limit` is only the
+        starting value; the matrix is what every point is compared with."""
+        i = self._index[tag]
+        if not any(lim.kind == kind for lim in self._rules[i].limits):
+            raise KeyError(f"tag {tag!r} has no {kind} limit to change")
+        self._limits[i, _COLUMN[kind]] = value
+
+    def restore(self, tag: str, kind: AlarmKind, since_us: int) -> None:
+        """Mark an alarm active since `since_us`, as it was before a restart: its condition is
+        taken as abnormal, so the first normal value clears it (after the off-delay) and an
+        abnormal one changes nothing."""
+        i = self._index[tag]
+        gate = self._tag(i).gate(kind)
+        gate.raw = gate.active = True
+        gate.raw_since_us = gate.announced_us = since_us
+        if kind == "stale":
+            self._stale_raw[i] = True
+        else:
+            self._engaged[i] = True
 
     def evaluate(self, batch: ValueBatch) -> list[Transition]:
         """Transitions caused by the points of `batch` whose tag has rules; others are ignored."""
@@ -420,8 +480,10 @@ class AlarmDetector:
             _step(
                 tag, "bad_quality", ts.gate("bad_quality"), rules.bad_quality, at, bad, value, out
             )
+        row = self._limits[i]
         for lim in rules.limits:
-            cond = _limit_condition(lim, value) if usable else None
+            limit = float(row[_COLUMN[lim.kind]])
+            cond = _limit_condition(lim.kind, limit, lim.deadband, value) if usable else None
             if not cond and lim.kind not in ts.gates:
                 continue  # normal and never alarmed: nothing to carry
             _step(tag, lim.kind, ts.gate(lim.kind), lim.timing, at, cond, value, out)
@@ -465,6 +527,7 @@ __all__ = [
     "AlarmDetector",
     "AlarmKind",
     "DeviationRule",
+    "Emit",
     "Event",
     "GateState",
     "LimitKind",
@@ -473,4 +536,6 @@ __all__ = [
     "TagRules",
     "Timing",
     "Transition",
+    "fire_gate",
+    "step_gate",
 ]

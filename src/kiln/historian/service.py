@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kiln.core.bus import Overflow, SubscriptionClosed, ValueSubscription
+from kiln.core.bus import CommandServer, Overflow, SubscriptionClosed, ValueSubscription
 from kiln.core.clock import Clock, SystemClock
 from kiln.core.errors import KilnError
 from kiln.core.platform import Health, Status
 from kiln.core.values import TagValue, ValueBatch
+from kiln.historian.commands import HISTORIAN, HistorianCommands
 from kiln.historian.duck import db_errors
 from kiln.historian.maths.analysis import TagSamples, TagSummary
 from kiln.historian.maths.compression import CompressionStats
@@ -171,6 +172,7 @@ class Historian:
         self._store: DuckDBStore | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._sub: ValueSubscription | None = None
+        self._server: CommandServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._status = Status.STARTING
         self._clock: Clock = SystemClock()
@@ -210,6 +212,7 @@ class Historian:
             "historian", max_points=self.queue_points, overflow=Overflow.BLOCK, stores=True
         )
         self._task = platform.spawn(self._write_loop(sub), name="historian-writer")
+        self._server = await platform.bus.serve(HISTORIAN, HistorianCommands(self))
         self._housekeeper = platform.spawn(self._housekeeping(), name="historian-housekeeping")
         if store.rollups:
             self._roller = platform.spawn(self._rollup_loop(), name="historian-rollups")
@@ -217,6 +220,9 @@ class Historian:
 
     async def stop(self) -> None:
         """Stop taking batches, commit those already queued, checkpoint and close."""
+        server, self._server = self._server, None
+        if server is not None:
+            await server.close()
         for task in (self._housekeeper, self._roller):
             if task is not None:
                 task.cancel()

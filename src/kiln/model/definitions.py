@@ -11,6 +11,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kiln.alarms import AlarmDef
 from kiln.core.compression import CompressionSpec
 from kiln.core.values import validate_path
 
@@ -85,6 +86,15 @@ class AssetTypeDef(_Frozen):
     parent: str | None = None
     description: str = ""
     tags: tuple[TagDef, ...] = ()
+    alarms: tuple[AlarmDef, ...] = Field(
+        default=(),
+        description="alarms every asset of the type has; a child type's replace a parent's by name",
+    )
+
+    @field_validator("alarms")
+    @classmethod
+    def _unique_alarms(cls, alarms: tuple[AlarmDef, ...]) -> tuple[AlarmDef, ...]:
+        return _unique_names(alarms)
 
     @field_validator("tags")
     @classmethod
@@ -104,6 +114,17 @@ class AssetDef(_Frozen):
     level: Level
     type: str | None = None
     description: str = ""
+    alarms: tuple[AlarmDef, ...] = Field(
+        default=(), description="this asset's own alarms; one named like its type's replaces it"
+    )
+    alarms_off: tuple[str, ...] = Field(
+        default=(), description="names of alarms of its type this asset does without"
+    )
+
+    @field_validator("alarms")
+    @classmethod
+    def _unique_alarms(cls, alarms: tuple[AlarmDef, ...]) -> tuple[AlarmDef, ...]:
+        return _unique_names(alarms)
 
     @field_validator("path")
     @classmethod
@@ -113,6 +134,15 @@ class AssetDef(_Frozen):
                 raise ValueError("an enterprise path is one segment of 1-64 characters")
             return path
         return validate_path(path)
+
+
+def _unique_names(alarms: tuple[AlarmDef, ...]) -> tuple[AlarmDef, ...]:
+    seen: set[str] = set()
+    for alarm in alarms:
+        if alarm.name in seen:
+            raise ValueError(f"alarm {alarm.name!r} is defined twice")
+        seen.add(alarm.name)
+    return alarms
 
 
 def resolve_tags(type_name: str, types: dict[str, AssetTypeDef]) -> list[TagDef]:

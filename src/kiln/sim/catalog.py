@@ -7,6 +7,15 @@ values of a frame.
 
 from __future__ import annotations
 
+from kiln.alarms.definitions import (
+    AlarmDef,
+    BadQualityAlarm,
+    DeviationAlarm,
+    DiscreteAlarm,
+    LimitAlarm,
+    LimitDef,
+    Priority,
+)
 from kiln.model.definitions import AssetTypeDef, DataType, TagDef
 from kiln.production.states import REASON_NAMES, STATE_NAMES
 
@@ -14,6 +23,9 @@ MACHINE = "machine"
 CNC = "cnc"
 FILLER = "filler"
 CONVEYOR = "conveyor"
+
+# A CNC's spindle overheats (a fault stops it) above this; its alarms warn before.
+OVERHEAT_LIMIT_C = 85.0
 
 _MACHINE_TAGS = (
     TagDef(
@@ -81,30 +93,104 @@ _CONVEYOR_TAGS = (
     TagDef(name="motor_current", unit="A", low=0.0, high=20.0, description="drive current"),
 )
 
+# Alarms the demo raises within minutes: what an alarm philosophy would give these machines.
+_MACHINE_ALARMS: tuple[AlarmDef, ...] = (
+    DiscreteAlarm(
+        name="fault",
+        tag="state",
+        states=("down",),
+        priority=Priority.HIGH,
+        message="{asset}: machine stopped by a fault",
+    ),
+)
+
+_CNC_ALARMS: tuple[AlarmDef, ...] = (
+    LimitAlarm(
+        name="spindle_temp",
+        tag="temperature",
+        hi=LimitDef(value=78.0, deadband=2.0, priority=Priority.MEDIUM),
+        hihi=LimitDef(value=OVERHEAT_LIMIT_C, deadband=2.0, priority=Priority.CRITICAL),
+        on_delay_s=5.0,
+        message="{asset}: spindle temperature {value} °C over {limit} °C",
+    ),
+    LimitAlarm(
+        name="vibration",
+        tag="vibration",
+        hi=LimitDef(value=4.0, deadband=0.3),
+        priority=Priority.LOW,
+        on_delay_s=10.0,
+        message="{asset}: vibration {value} mm/s over {limit} mm/s (tool worn?)",
+    ),
+    BadQualityAlarm(
+        name="temperature_sensor",
+        tag="temperature",
+        priority=Priority.LOW,
+        message="{asset}: spindle temperature sensor failed",
+    ),
+)
+
+
+def _filler_alarms(fill_sigma_g: float) -> tuple[AlarmDef, ...]:
+    return (
+        DeviationAlarm(
+            name="fill_weight",
+            tag="fill_weight",
+            setpoint="fill_target",
+            high=4 * fill_sigma_g,
+            low=4 * fill_sigma_g,
+            deadband=fill_sigma_g,
+            on_delay_s=10.0,
+            priority=Priority.MEDIUM,
+            message="{asset}: fill weight {value} g off its set point ({limit} g)",
+        ),
+        _jam(),
+    )
+
+
+def _jam() -> DiscreteAlarm:
+    return DiscreteAlarm(
+        name="jam",
+        tag="stop_reason",
+        states=("jam",),
+        priority=Priority.HIGH,
+        message="{asset}: jammed",
+    )
+
+
 CNC_TAG_COUNT = len(_MACHINE_TAGS) + len(_CNC_TAGS)
 FILLER_TAG_COUNT = len(_MACHINE_TAGS) + len(_filler_tags(1.0))
 CONVEYOR_TAG_COUNT = len(_MACHINE_TAGS) + len(_CONVEYOR_TAGS)
 
 
-def asset_types(fill_target_g: float) -> list[AssetTypeDef]:
-    """The four types: an abstract `machine` and the `cnc`, `filler`, `conveyor` built on it."""
+def asset_types(fill_target_g: float, fill_sigma_g: float = 1.5) -> list[AssetTypeDef]:
+    """The four types: an abstract `machine` and the `cnc`, `filler`, `conveyor` built on it,
+    with their alarms."""
     return [
         AssetTypeDef(
             name=MACHINE,
             description="anything with a state and a power meter",
             tags=_MACHINE_TAGS,
+            alarms=_MACHINE_ALARMS,
         ),
-        AssetTypeDef(name=CNC, parent=MACHINE, description="CNC machining centre", tags=_CNC_TAGS),
+        AssetTypeDef(
+            name=CNC,
+            parent=MACHINE,
+            description="CNC machining centre",
+            tags=_CNC_TAGS,
+            alarms=_CNC_ALARMS,
+        ),
         AssetTypeDef(
             name=FILLER,
             parent=MACHINE,
             description="filler with check weigher",
             tags=_filler_tags(fill_target_g),
+            alarms=_filler_alarms(fill_sigma_g),
         ),
         AssetTypeDef(
             name=CONVEYOR,
             parent=MACHINE,
             description="packaging line conveyor",
             tags=_CONVEYOR_TAGS,
+            alarms=(_jam(),),
         ),
     ]

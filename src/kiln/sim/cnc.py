@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from kiln.core.quality import Quality
 from kiln.production.states import MachineState, StopReason
-from kiln.sim.catalog import CNC_TAG_COUNT
+from kiln.sim.catalog import CNC_TAG_COUNT, OVERHEAT_LIMIT_C
 from kiln.sim.machines import (
     FIRST_KIND_SLOT,
     BoolArray,
@@ -27,7 +27,6 @@ from kiln.sim.shifts import PacedSlot
 from kiln.sim.spec import FaultRates
 from kiln.sim.streams import FloatArray, Streams
 
-OVERHEAT_LIMIT_C = 85.0
 TEMP_TAU_S = 300.0
 # Equilibrium spindle temperature: ambient + 0.5 K per % load; a failed cooling circuit adds
 # enough that any job eventually crosses the overheat limit.

@@ -9,13 +9,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect, status
 
+from kiln.alarms.records import TRANSITION_KIND
 from kiln.api.auth import LiveReader
 from kiln.api.deps import get_platform, get_settings
 from kiln.api.settings import LiveSettings, QueryLimits
-from kiln.core.bus import Overflow, ValueSubscription
+from kiln.core.bus import (
+    EventSubscription,
+    Overflow,
+    SubscriptionClosed,
+    ValueSubscription,
+)
 from kiln.core.errors import InvalidPathError
 from kiln.core.quality import quality_name
-from kiln.core.values import TagValue, ValueBatch, validate_path
+from kiln.core.values import TagValue, ValueBatch, path_has_prefix, validate_path
 from kiln.historian.service import Historian
 from kiln.security.permissions import Permission
 from kiln.security.principal import Principal
@@ -74,6 +80,8 @@ async def live(
         overflow=Overflow.DROP_OLDEST,
         prefix=prefix or None,
     )
+    # Alarm changes, after their journal commit (kiln.alarms.engine): from now, not durable.
+    events = platform.bus.subscribe_events(f"live#{id(websocket)}", kinds=(TRANSITION_KIND,))
     try:
         snapshot = await platform.service(Historian).latest(
             prefix=prefix or None, limit=settings.section(QueryLimits).latest_max
@@ -83,14 +91,17 @@ async def live(
         try:
             async with asyncio.TaskGroup() as tg:
                 sender = tg.create_task(_send(websocket, sub, live_settings.queue_points, visible))
+                alarms = tg.create_task(_send_alarms(websocket, events, visible, prefix))
                 await _wait_closed(websocket)
                 sender.cancel()
+                alarms.cancel()
         except* (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the client went away while we were sending
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass  # the client went away before the snapshot was sent
     finally:
         sub.close()
+        events.close()
         state.live_connections -= 1
 
 
@@ -105,6 +116,27 @@ async def _send(
         rows = [r for r in coalesce(batches) if visible(r["path"])]
         if rows:
             await websocket.send_json({"values": rows})
+
+
+async def _send_alarms(
+    websocket: WebSocket,
+    events: EventSubscription,
+    visible: Callable[[str], bool],
+    prefix: str | None,
+) -> None:
+    """Each changed alarm the client may see: its asset is visible (and under `prefix`)."""
+    scope = prefix.strip("/") if prefix else None
+    while True:
+        try:
+            delivery = await events.get()
+        except SubscriptionClosed:
+            return
+        alarm = delivery.event.data.get("alarm")
+        if not (isinstance(alarm, dict) and isinstance(alarm.get("asset"), str)):
+            continue
+        asset = alarm["asset"]
+        if visible(asset) and (scope is None or path_has_prefix(asset, scope)):
+            await websocket.send_json({"alarms": [alarm]})
 
 
 class _VisibleCache:

@@ -1,0 +1,83 @@
+"""Alarms: the engine (definitions on the asset model's types and assets, the journal, operator
+actions over the bus), its API and its metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from kiln.alarms.compile import AlarmConfigError, compile_alarms
+from kiln.alarms.engine import AlarmEngine, Declared
+from kiln.alarms.settings import AlarmSettings
+from kiln.alarms.store import AlarmStore
+from kiln.api.routers import alarms
+from kiln.api.subsystem import BuildContext, Mount, SettingsSection, Subsystem
+from kiln.core.errors import ConfigError
+from kiln.core.platform import Platform, Service, Stage
+
+
+def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
+    settings = ctx.settings
+    conf = settings.section(AlarmSettings)
+    declared = Declared(list(ctx.asset_types), list(ctx.assets), list(conf.definitions))
+    try:
+        # Refused here, with the plant file's names, rather than when the engine starts.
+        compile_alarms(declared.types, declared.assets, declared.tag_alarms)
+    except AlarmConfigError as err:
+        raise ConfigError(f"alarms: {err}") from None
+    engine = AlarmEngine(
+        AlarmStore(conf.url_in(settings.data_dir)),
+        declared,
+        max_shelve_s=conf.max_shelve_s,
+        note_required=conf.note_required,
+        tick_s=conf.tick_s,
+    )
+    return ((engine, Stage.ENGINES),)
+
+
+class AlarmCollector(Collector):
+    """The engine's figures at scrape time (nothing when it does not run in this process)."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    def collect(self) -> Iterator[Metric]:
+        if not self.platform.has(AlarmEngine):
+            return
+        engine = self.platform.service(AlarmEngine)
+        active = GaugeMetricFamily(
+            "kiln_alarms_active", "alarms whose condition is active", labels=["priority"]
+        )
+        unacked = GaugeMetricFamily(
+            "kiln_alarms_unacknowledged", "alarms awaiting acknowledgement", labels=["priority"]
+        )
+        counts: dict[str, list[int]] = {}
+        for rec in engine.records.values():
+            c = counts.setdefault(rec.priority.value, [0, 0])
+            c[0] += rec.state.process.value in ("unacknowledged", "acknowledged")
+            c[1] += rec.state.process.value.endswith("unacknowledged")
+        for priority, (a, u) in sorted(counts.items()):
+            active.add_metric([priority], a)
+            unacked.add_metric([priority], u)
+        yield active
+        yield unacked
+        yield GaugeMetricFamily("kiln_alarms_defined", "alarms defined", len(engine.specs))
+        yield CounterMetricFamily(
+            "kiln_alarm_transitions", "journal entries committed", engine.stats.transitions
+        )
+        yield CounterMetricFamily(
+            "kiln_alarm_points", "values evaluated for alarms", engine.stats.points
+        )
+
+
+SUBSYSTEM = Subsystem(
+    name="alarms",
+    sections=(SettingsSection("alarms", AlarmSettings, AlarmSettings, "alarms and the journal"),),
+    services=_services,
+    routers=(Mount(alarms.router),),
+    collectors=lambda platform: (AlarmCollector(platform),),
+    after=("model", "historian"),
+)
