@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from kiln.alarms.compile import AlarmConfigError, compile_alarms
-from kiln.alarms.definitions import AlarmDef, Priority
+from kiln.alarms.definitions import AlarmDef, LimitAlarm, Priority
 from kiln.alarms.engine_commands import EngineCommands
 from kiln.alarms.evaluate import Evaluator
 from kiln.alarms.records import (
@@ -215,7 +215,13 @@ class AlarmEngine:
             self.records[spec.id] = (
                 _fresh_record(spec)
                 if old is None
-                else replace(old, priority=spec.priority, tag=spec.tag, condition=spec.condition)
+                else replace(
+                    old,
+                    priority=spec.priority,
+                    tag=spec.tag,
+                    condition=spec.condition,
+                    limit=_configured_limit(spec) if old.limit is None else old.limit,
+                )
             )
         self.stats.alarms = len(self.specs)
         evaluator = Evaluator(list(self.specs.values()))
@@ -360,8 +366,11 @@ class AlarmEngine:
         new = _after(rec, tr, at_us, user, comment)
         pending.records[rec.id] = new
         if tr.outcome is not Outcome.IGNORED:
-            new = replace(new, message=_render(spec, new))
-            pending.records[rec.id] = new
+            if event is Event.BECOMES_ABNORMAL or not new.message:
+                # The message tells what happened: the value that raised it, kept until the
+                # next activation (a clear does not rewrite it with the normal value).
+                new = replace(new, message=_render(spec, new))
+                pending.records[rec.id] = new
             pending.entries.append(
                 JournalEntry(
                     source_us=at_us,
@@ -536,7 +545,19 @@ def _fresh_record(spec: AlarmSpec) -> AlarmRecord:
         priority=spec.priority,
         tag=spec.tag,
         state=AlarmState(),
+        limit=_configured_limit(spec),
     )
+
+
+def _configured_limit(spec: AlarmSpec) -> float | None:
+    """A limit alarm's limit when it is a number (one given as a tag is known once it arrives),
+    so a trend can draw it before the alarm was ever active."""
+    definition = spec.definition
+    if isinstance(definition, LimitAlarm) and spec.condition in ("hihi", "hi", "lo", "lolo"):
+        limit = getattr(definition, spec.condition)
+        if limit is not None and isinstance(limit.value, float):
+            return limit.value
+    return None
 
 
 def _active(rec: AlarmRecord) -> bool:

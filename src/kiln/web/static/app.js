@@ -5,6 +5,7 @@
 // fetched until someone is signed in.
 
 import { AdminPage } from "./admin.js";
+import { AlarmConsole } from "./alarms.js";
 import { Api, errorDetail } from "./api.js";
 import { ServerClock } from "./clock.js";
 import { renderHealth } from "./health.js";
@@ -114,11 +115,25 @@ class App {
       { root: byId("admin"), toggle: byId("admin-toggle"), plant: byId("plant") },
       { fetchImpl: this.session.fetch },
     );
+    this.alarms = new AlarmConsole(
+      { root: byId("alarms"), plant: byId("plant"), toggle: byId("alarm-indicator"), count: byId("alarm-count") },
+      { fetchImpl: this.session.fetch, asset: () => this.nodePath },
+    );
+    // One view at a time: opening Administration closes the console and the other way round.
+    // (AdminPage's own click handler has run first: it has just opened or closed itself.)
+    byId("admin-toggle").addEventListener("click", () => {
+      if (this.admin.isOpen) this.alarms.close({ showPlant: false });
+    });
+    byId("alarm-indicator").addEventListener("click", () => {
+      if (this.alarms.isOpen && this.admin.isOpen) this.admin.close();
+      if (this.alarms.isOpen) byId("plant").hidden = true;
+    });
     this.live = new LiveFeed({
       onValues: (values) => {
         this.table.applyValues(values);
         this.trend.applyValues(values);
       },
+      onAlarms: (alarms) => this.alarms.applyAlarms(alarms),
       onState: (state, info) => this.showLive(state, info),
       onServerError: (detail) => this.banner(`Live feed refused the subscription: ${detail}`),
       reauthenticate: () => this.session.revalidate(),
@@ -188,6 +203,7 @@ class App {
     this.signIn.hide();
     byId("plant").hidden = false;
     this.admin.signedIn(user);
+    this.alarms.signedIn(user);
     // Signed in, the health report names the subsystems: fetch it now, not at the next poll.
     this.pollHealth();
     const view = this.pendingView ?? { asset: this.nodePath, tags: [], window: null };
@@ -226,6 +242,7 @@ class App {
     byId("account").hidden = true;
     byId("account-name").textContent = "";
     this.admin.signedOut();
+    this.alarms.signedOut();
     this.signIn.show(message);
   }
 

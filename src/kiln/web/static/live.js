@@ -28,24 +28,41 @@ export function isValidEntry(entry) {
   );
 }
 
+/** True when `alarm` (an alarm changed, sent after its journal commit) can be shown. */
+export function isValidAlarm(alarm) {
+  return (
+    alarm !== null &&
+    typeof alarm === "object" &&
+    typeof alarm.id === "string" &&
+    alarm.id !== "" &&
+    typeof alarm.asset === "string" &&
+    typeof alarm.state === "string" &&
+    typeof alarm.priority === "string"
+  );
+}
+
 /**
- * Parse one frame. Returns {values, rejected, detail}: the valid entries, how many entries (or
- * the whole frame, as 1) were unusable, and a server error text if the frame carried one.
+ * Parse one frame. Returns {values, rejected, detail}, and `alarms` for an {"alarms": [...]}
+ * frame: the valid value entries, the valid changed alarms, how many entries (or the whole frame, as 1)
+ * were unusable, and a server error text if the frame carried one.
  */
 export function parseLiveMessage(text) {
+  const nothing = { values: [], rejected: 1, detail: null };
   let message;
   try {
     message = JSON.parse(text);
   } catch {
-    return { values: [], rejected: 1, detail: null };
+    return nothing;
   }
-  if (message === null || typeof message !== "object" || Array.isArray(message)) {
-    return { values: [], rejected: 1, detail: null };
+  if (message === null || typeof message !== "object" || Array.isArray(message)) return nothing;
+  if (Array.isArray(message.alarms)) {
+    const alarms = message.alarms.filter(isValidAlarm);
+    return { values: [], alarms, rejected: message.alarms.length - alarms.length, detail: null };
   }
   if (!Array.isArray(message.values)) {
     // The server reports a refused subscription as {"detail": "..."} before closing.
     if (typeof message.detail === "string") return { values: [], rejected: 0, detail: message.detail };
-    return { values: [], rejected: 1, detail: null };
+    return nothing;
   }
   const values = message.values.filter(isValidEntry);
   return { values, rejected: message.values.length - values.length, detail: null };
@@ -67,6 +84,7 @@ export function liveUrl(prefix, loc = globalThis.location) {
  */
 export class LiveFeed {
   #onValues;
+  #onAlarms;
   #onState;
   #onServerError;
   #reauthenticate;
@@ -86,13 +104,15 @@ export class LiveFeed {
   #stats = { messages: 0, malformed: 0, rejectedEntries: 0, reconnects: 0 };
 
   /**
-   * Callbacks: `onValues(entries)`, `onState(state, info)`, `onServerError(detail)`, and
+   * Callbacks: `onValues(entries)`, `onAlarms(alarms)` (changed alarms), `onState(state, info)`,
+   * `onServerError(detail)`, and
    * `reauthenticate()`, which checks the session and resolves to "renewed", "valid" or "ended"
    * (see Session.revalidate; null: every close is retried with backoff). The remaining options
    * are seams for tests.
    */
   constructor({
     onValues,
+    onAlarms = () => {},
     onState = () => {},
     onServerError = () => {},
     reauthenticate = null,
@@ -105,6 +125,7 @@ export class LiveFeed {
     maxMs = 15000,
   }) {
     this.#onValues = onValues;
+    this.#onAlarms = onAlarms;
     this.#onState = onState;
     this.#onServerError = onServerError;
     this.#reauthenticate = reauthenticate;
@@ -238,7 +259,7 @@ export class LiveFeed {
 
   #handleFrame(data) {
     this.#stats.messages += 1;
-    const { values, rejected, detail } =
+    const { values, alarms = [], rejected, detail } =
       typeof data === "string"
         ? parseLiveMessage(data)
         : { values: [], rejected: 1, detail: null };
@@ -254,6 +275,14 @@ export class LiveFeed {
         // A rendering bug for one frame must not kill the feed; count it and carry on.
         this.#stats.malformed += 1;
         console.error("live value handler failed", err);
+      }
+    }
+    if (alarms.length > 0) {
+      try {
+        this.#onAlarms(alarms);
+      } catch (err) {
+        this.#stats.malformed += 1;
+        console.error("live alarm handler failed", err);
       }
     }
   }

@@ -5,6 +5,7 @@
 // uPlot draws and handles the cursor and the drag selection; what is Kiln's own is which
 // history to ask for, how pens line up on one time axis, and the window in the address.
 
+import { PRIORITY_COLOURS, bandAbove, tagLimits } from "./alarms-model.js";
 import { formatDateTime, formatWithUnit } from "./format.js";
 import { RANGES, isStepped, loadHistory, resolveWindow, toPoints } from "./history.js";
 import { MAX_PENS, alignPens, bandPoints, panWindow, penPoints, toCsv, zoomOut } from "./trenddata.js";
@@ -32,7 +33,7 @@ export class TrendPanel {
   #clock;
   #onClose;
   #onChange;
-  #pens = []; // {tag, colour, points: [{t, v}], band: {lo, hi} of [{t, v}] or null, info}
+  #pens = []; // {tag, colour, points: [{t, v}], band: {lo, hi} of [{t, v}] or null, info, limits}
   #window = "1h"; // a key of RANGES (follows the clock) or {startMs, endMs}
   #lastRange = "1h";
   #abort = null;
@@ -161,12 +162,57 @@ export class TrendPanel {
     if (this.#pens.some((p) => p.tag.path === tag.path) || this.#pens.length >= MAX_PENS) return;
     const used = new Set(this.#pens.map((p) => p.colour));
     const colour = PEN_COLOURS.find((c) => !used.has(c)) ?? PEN_COLOURS[0];
-    this.#pens.push({ tag, colour, points: [], band: null, info: "" });
+    const pen = { tag, colour, points: [], band: null, info: "", limits: [] };
+    this.#pens.push(pen);
     this.#el.panel.hidden = false;
     this.#renderHeader();
     this.#rebuild();
     if (!quiet) this.#onChange();
     this.reload();
+    this.#loadLimits(pen);
+  }
+
+  /**
+   * The limits of the pen's limit alarms (GET /alarms?state=all for the tag's asset, entries
+   * alarming on this tag with a limit), drawn as bands coloured by priority. Without the alarm
+   * engine, or without the right to read alarms, the trend simply has no bands.
+   */
+  async #loadLimits(pen) {
+    const path = pen.tag.path;
+    const asset = pen.tag.asset_path || path.slice(0, Math.max(0, path.lastIndexOf("/")));
+    let body;
+    try {
+      body = await this.#api.get("/api/v1/alarms", { state: "all", asset });
+    } catch {
+      return; // no bands is the honest picture when the limits cannot be read
+    }
+    if (!this.#pens.includes(pen)) return; // removed meanwhile
+    pen.limits = tagLimits(Array.isArray(body?.alarms) ? body.alarms : [], path);
+    this.#renderLimits();
+    if (pen.limits.length > 0) this.#rebuild();
+  }
+
+  /** The limits beside each pen's name, so a band's value can be read without the chart. */
+  #renderLimits() {
+    let total = 0;
+    for (const li of this.#el.pens.querySelectorAll(".pen")) {
+      const pen = this.#pens.find((p) => p.tag.path === li.dataset.path);
+      const cell = li.querySelector(".pen-limits");
+      if (!pen || !cell) continue;
+      total += pen.limits.length;
+      const items = pen.limits.map((l) => {
+        const chip = document.createElement("span");
+        chip.className = "pen-limit";
+        chip.dataset.priority = l.priority;
+        chip.dataset.condition = l.condition;
+        chip.style.borderColor = PRIORITY_COLOURS[l.priority] ?? "#868e96";
+        chip.textContent = `${l.condition} ${formatWithUnit(l.limit, readoutTag(pen.tag, l.limit))}`;
+        chip.title = `${l.id}: ${l.priority} priority`;
+        return chip;
+      });
+      cell.replaceChildren(...items);
+    }
+    this.#el.chart.dataset.alarmLimits = String(total);
   }
 
   /** Take the pen of `path` off the chart; the last one closes the panel. */
@@ -330,6 +376,11 @@ export class TrendPanel {
       if (!seen.includes(key)) {
         seen.push(key);
         scales[key] = { auto: true };
+        // The alarm limits of the pens on this scale stay in view, so their bands are seen.
+        const limits = this.#pens
+          .filter((p) => `y:${p.tag.unit || p.tag.path}` === key)
+          .flatMap((p) => p.limits.map((l) => l.limit));
+        if (limits.length > 0) scales[key].range = (u, min, max) => withLimits(min, max, limits);
         if (seen.length <= 2) {
           axes.push({
             scale: key,
@@ -383,10 +434,48 @@ export class TrendPanel {
       // The pens list above the chart is the legend: it shows the values under the cursor.
       legend: { show: false },
       cursor: { drag: { x: true, y: false, setScale: false } },
-      hooks: { setSelect: [(u) => this.#zoomTo(u)], setCursor: [(u) => this.#readout(u.cursor.idx)] },
+      hooks: {
+        setSelect: [(u) => this.#zoomTo(u)],
+        setCursor: [(u) => this.#readout(u.cursor.idx)],
+        drawAxes: [(u) => this.#drawLimits(u, series)],
+      },
     };
     this.#plot = new uPlot(opts, this.#data, this.#el.chart);
     this.#setScale();
+  }
+
+  /**
+   * Each limit alarm of a pen as a line at its limit and a faint band on the alarm side (above
+   * a hi/hihi limit, below a lo/lolo one), in its priority's colour, under the pens' lines.
+   */
+  #drawLimits(u, series) {
+    const { left, top, width, height } = u.bbox;
+    const ctx = u.ctx;
+    let drawn = 0;
+    ctx.save();
+    for (const [i, pen] of this.#pens.entries()) {
+      const scale = series[i + 1]?.scale;
+      if (!scale || pen.limits.length === 0) continue;
+      for (const l of pen.limits) {
+        const y = u.valToPos(l.limit, scale, true);
+        if (!Number.isFinite(y)) continue;
+        const colour = PRIORITY_COLOURS[l.priority] ?? "#868e96";
+        const edge = bandAbove(l.condition) ? top : top + height;
+        const y0 = Math.max(top, Math.min(top + height, y));
+        ctx.fillStyle = `${colour}1f`;
+        ctx.fillRect(left, Math.min(y0, edge), width, Math.abs(edge - y0));
+        ctx.strokeStyle = colour;
+        ctx.lineWidth = 1.5 * (globalThis.devicePixelRatio || 1);
+        ctx.setLineDash([8, 4]);
+        ctx.beginPath();
+        ctx.moveTo(left, y0);
+        ctx.lineTo(left + width, y0);
+        ctx.stroke();
+        drawn += 1;
+      }
+    }
+    ctx.restore();
+    this.#el.chart.dataset.alarmBands = String(drawn);
   }
 
   #zoomTo(u) {
@@ -476,10 +565,13 @@ export class TrendPanel {
       remove.setAttribute("aria-label", `Remove ${pen.tag.path} from the trend`);
       const value = document.createElement("span");
       value.className = "pen-value";
-      li.append(swatch, label, value, remove);
+      const limits = document.createElement("span");
+      limits.className = "pen-limits";
+      li.append(swatch, label, value, limits, remove);
       return li;
     });
     this.#el.pens.replaceChildren(...items);
+    this.#renderLimits();
     this.#renderCandidates();
   }
 
@@ -553,6 +645,16 @@ function describe(history) {
 /** The tag for formatting `v`: an average of an integer counter is shown with decimals. */
 function readoutTag(tag, v) {
   return tag.data_type === "int" && !Number.isInteger(v) ? { ...tag, data_type: "float" } : tag;
+}
+
+/** A value scale's [min, max] widened to hold `limits`, with a little room around them. */
+function withLimits(min, max, limits) {
+  const values = [min, max, ...limits].filter((v) => v !== null && Number.isFinite(v));
+  if (values.length === 0) return [0, 1];
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const pad = (hi - lo) * 0.05 || Math.abs(hi) * 0.05 || 1;
+  return [lo - pad, hi + pad];
 }
 
 function axisLabel(tag, v) {
