@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from kiln.alarms.records import ALARMS_TARGET, asset_of
 from kiln.api.audit_trail import actor_of, audit
-from kiln.api.auth import Require, ValuesReader
+from kiln.api.auth import Require, SystemReader, ValuesReader
 from kiln.api.deps import PlatformDep
 from kiln.core.bus import (
     Command,
@@ -43,6 +43,7 @@ Shelver = Annotated[Principal, Depends(Require(Permission.ALARMS_SHELVE))]
 ConfigEditor = Annotated[Principal, Depends(Require(Permission.CONFIG_EDIT))]
 
 DEADLINE_S = 10.0
+NOTIFIER = "notifications"  # the notifier's command target (kiln.alarms.notify.commands)
 _JOURNAL_COLUMNS = (
     "seq", "source_us", "recorded_us", "alarm_id", "asset", "priority", "occurrence", "event",
     "old_state", "new_state", "announced", "value", "user", "comment", "message",
@@ -51,21 +52,26 @@ CSV_MAX_ROWS = 100_000
 _PAGE = 10_000
 
 
-async def ask(platform: Platform, name: str, args: Mapping[str, Any]) -> Mapping[str, Any]:
-    """One command to the alarm engine, its failures as HTTP answers."""
+async def ask(
+    platform: Platform,
+    name: str,
+    args: Mapping[str, Any],
+    *,
+    target: str = ALARMS_TARGET,
+    who: str = "the alarm engine",
+) -> Mapping[str, Any]:
+    """One command to the alarm engine (or the notifier), its failures as HTTP answers."""
     try:
-        return await platform.bus.request(Command(ALARMS_TARGET, name, args), timeout_s=DEADLINE_S)
+        return await platform.bus.request(Command(target, name, args), timeout_s=DEADLINE_S)
     except NoResponderError:
         raise HTTPException(
             503,
-            "the alarm engine is not running (it is not installed, stopped, or in a process "
-            "that cannot be reached now); retry shortly",
+            f"{who} is not running (it is not installed, stopped, or in a process that "
+            "cannot be reached now); retry shortly",
             headers={"Retry-After": "5"},
         ) from None
     except CommandTimeoutError:
-        raise HTTPException(
-            504, f"no answer from the alarm engine within {DEADLINE_S:g} s"
-        ) from None
+        raise HTTPException(504, f"no answer from {who} within {DEADLINE_S:g} s") from None
     except CommandError as err:
         status = {CommandFailure.NOT_FOUND: 404, CommandFailure.INVALID: 400}.get(err.kind, 502)
         raise HTTPException(status, str(err)) from None
@@ -365,6 +371,40 @@ async def comment(
     return await _act(
         request, who, platform, Permission.ALARMS_ACK, alarm_id, "comment", args, args
     )
+
+
+# -- notifications ------------------------------------------------------------------------
+
+
+@router.get("/notifications")
+async def deliveries(
+    who: SystemReader,
+    platform: PlatformDep,
+    status: Annotated[str | None, Query(description="sending, sent, failed or dead")] = None,
+    alarm: Annotated[str | None, Query(description="one alarm id")] = None,
+    since: Annotated[str | None, Query(description="ISO 8601, epoch ms, or -1h")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> Mapping[str, Any]:
+    """Every notification delivery (webhook, email) with its attempts; dead letters are
+    `status=dead`."""
+    now = platform.clock.now_us()
+    args = {
+        "status": status,
+        "alarm_id": alarm,
+        "since_us": _time(since, now, 0) if since else None,
+        "limit": limit,
+    }
+    return await ask(platform, "deliveries", args, target=NOTIFIER, who="the notifier")
+
+
+@router.post("/notifications/{delivery_id}/retry")
+async def retry_delivery(
+    request: Request, delivery_id: str, who: SystemReader, platform: PlatformDep
+) -> Mapping[str, Any]:
+    """Send a dead letter again."""
+    reply = await ask(platform, "retry", {"id": delivery_id}, target=NOTIFIER, who="the notifier")
+    await audit(request, category=Category.ALARM, action="notification_retry", target=delivery_id)
+    return reply
 
 
 # -- definitions --------------------------------------------------------------------------

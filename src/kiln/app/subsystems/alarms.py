@@ -11,6 +11,9 @@ from prometheus_client.registry import Collector
 
 from kiln.alarms.compile import AlarmConfigError, compile_alarms
 from kiln.alarms.engine import AlarmEngine, Declared
+from kiln.alarms.notify.service import NotificationService
+from kiln.alarms.notify.settings import NotificationSettings
+from kiln.alarms.notify.store import NotificationStore
 from kiln.alarms.settings import AlarmSettings
 from kiln.alarms.store import AlarmStore
 from kiln.api.routers import alarms
@@ -28,6 +31,12 @@ def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
         compile_alarms(declared.types, declared.assets, declared.tag_alarms)
     except AlarmConfigError as err:
         raise ConfigError(f"alarms: {err}") from None
+    services: list[tuple[Service, Stage]] = []
+    notes = settings.section(NotificationSettings)
+    if notes.pipelines:
+        # Before the engine: it subscribes before the engine publishes its first transitions.
+        store = NotificationStore(notes.url_in(settings.data_dir))
+        services.append((NotificationService(notes, store), Stage.ENGINES))
     engine = AlarmEngine(
         AlarmStore(conf.url_in(settings.data_dir)),
         declared,
@@ -35,7 +44,8 @@ def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
         note_required=conf.note_required,
         tick_s=conf.tick_s,
     )
-    return ((engine, Stage.ENGINES),)
+    services.append((engine, Stage.ENGINES))
+    return services
 
 
 class AlarmCollector(Collector):
@@ -75,7 +85,15 @@ class AlarmCollector(Collector):
 
 SUBSYSTEM = Subsystem(
     name="alarms",
-    sections=(SettingsSection("alarms", AlarmSettings, AlarmSettings, "alarms and the journal"),),
+    sections=(
+        SettingsSection("alarms", AlarmSettings, AlarmSettings, "alarms and the journal"),
+        SettingsSection(
+            "notifications",
+            NotificationSettings,
+            NotificationSettings,
+            "alarm notification pipelines, users and channels",
+        ),
+    ),
     services=_services,
     routers=(Mount(alarms.router),),
     collectors=lambda platform: (AlarmCollector(platform),),
