@@ -329,7 +329,9 @@ class AlarmEngine:
             spec = self.specs.get(change.alarm_id)
             if rec is None or spec is None:
                 continue
-            rec = replace(rec, value=_json_value(change.value), limit=change.limit)
+            if change.event not in ("suppress_on", "suppress_off"):
+                # A suppression condition's change says nothing of the alarm's own value.
+                rec = replace(rec, value=_json_value(change.value), limit=change.limit)
             if change.event == "realarm":
                 rec = replace(rec, message=_render(spec, rec))
                 pending.records[rec.id] = rec
