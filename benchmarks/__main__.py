@@ -16,6 +16,7 @@ import sys
 import time
 
 SUITES = {
+    "alarm_detection": "benchmarks.bench_alarm_detection",
     "alarm_eval": "benchmarks.bench_alarm_eval",
     "bus_nats": "benchmarks.bench_bus_nats",
     "historian": "benchmarks.bench_historian",

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from engine_helpers import Rig, S, alarm_id, row, running_engine
 
-from kiln.core.bus import CommandError, CommandFailure
+from kiln.core.bus import BusError, CommandError, CommandFailure
+from kiln.core.bus import Event as BusEvent
 
 HOT = alarm_id("hot:hi")
 OP = "op1"
@@ -319,3 +320,33 @@ async def test_activating_again_after_clearing_opens_a_new_occurrence(tmp_path: 
         assert [e.source_us for e in entries if e.event == "becomes_abnormal"] == [t1, t2, t3]
         assert rig.record(HOT).active_since_us == t3
         await assert_events_mirror_journal(rig)
+
+
+async def test_a_transition_whose_event_failed_is_published_from_the_journal(
+    tmp_path: Path,
+) -> None:
+    """The journal is the outbox: an entry committed while the bus refused its event goes out
+    at the next tick, in journal order, with the same event id (listeners drop duplicates)."""
+    hot = {"kind": "limit", "name": "hot", "tag": "temp", "hi": {"value": 80}}
+    async with running_engine(tmp_path, hot) as rig:
+        bus = rig.platform.bus
+        real = bus.publish_event
+        down = [True]
+
+        async def flaky(event: BusEvent) -> int:
+            if down[0]:
+                raise BusError("the broker is away")
+            return await real(event)
+
+        bus.publish_event = flaky  # type: ignore[method-assign]
+        await rig.feed("temp", 90.0)
+        assert [e.event for e in rig.journal()] == ["becomes_abnormal"]
+        assert await rig.published() == []
+        down[0] = False
+        await rig.advance(1)
+        (event,) = await rig.published()
+        (entry,) = rig.journal()
+        assert event.id == f"{entry.alarm_id}#{entry.seq}"
+        assert event.data["entry"]["event"] == "becomes_abnormal"
+        await rig.feed("temp", 50.0)
+        assert [e.data["entry"]["event"] for e in await rig.published()] == ["returns_to_normal"]

@@ -573,7 +573,7 @@ def test_an_acknowledgement_committed_survives_kill_9(db_url: str, tmp_path: Pat
 
 def test_migrated_schema_matches_the_tables(store: AlarmStore) -> None:
     with store.engine.connect() as conn:
-        assert migrations.current_revision(conn) == migrations.head_revision() == "0001"
+        assert migrations.current_revision(conn) == migrations.head_revision() == "0002"
         context = MigrationContext.configure(
             conn, opts={"compare_type": True, "version_table": VERSION_TABLE}
         )

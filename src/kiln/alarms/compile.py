@@ -160,6 +160,21 @@ def _tag_refs(alarm: AlarmDef) -> list[tuple[str, str]]:
     return refs
 
 
+def referenced_paths(asset: str, definition: AlarmDef) -> list[str]:
+    """The full path of every tag a definition on `asset` reads, in order of first mention:
+    its tag, limit values and set-point that are tags, and the names in its expression and
+    `suppress_when`. Bare names resolve under `asset` as compiling resolves them; nothing is
+    checked against a type, so the API can decide who may read them before the engine
+    compiles."""
+    refs = [ref for _, ref in _tag_refs(definition)]
+    if isinstance(definition, ExpressionAlarm):
+        refs.extend(expression_names(definition.expression))
+    if definition.suppress_when is not None:
+        refs.extend(expression_names(definition.suppress_when))
+    paths = (ref if "/" in ref else f"{asset}/{ref}" for ref in refs)
+    return list(dict.fromkeys(paths))
+
+
 def _specs(asset: _Asset, alarm: AlarmDef, tag_defs: dict[str, TagDef]) -> Iterator[AlarmSpec]:
     """The alarms one definition makes on one asset."""
 
@@ -233,4 +248,4 @@ def _check_states(asset: str, alarm: DiscreteAlarm, names: dict[int, str] | None
             )
 
 
-__all__ = ["AlarmConfigError", "compile_alarms", "expression_names"]
+__all__ = ["AlarmConfigError", "compile_alarms", "expression_names", "referenced_paths"]

@@ -304,6 +304,7 @@ class AlarmDetector:
             [never if r.stale_s is None else _us(r.stale_s) for r in self._rules], dtype=np.int64
         )
         self._stale_raw = np.zeros(n, dtype=bool)
+        self._stale_busy = np.zeros(n, dtype=bool)  # staleness ended, its off-delay running
         self._state: dict[int, _TagState] = {}
         self.late_points = 0
 
@@ -421,6 +422,7 @@ class AlarmDetector:
                 out,
             )
             self._stale_raw[i] = False
+            self._stale_busy[i] = not gate.idle  # an off-delay may still be running
 
     def tick(self, now_us: int) -> list[Transition]:
         """Let time pass to `now_us`: expired delays, due re-alarms and stale tags."""
@@ -441,12 +443,18 @@ class AlarmDetector:
                 out,
             )
             self._stale_raw[i] = True
-        for i, ts in self._state.items():
+        # Only tags with an alarm pending or active have delays or re-alarms to fall due.
+        for i in np.flatnonzero(self._engaged | self._stale_raw | self._stale_busy).tolist():
+            ts = self._state.get(i)
+            if ts is None:
+                continue
             tag, rules = self._tags[i], self._rules[i]
             for kind, gate in ts.gates.items():
                 if not gate.idle:
                     _fire(tag, kind, gate, self._timing(rules, kind), now_us, True, out)
             self._engaged[i] = self._any_engaged(ts)
+            stale = ts.gates.get("stale")
+            self._stale_busy[i] = stale is not None and not stale.idle and not self._stale_raw[i]
         out.sort(key=lambda t: t.source_us)
         return out
 

@@ -20,10 +20,12 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from kiln.alarms.compile import AlarmConfigError, compile_alarms
 from kiln.alarms.definitions import AlarmDef, LimitAlarm, Priority
 from kiln.alarms.engine_commands import EngineCommands
+from kiln.alarms.errors import ActionRefused, UnknownAlarm
 from kiln.alarms.evaluate import Evaluator
 from kiln.alarms.records import (
     ALARMS_TARGET,
@@ -97,10 +99,6 @@ class _Pending:
     entries: list[JournalEntry] = field(default_factory=list)
 
 
-class ActionRefused(ValueError):
-    """An operator action that cannot apply; the message says why (answered as 400)."""
-
-
 class AlarmEngine:
     """The `alarms` service. `store` is not yet open; the engine opens it at start."""
 
@@ -127,6 +125,11 @@ class AlarmEngine:
         self.records: dict[str, AlarmRecord] = {}
         self._evaluator = Evaluator(())
         self._lock = asyncio.Lock()
+        self._defining = asyncio.Lock()  # one change of the API definitions at a time
+        self.skipped: list[str] = []  # API definitions that do not compile (in health)
+        self._published_seq = 0  # the last journal entry published on the bus
+        self._committed_seq = 0  # the last journal entry committed
+        self._shelved: set[str] = set()  # alarms with a shelve that expires (tick checks them)
         self._platform: Platform | None = None
         self._clock: Clock | None = None
         self._sub: ValueSubscription | None = None
@@ -140,14 +143,17 @@ class AlarmEngine:
         self._platform, self._clock = platform, platform.clock
         await asyncio.to_thread(self.store.open)
         stored = await asyncio.to_thread(self.store.definitions)
-        self.specs = {s.id: s for s in self._compile(stored)}
+        self.specs = {s.id: s for s in self._compile_tolerant(stored)}
         self.records = await asyncio.to_thread(self.store.load)
         await self._reconcile()
+        self._published_seq = await asyncio.to_thread(self.store.published_seq)
+        self._committed_seq = await asyncio.to_thread(self.store.last_seq)
         # Subscribe before asking for current values: nothing published meanwhile is missed.
         self._sub = platform.bus.subscribe(
             "alarms", max_points=self.queue_points, overflow=Overflow.BLOCK
         )
         self._server = await platform.bus.serve(ALARMS_TARGET, EngineCommands(self))
+        await self._catch_up()  # what was committed but not published before a crash
         await self._evaluate_current()
         self._tasks = [
             platform.spawn(self._value_loop(self._sub), name="alarms-values"),
@@ -163,8 +169,12 @@ class AlarmEngine:
         if self._sub is not None:
             self._sub.close()
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
+        # Cancelled only while we hold the lock: never in the middle of a commit (the worker
+        # thread would go on writing while the store closes, and what it committed would never
+        # be published).
+        async with self._lock:
+            for task in tasks:
+                task.cancel()
         if tasks:
             await asyncio.wait(tasks)
         async with self._lock:
@@ -175,7 +185,9 @@ class AlarmEngine:
         status = self._status
         if status is Status.OK and any(t.done() for t in self._tasks):
             status = Status.FAILED
-        elif status is Status.OK and self.stats.commit_failures and self.stats.last_error:
+        elif status is Status.OK and (
+            (self.stats.commit_failures and self.stats.last_error) or self.skipped
+        ):
             status = Status.DEGRADED
         return Health(
             status,
@@ -186,6 +198,7 @@ class AlarmEngine:
                 "points": self.stats.points,
                 "transitions": self.stats.transitions,
                 "commit_failures": self.stats.commit_failures,
+                **({"definitions_skipped": self.skipped} if self.skipped else {}),
                 **({"last_error": self.stats.last_error} if self.stats.last_error else {}),
             },
         )
@@ -202,6 +215,27 @@ class AlarmEngine:
             d.types, d.assets, d.tag_alarms, [(s.asset, s.definition) for s in stored]
         )
 
+    def _compile_tolerant(self, stored: Sequence[StoredDefinition]) -> list[AlarmSpec]:
+        """Compile with the API definitions; one that no longer fits the plant (its tag left
+        the asset type, say) is skipped and reported in health, never stops the rest."""
+        self.skipped = []
+        try:
+            return self._compile(stored)
+        except AlarmConfigError:
+            pass
+        kept: list[StoredDefinition] = []
+        for one in stored:
+            try:
+                self._compile([*kept, one])
+            except AlarmConfigError as err:
+                self.skipped.append(f"{one.asset}/{one.definition.name}: {err}")
+                _LOGGER.error(
+                    "Alarm definition skipped: %s/%s: %s", one.asset, one.definition.name, err
+                )
+            else:
+                kept.append(one)
+        return self._compile(kept)
+
     async def _reconcile(self) -> None:
         """Records for new alarms, none for alarms no longer defined; a fresh evaluator that
         knows which alarms were active or suppressed when the engine last stopped."""
@@ -210,10 +244,13 @@ class AlarmEngine:
             await asyncio.to_thread(self.store.delete_records, gone)
             for i in gone:
                 del self.records[i]
+        new = [i for i in self.specs if i not in self.records]
+        # An alarm defined again goes on counting its occurrences where it stopped.
+        last = await asyncio.to_thread(self.store.last_occurrences, new) if new else {}
         for spec in self.specs.values():
             old = self.records.get(spec.id)
             self.records[spec.id] = (
-                _fresh_record(spec)
+                _fresh_record(spec, last.get(spec.id, 0))
                 if old is None
                 else replace(
                     old,
@@ -224,6 +261,11 @@ class AlarmEngine:
                 )
             )
         self.stats.alarms = len(self.specs)
+        self._shelved = {i for i, r in self.records.items() if r.state.unshelve_at_us is not None}
+        self._evaluator = self._fresh_evaluator()
+
+    def _fresh_evaluator(self) -> Evaluator:
+        """An evaluator that knows which alarms the records say are active or suppressed."""
         evaluator = Evaluator(list(self.specs.values()))
         # Re-alarms count from now: the ones that fell due while the engine was down would
         # only flood the journal with announcements nobody could have heard.
@@ -232,7 +274,7 @@ class AlarmEngine:
             {i: now for i, r in self.records.items() if _active(r)},
             [i for i, r in self.records.items() if r.state.suppressed],
         )
-        self._evaluator = evaluator
+        return evaluator
 
     async def redefine(self, stored: Sequence[StoredDefinition]) -> None:
         """Compile with these API definitions (raises AlarmConfigError), then switch to them."""
@@ -282,22 +324,28 @@ class AlarmEngine:
             except SubscriptionClosed:
                 return
             batches = [first, *sub.drain(self.queue_points)]
-            for batch in batches:
-                try:
-                    await self.apply_batch(batch)
-                except Exception as err:
-                    # One bad batch (or a store outage) must not stop alarming on the next.
-                    self.stats.last_error = f"{type(err).__name__}: {err}"
-                    _LOGGER.exception("Alarm engine: a batch of %d points failed", len(batch))
+            try:
+                await self.apply_batches(batches)
+            except Exception as err:
+                # One bad batch (or a store outage) must not stop alarming on the next.
+                self.stats.last_error = f"{type(err).__name__}: {err}"
+                _LOGGER.exception("Alarm engine: %d batches failed", len(batches))
 
     async def apply_batch(self, batch: ValueBatch) -> list[JournalEntry]:
+        return await self.apply_batches([batch])
+
+    async def apply_batches(self, batches: Sequence[ValueBatch]) -> list[JournalEntry]:
+        """Evaluate the batches in order and commit what they changed in one transaction:
+        batches that queued up behind a slow commit share the next one."""
         async with self._lock:
-            self.stats.batches += 1
-            self.stats.points += len(batch)
-            changes = self._evaluator.evaluate(batch)
-            if not changes:
-                return []
-            return await self._commit(self._apply_changes(changes))
+            pending = _Pending()
+            for batch in batches:
+                self.stats.batches += 1
+                self.stats.points += len(batch)
+                changes = self._evaluator.evaluate(batch)
+                if changes:
+                    self._apply_changes(changes, pending)
+            return await self._commit(pending)
 
     async def _tick_loop(self) -> None:
         assert self._clock is not None
@@ -313,16 +361,17 @@ class AlarmEngine:
         """Let time pass: delays and re-alarms fall due, stale tags alarm, shelves expire."""
         async with self._lock:
             now = self.now_us()
-            pending = self._apply_changes(self._evaluator.tick(now))
-            for rec in list(self.records.values()):
-                rec = pending.records.get(rec.id, rec)
-                due = rec.state.unshelve_at_us
-                if due is not None and due <= now:
+            pending = self._apply_changes(self._evaluator.tick(now), _Pending())
+            for alarm_id in list(self._shelved):
+                rec = pending.records.get(alarm_id) or self.records.get(alarm_id)
+                due = None if rec is None else rec.state.unshelve_at_us
+                if rec is not None and due is not None and due <= now:
                     self._step(pending, rec, Event.SHELVE_EXPIRY, now, user="system")
+            if not pending.records and self._published_seq < self._committed_seq:
+                await self._catch_up()
             return await self._commit(pending)
 
-    def _apply_changes(self, changes: Sequence[ConditionChange]) -> _Pending:
-        pending = _Pending()
+    def _apply_changes(self, changes: Sequence[ConditionChange], pending: _Pending) -> _Pending:
         recorded = self.now_us()
         for change in changes:
             rec = pending.records.get(change.alarm_id) or self.records.get(change.alarm_id)
@@ -399,35 +448,68 @@ class AlarmEngine:
             return []
         try:
             entries = await asyncio.to_thread(
-                self.store.commit, list(pending.records.values()), pending.entries
+                partial(
+                    self.store.commit,
+                    list(pending.records.values()),
+                    pending.entries,
+                    published_seq=self._published_seq,
+                )
             )
         except Exception as err:
             self.stats.commit_failures += 1
             self.stats.last_error = f"commit failed: {type(err).__name__}: {err}"
+            # The evaluator has moved on, the records have not: start it again from the
+            # records, so the next value is judged against what is stored (nothing is lost:
+            # a condition still abnormal activates again).
+            self._evaluator = self._fresh_evaluator()
             raise
         self.records.update(pending.records)
+        for rec in pending.records.values():
+            if rec.state.unshelve_at_us is None:
+                self._shelved.discard(rec.id)
+            else:
+                self._shelved.add(rec.id)
         self.stats.transitions += len(entries)
-        await self._publish(entries)
+        if entries:
+            self._committed_seq = entries[-1].seq
+        if self._published_seq < self._committed_seq - len(entries):
+            await self._catch_up()  # an earlier publish failed: the journal has it
+        else:
+            await self._publish(entries)
         return entries
 
-    async def _publish(self, entries: Sequence[JournalEntry]) -> None:
+    async def _publish(self, entries: Sequence[JournalEntry]) -> bool:
+        """Publish in journal order, stopping at the first failure (the rest are published
+        again from the journal); whether all went out."""
         assert self._platform is not None
         now = self.now_us()
         for entry in entries:
-            rec = self.records[entry.alarm_id]
+            rec = self.records.get(entry.alarm_id)
+            alarm = rec.to_json(now) if rec is not None else None
             event = BusEvent(
                 kind=TRANSITION_KIND,
                 key=entry.alarm_id,
-                data={"entry": entry.to_json(), "alarm": rec.to_json(now)},
+                data={"entry": entry.to_json(), "alarm": alarm},
                 time_us=entry.source_us,
                 id=f"{entry.alarm_id}#{entry.seq}",
             )
             try:
                 await self._platform.bus.publish_event(event)
             except BusError as err:
-                # The journal has it; a listener catches up from the journal (seq) on restart.
                 self.stats.last_error = f"publish failed: {err}"
                 _LOGGER.warning("Alarm engine: could not publish %s: %s", event.id, err)
+                return False
+            self._published_seq = max(self._published_seq, entry.seq)
+        return True
+
+    async def _catch_up(self) -> None:
+        """Publish the journal entries committed but not published (after a crash or a bus
+        outage), oldest first, with the alarms' current records."""
+        while self._published_seq < self._committed_seq:
+            query = JournalQuery(after_seq=self._published_seq, ascending=True, limit=1000)
+            entries = await asyncio.to_thread(self.store.journal, query)
+            if not entries or not await self._publish(entries):
+                return
 
     # -- operator actions ----------------------------------------------------------------
 
@@ -443,12 +525,12 @@ class AlarmEngine:
     ) -> AlarmRecord:
         """One operator action on one alarm, committed before it returns.
 
-        Raises KeyError for an unknown alarm and ActionRefused when it cannot apply.
+        Raises UnknownAlarm for an unknown alarm and ActionRefused when it cannot apply.
         """
         async with self._lock:
             rec = self.records.get(alarm_id)
             if rec is None or alarm_id not in self.specs:
-                raise KeyError(alarm_id)
+                raise UnknownAlarm(alarm_id)
             self._check_note(rec, event, comment)
             pending = _Pending()
             try:
@@ -482,7 +564,7 @@ class AlarmEngine:
         async with self._lock:
             rec = self.records.get(alarm_id)
             if rec is None or alarm_id not in self.specs:
-                raise KeyError(alarm_id)
+                raise UnknownAlarm(alarm_id)
             now = self.now_us()
             new = replace(rec, note=comment)
             entry = _entry(new, "comment", now, now, user=user, comment=comment)
@@ -516,6 +598,10 @@ class AlarmEngine:
     async def define(self, stored: StoredDefinition) -> int:
         """Add or replace an API definition; refused (AlarmConfigError) if it does not compile
         with the rest. The number of alarms afterwards."""
+        async with self._defining:
+            return await self._define(stored)
+
+    async def _define(self, stored: StoredDefinition) -> int:
         current = [
             s
             for s in await self.stored_definitions()
@@ -527,10 +613,11 @@ class AlarmEngine:
         return len(self.specs)
 
     async def undefine(self, asset: str, name: str) -> bool:
-        if not await asyncio.to_thread(self.store.delete_definition, asset, name):
-            return False
-        await self.redefine(await self.stored_definitions())
-        return True
+        async with self._defining:
+            if not await asyncio.to_thread(self.store.delete_definition, asset, name):
+                return False
+            await self.redefine(await self.stored_definitions())
+            return True
 
     def listing(self, ids: Iterable[str] | None = None) -> list[AlarmRecord]:
         if ids is None:
@@ -538,7 +625,7 @@ class AlarmEngine:
         return [self.records[i] for i in ids if i in self.records]
 
 
-def _fresh_record(spec: AlarmSpec) -> AlarmRecord:
+def _fresh_record(spec: AlarmSpec, occurrence: int = 0) -> AlarmRecord:
     return AlarmRecord(
         id=spec.id,
         asset=spec.asset,
@@ -546,7 +633,7 @@ def _fresh_record(spec: AlarmSpec) -> AlarmRecord:
         condition=spec.condition,
         priority=spec.priority,
         tag=spec.tag,
-        state=AlarmState(),
+        state=AlarmState(occurrence=occurrence),
         limit=_configured_limit(spec),
     )
 
@@ -642,4 +729,4 @@ def _render(spec: AlarmSpec, rec: AlarmRecord) -> str:
         return spec.definition.message
 
 
-__all__ = ["ActionRefused", "AlarmConfigError", "AlarmEngine", "Declared"]
+__all__ = ["ActionRefused", "AlarmConfigError", "AlarmEngine", "Declared", "UnknownAlarm"]

@@ -26,6 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from kiln.alarms.compile import AlarmConfigError
 from kiln.alarms.definitions import AlarmDef, Priority
+from kiln.alarms.errors import UnknownAlarm
 from kiln.alarms.kpis import alarm_kpis
 from kiln.alarms.records import AlarmRecord
 from kiln.alarms.states import Event, State
@@ -88,6 +89,15 @@ def _opt_int(args: Mapping[str, Any], key: str) -> int | None:
     return value
 
 
+def _opt_str(args: Mapping[str, Any], key: str) -> str | None:
+    value = args.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _invalid(f"{key!r} must be a string")
+    return value
+
+
 def _names(args: Mapping[str, Any], key: str) -> list[str]:
     value = args.get(key) or []
     if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
@@ -107,7 +117,7 @@ class EngineCommands:
             raise _invalid(f"the alarm engine answers {', '.join(_COMMANDS)}, not {command.name!r}")
         try:
             result: Mapping[str, Any] = await handler(command.args)
-        except KeyError as err:
+        except UnknownAlarm as err:
             raise CommandError(CommandFailure.NOT_FOUND, f"no alarm {err.args[0]!r}") from None
         except ValueError as err:  # ActionRefused, AlarmConfigError, bad enum values
             raise _invalid(str(err)) from None
@@ -116,7 +126,7 @@ class EngineCommands:
     # -- reading -------------------------------------------------------------------------
 
     async def _list(self, args: Mapping[str, Any]) -> Mapping[str, Any]:
-        asset = args.get("asset")
+        asset = _opt_str(args, "asset")
         priorities = {Priority(p) for p in _names(args, "priorities")}
         states = _names(args, "states")
         unknown = [s for s in states if s not in STATE_FILTERS]
@@ -130,7 +140,7 @@ class EngineCommands:
         )
         by_priority = {p.value: 0 for p in Priority}
         for rec in self.engine.listing():
-            if isinstance(asset, str) and asset and not path_has_prefix(rec.asset, asset):
+            if asset is not None and not path_has_prefix(rec.asset, asset):
                 continue
             if priorities and rec.priority not in priorities:
                 continue
@@ -151,8 +161,8 @@ class EngineCommands:
         query = JournalQuery(
             start_us=_opt_int(args, "start_us"),
             end_us=_opt_int(args, "end_us"),
-            asset=args.get("asset") or None,
-            alarm_id=args.get("alarm_id") or None,
+            asset=_opt_str(args, "asset"),
+            alarm_id=_opt_str(args, "alarm_id"),
             priorities=tuple(Priority(p) for p in _names(args, "priorities")),
             events=tuple(_names(args, "events")),
             states=tuple(State(s) for s in _names(args, "states")),
@@ -171,7 +181,7 @@ class EngineCommands:
         positions = _opt_int(args, "positions") or 1
         if positions < 1:
             raise _invalid("positions must be 1 or more")
-        asset = args.get("asset") or None
+        asset = _opt_str(args, "asset")
         entries = await self.engine.entries_for_kpis(start, end, asset)
         records = [
             r
@@ -190,7 +200,7 @@ class EngineCommands:
         return kpis.to_json()
 
     async def _definitions(self, args: Mapping[str, Any]) -> Mapping[str, Any]:
-        asset = args.get("asset") or None
+        asset = _opt_str(args, "asset")
         stored = await self.engine.stored_definitions()
         return {
             "definitions": [
@@ -221,7 +231,7 @@ class EngineCommands:
         for alarm_id in ids:
             try:
                 rec = await self.engine.act(alarm_id, Event.ACKNOWLEDGE, user=user, comment=note)
-            except KeyError:
+            except UnknownAlarm:
                 results.append({"id": alarm_id, "ok": False, "error": "no such alarm"})
             except ValueError as err:
                 results.append({"id": alarm_id, "ok": False, "error": str(err)})

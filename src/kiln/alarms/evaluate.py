@@ -442,11 +442,14 @@ class Evaluator:
             return []
         index = self._index
         gidx = np.fromiter((index.get(p, -1) for p in batch.paths), np.int64, count=len(batch))
-        raw = np.asarray(batch.values)
-        if raw.dtype.kind in "fiub":
+        try:
+            raw = np.asarray(batch.values)
+        except ValueError:  # ragged: a list or dict among the values; each is judged alone
+            raw = np.empty(0, dtype=object)
+        if raw.dtype.kind in "fiub" and raw.ndim == 1:
             values = raw.astype(np.float64, copy=False)
         else:
-            values = np.array([_number(v) for v in batch.values], dtype=np.float64)
+            values = np.fromiter((_number(v) for v in batch.values), np.float64, len(batch))
         source = np.asarray(batch.source_us, dtype=np.int64)
         quality = np.asarray(batch.qualities, dtype=np.int64)
         pos = np.arange(len(batch))

@@ -126,3 +126,13 @@ ALARM_DEFINITIONS = Table(
     Column("updated_us", BigInteger, nullable=False),
     PrimaryKeyConstraint("asset", "name"),
 )
+
+# One row (id 1): the seq of the last journal entry published on the bus, written with the
+# next commit, so entries committed but not published (a crash between the two, a bus outage)
+# are published again at start (their event ids let listeners drop what they already had).
+ALARM_OUTBOX = Table(
+    "alarm_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("published_seq", BigInteger, nullable=False),
+)

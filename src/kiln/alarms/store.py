@@ -28,16 +28,18 @@ from sqlalchemy import (
     Insert,
     and_,
     delete,
+    func,
     insert,
     or_,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kiln.alarms import migrations
 from kiln.alarms.definitions import AlarmDef, Priority
 from kiln.alarms.records import AlarmRecord, Condition, JournalEntry
-from kiln.alarms.schema import ALARM_DEFINITIONS, ALARM_JOURNAL, ALARM_RECORDS
+from kiln.alarms.schema import ALARM_DEFINITIONS, ALARM_JOURNAL, ALARM_OUTBOX, ALARM_RECORDS
 from kiln.alarms.states import AlarmState, Event, Shelving, State
 from kiln.db.engines import FOREIGN_KEYS, SYNCHRONOUS_FULL, WAL, create_db_engine
 from kiln.db.urls import redact
@@ -154,7 +156,11 @@ class AlarmStore:
             return {row["id"]: _record(row) for row in rows}
 
     def commit(
-        self, records: Sequence[AlarmRecord], entries: Sequence[JournalEntry]
+        self,
+        records: Sequence[AlarmRecord],
+        entries: Sequence[JournalEntry],
+        *,
+        published_seq: int | None = None,
     ) -> list[JournalEntry]:
         """Upsert `records` and append `entries` in one transaction; the entries with `seq`.
 
@@ -168,14 +174,58 @@ class AlarmStore:
                 "pass each alarm's newest record once"
             )
         with self.engine.begin() as conn:
+            if published_seq is not None:
+                _set_published(conn, published_seq)
             if records:
                 conn.execute(_upsert_records(conn), [_record_row(r) for r in records])
             if not entries:
                 return []
-            # Ordered RETURNING: each seq comes back with the entry it was given to.
-            append = insert(ALARM_JOURNAL).returning(_J.seq, sort_by_parameter_order=True)
-            seqs = conn.execute(append, [_entry_row(e) for e in entries]).scalars().all()
+            rows = [_entry_row(e) for e in entries]
+            seqs: Sequence[int]
+            if conn.dialect.name == "sqlite":
+                # One executemany, then the last seq: SQLite holds its single write lock for
+                # the whole transaction, so the rows just inserted got the n numbers up to it,
+                # in order (AUTOINCREMENT, never reused). Ordered RETURNING would run one
+                # statement per row there: on a burst of transitions, most of the commit.
+                conn.execute(insert(ALARM_JOURNAL), rows)
+                last = conn.execute(select(func.max(_J.seq))).scalar_one()
+                seqs = range(last - len(rows) + 1, last + 1)
+            else:
+                # Ordered RETURNING: each seq comes back with the entry it was given to.
+                append = insert(ALARM_JOURNAL).returning(_J.seq, sort_by_parameter_order=True)
+                seqs = conn.execute(append, rows).scalars().all()
         return [replace(e, seq=seq) for e, seq in zip(entries, seqs, strict=True)]
+
+    def published_seq(self) -> int:
+        """The last journal entry known to be published on the bus (0: none)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(ALARM_OUTBOX.c.published_seq).where(ALARM_OUTBOX.c.id == 1)
+            ).first()
+        return 0 if row is None else int(row[0])
+
+    def last_seq(self) -> int:
+        """The newest journal entry's seq (0: an empty journal)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(_J.seq), 0))).scalar_one())
+
+    def set_published(self, seq: int) -> None:
+        with self.engine.begin() as conn:
+            _set_published(conn, seq)
+
+    def last_occurrences(self, ids: Sequence[str]) -> dict[str, int]:
+        """Each alarm's highest occurrence in the journal (alarms with none are left out): an
+        alarm defined again goes on counting where it stopped."""
+        out: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(ids)), _IN_CHUNK):
+                stmt = (
+                    select(_J.alarm_id, func.max(_J.occurrence))
+                    .where(_J.alarm_id.in_(chunk))
+                    .group_by(_J.alarm_id)
+                )
+                out.update({str(a): int(n) for a, n in conn.execute(stmt)})
+        return out
 
     def delete_records(self, ids: Sequence[str]) -> None:
         """Forget the current records of alarms no longer defined (their journal stays)."""
@@ -470,6 +520,14 @@ def _escape_like(text: str) -> str:
 def _check_limit(limit: int) -> None:
     if limit < 1:
         raise ValueError(f"a journal query's limit must be 1 or more, got {limit}")
+
+
+def _set_published(conn: Connection, seq: int) -> None:
+    updated = conn.execute(
+        update(ALARM_OUTBOX).where(ALARM_OUTBOX.c.id == 1).values(published_seq=seq)
+    )
+    if updated.rowcount == 0:
+        conn.execute(insert(ALARM_OUTBOX).values(id=1, published_seq=seq))
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

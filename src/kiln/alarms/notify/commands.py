@@ -17,7 +17,7 @@ MAX_LIMIT = 10_000
 
 
 class NotificationCommands:
-    """A bus command handler: `deliveries` (filters: status, alarm_id, since_us; limit) and
+    """A bus command handler: `deliveries` (filters: id, status, alarm_id, since_us; limit) and
     `retry` (id: a dead letter, sent again)."""
 
     def __init__(self, service: NotificationService) -> None:
@@ -45,6 +45,14 @@ class NotificationCommands:
         limit = _int(args, "limit") or 100
         if not 1 <= limit <= MAX_LIMIT:
             raise CommandError(CommandFailure.INVALID, f"limit must be 1 to {MAX_LIMIT}")
+        delivery_id = args.get("id")
+        if delivery_id is not None:
+            # One delivery by id, e.g. for the API to check who may see it before a retry.
+            if not isinstance(delivery_id, str) or not delivery_id:
+                raise CommandError(CommandFailure.INVALID, "id must be a delivery's id (a string)")
+            found = await asyncio.to_thread(self.service.store.get, delivery_id)
+            one = [] if found is None else [found.to_json()]
+            return {"deliveries": [d for d in one if _matches(d, args)]}
         rows = await asyncio.to_thread(
             self.service.store.deliveries,
             status=cast(Status | None, status),
@@ -80,3 +88,14 @@ def _int(args: Mapping[str, Any], name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise CommandError(CommandFailure.INVALID, f"{name} must be a number, got {value!r}")
     return int(value)
+
+
+def _matches(delivery: Mapping[str, Any], args: Mapping[str, Any]) -> bool:
+    """Whether one delivery (as JSON) passes the other filters of `deliveries`, as the store's
+    query applies them to a listing."""
+    status, alarm_id, since = args.get("status"), args.get("alarm_id"), _int(args, "since_us")
+    return (
+        (status is None or delivery["status"] == status)
+        and (alarm_id is None or delivery["alarm_id"] == alarm_id)
+        and (since is None or delivery["created_us"] >= since)
+    )

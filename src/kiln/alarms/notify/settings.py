@@ -9,6 +9,7 @@ the field named, not at three in the morning when the first alarm arrives.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from kiln.alarms.definitions import Expression, Priority
 from kiln.core.config import DatabaseUrl
 from kiln.core.settings import Section
-from kiln.core.values import validate_path
+from kiln.core.values import MAX_PATH_LENGTH
 from kiln.db.urls import require_postgres_driver, sqlite_url
 
 ChannelKind = Literal["email", "webhook"]
@@ -203,7 +204,22 @@ class PipelineSettings(_Strict):
     @field_validator("subtree")
     @classmethod
     def _path(cls, path: str | None) -> str | None:
-        return None if path is None else validate_path(path)
+        # An asset path, not a tag path: one segment (an enterprise, `acme`) is a subtree too,
+        # so only the segments are checked, not the tag rule's "two segments at least".
+        if path is None:
+            return None
+        if len(path) > MAX_PATH_LENGTH:
+            raise ValueError(
+                f"subtree is {len(path)} characters long; the limit is {MAX_PATH_LENGTH}"
+            )
+        for segment in path.split("/"):
+            if not re.fullmatch(_NAME, segment):
+                raise ValueError(
+                    f"subtree {path!r} has an invalid segment {segment!r}: segments are 1-64 "
+                    "characters of letters, digits, '_', '-' and '.', not starting with '-' or "
+                    "'.' (e.g. acme or acme/plant1/line1)"
+                )
+        return path
 
 
 class NotificationSettings(Section):

@@ -3,7 +3,9 @@
 Every route talks to the alarm engine through bus commands (target `alarms`,
 `kiln.alarms.engine_commands`), so the engine may run in this process or another. Reading
 needs values:read over the alarm's asset; acknowledging alarms:ack; shelving, unshelving and
-out of service alarms:shelve; definitions config:edit. Scopes are checked per alarm on the
+out of service alarms:shelve; definitions config:edit over the asset and values:read over every
+tag they read; notification deliveries system:read, filtered to those whose alarms the caller
+sees, and retrying one alarms:ack over its alarms as well. Scopes are checked per alarm on the
 asset its id starts with (`records.asset_of`): an alarm outside the caller's subtrees is "no
 such alarm", never a hint that it exists. Every operator action is audited (category alarm).
 """
@@ -17,8 +19,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from kiln.alarms.compile import referenced_paths
+from kiln.alarms.definitions import AlarmDef
 from kiln.alarms.records import ALARMS_TARGET, asset_of
 from kiln.api.audit_trail import actor_of, audit
 from kiln.api.auth import Require, SystemReader, ValuesReader
@@ -30,13 +34,26 @@ from kiln.core.bus import (
     CommandTimeoutError,
     NoResponderError,
 )
+from kiln.core.errors import InvalidPathError
 from kiln.core.platform import Platform
 from kiln.core.timespec import parse_time_us
+from kiln.core.values import path_has_prefix, validate_path
 from kiln.security.audit import Category, Result
 from kiln.security.permissions import Permission
-from kiln.security.principal import Principal
+from kiln.security.principal import ANY_ROOT, Principal
 
 router = APIRouter(prefix="/alarms", tags=["alarms"])
+
+# What any route may answer besides its own: the engine's refusals and its absence.
+_ENGINE: dict[int | str, dict[str, Any]] = {
+    400: {"description": "bad arguments, or an action the alarm's state does not allow (why)"},
+    502: {"description": "the alarm engine failed the command"},
+    503: {"description": "the alarm engine (or the notifier) is not running; retry shortly"},
+    504: {"description": "no answer from the alarm engine in time"},
+}
+_MISSING: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such alarm, asset or delivery for you (existence does not leak)"}
+}
 
 Acker = Annotated[Principal, Depends(Require(Permission.ALARMS_ACK))]
 Shelver = Annotated[Principal, Depends(Require(Permission.ALARMS_SHELVE))]
@@ -50,6 +67,10 @@ _JOURNAL_COLUMNS = (
 )  # fmt: skip
 CSV_MAX_ROWS = 100_000
 _PAGE = 10_000
+# A spreadsheet reads a cell starting with one of these as a formula (or, for tab and CR, may
+# shift it into one): such text is exported with a leading quote, which makes it text again.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_DEF = TypeAdapter[AlarmDef](AlarmDef)
 
 
 async def ask(
@@ -109,7 +130,7 @@ StateFilter = Literal[
 ]
 
 
-@router.get("")
+@router.get("", responses=_ENGINE | _MISSING)
 async def list_alarms(
     who: ValuesReader,
     platform: PlatformDep,
@@ -149,7 +170,7 @@ async def list_alarms(
     }
 
 
-@router.get("/journal", response_model=None)
+@router.get("/journal", response_model=None, responses=_ENGINE | _MISSING)
 async def journal(
     who: ValuesReader,
     platform: PlatformDep,
@@ -197,7 +218,7 @@ async def _journal_csv(who: Principal, platform: Platform, args: dict[str, Any])
         entries = reply["entries"]
         for e in entries:
             if who.sees(Permission.VALUES_READ, e["asset"]):
-                writer.writerow(["" if e[c] is None else e[c] for c in _JOURNAL_COLUMNS])
+                writer.writerow([csv_cell(e[c]) for c in _JOURNAL_COLUMNS])
                 rows += 1
         if len(entries) < _PAGE:
             break
@@ -209,7 +230,17 @@ async def _journal_csv(who: Principal, platform: Platform, args: dict[str, Any])
     )
 
 
-@router.get("/kpis")
+def csv_cell(value: Any) -> Any:
+    """One journal value as a CSV cell: None empty, and text a spreadsheet would run as a
+    formula (a comment or message such as `=HYPERLINK(...)`) quoted; numbers as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+@router.get("/kpis", responses=_ENGINE | _MISSING)
 async def kpis(
     who: ValuesReader,
     platform: PlatformDep,
@@ -223,20 +254,55 @@ async def kpis(
     start_us, end_us = _time(start, now, now), _time(end, now, now)
     if end_us <= start_us:
         raise HTTPException(400, f"end ({end}) must be after start ({start})")
-    if asset is None and not who.can(Permission.VALUES_READ, None):
-        raise HTTPException(403, "give an asset subtree you may read")
-    scopes = {g.scope for g in who.grants if Permission.VALUES_READ in g.permissions}
-    if asset is None and None not in scopes:
-        raise HTTPException(
-            400, "your access is limited to subtrees: give asset=<a subtree of yours>"
-        )
-    if asset is not None and not who.sees(Permission.VALUES_READ, asset):
-        raise HTTPException(404, f"no asset {asset!r} for you")
+    if asset is None:
+        subtree = _own_namespace(who)
+    else:
+        if not who.sees(Permission.VALUES_READ, asset):
+            raise HTTPException(404, f"no asset {asset!r} for you")
+        _check_one_tenant(who, asset)
+        subtree = asset
     return await ask(
         platform,
         "kpis",
-        {"start_us": start_us, "end_us": end_us, "asset": asset, "positions": positions},
+        {"start_us": start_us, "end_us": end_us, "asset": subtree, "positions": positions},
     )
+
+
+def _own_namespace(who: Principal) -> str | None:
+    """The subtree the KPIs of the caller's whole tenant cover: its one root, or None (every
+    alarm) when the tenant owns the whole namespace. The engine's `kpis` takes one subtree, so
+    a tenant with several roots, or holding "*" beside other tenants, must name one."""
+    tenant_wide = any(
+        g.tenant == who.tenant and g.scope is None and Permission.VALUES_READ in g.permissions
+        for g in who.grants
+    )
+    if not tenant_wide:
+        raise HTTPException(
+            400, "your access is limited to subtrees: give asset=<a subtree of yours>"
+        )
+    roots = who.namespace.roots_of(who.tenant)
+    if len(roots) == 1 and roots[0] != ANY_ROOT:
+        return roots[0]
+    if roots == (ANY_ROOT,) and all(t == who.tenant for _, t in who.namespace.roots):
+        return None
+    raise HTTPException(
+        400,
+        "your tenant's namespace is not a single subtree (several roots, or the rest of a "
+        "namespace shared with other tenants): give asset=<one of your subtrees>",
+    )
+
+
+def _check_one_tenant(who: Principal, asset: str) -> None:
+    """400 if another tenant's root lies inside `asset`: a subtree of the "*" tenant may hold
+    one, and the engine would count its alarms too."""
+    owner = who.namespace.tenant_of(asset)
+    for root, tenant in who.namespace.roots:
+        if root != ANY_ROOT and tenant != owner and path_has_prefix(root, asset):
+            raise HTTPException(
+                400,
+                f"asset {asset!r} holds part of another tenant's namespace: give a narrower "
+                "subtree",
+            )
 
 
 # -- operator actions ---------------------------------------------------------------------
@@ -266,7 +332,7 @@ class CommentIn(BaseModel):
     comment: str = Field(min_length=1, max_length=2000)
 
 
-@router.post("/ack")
+@router.post("/ack", responses=_ENGINE | _MISSING)
 async def acknowledge(
     request: Request, body: AckIn, who: Acker, platform: PlatformDep
 ) -> dict[str, Any]:
@@ -319,7 +385,7 @@ async def _act(
     return dict(reply)
 
 
-@router.post("/{alarm_id:path}/shelve")
+@router.post("/{alarm_id:path}/shelve", responses=_ENGINE | _MISSING)
 async def shelve(
     request: Request, alarm_id: str, body: ShelveIn, who: Shelver, platform: PlatformDep
 ) -> dict[str, Any]:
@@ -333,7 +399,7 @@ async def shelve(
     )
 
 
-@router.post("/{alarm_id:path}/unshelve")
+@router.post("/{alarm_id:path}/unshelve", responses=_ENGINE | _MISSING)
 async def unshelve(
     request: Request, alarm_id: str, body: NoteIn, who: Shelver, platform: PlatformDep
 ) -> dict[str, Any]:
@@ -343,7 +409,7 @@ async def unshelve(
     )
 
 
-@router.post("/{alarm_id:path}/out-of-service")
+@router.post("/{alarm_id:path}/out-of-service", responses=_ENGINE | _MISSING)
 async def out_of_service(
     request: Request, alarm_id: str, body: OutOfServiceIn, who: Shelver, platform: PlatformDep
 ) -> dict[str, Any]:
@@ -354,7 +420,7 @@ async def out_of_service(
     )
 
 
-@router.post("/{alarm_id:path}/reset")
+@router.post("/{alarm_id:path}/reset", responses=_ENGINE | _MISSING)
 async def reset(
     request: Request, alarm_id: str, body: NoteIn, who: Acker, platform: PlatformDep
 ) -> dict[str, Any]:
@@ -363,7 +429,7 @@ async def reset(
     return await _act(request, who, platform, Permission.ALARMS_ACK, alarm_id, "reset", args, args)
 
 
-@router.post("/{alarm_id:path}/comment")
+@router.post("/{alarm_id:path}/comment", responses=_ENGINE | _MISSING)
 async def comment(
     request: Request, alarm_id: str, body: CommentIn, who: Acker, platform: PlatformDep
 ) -> dict[str, Any]:
@@ -376,7 +442,19 @@ async def comment(
 # -- notifications ------------------------------------------------------------------------
 
 
-@router.get("/notifications")
+def _delivery_visible(who: Principal, delivery: Mapping[str, Any], *also: Permission) -> bool:
+    """Whether the caller sees every alarm a delivery is about (a consolidated message lists
+    several): values:read, and each permission of `also`, over each alarm's asset."""
+    ids = delivery.get("alarm_ids") or [delivery.get("alarm_id")]
+    return all(
+        isinstance(i, str)
+        and "/" in i
+        and all(who.sees(p, asset_of(i)) for p in (Permission.VALUES_READ, *also))
+        for i in ids
+    )
+
+
+@router.get("/notifications", responses=_ENGINE | _MISSING)
 async def deliveries(
     who: SystemReader,
     platform: PlatformDep,
@@ -385,8 +463,9 @@ async def deliveries(
     since: Annotated[str | None, Query(description="ISO 8601, epoch ms, or -1h")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> Mapping[str, Any]:
-    """Every notification delivery (webhook, email) with its attempts; dead letters are
-    `status=dead`."""
+    """The notification deliveries (webhook, email) of alarms the caller may see, with their
+    attempts; dead letters are `status=dead`. A delivery about several alarms is shown only to
+    who sees every one of them (its message lists them all)."""
     now = platform.clock.now_us()
     args = {
         "status": status,
@@ -394,14 +473,32 @@ async def deliveries(
         "since_us": _time(since, now, 0) if since else None,
         "limit": limit,
     }
-    return await ask(platform, "deliveries", args, target=NOTIFIER, who="the notifier")
+    reply = await ask(platform, "deliveries", args, target=NOTIFIER, who="the notifier")
+    return {"deliveries": [d for d in reply["deliveries"] if _delivery_visible(who, d)]}
 
 
-@router.post("/notifications/{delivery_id}/retry")
+@router.post("/notifications/{delivery_id}/retry", responses=_ENGINE | _MISSING)
 async def retry_delivery(
-    request: Request, delivery_id: str, who: SystemReader, platform: PlatformDep
+    request: Request,
+    delivery_id: str,
+    who: Acker,
+    _reader: SystemReader,
+    platform: PlatformDep,
 ) -> Mapping[str, Any]:
-    """Send a dead letter again."""
+    """Send a dead letter again: an action on its alarms (alarms:ack over every one), and its
+    answer shows the recipients as the listing does (system:read)."""
+    found = await ask(
+        platform, "deliveries", {"id": delivery_id}, target=NOTIFIER, who="the notifier"
+    )
+    mine = [
+        d
+        for d in found["deliveries"]
+        if d.get("id") == delivery_id and _delivery_visible(who, d, Permission.ALARMS_ACK)
+    ]
+    if not mine:
+        raise HTTPException(
+            404, f"no delivery {delivery_id!r}: list them with GET /api/v1/alarms/notifications"
+        )
     reply = await ask(platform, "retry", {"id": delivery_id}, target=NOTIFIER, who="the notifier")
     await audit(request, category=Category.ALARM, action="notification_retry", target=delivery_id)
     return reply
@@ -410,7 +507,7 @@ async def retry_delivery(
 # -- definitions --------------------------------------------------------------------------
 
 
-@router.get("/definitions")
+@router.get("/definitions", responses=_ENGINE | _MISSING)
 async def definitions(
     who: ValuesReader,
     platform: PlatformDep,
@@ -426,7 +523,7 @@ async def definitions(
     }
 
 
-@router.put("/definitions/{asset:path}")
+@router.put("/definitions/{asset:path}", responses=_ENGINE | _MISSING)
 async def define(
     request: Request,
     asset: str,
@@ -435,9 +532,13 @@ async def define(
     platform: PlatformDep,
 ) -> dict[str, Any]:
     """Add or replace (by name) an alarm definition on an asset; it takes effect at once and
-    replaces one of the asset type's by the same name. Validation errors name the field."""
+    replaces one of the asset type's by the same name. Validation errors name the field.
+    Every tag the definition reads must be one the caller may read (values:read): its alarms
+    show those values to whoever sees the asset's alarms."""
+    _check_asset_path(asset)
     if not who.sees(Permission.CONFIG_EDIT, asset):
         raise HTTPException(404, f"no asset {asset!r} for you")
+    _check_tags_readable(who, asset, definition)
     name = str(definition.get("name", ""))
     try:
         reply = await ask(
@@ -453,7 +554,42 @@ async def define(
     return dict(reply)
 
 
-@router.delete("/definitions/{asset:path}")
+def _check_asset_path(asset: str) -> None:
+    """400 unless `asset` is an asset path: one segment (an enterprise) or more, each a valid
+    namespace segment (no empty, '.' or '..' segments)."""
+    try:
+        # The tag rule wants two segments at least; an asset is a tag's parent, so check it as
+        # one with a placeholder tag name.
+        validate_path(f"{asset}/tag")
+    except InvalidPathError:
+        raise HTTPException(
+            400,
+            f"asset {asset!r} is not an asset path: give segments of 1-64 letters, digits, "
+            "'_', '-' or '.' (not starting with '-' or '.'), separated by '/', e.g. "
+            "acme/plant1/line1/mill",
+        ) from None
+
+
+def _check_tags_readable(who: Principal, asset: str, definition: dict[str, Any]) -> None:
+    """400 for a malformed tag path, 404 for a tag the caller may not read (named as given,
+    nothing more). A definition that does not parse is left to the engine, which refuses it
+    naming the field."""
+    try:
+        parsed = _DEF.validate_python(definition)
+    except ValidationError:
+        return
+    for path in referenced_paths(asset, parsed):
+        try:
+            validate_path(path)
+        except InvalidPathError as err:
+            raise HTTPException(400, f"alarm {parsed.name!r}: {err}") from None
+        if not who.sees(Permission.VALUES_READ, path):
+            raise HTTPException(
+                404, f"alarm {parsed.name!r}: no tag {path!r} for you (values:read is needed)"
+            )
+
+
+@router.delete("/definitions/{asset:path}", responses=_ENGINE | _MISSING)
 async def undefine(
     request: Request,
     asset: str,

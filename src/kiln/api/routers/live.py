@@ -74,15 +74,29 @@ async def live(
         return
     await websocket.accept()
     state.live_connections += 1
-    sub = platform.bus.subscribe(
-        f"live#{id(websocket)}",
-        max_points=live_settings.queue_points,
-        overflow=Overflow.DROP_OLDEST,
-        prefix=prefix or None,
-    )
-    # Alarm changes, after their journal commit (kiln.alarms.engine): from now, not durable.
-    events = platform.bus.subscribe_events(f"live#{id(websocket)}", kinds=(TRANSITION_KIND,))
+    # Subscribed inside the `try`: if either subscription fails, `finally` closes what was
+    # opened and gives the connection slot back (else each failure would leak one for good).
+    sub: ValueSubscription | None = None
+    events: EventSubscription | None = None
     try:
+        try:
+            sub = platform.bus.subscribe(
+                f"live#{id(websocket)}",
+                max_points=live_settings.queue_points,
+                overflow=Overflow.DROP_OLDEST,
+                prefix=prefix or None,
+            )
+            # Alarm changes, after their journal commit (kiln.alarms.engine): from now, not
+            # durable.
+            events = platform.bus.subscribe_events(
+                f"live#{id(websocket)}", kinds=(TRANSITION_KIND,)
+            )
+        except Exception as err:  # the bus refused or is unreachable: tell the client, log it
+            _LOGGER.warning("live stream: subscribing to the bus failed: %s", err)
+            await websocket.close(
+                code=status.WS_1011_INTERNAL_ERROR, reason="live values unavailable; retry later"
+            )
+            return
         snapshot = await platform.service(Historian).latest(
             prefix=prefix or None, limit=settings.section(QueryLimits).latest_max
         )
@@ -100,8 +114,10 @@ async def live(
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass  # the client went away before the snapshot was sent
     finally:
-        sub.close()
-        events.close()
+        if sub is not None:
+            sub.close()
+        if events is not None:
+            events.close()
         state.live_connections -= 1
 
 

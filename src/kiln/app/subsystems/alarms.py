@@ -33,10 +33,11 @@ def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
         raise ConfigError(f"alarms: {err}") from None
     services: list[tuple[Service, Stage]] = []
     notes = settings.section(NotificationSettings)
-    if notes.pipelines:
-        # Before the engine: it subscribes before the engine publishes its first transitions.
-        store = NotificationStore(notes.url_in(settings.data_dir))
-        services.append((NotificationService(notes, store), Stage.ENGINES))
+    # Always, even without pipelines: its deliveries route answers (an empty list), and the
+    # pipelines added later start from a subscription that has been following the events.
+    # Before the engine: it subscribes before the engine publishes its first transitions.
+    store = NotificationStore(notes.url_in(settings.data_dir))
+    services.append((NotificationService(notes, store), Stage.ENGINES))
     engine = AlarmEngine(
         AlarmStore(conf.url_in(settings.data_dir)),
         declared,
