@@ -8,24 +8,21 @@ is unreachable its runs are skipped, except under CI=true, where they fail.
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, make_url, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import create_engine, inspect, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 from kiln.alarms import migrations
@@ -42,10 +39,7 @@ from kiln.alarms.schema import ALARM_DEFINITIONS, VERSION_TABLE, metadata
 from kiln.alarms.states import AlarmState, Shelving, State
 from kiln.alarms.store import AlarmStore, JournalQuery, StoredDefinition, StoredDefinitionError
 from kiln.model.store import ModelStore
-
-POSTGRES_URL = os.environ.get(
-    "KILN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from kiln.testing import postgres
 
 # 2026-01-01T00:00:00Z in microseconds: beyond 32 bits, so a column narrower than BIGINT fails.
 T0 = 1_767_225_600_000_000
@@ -64,55 +58,13 @@ UPPER = "acme/p1/Line1/filler/temp_alarm:hi"  # what "line1" would match ignorin
 # -- databases --------------------------------------------------------------------------------
 
 
-@functools.cache
-def _postgres_problem() -> str | None:
-    """Why PostgreSQL cannot be used, or None; probed once per run."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        return "psycopg is not installed: pip install 'psycopg[binary]'"
-    probe = create_engine(POSTGRES_URL, poolclass=NullPool, connect_args={"connect_timeout": 3})
-    try:
-        with probe.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as err:
-        return f"PostgreSQL at {POSTGRES_URL} is unreachable: {err.orig}"
-    finally:
-        probe.dispose()
-    return None
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI=true requires the PostgreSQL run", pytrace=False)
-    pytest.skip(f"{reason} (set CI=true to make this a failure)")
-
-
-def _postgres_schema() -> Iterator[str]:
-    """A URL whose connections work in a fresh schema, dropped afterwards."""
-    problem = _postgres_problem()
-    if problem is not None:
-        _unavailable(problem)
-    admin = create_engine(POSTGRES_URL, poolclass=NullPool)
-    schema = f"kiln_test_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    # search_path puts every table, Alembic's included, in the test's schema.
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'alarms.db'}"
     else:
-        yield from _postgres_schema()
+        with postgres.schema_for_test() as url:
+            yield url
 
 
 @pytest.fixture

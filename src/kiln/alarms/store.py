@@ -41,15 +41,13 @@ from kiln.alarms.definitions import AlarmDef, Priority
 from kiln.alarms.records import AlarmRecord, Condition, JournalEntry
 from kiln.alarms.schema import ALARM_DEFINITIONS, ALARM_JOURNAL, ALARM_OUTBOX, ALARM_RECORDS
 from kiln.alarms.states import AlarmState, Event, Shelving, State
-from kiln.db.engines import FOREIGN_KEYS, SYNCHRONOUS_FULL, WAL, create_db_engine
-from kiln.db.urls import redact
+from kiln.db.engines import FOREIGN_KEYS, SYNCHRONOUS_FULL, WAL, open_migrated
 
 _LOGGER = logging.getLogger(__name__)
 
 # WAL: the API's reads proceed while the engine commits. FULL: see the module docstring.
 # Foreign keys: none yet, but a later revision adding one must not find them off.
 SQLITE_PRAGMAS = (FOREIGN_KEYS, WAL, SYNCHRONOUS_FULL)
-SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 # The most entries `activations` and `entries_between` return: a KPI over a long period
 # should not hold the whole journal in memory.
@@ -119,20 +117,9 @@ class AlarmStore:
         """Create the engine and migrate to head (Alembic, version table `alarms_version`)."""
         if self._engine is not None:
             return
-        engine = create_db_engine(self.url, sqlite_pragmas=SQLITE_PRAGMAS)
-        backend = engine.dialect.name
-        if backend not in SUPPORTED_BACKENDS:
-            engine.dispose()
-            raise ValueError(
-                f"the alarm store cannot use {redact(self.url)}: {backend} is not supported; "
-                "use an sqlite:/// or postgresql:// URL"
-            )
-        try:
-            with engine.begin() as conn:
-                migrations.upgrade(conn)
-        except BaseException:
-            engine.dispose()
-            raise
+        engine = open_migrated(
+            self.url, what="alarm store", upgrade=migrations.upgrade, sqlite_pragmas=SQLITE_PRAGMAS
+        )
         self._engine = engine
 
     def close(self) -> None:

@@ -10,12 +10,14 @@ directory of an SQLite file made on first use.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.pool import StaticPool
+
+from kiln.db.urls import redact
 
 # SQLite enforces foreign keys only when asked, per connection.
 FOREIGN_KEYS = "foreign_keys=ON"
@@ -86,4 +88,30 @@ def create_db_engine(
                 cursor.close()
 
         event.listen(engine, "connect", on_connect)
+    return engine
+
+
+def open_migrated(
+    url: str,
+    *,
+    what: str,
+    upgrade: Callable[[Connection], None],
+    sqlite_pragmas: Sequence[str] = (WAL, SYNCHRONOUS_FULL),
+    backends: Sequence[str] = ("sqlite", "postgresql"),
+) -> Engine:
+    """An engine for a store's database, migrated to its head by `upgrade` (in one
+    transaction); refuses a backend the store does not support, naming `what` it is for."""
+    engine = create_db_engine(url, sqlite_pragmas=sqlite_pragmas)
+    if engine.dialect.name not in backends:
+        engine.dispose()
+        raise ValueError(
+            f"the {what} cannot use {redact(url)}: {engine.dialect.name} is not supported; "
+            "use an sqlite:/// or postgresql:// URL"
+        )
+    try:
+        with engine.begin() as conn:
+            upgrade(conn)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine

@@ -5,20 +5,14 @@ are skipped when it is unreachable, except under CI=true, where they fail."""
 
 from __future__ import annotations
 
-import functools
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from notify_helpers import MILL_TEMP, T0, entry, event_data
-from sqlalchemy import create_engine, inspect, make_url, text
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
+from sqlalchemy import inspect
 
 from kiln.alarms.notify import migrations
 from kiln.alarms.notify.pipeline import Runner
@@ -26,33 +20,7 @@ from kiln.alarms.notify.schema import VERSION_TABLE, metadata
 from kiln.alarms.notify.settings import NotificationSettings
 from kiln.alarms.notify.store import INTERRUPTED, NotificationStore
 from kiln.alarms.store import AlarmStore
-
-POSTGRES_URL = os.environ.get(
-    "KILN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-
-@functools.cache
-def _postgres_problem() -> str | None:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        return "psycopg is not installed: pip install 'psycopg[binary]'"
-    probe = create_engine(POSTGRES_URL, poolclass=NullPool, connect_args={"connect_timeout": 3})
-    try:
-        with probe.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as err:
-        return f"PostgreSQL at {POSTGRES_URL} is unreachable: {err.orig}"
-    finally:
-        probe.dispose()
-    return None
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI=true requires the PostgreSQL run", pytrace=False)
-    pytest.skip(f"{reason} (set CI=true to make this a failure)")
+from kiln.testing import postgres
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -60,20 +28,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'notifications.db'}"
         return
-    problem = _postgres_problem()
-    if problem is not None:
-        _unavailable(problem)
-    admin = create_engine(POSTGRES_URL, poolclass=NullPool)
-    schema = f"kiln_test_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres.schema_for_test() as url:
+        yield url
 
 
 @pytest.fixture

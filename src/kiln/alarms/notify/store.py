@@ -24,11 +24,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from kiln.alarms.notify import migrations
 from kiln.alarms.notify.model import NotifyState, Send, StateKind
 from kiln.alarms.notify.schema import DELIVERIES, STATE
-from kiln.db.engines import SYNCHRONOUS_FULL, WAL, create_db_engine
-from kiln.db.urls import redact
+from kiln.db.engines import SYNCHRONOUS_FULL, WAL, open_migrated
 
 SQLITE_PRAGMAS = (WAL, SYNCHRONOUS_FULL)
-SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 Status = Literal["pending", "sending", "sent", "failed", "dead"]
 STATUSES: tuple[Status, ...] = ("pending", "sending", "sent", "failed", "dead")
@@ -99,19 +97,12 @@ class NotificationStore:
         """Create the engine and migrate to head."""
         if self._engine is not None:
             return
-        engine = create_db_engine(self.url, sqlite_pragmas=SQLITE_PRAGMAS)
-        if engine.dialect.name not in SUPPORTED_BACKENDS:
-            engine.dispose()
-            raise ValueError(
-                f"the notification store cannot use {redact(self.url)}: "
-                f"{engine.dialect.name} is not supported; use an sqlite:/// or postgresql:// URL"
-            )
-        try:
-            with engine.begin() as conn:
-                migrations.upgrade(conn)
-        except BaseException:
-            engine.dispose()
-            raise
+        engine = open_migrated(
+            self.url,
+            what="notification store",
+            upgrade=migrations.upgrade,
+            sqlite_pragmas=SQLITE_PRAGMAS,
+        )
         self._engine = engine
 
     def close(self) -> None:
