@@ -70,6 +70,7 @@ _CHANGE_EVENTS: dict[str, Event] = {
 _LATEST_CHUNK = 5_000  # paths per `latest` request to the historian
 _LATEST_TIMEOUT_S = 10.0
 _KPI_LOOKBACK_US = 86_400_000_000
+_THREAD_POINTS = 2_000  # batches this large are evaluated off the event loop
 
 
 @dataclass(slots=True)
@@ -339,10 +340,19 @@ class AlarmEngine:
         batches that queued up behind a slow commit share the next one."""
         async with self._lock:
             pending = _Pending()
+            evaluator = self._evaluator
             for batch in batches:
                 self.stats.batches += 1
                 self.stats.points += len(batch)
-                changes = self._evaluator.evaluate(batch)
+                if not evaluator.paths:
+                    continue
+                # In a worker thread: a large batch (a bulk upload of a million points) is
+                # tens of milliseconds of evaluation the API's event loop must not wait for.
+                # The evaluator is only touched under the lock, so one thread at a time.
+                if len(batch) >= _THREAD_POINTS:
+                    changes = await asyncio.to_thread(evaluator.evaluate, batch)
+                else:
+                    changes = evaluator.evaluate(batch)
                 if changes:
                     self._apply_changes(changes, pending)
             return await self._commit(pending)
