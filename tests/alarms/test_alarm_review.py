@@ -24,7 +24,7 @@ from test_alarm_api import FLOW1, FLOW2, HI1, P1, P2, Plant, _settings, make_app
 from kiln.alarms.definitions import LimitAlarm, LimitDef
 from kiln.alarms.notify.settings import NotificationSettings
 from kiln.alarms.records import ALARMS_TARGET, AlarmRecord, JournalEntry
-from kiln.alarms.store import AlarmStore, StoredDefinition
+from kiln.alarms.store import AlarmStore, JournalQuery, StoredDefinition
 from kiln.api.routers.alarms import csv_cell
 from kiln.core.bus import Command, CommandError, CommandFailure
 from kiln.core.values import ValueBatch
@@ -113,10 +113,21 @@ async def test_stop_waits_for_a_commit_in_flight_before_closing_the_store(
         )
         try:
             assert await asyncio.to_thread(entered.wait, 10)
-            await rig.engine.stop()
+            stopping = asyncio.create_task(rig.engine.stop())
+            await asyncio.sleep(0.3)  # stop is waiting for the commit, not closing under it
+            assert not stopping.done()
+            release.set()
+            await stopping
         finally:
             release.set()
         assert not closed_during_commit[0], "the store was closed under a running commit"
+        store.open()  # the commit stop waited for is in the journal
+        try:
+            assert [e.event for e in store.journal(JournalQuery(ascending=True))] == [
+                "becomes_abnormal"
+            ]
+        finally:
+            real_close()
 
 
 async def test_two_definitions_added_at_once_are_both_in_force(tmp_path: Path) -> None:

@@ -110,7 +110,6 @@ class NotificationService:
                 self.stats.interrupted,
             )
         self.runner = Runner(self.settings, await asyncio.to_thread(self.store.load_state))
-        self._http = httpx.AsyncClient()
         self._sub = platform.bus.subscribe_events(
             SUBSCRIPTION, kinds=(TRANSITION_KIND,), durable=True
         )
@@ -327,7 +326,10 @@ class NotificationService:
     async def _send(self, delivery: Delivery) -> None:
         send = delivery.send
         if send.channel == "webhook":
-            assert self._http is not None
+            if self._http is None:
+                # Made at the first webhook: building its TLS context takes tens of ms, which
+                # a plant without webhooks (and every start) should not pay.
+                self._http = httpx.AsyncClient()
             await send_webhook(self._http, send, self.settings.webhook, self.now_us() // _US)
             return
         if self.settings.smtp is None:
