@@ -1,3 +1,4 @@
-"""Production: machine states and stop reasons (`states`), shift calendars (`shifts`), and
-what will be measured on them (counts, OEE, downtime). Pure: no I/O, no database, so the
-simulator, the engines and the API share one vocabulary."""
+"""Production: machine states and stop reasons (`states`), shift calendars (`shifts`), time
+intervals and overlapping stop records resolved so no instant counts twice (`intervals`), and
+the ISO 22400-2 time model with availability, performance, quality, OEE and TEEP (`oee`).
+Pure: no I/O, no database, so the simulator, the engines and the API share one vocabulary."""
