@@ -14,7 +14,6 @@ Order of overrides per asset, each replacing an alarm of the same name: the asse
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterator, Sequence
 
 from kiln.alarms.definitions import (
@@ -26,6 +25,7 @@ from kiln.alarms.definitions import (
     Priority,
 )
 from kiln.alarms.records import AlarmSpec, Condition
+from kiln.core.expressions import expression_names
 from kiln.model import AssetDef, AssetTypeDef, TagDef, resolve_tags
 
 _LIMITS: tuple[Condition, ...] = ("hihi", "hi", "lo", "lolo")
@@ -38,13 +38,6 @@ class AlarmConfigError(ValueError):
     def __init__(self, asset: str, alarm: str, field: str, problem: str) -> None:
         self.asset, self.alarm, self.field = asset, alarm, field
         super().__init__(f"asset {asset!r}, alarm {alarm!r}, field {field!r}: {problem}")
-
-
-def expression_names(text: str) -> list[str]:
-    """The tag names an expression reads, in order of first appearance."""
-    tree = ast.parse(text.strip(), mode="eval")
-    names = [node.id for node in ast.walk(tree) if isinstance(node, ast.Name)]
-    return list(dict.fromkeys(names))
 
 
 def _parent(path: str) -> str:

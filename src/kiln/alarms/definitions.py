@@ -8,7 +8,6 @@ the asset (`spindle_temp`) or by a full path (`acme/plant1/line1/mill/spindle_te
 
 from __future__ import annotations
 
-import ast
 import itertools
 import re
 import string
@@ -17,6 +16,9 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+# Re-exported: the expression language lives in the kernel, alarms and production share it.
+from kiln.core.expressions import Expression as Expression
+from kiln.core.expressions import check_expression as check_expression
 from kiln.core.values import validate_path
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
@@ -45,58 +47,6 @@ def check_tag_ref(ref: str) -> str:
     return ref
 
 
-# What an expression may contain: arithmetic, comparisons, boolean logic, names and constants.
-# No calls, attributes, subscripts or comprehensions, so evaluating one can do nothing else.
-_EXPRESSION_NODES: tuple[type[ast.AST], ...] = (
-    ast.Expression,
-    ast.BinOp,
-    ast.UnaryOp,
-    ast.BoolOp,
-    ast.Compare,
-    ast.Name,
-    ast.Load,
-    ast.Constant,
-    ast.Add,
-    ast.Sub,
-    ast.Mult,
-    ast.Div,
-    ast.FloorDiv,
-    ast.Mod,
-    ast.Pow,
-    ast.UAdd,
-    ast.USub,
-    ast.Not,
-    ast.And,
-    ast.Or,
-    ast.Eq,
-    ast.NotEq,
-    ast.Lt,
-    ast.LtE,
-    ast.Gt,
-    ast.GtE,
-)
-
-
-def check_expression(text: str) -> str:
-    """Return `text` if it parses as a restricted expression, else raise ValueError saying why."""
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ValueError(f"expression {text!r} does not parse: {exc.msg}") from None
-    for node in ast.walk(tree):
-        if not isinstance(node, _EXPRESSION_NODES):
-            raise ValueError(
-                f"expression {text!r} uses {type(node).__name__}: only arithmetic, comparisons, "
-                "and/or/not, tag names and constants are allowed (no calls or attributes)"
-            )
-        if isinstance(node, ast.Constant) and not isinstance(node.value, int | float | str):
-            raise ValueError(
-                f"expression {text!r} has constant {node.value!r}: use numbers, "
-                "strings, True or False"
-            )
-    return text
-
-
 def check_message(template: str) -> str:
     """Return `template` if its placeholders are all known, else raise ValueError naming them."""
     try:
@@ -112,7 +62,6 @@ def check_message(template: str) -> str:
 
 
 TagRef = Annotated[str, AfterValidator(check_tag_ref)]
-Expression = Annotated[str, AfterValidator(check_expression)]
 MessageTemplate = Annotated[str, AfterValidator(check_message)]
 Seconds = Annotated[float, Field(ge=0)]
 

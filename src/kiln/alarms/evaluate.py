@@ -13,23 +13,20 @@ exactly like the limits'. A batch that holds values of tags some limit follows i
 such value: the detector sees the points before it with the old limit and the points from it on
 with the new one, which is why splitting a series into batches does not change the result.
 
-Expressions are never `eval()`ed: `definitions.check_expression` restricted the syntax to
-arithmetic, comparisons, boolean logic, names and constants, and `_Condition` walks that tree.
+Expressions are never `eval()`ed: `kiln.core.expressions.check_expression` restricted the syntax
+to arithmetic, comparisons, boolean logic, names and constants, and its `Condition` walks that
+tree.
 """
 
 from __future__ import annotations
 
-import ast
 import math
-import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from kiln.alarms.compile import expression_names
 from kiln.alarms.definitions import (
     AlarmDef,
     BadQualityAlarm,
@@ -57,9 +54,10 @@ from kiln.alarms.detect import (
     step_gate,
 )
 from kiln.alarms.records import AlarmSpec, ConditionChange
+from kiln.core.expressions import Condition as _Condition
+from kiln.core.expressions import Value, state_code
 from kiln.core.values import ValueBatch
 
-Value = float | int | str  # a tag's value as the walked conditions see it
 _NEVER = np.iinfo(np.int64).min
 
 
@@ -88,139 +86,13 @@ def _plain(value: object) -> Value:
     return math.nan
 
 
-def _code(value: Value) -> int | None:
-    """The integer code a value stands for, if it is one (1, 1.0, True; not 1.5 or text)."""
-    if isinstance(value, str):
-        return None
-    number = float(value)
-    return int(number) if number.is_integer() else None
-
-
 def _shown(value: Value, names: Mapping[int, str] | None) -> float | str:
     """What a change reports as its value: the state name where the tag has one for it."""
     if isinstance(value, str):
         return value
-    if names is not None and (code := _code(value)) is not None and code in names:
+    if names is not None and (code := state_code(value)) is not None and code in names:
         return names[code]
     return float(value)
-
-
-# --- expressions -----------------------------------------------------------------------------
-
-_ARITHMETIC: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    # In floats, so that a large exponent overflows (an error: unknown) instead of building a
-    # huge integer.
-    ast.Pow: lambda a, b: float(a) ** float(b),
-}
-_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-    ast.Lt: operator.lt,
-    ast.LtE: operator.le,
-    ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
-}
-
-
-class _Unknown(Exception):
-    """The expression has no value for these inputs (text in arithmetic, division by zero...)."""
-
-
-class _Condition:
-    """A restricted expression over tags, evaluated by walking its tree.
-
-    A name reads its tag's latest value (held until the next). Compared with text, a state tag's
-    code is replaced by its state name, so `state == "fault"` holds when the code maps to
-    "fault"; compared with a number it stays the code.
-    """
-
-    def __init__(
-        self, text: str, tags: Mapping[str, str], states: Mapping[str, Mapping[int, str]]
-    ) -> None:
-        self.text = text
-        self._tree = ast.parse(text.strip(), mode="eval").body
-        self._names = expression_names(text)
-        self._path = {name: tags[name] for name in self._names}
-        self._states = {n: states[p] for n, p in self._path.items() if p in states}
-        self.paths = frozenset(self._path.values())
-
-    def evaluate(self, latest: Mapping[str, tuple[Value, bool]]) -> bool | None:
-        """True or False; None (unknown) while a name has no value yet or a Bad-quality one,
-        or when the expression cannot be computed for these values."""
-        values: dict[str, Value] = {}
-        for name, path in self._path.items():
-            got = latest.get(path)
-            if got is None or got[1]:
-                return None
-            values[name] = got[0]
-        try:
-            return bool(self._eval(self._tree, values))
-        except (_Unknown, ArithmeticError, TypeError, ValueError):
-            return None
-
-    def _eval(self, node: ast.expr, values: Mapping[str, Value]) -> Any:
-        if isinstance(node, ast.Constant):
-            return node.value
-        if isinstance(node, ast.Name):
-            return values[node.id]
-        if isinstance(node, ast.UnaryOp):
-            operand = self._eval(node.operand, values)
-            if isinstance(node.op, ast.Not):
-                return not operand
-            number = _numeric(operand)
-            return -number if isinstance(node.op, ast.USub) else +number
-        if isinstance(node, ast.BinOp):
-            left = _numeric(self._eval(node.left, values))
-            right = _numeric(self._eval(node.right, values))
-            return _ARITHMETIC[type(node.op)](left, right)
-        if isinstance(node, ast.BoolOp):
-            result: Any = None
-            for item in node.values:
-                result = self._eval(item, values)
-                if isinstance(node.op, ast.And) != bool(result):
-                    return result  # and: first false; or: first true (Python's rule)
-            return result
-        if isinstance(node, ast.Compare):
-            first = self._operand(node.left, values)
-            for op, right_node in zip(node.ops, node.comparators, strict=True):
-                second = self._operand(right_node, values)
-                a, b = _as_names(first, second), _as_names(second, first)
-                if not _COMPARE[type(op)](a, b):
-                    return False
-                first = second
-            return True
-        raise _Unknown(type(node).__name__)  # check_expression lets nothing else through
-
-    def _operand(
-        self, node: ast.expr, values: Mapping[str, Value]
-    ) -> tuple[Any, Mapping[int, str] | None]:
-        names = self._states.get(node.id) if isinstance(node, ast.Name) else None
-        return self._eval(node, values), names
-
-
-def _numeric(value: Any) -> int | float:
-    """Arithmetic only on numbers: text in arithmetic is unknown, not a repeated string."""
-    if not isinstance(value, int | float):
-        raise _Unknown("arithmetic on text")
-    return value
-
-
-def _as_names(
-    side: tuple[Any, Mapping[int, str] | None], other: tuple[Any, Mapping[int, str] | None]
-) -> Any:
-    """A state tag's code as its name when compared with text; otherwise the value itself."""
-    value, names = side
-    if names is not None and isinstance(other[0], str) and not isinstance(value, str):
-        code = _code(value)
-        if code is not None and code in names:
-            return names[code]
-    return value
 
 
 # --- alarms walked point by point ------------------------------------------------------------
@@ -243,7 +115,7 @@ class _Walked:
     def matches(self, value: Value) -> bool:
         if isinstance(value, str):
             return value in self.names
-        code = _code(value)
+        code = state_code(value)
         if code is None:
             return False
         if code in self.ints:

@@ -1,8 +1,12 @@
 """Evaluating a switch block's expression over one alarm's fields.
 
-The text was checked at load by `kiln.alarms.definitions.check_expression` (arithmetic,
+The text was checked at load by `kiln.core.expressions.check_expression` (arithmetic,
 comparisons, and/or/not, names and constants only); this walks the same tree and nothing else,
 so an expression can compute and compare but never call or reach anything.
+
+It is not `kiln.core.expressions.Condition`, on purpose: a switch reads an alarm's fields, not
+tags, and a failure must be told (SwitchError naming the field) rather than read as unknown;
+its `and`/`or` give booleans and it compares text with text, with no state-name mapping.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from kiln.alarms.definitions import check_expression
+from kiln.core.expressions import check_expression
 
 NAMES = ("priority", "asset", "name", "condition", "value", "event")
 
