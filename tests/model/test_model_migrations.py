@@ -26,7 +26,7 @@ def test_upgrade_creates_the_schema_in_a_fresh_sqlite_file(tmp_path) -> None:
         store.upgrade()
         with store.engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) == TABLES
-            assert migrations.current_revision(conn) == migrations.head_revision() == "0002"
+            assert migrations.current_revision(conn) == migrations.head_revision() == "0003"
     finally:
         store.dispose()
     assert path.is_file()

@@ -77,6 +77,9 @@ class TagOut(BaseModel):
     source: str | None = Field(
         default=None, description='the connector that serves it, e.g. "connector:press7"'
     )
+    spec: dict[str, float] | None = Field(
+        default=None, description="specification limits (lsl, usl, target: those given)"
+    )
 
 
 class TagsOut(BaseModel):

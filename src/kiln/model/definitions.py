@@ -52,6 +52,31 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class SpecLimits(_Frozen):
+    """A tag's specification limits: what the product must meet, set by the customer or design.
+
+    They are not control limits (what the process does, computed from its data): SPC judges
+    capability (Cp, Cpk, Pp, Ppk) by how the process spread sits between these.
+    """
+
+    lsl: float | None = Field(default=None, description="lower specification limit")
+    usl: float | None = Field(default=None, description="upper specification limit")
+    target: float | None = Field(default=None, description="nominal value, within the limits")
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.lsl is None and self.usl is None:
+            raise ValueError("specification limits need lsl, usl or both")
+        if self.lsl is not None and self.usl is not None and self.lsl >= self.usl:
+            raise ValueError(f"specification lsl={self.lsl} must be below usl={self.usl}")
+        if self.target is not None:
+            if self.lsl is not None and self.target < self.lsl:
+                raise ValueError(f"target {self.target} is below lsl={self.lsl}")
+            if self.usl is not None and self.target > self.usl:
+                raise ValueError(f"target {self.target} is above usl={self.usl}")
+        return self
+
+
 class TagDef(_Frozen):
     """A tag of an asset type: instantiated once per asset of that type."""
 
@@ -68,6 +93,9 @@ class TagDef(_Frozen):
         default=None,
         description="how the historian compresses this tag's values (exception or "
         "swinging_door); none by default",
+    )
+    spec: SpecLimits | None = Field(
+        default=None, description="specification limits SPC capability is computed against"
     )
 
     @model_validator(mode="after")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from kiln.model.definitions import AssetDef, AssetTypeDef, DataType, Level
+from kiln.model.definitions import AssetDef, AssetTypeDef, DataType, Level, SpecLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,7 @@ class TagInfo:
     states: dict[int, str] | None = None
     auto_created: bool = False
     source: str | None = None  # the connector that serves it ("connector:<name>"), if any
+    spec: SpecLimits | None = None  # specification limits, for SPC capability
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,8 @@ class TagRow(Base):
     high: Mapped[float | None] = mapped_column(Float)
     # JSON object keys are strings: {"1": "running"}; the store converts them back to ints.
     states: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True))
+    # Specification limits {"lsl": .., "usl": .., "target": ..}, only those given; NULL: none.
+    spec: Mapped[dict[str, float] | None] = mapped_column(JSON(none_as_null=True))
     auto_created: Mapped[bool] = mapped_column(Boolean, default=False)
     # Which connector serves it ("connector:<name>"); NULL for declared-only or ingested tags.
     source: Mapped[str | None] = mapped_column(String(SOURCE_LENGTH))

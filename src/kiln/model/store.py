@@ -34,7 +34,15 @@ from kiln.core.errors import ConfigError, InvalidPathError
 from kiln.core.values import MAX_PATH_LENGTH, validate_path
 from kiln.db.engines import FOREIGN_KEYS, WAL, create_db_engine
 from kiln.model import migrations
-from kiln.model.definitions import AssetDef, AssetTypeDef, DataType, Level, TagDef, resolve_tags
+from kiln.model.definitions import (
+    AssetDef,
+    AssetTypeDef,
+    DataType,
+    Level,
+    SpecLimits,
+    TagDef,
+    resolve_tags,
+)
 from kiln.model.info import ApplyResult, Snapshot, TagInfo
 from kiln.model.schema import AssetRow, AssetTypeRow, TagRow
 
@@ -68,7 +76,7 @@ _ASSET_ROW = (
 _TAGS = cast(Table, TagRow.__table__)
 
 # What a declared tag's row is compared on (with its asset and origin) to decide on an update.
-_TAG_FIELDS = ("name", "data_type", "unit", "description", "low", "high", "states")
+_TAG_FIELDS = ("name", "data_type", "unit", "description", "low", "high", "states", "spec")
 
 
 def level_for_depth(depth: int) -> Level:
@@ -244,7 +252,7 @@ class ModelStore:
                 )
             c = _TAGS.c
             columns = [c.path, c.asset_id, c.auto_created, c.name, c.data_type, c.unit]
-            columns += [c.description, c.low, c.high, c.states, c.source]
+            columns += [c.description, c.low, c.high, c.states, c.source, c.spec]
             rows = conn.execute(select(*columns))
             tags = [
                 TagInfo(
@@ -259,6 +267,7 @@ class ModelStore:
                     states=_states_from_json(states),
                     auto_created=bool(auto_created),
                     source=source,
+                    spec=None if spec is None else SpecLimits.model_validate(spec),
                 )
                 for (
                     path,
@@ -272,6 +281,7 @@ class ModelStore:
                     high,
                     states,
                     source,
+                    spec,
                 ) in rows
             ]
         # Sorted here, not with ORDER BY: database collations (e.g. PostgreSQL's en_US) do not
@@ -572,6 +582,7 @@ def _tag_values(tag: TagDef | TagInfo) -> dict[str, Any]:
         "low": tag.low,
         "high": tag.high,
         "states": _states_json(tag.states),
+        "spec": None if tag.spec is None else tag.spec.model_dump(mode="json", exclude_none=True),
     }
 
 

@@ -126,6 +126,7 @@ def tags(
                 states=t.states,
                 auto_created=t.auto_created,
                 source=t.source,
+                spec=None if t.spec is None else t.spec.model_dump(exclude_none=True),
             )
             for t in rows
         ],
