@@ -159,7 +159,7 @@ def test_overlapping_stop_records_resolved_keep_availability_in_range() -> None:
     ("kwargs", "message"),
     [
         ({"produced_quantity": 5, "good_quantity": 6}, "good quantity 6 exceeds produced"),
-        ({"planned_down_time_us": 1}, "planned down time .* exceeds planned operation"),
+        ({"planned_down_time_us": 1}, "planned down time .* exceed planned operation"),
         ({"calendar_time_us": 9, "planned_operation_time_us": 10}, "exceeds the calendar"),
         ({"planned_maintenance_time_us": 1}, "PDOT includes planned maintenance"),
         ({"actual_unit_setup_time_us": -1}, "actual_unit_setup_time_us is -1"),

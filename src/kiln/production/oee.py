@@ -11,7 +11,8 @@ the standard's, clause numbers not checked against its text):
     reference (calendar) time                                          TEEP's base, not ISO
     └─ planned operation time POT       (shifts; the rest is not scheduled)
        ├─ planned down time PDOT        (breaks, meals, planned maintenance, ...)
-       └─ planned busy time PBT = POT - PDOT
+       ├─ not charged                   (blocked, starved: caused by a neighbour; Kiln's, not ISO)
+       └─ planned busy time PBT = POT - PDOT - not charged
           ├─ actual unit down time ADOT (not executing orders although available)
           ├─ actual unit delay time ADET (malfunctions, minor stops during an order)
           ├─ actual unit setup time AUST
@@ -52,6 +53,7 @@ class OeeFigures:
     planned_operation_time_us: int = 0  # POT
     planned_down_time_us: int = 0  # PDOT, planned maintenance included
     planned_maintenance_time_us: int = 0  # the part of PDOT that is planned maintenance
+    not_charged_time_us: int = 0  # blocked or starved: not this unit's loss (taxonomy)
     actual_unit_down_time_us: int = 0  # ADOT
     actual_unit_delay_time_us: int = 0  # ADET
     actual_unit_setup_time_us: int = 0  # AUST
@@ -70,11 +72,12 @@ class OeeFigures:
                 f"down time ({self.planned_down_time_us} µs): PDOT includes planned "
                 "maintenance, add it there"
             )
-        if self.planned_down_time_us > self.planned_operation_time_us:
+        if self.planned_down_time_us + self.not_charged_time_us > self.planned_operation_time_us:
             raise ValueError(
-                f"planned down time ({self.planned_down_time_us} µs) exceeds planned operation "
-                f"time ({self.planned_operation_time_us} µs): breaks and planned stops lie "
-                "within the shifts"
+                f"planned down time ({self.planned_down_time_us} µs) and time not charged "
+                f"({self.not_charged_time_us} µs) exceed planned operation time "
+                f"({self.planned_operation_time_us} µs): breaks and planned stops lie within "
+                "the shifts"
             )
         if self.planned_operation_time_us > self.calendar_time_us:
             raise ValueError(
@@ -100,8 +103,8 @@ class OeeFigures:
 
     @property
     def planned_busy_time_us(self) -> int:
-        """PBT = POT - PDOT."""
-        return self.planned_operation_time_us - self.planned_down_time_us
+        """PBT = POT - PDOT (- the time blocked or starved, which is not this unit's)."""
+        return self.planned_operation_time_us - self.planned_down_time_us - self.not_charged_time_us
 
     @property
     def accounted_time_us(self) -> int:
@@ -197,6 +200,7 @@ class OeeFigures:
             "planned_operation_time": self.planned_operation_time_us,
             "planned_down_time": self.planned_down_time_us,
             "planned_maintenance_time": self.planned_maintenance_time_us,
+            "not_charged_time": self.not_charged_time_us,
             "planned_busy_time": self.planned_busy_time_us,
             "actual_unit_down_time": self.actual_unit_down_time_us,
             "actual_unit_delay_time": self.actual_unit_delay_time_us,

@@ -1,0 +1,287 @@
+"""Control charts on a tag's series: subgroups, frozen and rolling limits, run rules, state.
+
+The limits must be exactly what `kiln.production.spc` computes on the same subgroups, and the
+rules those of `spc_rules` (Nelson 1984 numbering: rule 2 is nine points in a row on one side
+of the centre line).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from kiln.production import spc
+from kiln.production.spc_tags import SpcChartRun, SpcDef, SpcPoint, chart_over_history
+
+T0 = 1_800_000_000_000_000  # microseconds since the epoch
+STEP = 1_000_000  # one value a second
+OFFSETS = (-1.0, -0.5, 0.0, 0.5, 1.0)  # within a subgroup of 5: range 2, mean 0
+# Subgroup means in sigma-of-X̄ units: cross the centre often, leave 1 sigma every few points,
+# never trend six or alternate fourteen: a stable process with no special cause.
+STABLE = (0.8, -1.2, 0.3, 1.4, -0.6, -1.5, 1.1, -0.2, 0.5, -0.9, 1.6)
+SIGMA_XBAR = 2.0 / (spc.constants(5).d2 * 5**0.5)  # R̄/(d2 √n) with R̄ = 2
+
+
+def _series(means: list[float]) -> tuple[list[int], list[float]]:
+    values = [100.0 + m + o for m in means for o in OFFSETS]
+    return [T0 + i * STEP for i in range(len(values))], values
+
+
+def _stable_means(count: int) -> list[float]:
+    return [STABLE[i % len(STABLE)] * SIGMA_XBAR for i in range(count)]
+
+
+def test_rolling_xbar_r_on_a_stable_series_fires_no_rule() -> None:
+    defn = SpcDef(name="bore", tag="bore_mm", chart="xbar_r")
+    times, values = _series(_stable_means(120))
+    points = SpcChartRun(defn).add(times, values)
+    assert len(points) == 120
+    assert all(p.limits is None for p in points[:25])  # fewer than 25 subgroups before them
+    judged = points[25:]
+    assert all(p.limits is not None for p in judged)
+    assert [p for p in judged if p.rules] == []
+    # Each point's time is that of its subgroup's last value.
+    assert [p.time_us for p in points[:2]] == [times[4], times[9]]
+
+
+def test_rolling_limits_come_from_the_subgroups_before_the_point() -> None:
+    defn = SpcDef(name="bore", tag="bore_mm", chart="xbar_r", rolling_subgroups=10)
+    times, values = _series(_stable_means(15))
+    points = SpcChartRun(defn).add(times, values)
+    groups = [values[i : i + 5] for i in range(0, len(values), 5)]
+    expected = spc.xbar_r(groups[2:12])  # the 10 subgroups before subgroup 12
+    assert points[12].limits == expected.location.limits[0]
+    assert points[12].spread_limits == expected.spread.limits[0]
+    assert points[12].value == pytest.approx(statistics.fmean(groups[12]))
+    assert points[12].spread == pytest.approx(max(groups[12]) - min(groups[12]))
+
+
+def _baseline_defn(**extra: object) -> SpcDef:
+    return SpcDef.model_validate(
+        {
+            "name": "bore",
+            "tag": "acme/plant1/line1/mill/bore_mm",
+            "chart": "xbar_r",
+            "limits": "baseline",
+            "baseline_start": datetime.fromtimestamp(T0 / 1e6, UTC),
+            "baseline_end": datetime.fromtimestamp((T0 + 100 * STEP) / 1e6, UTC),  # 20 subgroups
+            **extra,
+        }
+    )
+
+
+def test_baseline_limits_equal_spc_limits_on_the_baseline_subgroups() -> None:
+    defn = _baseline_defn()
+    means = _stable_means(20) + [0.0] * 5
+    times, values = _series(means)
+    points = SpcChartRun(defn).add(times, values)
+    assert all(p.limits is None and p.rules == () for p in points[:20])
+    groups = [values[i : i + 5] for i in range(0, 100, 5)]
+    expected = spc.xbar_r(groups)  # limits computed on the baseline subgroups themselves
+    for p in points[20:]:
+        assert p.limits == expected.location.limits[0]
+        assert p.spread_limits == expected.spread.limits[0]
+
+
+def test_a_shift_after_the_baseline_fires_rule_2_at_the_ninth_point() -> None:
+    defn = _baseline_defn()
+    baseline = _stable_means(20)
+    grand = statistics.fmean(baseline)
+    # After the baseline the mean sits half a sigma above the frozen centre line: within
+    # 1 sigma (no rules 5, 6, 8), constant (no trend), so only rule 2 can fire, at the ninth.
+    shifted = [grand + 0.5 * SIGMA_XBAR] * 12
+    times, values = _series(baseline + shifted)
+    points = SpcChartRun(defn).add(times, values)
+    after = points[20:]
+    fired = [(i, p.rules) for i, p in enumerate(after) if p.rules]
+    assert fired == [(8, (2,)), (9, (2,)), (10, (2,)), (11, (2,))]
+    assert after[8].time_us == times[(20 + 8) * 5 + 4]
+
+
+def test_enabled_rules_filter_what_is_reported() -> None:
+    defn = _baseline_defn(enabled_rules=(1, 5))
+    baseline = _stable_means(20)
+    shifted = [statistics.fmean(baseline) + 0.5 * SIGMA_XBAR] * 12
+    times, values = _series(baseline + shifted)
+    assert [p for p in SpcChartRun(defn).add(times, values) if p.rules] == []
+
+
+def test_western_electric_numbers_eight_on_one_side_as_rule_4() -> None:
+    defn = _baseline_defn(rules="weco")
+    baseline = _stable_means(20)
+    shifted = [statistics.fmean(baseline) + 0.5 * SIGMA_XBAR] * 9
+    times, values = _series(baseline + shifted)
+    after = SpcChartRun(defn).add(times, values)[20:]
+    assert [(i, p.rules) for i, p in enumerate(after) if p.rules] == [(7, (4,)), (8, (4,))]
+
+
+CASES = {
+    "xbar_r rolling": (
+        SpcDef(name="a", tag="x", chart="xbar_r", rolling_subgroups=8),
+        None,
+    ),
+    "xbar_s baseline": (_baseline_defn(chart="xbar_s"), None),
+    "imr rolling": (SpcDef(name="a", tag="x", chart="imr", rolling_subgroups=6), None),
+    "xbar_r timed": (
+        SpcDef(
+            name="a", tag="x", chart="xbar_r", subgroup_size=4, subgroup_s=7, rolling_subgroups=5
+        ),
+        None,
+    ),
+    "p with sizes": (
+        SpcDef(name="a", tag="x", chart="p", sample_size_tag="inspected", rolling_subgroups=6),
+        "sizes",
+    ),
+    "c rolling": (SpcDef(name="a", tag="x", chart="c", rolling_subgroups=6), None),
+    "np timed": (
+        SpcDef(name="a", tag="x", chart="np", sample_size=20, subgroup_s=3, rolling_subgroups=6),
+        None,
+    ),
+}
+
+
+def _data(kind: str, sizes: str | None) -> tuple[list[int], list[float], list[float] | None]:
+    times, values = _series(_stable_means(40))
+    if kind in ("p", "np", "c"):
+        values = [float(i * 7 % 5 + (i % 3)) for i in range(len(values))]
+    return times, values, ([float(20 + i % 4) for i in range(len(values))] if sizes else None)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("cut", [3, 61, 137])
+def test_snapshot_restore_continues_identically(case: str, cut: int) -> None:
+    defn, sizes_from = CASES[case]
+    times, values, sizes = _data(defn.chart, sizes_from)
+    whole = SpcChartRun(defn).add(times, values, sizes)
+    assert any(p.limits is not None for p in whole)
+
+    first = SpcChartRun(defn)
+    head = first.add(times[:cut], values[:cut], None if sizes is None else sizes[:cut])
+    state = json.loads(json.dumps(first.snapshot()))  # really JSON
+    second = SpcChartRun.restore(defn, state)
+    tail = second.add(times[cut:], values[cut:], None if sizes is None else sizes[cut:])
+    assert head + tail == whole
+
+
+def test_restore_refuses_the_state_of_another_definition() -> None:
+    run = SpcChartRun(SpcDef(name="a", tag="x", chart="imr"))
+    with pytest.raises(ValueError, match="another definition"):
+        SpcChartRun.restore(SpcDef(name="a", tag="x", chart="c"), run.snapshot())
+
+
+def test_timed_subgroups_take_the_first_n_of_each_window_and_skip_short_ones() -> None:
+    defn = SpcDef(name="a", tag="x", chart="xbar_r", subgroup_size=3, subgroup_s=10)
+    base = T0 - T0 % 10_000_000  # a window boundary
+    times = [base + s * STEP for s in (0, 2, 4, 6, 12, 14, 21, 23, 25, 31)]
+    values = [1.0, 2.0, 4.0, 100.0, 5.0, 6.0, 7.0, 8.0, 10.0, 0.0]
+    run = SpcChartRun(defn)
+    points = run.add(times, values)
+    # Window 0: first three values (the fourth is not part of the subgroup); window 1 has two
+    # values: skipped; window 2 closes when the value at 31 s arrives.
+    assert [(p.time_us, p.value, p.spread) for p in points] == [
+        (times[2], pytest.approx(7 / 3), 3.0),
+        (times[8], pytest.approx(25 / 3), 3.0),
+    ]
+    assert run.flush() == []  # the last window holds one value: short of a subgroup
+
+
+def test_imr_points_carry_the_moving_range_and_spc_limits() -> None:
+    defn = SpcDef(name="a", tag="x", chart="imr", rolling_subgroups=5)
+    values = [10.0, 12.0, 11.0, 13.0, 12.5, 11.5, 12.0]
+    times = [T0 + i * STEP for i in range(len(values))]
+    points = SpcChartRun(defn).add(times, values)
+    assert points[0].spread is None
+    assert points[1].spread == 2.0
+    expected = spc.i_mr(values[:5])
+    assert points[5].limits == expected.location.limits[0]
+    assert points[5].spread_limits == expected.spread.limits[0]
+    assert points[5].spread == pytest.approx(1.0)
+
+
+def test_p_chart_limits_follow_each_sample_size() -> None:
+    defn = SpcDef(name="a", tag="x", chart="p", sample_size_tag="n", rolling_subgroups=4)
+    defectives = [2.0, 3.0, 1.0, 4.0, 2.0]
+    sizes = [50.0, 60.0, 40.0, 50.0, 80.0]
+    times = [T0 + i * STEP for i in range(5)]
+    points = SpcChartRun(defn).add(times, defectives, sizes)
+    p_bar = spc.p_centre([2, 3, 1, 4], [50, 60, 40, 50])
+    assert points[4].limits == spc.p_chart([2], [80], p_bar).limits[0]
+    assert points[4].value == 2 / 80
+    with pytest.raises(ValueError, match="not a count"):
+        SpcChartRun(defn).add(times, [0.5] * 5, sizes)
+
+
+def test_points_must_come_in_time_order() -> None:
+    run = SpcChartRun(SpcDef(name="a", tag="x", chart="imr"))
+    run.add([T0], [1.0])
+    with pytest.raises(ValueError, match="time order"):
+        run.add([T0], [2.0])
+
+
+class _Spec:
+    def __init__(self, lsl: float | None, usl: float | None, target: float | None) -> None:
+        self.lsl, self.usl, self.target = lsl, usl, target
+
+
+def test_chart_over_history_gives_capability_from_spc_against_the_spec() -> None:
+    defn = SpcDef(name="bore", tag="bore_mm", chart="xbar_r")
+    times, values = _series(_stable_means(40))
+    out = chart_over_history(defn, times, values, _Spec(97.0, 103.0, 100.0))
+    groups = [values[i : i + 5] for i in range(0, len(values), 5)]
+    cap = spc.capability(groups, 97.0, 103.0)
+    assert out["capability"]["cp"] == cap.cp
+    assert out["capability"]["cpk"] == cap.cpk
+    assert out["capability"]["pp"] == cap.pp
+    assert out["capability"]["ppk"] == cap.ppk
+    assert out["capability"]["target"] == 100.0
+    assert len(out["points"]) == 40
+    assert out["violations"] == []
+    last = spc.xbar_r(groups[14:39]).location.limits[0]
+    assert out["limits"] == {
+        "cl": last.centre,
+        "ucl": last.upper,
+        "lcl": last.lower,
+        "sigma": last.sigma,
+    }
+    json.dumps(out)  # the API returns it as is
+    assert chart_over_history(defn, times, values, None)["capability"] is None
+
+
+def test_chart_over_history_lists_violations_with_their_times() -> None:
+    defn = _baseline_defn()
+    baseline = _stable_means(20)
+    times, values = _series(baseline + [statistics.fmean(baseline) + 0.5 * SIGMA_XBAR] * 10)
+    out = chart_over_history(defn, times, values, None)
+    assert out["violations"] == [
+        {"time_us": times[(20 + 8) * 5 + 4], "rules": [2]},
+        {"time_us": times[(20 + 9) * 5 + 4], "rules": [2]},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"chart": "xbar_r", "subgroup_size": 1}, "subgroup_size 2..50"),
+        ({"chart": "imr", "subgroup_size": 5}, "subgroup_size is 1"),
+        ({"chart": "xbar_r", "limits": "baseline"}, "baseline_start and baseline_end"),
+        ({"chart": "p"}, "sample_size_tag or sample_size"),
+        ({"chart": "np", "sample_size_tag": "n"}, "fixed sample_size"),
+        ({"chart": "c", "sample_size": 5}, "takes no sample size"),
+        ({"chart": "imr", "rules": "weco", "enabled_rules": [5]}, "choose from"),
+        ({"chart": "imr", "tag": "bad tag"}, "neither a tag name"),
+        ({"chart": "imr", "colour": "red"}, "Extra inputs"),
+    ],
+)
+def test_bad_definitions_are_refused(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        SpcDef.model_validate({"name": "a", "tag": "x", **fields})
+
+
+def test_point_json_names_the_limits() -> None:
+    point = SpcPoint(T0, 1.0, 0.5, 5.0, spc.Limits(1.0, 0.1, 0.7, 1.3), None, (2,))
+    assert point.to_json()["limits"] == {"cl": 1.0, "ucl": 1.3, "lcl": 0.7, "sigma": 0.1}
+    assert point.to_json()["rules"] == [2]
