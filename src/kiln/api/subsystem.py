@@ -46,6 +46,7 @@ from kiln.core.clock import Clock
 from kiln.core.platform import Platform, Service, Stage
 from kiln.core.settings import PlantSettings
 from kiln.model.definitions import AssetDef, AssetTypeDef
+from kiln.production import CalendarDef, Product, StateModel
 from kiln.security.passwords import PasswordHasherSettings
 
 T = TypeVar("T")
@@ -117,7 +118,7 @@ class BuildContext:
     """What building a platform's services is given, and what subsystems hand one another.
 
     `password_settings` is a test hook (cheap hashing); production keeps argon2id's defaults.
-    The lists are contributions: filled by `contribute` hooks (besides what the plant file
+    The lists (and `state_models`) are contributions: filled by `contribute` hooks (besides what the plant file
     declares), read by `services` hooks after every contribution is in. `role` is the part of
     the plant this process runs: services of a stage the role does not run are dropped after
     `services` returns them; a hook reads it only where what crosses the process boundary
@@ -132,6 +133,9 @@ class BuildContext:
     asset_types: list[AssetTypeDef] = field(default_factory=list)
     assets: list[AssetDef] = field(default_factory=list)
     connectors: list[ConnectorConfig] = field(default_factory=list)
+    state_models: dict[str, StateModel] = field(default_factory=dict)  # by asset type name
+    calendars: list[CalendarDef] = field(default_factory=list)
+    products: list[Product] = field(default_factory=list)
     _once: dict[Callable[[BuildContext], object], object] = field(
         default_factory=dict, init=False, repr=False
     )

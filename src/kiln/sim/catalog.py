@@ -18,6 +18,7 @@ from kiln.alarms.definitions import (
 )
 from kiln.model.definitions import AssetTypeDef, DataType, TagDef
 from kiln.production.states import REASON_NAMES, STATE_NAMES
+from kiln.production.taxonomy import Category, CounterDef, ReasonDef, StateModel, StateRule
 
 MACHINE = "machine"
 CNC = "cnc"
@@ -194,3 +195,105 @@ def asset_types(fill_target_g: float, fill_sigma_g: float = 1.5) -> list[AssetTy
             alarms=(_jam(),),
         ),
     ]
+
+
+# -- production: how the machines' tags become states and counts (kiln.production) -----------
+
+_REASONS = (
+    ReasonDef(
+        name="technical",
+        category=Category.TECHNICAL,
+        children=(
+            ReasonDef(name="overheat", description="spindle overheated (cooling failure)"),
+            ReasonDef(name="jam"),
+            ReasonDef(name="tool_breakage"),
+            ReasonDef(name="electrical"),
+        ),
+    ),
+    ReasonDef(
+        name="material",
+        category=Category.MATERIAL,
+        children=(ReasonDef(name="material_shortage"), ReasonDef(name="wrong_material")),
+    ),
+    ReasonDef(
+        name="operator",
+        category=Category.OPERATOR,
+        children=(ReasonDef(name="waiting"), ReasonDef(name="no_operator")),
+    ),
+    ReasonDef(
+        name="quality",
+        category=Category.QUALITY,
+        children=(ReasonDef(name="inspection"), ReasonDef(name="adjustment")),
+    ),
+    ReasonDef(
+        name="planning",
+        category=Category.PLANNING,
+        children=(ReasonDef(name="no_order"),),
+    ),
+    ReasonDef(
+        name="setup",
+        category=Category.SETUP,
+        children=(ReasonDef(name="changeover"), ReasonDef(name="tool_change")),
+    ),
+    ReasonDef(
+        name="planned",
+        category=Category.PLANNED_STOP,
+        children=(
+            ReasonDef(name="break"),
+            ReasonDef(name="no_shift"),
+            ReasonDef(name="cleaning"),
+            ReasonDef(
+                name="maintenance",
+                category=Category.PLANNED_MAINTENANCE,
+                description="preventive maintenance",
+            ),
+        ),
+    ),
+    ReasonDef(
+        name="line",
+        category=Category.STARVED,
+        description="caused elsewhere on the line",
+        children=(
+            ReasonDef(name="starved"),
+            ReasonDef(name="blocked", category=Category.BLOCKED),
+        ),
+    ),
+)
+
+_STATE_RULES = (
+    StateRule(state="running", category=Category.RUNNING),
+    StateRule(state="setup", category=Category.SETUP),
+    StateRule(state="planned_stop", category=Category.PLANNED_STOP),
+    StateRule(state="off", category=Category.PLANNED_STOP, reason="planned/no_shift"),
+    StateRule(state="down", stop_reason="material_shortage", category=Category.MATERIAL),
+    StateRule(state="down", category=Category.TECHNICAL),
+    StateRule(state="idle", stop_reason="starved", category=Category.STARVED),
+    StateRule(state="idle", stop_reason="no_shift", category=Category.PLANNED_STOP),
+    StateRule(state="idle", category=Category.OPERATOR),
+)
+# The virtual factory's short waits last 5 s and more, about 45 s on average: under two
+# minutes nobody is asked for a reason.
+MICRO_STOP_S = 120.0
+FILLER_IDEAL_CYCLE_S = 0.5  # 120 containers a minute (the filler's nominal rate)
+
+
+def state_models() -> dict[str, StateModel]:
+    """The state model of each machine type: the state and reason tags mapped to the
+    taxonomy, the counters, and where the ideal cycle time comes from."""
+    base = StateModel(
+        state_tag="state",
+        reason_tag="stop_reason",
+        rules=_STATE_RULES,
+        reasons=_REASONS,
+        micro_stop_s=MICRO_STOP_S,
+    )
+    good, scrap = CounterDef(tag="good_count"), CounterDef(tag="scrap_count")
+    return {
+        MACHINE: base,
+        CNC: base.model_copy(
+            update={"good": good, "scrap": scrap, "ideal_cycle_tag": "cycle_time"}
+        ),
+        FILLER: base.model_copy(
+            update={"good": good, "scrap": scrap, "ideal_cycle_s": FILLER_IDEAL_CYCLE_S}
+        ),
+    }

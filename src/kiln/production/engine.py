@@ -1,0 +1,396 @@
+"""The production engine: machine states, counts and orders in, OEE out.
+
+One platform service (stage ENGINES). It follows the tags the asset types' state models name
+(`kiln.production.plan`), keeps every sample of them in its own store (`ProductionStore`),
+derives the state rows from those samples (`kiln.production.derive`) and answers questions over
+them by recomputing from the store (`kiln.production.query`). A sample that arrives late, out of
+order or replayed is merged at its source time and the rows after it are derived again, so the
+store ends up the same whatever order the samples came in.
+
+What it acknowledged is on disk: a batch's samples and rows are committed before the next batch
+is taken, and a restart re-derives the rows from the last stored row on (in case it stopped
+between the two commits). Operators' reasons, work orders, products and calendars come in as
+bus commands (target `production`), so the API talks to the engine the same way in one process
+or over NATS. Each `live_s` the assets whose data changed get their current shift's figures
+published as a `production.live` event (the overview board and `oee_live_update_ms` read it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kiln.core.bus import (
+    BusError,
+    CommandServer,
+    Overflow,
+    SubscriptionClosed,
+    ValueSubscription,
+)
+from kiln.core.bus import Event as BusEvent
+from kiln.core.clock import Clock
+from kiln.core.platform import Health, Platform, Status
+from kiln.core.values import ValueBatch
+from kiln.model import AssetDef, AssetTypeDef
+from kiln.production import query
+from kiln.production.calendar import CalendarDef
+from kiln.production.chunks import SAMPLE_DTYPE
+from kiln.production.derive import derive_rows, is_state_signal
+from kiln.production.intervals import Interval
+from kiln.production.orders import Product
+from kiln.production.plan import AssetPlan, compile_plans
+from kiln.production.settings import ProductionSettings
+from kiln.production.store import ProductionStore
+
+_LOGGER = logging.getLogger(__name__)
+
+PRODUCTION_TARGET = "production"
+LIVE_KIND = "production.live"
+_FOREVER_US = 1 << 62
+_BAD_BIT = 1 << 31  # OPC UA severity Bad (kiln.core.quality)
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """What the plant file declares: the asset model."""
+
+    types: Sequence[AssetTypeDef] = ()
+    assets: Sequence[AssetDef] = ()
+
+
+@dataclass(slots=True)
+class EngineStats:
+    batches: int = 0
+    points: int = 0  # followed points recorded
+    late: int = 0  # samples that arrived before a later one of their asset
+    rows: int = 0  # state rows written
+    failures: int = 0
+    last_error: str = ""
+    live_published: int = 0
+
+
+@dataclass(slots=True)
+class _AssetState:
+    """What the engine remembers of an asset between batches."""
+
+    current: dict[str, float] = field(default_factory=dict)  # state signal -> latest value
+    state_t: int = -_FOREVER_US  # latest time of a state signal's sample
+    last_row: tuple[int, int, int] | None = None  # (category, reason, raw)
+
+
+def _numeric(value: Any, quality: int) -> float:
+    if quality & _BAD_BIT:
+        return math.nan
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    return math.nan
+
+
+class ProductionEngine:
+    """The `production` service. `store` is not yet open; the engine opens it at start."""
+
+    name = "production"
+
+    def __init__(
+        self,
+        store: ProductionStore,
+        declared: Declared,
+        settings: ProductionSettings,
+        *,
+        queue_points: int = 200_000,
+    ) -> None:
+        self.store = store
+        self.declared = declared
+        self.settings = settings
+        self.queue_points = queue_points
+        self.stats = EngineStats()
+        self.plans: dict[str, AssetPlan] = {
+            p.asset: p for p in compile_plans(declared.types, declared.assets, settings.types)
+        }
+        self._index: dict[str, list[tuple[str, str]]] = defaultdict(list)  # path -> (asset, signal)
+        for plan in self.plans.values():
+            for signal, path in plan.signals.items():
+                self._index[path].append((plan.asset, signal))
+        self._assets: dict[str, _AssetState] = {a: _AssetState() for a in self.plans}
+        self.calendars: dict[str, CalendarDef] = {c.site: c for c in settings.calendars}
+        self.products: dict[str, Product] = {p.code: p for p in settings.products}
+        self._reason_cache: dict[str, int] = {}
+        self._dirty: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._platform: Platform | None = None
+        self._clock: Clock | None = None
+        self._sub: ValueSubscription | None = None
+        self._server: CommandServer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._status = Status.STARTING
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    async def start(self, platform: Platform) -> None:
+        from kiln.production.engine_commands import EngineCommands
+
+        self._platform, self._clock = platform, platform.clock
+        await asyncio.to_thread(self._open)
+        self._sub = platform.bus.subscribe(
+            "production", max_points=self.queue_points, overflow=Overflow.BLOCK
+        )
+        self._server = await platform.bus.serve(PRODUCTION_TARGET, EngineCommands(self))
+        self._tasks = [
+            platform.spawn(self._value_loop(self._sub), name="production-values"),
+            platform.spawn(self._live_loop(), name="production-live"),
+        ]
+        self._status = Status.OK
+        _LOGGER.info("Production engine started: %d assets followed", len(self.plans))
+
+    def _open(self) -> None:
+        self.store.open()
+        for product in self.settings.products:
+            self.store.put_product(product)
+        self.products = {p.code: p for p in self.store.products()}
+        for site, definition in self.store.calendars().items():
+            try:
+                self.calendars[site] = CalendarDef.model_validate(definition)
+            except ValueError as err:
+                _LOGGER.error("Stored calendar of %s does not load: %s", site, err)
+        last_rows = self.store.last_states()
+        last_samples = self.store.last_samples()
+        for (asset, signal), (t, v) in last_samples.items():
+            state = self._assets.get(asset)
+            if state is not None and is_state_signal(signal):
+                state.current[signal] = v
+                state.state_t = max(state.state_t, t)
+        heal: dict[str, int] = {}
+        for asset, row in last_rows.items():
+            state = self._assets.get(asset)
+            if state is None:
+                continue
+            state.last_row = (int(row["category"]), int(row["reason"]), int(row["raw"]))
+            if state.state_t > int(row["t"]):
+                heal[asset] = int(row["t"])  # samples committed after the last rows
+        for asset in self._assets:
+            if asset not in last_rows and self._assets[asset].current:
+                heal[asset] = -_FOREVER_US
+        if heal:
+            self._rederive(heal)
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            await server.close()
+        if self._sub is not None:
+            self._sub.close()
+        tasks, self._tasks = self._tasks, []
+        async with self._lock:
+            for task in tasks:
+                task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        async with self._lock:
+            await asyncio.to_thread(self.store.close)
+        self._status = Status.STOPPED
+
+    def health(self) -> Health:
+        status = self._status
+        if status is Status.OK and any(t.done() for t in self._tasks):
+            status = Status.FAILED
+        elif status is Status.OK and self.stats.failures and self.stats.last_error:
+            status = Status.DEGRADED
+        return Health(
+            status,
+            {
+                "assets": len(self.plans),
+                "batches": self.stats.batches,
+                "points": self.stats.points,
+                "late": self.stats.late,
+                "rows": self.stats.rows,
+                "failures": self.stats.failures,
+                "last_error": self.stats.last_error,
+            },
+        )
+
+    def now_us(self) -> int:
+        assert self._clock is not None, "the engine is not started"
+        return self._clock.now_us()
+
+    def mark_dirty(self, asset: str) -> None:
+        """Publish the asset's live figures at the next tick (an operator changed its data)."""
+        self._dirty.add(asset)
+
+    def mark_all_dirty(self) -> None:
+        self._dirty.update(self.plans)
+
+    def context(self) -> query.Context:
+        return query.Context(self.plans, dict(self.calendars), dict(self.products))
+
+    # -- values ------------------------------------------------------------------------------
+
+    async def _value_loop(self, sub: ValueSubscription) -> None:
+        while True:
+            try:
+                first = await sub.get()
+            except SubscriptionClosed:
+                return
+            batches = [first, *sub.drain(self.queue_points)]
+            try:
+                await self.apply_batches(batches)
+            except Exception as err:
+                # A store outage or one malformed batch must not stop the next batches.
+                self.stats.failures += 1
+                self.stats.last_error = f"{type(err).__name__}: {err}"
+                _LOGGER.exception("Production engine: %d batches failed", len(batches))
+
+    async def apply_batches(self, batches: Sequence[ValueBatch]) -> None:
+        """Record the followed samples of the batches; derive and commit their state rows."""
+        grouped: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
+        for batch in batches:
+            self.stats.batches += 1
+            for path, value, t, quality in zip(
+                batch.paths, batch.values, batch.source_us, batch.qualities, strict=True
+            ):
+                hits = self._index.get(path)
+                if not hits:
+                    continue
+                v = _numeric(value, int(quality))
+                for key in hits:
+                    grouped[key].append((int(t), v))
+        if not grouped:
+            return
+        async with self._lock:
+            await asyncio.to_thread(self._record, grouped)
+
+    def _record(self, grouped: Mapping[tuple[str, str], list[tuple[int, float]]]) -> None:
+        samples: dict[tuple[str, str], np.ndarray] = {}
+        for key, given in grouped.items():
+            arr = np.array(given, dtype=SAMPLE_DTYPE)
+            samples[key] = arr[np.argsort(arr["t"], kind="stable")]
+            self.stats.points += len(arr)
+        self.store.add_samples(samples)
+        # Per asset: in order (every state sample at or after the latest seen) or late.
+        by_asset: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
+        for (asset, signal), arr in samples.items():
+            self._dirty.add(asset)
+            if is_state_signal(signal):
+                by_asset[asset][signal] = arr
+        late: dict[str, int] = {}
+        fresh: dict[str, np.ndarray] = {}
+        for asset, signals in by_asset.items():
+            state = self._assets[asset]
+            first = min(int(a["t"][0]) for a in signals.values())
+            if first < state.state_t:
+                late[asset] = first
+                self.stats.late += sum(
+                    int((a["t"] < state.state_t).sum()) for a in signals.values()
+                )
+                continue
+            rows = derive_rows(
+                self.plans[asset],
+                signals,
+                state.current,
+                self._reason_id,
+                previous=state.last_row,
+            )
+            for signal, arr in signals.items():
+                state.current[signal] = float(arr["v"][-1])
+                state.state_t = max(state.state_t, int(arr["t"][-1]))
+            if len(rows):
+                fresh[asset] = rows
+                last = rows[-1]
+                state.last_row = (int(last["category"]), int(last["reason"]), int(last["raw"]))
+        if fresh:
+            self.store.add_states(fresh)
+            self.stats.rows += sum(len(r) for r in fresh.values())
+        if late:
+            self._rederive(late)
+
+    def _rederive(self, since: Mapping[str, int]) -> None:
+        """Derive the rows of each asset again from its stored samples, from `since` on."""
+        for asset, start in since.items():
+            plan = self.plans[asset]
+            state = self._assets[asset]
+            window = Interval(start, _FOREVER_US)
+            signals = [s for s in plan.signals if is_state_signal(s)]
+            stored = self.store.samples_many([(asset, s) for s in signals], window)
+            initial: dict[str, float] = {}
+            after: dict[str, np.ndarray] = {}
+            for signal in signals:
+                arr = stored.get((asset, signal), np.zeros(0, SAMPLE_DTYPE))
+                if len(arr) and arr["t"][0] < start:
+                    initial[signal] = float(arr["v"][0])
+                    arr = arr[1:]
+                after[signal] = arr
+            before = self.store.states(asset, Interval(start, start + 1))
+            previous = None
+            if len(before) and int(before["t"][0]) < start:
+                b = before[0]
+                previous = (int(b["category"]), int(b["reason"]), int(b["raw"]))
+            rows = derive_rows(plan, after, initial, self._reason_id, previous=previous)
+            self.store.replace_states(asset, start, rows)
+            self.stats.rows += len(rows)
+            for signal, arr in after.items():
+                if len(arr):
+                    state.current[signal] = float(arr["v"][-1])
+                    state.state_t = max(state.state_t, int(arr["t"][-1]))
+            last = self.store.last_states().get(asset)
+            state.last_row = (
+                None
+                if last is None
+                else (int(last["category"]), int(last["reason"]), int(last["raw"]))
+            )
+
+    def _reason_id(self, path: str | None) -> int:
+        if not path:
+            return 0
+        got = self._reason_cache.get(path)
+        if got is None:
+            got = self.store.reason_ids([path])[path]
+            self._reason_cache[path] = got
+        return got
+
+    # -- live --------------------------------------------------------------------------------
+
+    async def _live_loop(self) -> None:
+        assert self._clock is not None
+        while True:
+            await self._clock.sleep(self.settings.live_s)
+            try:
+                await self.publish_live()
+            except Exception as err:
+                self.stats.failures += 1
+                self.stats.last_error = f"live: {type(err).__name__}: {err}"
+                _LOGGER.exception("Production engine: live figures failed")
+
+    async def publish_live(self) -> list[dict[str, Any]]:
+        """The current-shift figures of the assets whose data changed, as events."""
+        assert self._platform is not None
+        dirty, self._dirty = self._dirty, set()
+        if not dirty:
+            return []
+        now = self.now_us()
+        ctx = self.context()
+        figures = await asyncio.to_thread(
+            lambda: [query.live(self.store, ctx, a, now) for a in sorted(dirty)]
+        )
+        out: list[dict[str, Any]] = []
+        for data in figures:
+            if data is None:
+                continue
+            try:
+                await self._platform.bus.publish_event(
+                    BusEvent(kind=LIVE_KIND, key=data["asset"], data=data, time_us=now)
+                )
+            except BusError as err:
+                self.stats.last_error = f"live publish failed: {err}"
+                self._dirty.add(data["asset"])
+                continue
+            self.stats.live_published += 1
+            out.append(data)
+        return out

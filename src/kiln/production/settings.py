@@ -1,0 +1,58 @@
+"""The plant file's `production:` section: the store, the asset types' state models, the sites'
+shift calendars and the products known at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from kiln.core.config import DatabaseUrl
+from kiln.core.settings import Section
+from kiln.db.urls import require_postgres_driver, sqlite_url
+from kiln.production.calendar import CalendarDef
+from kiln.production.orders import Product
+from kiln.production.taxonomy import StateModel
+
+
+class ProductionSettings(Section):
+    url: DatabaseUrl | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the production store; default SQLite in data_dir",
+    )
+    types: dict[str, StateModel] = Field(
+        default_factory=dict,
+        description="state model per asset type name, inherited by its child types",
+    )
+    calendars: list[CalendarDef] = Field(
+        default_factory=list, description="shift calendars, one per site"
+    )
+    products: list[Product] = Field(
+        default_factory=list, description="products and their ideal cycle times, loaded at start"
+    )
+    live_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="how often the live OEE of assets whose data changed is published",
+    )
+
+    def url_in(self, data_dir: Path) -> str:
+        """The store's database: `url`, or production.db in the data folder."""
+        return self.url or sqlite_url(data_dir / "production.db")
+
+    @field_validator("url")
+    @classmethod
+    def _driver(cls, url: str | None) -> str | None:
+        require_postgres_driver(url)
+        return url
+
+    @field_validator("calendars")
+    @classmethod
+    def _one_per_site(cls, calendars: list[CalendarDef]) -> list[CalendarDef]:
+        seen: set[str] = set()
+        for cal in calendars:
+            if cal.site in seen:
+                raise ValueError(f"site {cal.site!r} has two calendars: merge their shifts")
+            seen.add(cal.site)
+        return calendars
