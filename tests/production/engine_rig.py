@@ -45,6 +45,7 @@ PRESS_TYPE = AssetTypeDef(
         TagDef(name="stop_reason", data_type=DataType.STATE, states=REASON_NAMES),
         TagDef(name="good_count", data_type=DataType.INT),
         TagDef(name="scrap_count", data_type=DataType.INT),
+        TagDef(name="pressure", unit="bar"),
     ),
 )
 PRESS_MODEL: StateModel = state_models()["machine"].model_copy(
@@ -84,7 +85,8 @@ class Rig:
     fed: int = 0
 
     async def feed(self, points: Sequence[tuple[str, str, float | int, int]]) -> None:
-        """Publish (asset, tag, value, source µs) points as one batch; wait until recorded."""
+        """Publish (asset, tag, value, source µs) points as one batch; wait until recorded.
+        (`fed` counts batches: the engine counts a batch before it takes the lock.)"""
         batch = ValueBatch(
             paths=[f"{a}/{t}" for a, t, _, _ in points],
             values=[v for _, _, v, _ in points],
@@ -92,14 +94,14 @@ class Rig:
             qualities=[0] * len(points),
             receive_us=self.clock.now_us(),
         )
-        self.fed += len(points)
+        self.fed += 1
         await self.platform.bus.publish(batch)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 10
-        while self.engine.stats.points < self.fed:
+        while self.engine.stats.batches < self.fed:
             assert loop.time() < deadline, "the engine did not record the points"
             await asyncio.sleep(0.005)
-        # The points are counted before the commit; the lock is held until it is done.
+        # The batch is counted before the commit; the lock is held until it is done.
         async with self.engine._lock:
             pass
 

@@ -47,12 +47,16 @@ from kiln.production.intervals import Interval
 from kiln.production.orders import Product
 from kiln.production.plan import AssetPlan, compile_plans
 from kiln.production.settings import ProductionSettings
+from kiln.production.spc_tags import SpcChartRun, SpcDef, SpcPoint
 from kiln.production.store import ProductionStore
 
 _LOGGER = logging.getLogger(__name__)
 
 PRODUCTION_TARGET = "production"
 LIVE_KIND = "production.live"
+SPC_KIND = "production.spc"
+SPC_SUFFIX = "_spc"  # the companion tag of a charted tag: the lowest rule violated, 0 if none
+_SPC_KEY = "spc:"  # the store's key of a chart's saved run
 _FOREVER_US = 1 << 62
 _BAD_BIT = 1 << 31  # OPC UA severity Bad (kiln.core.quality)
 
@@ -123,6 +127,15 @@ class ProductionEngine:
         self._assets: dict[str, _AssetState] = {a: _AssetState() for a in self.plans}
         self.calendars: dict[str, CalendarDef] = {c.site: c for c in settings.calendars}
         self.products: dict[str, Product] = {p.code: p for p in settings.products}
+        self.spc: dict[str, SpcDef] = {c.name: c for c in settings.spc}
+        self._spc_runs: dict[str, SpcChartRun] = {}
+        self._spc_by_path: dict[str, list[str]] = defaultdict(list)
+        self._size_paths: dict[str, list[str]] = defaultdict(list)  # sample-size tags
+        for chart in settings.spc:
+            self._spc_by_path[chart.tag].append(chart.name)
+            if chart.sample_size_tag is not None:
+                self._size_paths[chart.sample_size_tag].append(chart.name)
+        self._sizes: dict[str, float] = {}
         self._reason_cache: dict[str, int] = {}
         self._dirty: set[str] = set()
         self._lock = asyncio.Lock()
@@ -161,6 +174,15 @@ class ProductionEngine:
                 self.calendars[site] = CalendarDef.model_validate(definition)
             except ValueError as err:
                 _LOGGER.error("Stored calendar of %s does not load: %s", site, err)
+        for name, chart in self.spc.items():
+            saved = self.store.get_kv(_SPC_KEY + name)
+            run: SpcChartRun | None = None
+            if saved is not None:
+                try:
+                    run = SpcChartRun.restore(chart, saved)
+                except (ValueError, KeyError) as err:
+                    _LOGGER.warning("SPC chart %s starts afresh: %s", name, err)
+            self._spc_runs[name] = run or SpcChartRun(chart)
         last_rows = self.store.last_states()
         last_samples = self.store.last_samples()
         for (asset, signal), (t, v) in last_samples.items():
@@ -251,21 +273,28 @@ class ProductionEngine:
     async def apply_batches(self, batches: Sequence[ValueBatch]) -> None:
         """Record the followed samples of the batches; derive and commit their state rows."""
         grouped: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
+        charted: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for batch in batches:
             self.stats.batches += 1
             for path, value, t, quality in zip(
                 batch.paths, batch.values, batch.source_us, batch.qualities, strict=True
             ):
                 hits = self._index.get(path)
+                if path in self._spc_by_path or path in self._size_paths:
+                    charted[path].append((int(t), _numeric(value, int(quality))))
                 if not hits:
                     continue
                 v = _numeric(value, int(quality))
                 for key in hits:
                     grouped[key].append((int(t), v))
-        if not grouped:
+        if not grouped and not charted:
             return
         async with self._lock:
-            await asyncio.to_thread(self._record, grouped)
+            if grouped:
+                await asyncio.to_thread(self._record, grouped)
+            if charted:
+                points = await asyncio.to_thread(self._chart, charted)
+                await self._publish_spc(points)
 
     def _record(self, grouped: Mapping[tuple[str, str], list[tuple[int, float]]]) -> None:
         samples: dict[tuple[str, str], np.ndarray] = {}
@@ -345,6 +374,63 @@ class ProductionEngine:
                 if last is None
                 else (int(last["category"]), int(last["reason"]), int(last["raw"]))
             )
+
+    # -- SPC ---------------------------------------------------------------------------------
+
+    def _chart(self, charted: Mapping[str, list[tuple[int, float]]]) -> list[tuple[str, SpcPoint]]:
+        """Feed each chart its tag's new values (in time order; a value older than the chart's
+        last is dropped: a control chart is a sequence, late values cannot be charted in place)
+        and save the runs that moved."""
+        out: list[tuple[str, SpcPoint]] = []
+        for path, given in charted.items():
+            given.sort()
+            for name in self._size_paths.get(path, ()):
+                finite = [v for _, v in given if math.isfinite(v) and v > 0]
+                if finite:
+                    self._sizes[name] = finite[-1]
+        for path, given in charted.items():
+            for name in self._spc_by_path.get(path, ()):
+                chart, run = self.spc[name], self._spc_runs[name]
+                times = [t for t, v in given if math.isfinite(v)]
+                values = [v for _, v in given if math.isfinite(v)]
+                sizes = None
+                if chart.sample_size_tag is not None:
+                    sizes = [self._sizes.get(name, float(chart.sample_size or 1))] * len(times)
+                points = run.add(times, values, sizes) if times else []
+                out.extend((name, p) for p in points)
+                self.store.put_kv(_SPC_KEY + name, run.snapshot())
+        return out
+
+    async def _publish_spc(self, points: Sequence[tuple[str, SpcPoint]]) -> None:
+        """Each judged subgroup as a value of the tag's `_spc` companion (the lowest rule it
+        broke, 0 when in control), so alarms are defined on it like on any tag; violations
+        also as `production.spc` events."""
+        assert self._platform is not None
+        judged = [(n, p) for n, p in points if p.limits is not None]
+        if not judged:
+            return
+        paths = [self.spc[n].tag + SPC_SUFFIX for n, _ in judged]
+        batch = ValueBatch(
+            paths=paths,
+            values=[min(p.rules) if p.rules else 0 for _, p in judged],
+            source_us=[p.time_us for _, p in judged],
+            qualities=[0] * len(judged),
+            receive_us=self.now_us(),
+        )
+        try:
+            await self._platform.bus.publish(batch)
+            for name, point in judged:
+                if point.rules:
+                    await self._platform.bus.publish_event(
+                        BusEvent(
+                            kind=SPC_KIND,
+                            key=self.spc[name].tag,
+                            data={"chart": name, "tag": self.spc[name].tag, **point.to_json()},
+                            time_us=point.time_us,
+                        )
+                    )
+        except BusError as err:
+            self.stats.last_error = f"SPC publish failed: {err}"
 
     def _reason_id(self, path: str | None) -> int:
         if not path:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kiln.core.expressions import expression_names
-from kiln.model import AssetDef, AssetTypeDef, DataType, TagDef, resolve_tags
+from kiln.model import AssetDef, AssetTypeDef, DataType, Level, TagDef, resolve_tags
 from kiln.production.taxonomy import (
     REASON_SEPARATOR,
     Category,
@@ -106,9 +106,7 @@ class AssetPlan:
     conditions: Mapping[str, str] = field(default_factory=dict)  # tag name -> path
     condition_states: Mapping[str, Mapping[int, str]] = field(default_factory=dict)  # by path
 
-    @property
-    def line(self) -> str:
-        return self.asset.rsplit("/", 1)[0]
+    line: str = ""  # the nearest ancestor at ISA-95 level line (else the parent)
 
     def reason_category(self, reason: str) -> Category | None:
         return reason_categories(self.model.reasons).get(reason)
@@ -142,6 +140,7 @@ def compile_plans(
             f"production.types names asset type(s) {', '.join(unknown)} that the plant does "
             f"not define; defined: {', '.join(sorted(by_name)) or 'none'}"
         )
+    levels = {a.path: a.level for a in assets}
     checked: dict[str, None] = {}
     plans: list[AssetPlan] = []
     for asset in assets:
@@ -154,7 +153,7 @@ def compile_plans(
         if asset.type not in checked:
             _check(asset.type, model, tags)
             checked[asset.type] = None
-        plans.append(_plan(asset, model, tags))
+        plans.append(_plan(asset, model, tags, _line_of(asset.path, levels)))
     return plans
 
 
@@ -195,7 +194,16 @@ def _check_names(
             )
 
 
-def _plan(asset: AssetDef, model: StateModel, tags: Mapping[str, TagDef]) -> AssetPlan:
+def _line_of(path: str, levels: Mapping[str, Level]) -> str:
+    parts = path.split("/")
+    for n in range(len(parts) - 1, 0, -1):
+        ancestor = "/".join(parts[:n])
+        if levels.get(ancestor) is Level.LINE:
+            return ancestor
+    return "/".join(parts[:-1])
+
+
+def _plan(asset: AssetDef, model: StateModel, tags: Mapping[str, TagDef], line: str) -> AssetPlan:
     def path(tag: str) -> str:
         return f"{asset.path}/{tag}"
 

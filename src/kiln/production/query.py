@@ -572,6 +572,13 @@ def live(store: ProductionStore, ctx: Context, asset: str, now_us: int) -> dict[
     start = current.interval.start_us if current is not None else now_us - now_us % HOUR_US
     window = Interval(start, max(now_us, start + 1))
     data = load(store, ctx, [asset], window, now_us)[asset]
+    tape = data.inputs.states
+    if len(tape) and int(tape["t"][0]) > window.start_us and int(tape["t"][0]) < now_us:
+        # Nothing was recorded before the asset's first state (the platform was not running,
+        # or the machine was not connected): the live figures start there, not at an "unknown"
+        # that would only say how late in the shift the platform started. History keeps it.
+        window = Interval(int(tape["t"][0]), window.end_us)
+        data = load(store, ctx, [asset], window, now_us)[asset]
     (result,) = compute(data.inputs, [Bucket("live", window)])
     tape = data.inputs.states
     last = tape[-1] if len(tape) else None

@@ -12,6 +12,7 @@ from kiln.core.settings import Section
 from kiln.db.urls import require_postgres_driver, sqlite_url
 from kiln.production.calendar import CalendarDef
 from kiln.production.orders import Product
+from kiln.production.spc_tags import SpcDef
 from kiln.production.taxonomy import StateModel
 
 
@@ -29,6 +30,11 @@ class ProductionSettings(Section):
     )
     products: list[Product] = Field(
         default_factory=list, description="products and their ideal cycle times, loaded at start"
+    )
+    spc: list[SpcDef] = Field(
+        default_factory=list,
+        description="control charts evaluated live on tags (full tag paths); violations go to "
+        "the tag's `<tag>_spc` companion as the lowest rule number (0: in control)",
     )
     live_s: float = Field(
         default=1.0,
@@ -56,3 +62,18 @@ class ProductionSettings(Section):
                 raise ValueError(f"site {cal.site!r} has two calendars: merge their shifts")
             seen.add(cal.site)
         return calendars
+
+    @field_validator("spc")
+    @classmethod
+    def _spc_paths(cls, charts: list[SpcDef]) -> list[SpcDef]:
+        seen: set[str] = set()
+        for chart in charts:
+            if "/" not in chart.tag:
+                raise ValueError(
+                    f"SPC chart {chart.name!r}: give the full tag path (e.g. "
+                    f"acme/plant1/line1/filler1/{chart.tag}), not a tag name"
+                )
+            if chart.name in seen:
+                raise ValueError(f"two SPC charts are named {chart.name!r}")
+            seen.add(chart.name)
+        return charts
