@@ -53,6 +53,10 @@ from kiln.app.server import build_app
 from kiln.app.settings import Settings
 from kiln.model.definitions import AssetDef, AssetTypeDef, Level, TagDef
 from kiln.model.settings import ModelSettings
+from kiln.production.calendar import CalendarDef, ShiftDef
+from kiln.production.orders import Product
+from kiln.production.settings import ProductionSettings
+from kiln.production.taxonomy import Category, ReasonDef, StateModel, StateRule
 from kiln.security.passwords import PasswordHasherSettings
 from kiln.security.permissions import BUILTIN_ROLES, Permission
 from kiln.testing.auth import admin_headers, bearer_headers, device_headers
@@ -63,7 +67,7 @@ P = Permission
 
 V = "/api/v1"
 PASSWORD = "correct horse battery staple"
-ROLES: Final = ("viewer", "operator", "engineer", "admin", "auditor")
+ROLES: Final = ("viewer", "operator", "planner", "engineer", "admin", "auditor")
 ANONYMOUS: Final = "anonymous"
 CALLERS: Final = (ANONYMOUS, *ROLES)
 OWN, OTHER, SCOPE = "own", "other", "scope"
@@ -85,6 +89,16 @@ ALARMS: Final = (SITE1_ALARM, SITE2_ALARM, GLOBEX_ALARM)
 SETUP_TIMEOUT_S = 15.0  # the engine and the notifier are asynchronous: bounded waits for them
 GLOBEX_USERS: Final = ("gx-admin", "gx-viewer", "gx-auditor")
 GLOBEX_DEVICES: Final = ("gx-gw", "gx-spare")
+# Production: each pump is a followed machine (running while it pumps), acme/site1 has a shift
+# calendar, and each place a work order on its cell.
+SITE1_CELL, SITE2_CELL, GLOBEX_CELL = (
+    a.rsplit("/", 1)[0] for a in (SITE1_PUMP, SITE2_PUMP, GLOBEX_PUMP)
+)
+GLOBEX_SITE = "globex/plant1"
+PUMP_STATES = StateModel(
+    rules=(StateRule(when="flow > 0", category=Category.RUNNING),),
+    reasons=(ReasonDef(name="dry_run", category=Category.MATERIAL),),
+)
 
 
 def plant(data_dir: Path, hook: str = "http://127.0.0.1:9/unused") -> Settings:
@@ -104,6 +118,18 @@ def plant(data_dir: Path, hook: str = "http://127.0.0.1:9/unused") -> Settings:
     return Settings(
         data_dir=data_dir,
         notifications=notifications,
+        production=ProductionSettings(
+            types={"pump": PUMP_STATES},
+            calendars=[
+                CalendarDef(
+                    site=site,
+                    timezone="UTC",
+                    shifts=(ShiftDef(name="all", start="00:00", end="00:00"),),
+                )
+                for site in ("acme/site1", GLOBEX_SITE)
+            ],
+            products=[Product(code="water", name="Water")],
+        ),
         model=ModelSettings(
             types=[pump],
             assets=[
@@ -148,6 +174,7 @@ class World:
     devices: dict[str, dict[str, str]] = field(default_factory=dict)  # headers by device name
     keys: dict[str, str] = field(default_factory=dict)  # API key ids by a name of ours
     deliveries: dict[str, str] = field(default_factory=dict)  # a notification's id by alarm id
+    orders: dict[str, str] = field(default_factory=dict)  # a work order's id by its cell
 
     def caller(self, role: str, case: str) -> Caller:
         if role == ANONYMOUS:
@@ -265,6 +292,12 @@ def world(tmp_path_factory: pytest.TempPathFactory, hook: str) -> Iterator[World
             )
             assert body["accepted"] == 1, body
         _await_alarms_and_dead_letters(world)
+        for cell, headers in ((SITE1_CELL, admin), (SITE2_CELL, admin), (GLOBEX_CELL, gx)):
+            world.orders[cell] = world.post(
+                f"{V}/orders",
+                headers,
+                json=_order(f"wo-{cell.split('/')[0]}-{len(world.orders)}", cell),
+            )["order"]["id"]
         yield world
 
 
@@ -314,6 +347,10 @@ def _key(name: str, permission: str = "values:read") -> dict[str, Any]:
 
 def _value(tag: str, value: float) -> dict[str, Any]:
     return {"path": tag, "value": value}
+
+
+def _order(order_id: str, line: str, state: str = "released") -> dict[str, Any]:
+    return {"id": order_id, "product": "water", "line": line, "quantity": 100, "state": state}
 
 
 # -- checks of the answers' contents ------------------------------------------------------------
@@ -419,6 +456,13 @@ def _ghost(route: Route, call: Call) -> tuple[str, str, Call]:
     if "asset" in params:  # a subtree asked for: one below it that does not exist
         ghost = f"{params['asset']}/{ghost}"
         return params["asset"], ghost, replace(call, params={**params, "asset": ghost})
+    if "site" in params:  # a site's calendar: a site below it that does not exist
+        ghost = f"{params['site']}/{ghost}"
+        return params["site"], ghost, replace(call, params={**params, "site": ghost})
+    for key in ("asset", "line"):  # a production change: an asset or line below it
+        if isinstance(call.json, dict) and key in call.json:
+            ghost = f"{call.json[key]}/{ghost}"
+            return call.json[key], ghost, replace(call, json={**call.json, key: ghost})
     if isinstance(call.json, dict) and "path" in call.json:  # a write to a tag
         ghost = f"{call.json['path'].rsplit('/', 1)[0]}/{ghost}"
         return call.json["path"], ghost, replace(call, json={**call.json, "path": ghost})
@@ -540,6 +584,50 @@ def check_deliveries(w: World, c: Caller, call: Call, body: Any) -> None:
     # Only who reads the values of every alarm of a delivery sees it (the auditor does not).
     sees = P.VALUES_READ in BUILTIN_ROLES[c.role] and c.case != OTHER
     assert (w.deliveries[SITE1_ALARM] in {d["id"] for d in body["deliveries"]}) is sees, body
+
+
+def check_oee(w: World, c: Caller, call: Call, body: Any) -> None:
+    assert body["assets"] == [SITE1_PUMP], body
+    assert body["total"]["availability"]["formula"] == "APT / PBT", body
+
+
+def check_production_states(w: World, c: Caller, call: Call, body: Any) -> None:
+    assert {i["asset"] for i in body["intervals"]} <= {SITE1_PUMP}, body
+
+
+def check_production_assets(w: World, c: Caller, call: Call, body: Any) -> None:
+    paths = {a["asset"] for a in body["assets"]}
+    _visible(paths, c)
+    assert SITE1_PUMP in paths
+    assert (SITE2_PUMP in paths) is (c.case != SCOPE)
+
+
+def check_reasons(w: World, c: Caller, call: Call, body: Any) -> None:
+    assert [n["path"] for n in body["tree"]] == ["dry_run"], body
+
+
+def check_records(w: World, c: Caller, call: Call, body: Any) -> None:
+    assert {r["asset"] for r in body["records"]} <= {SITE1_PUMP}, body
+
+
+def check_orders(w: World, c: Caller, call: Call, body: Any) -> None:
+    lines = {o["line"] for o in body["orders"]}
+    _visible(lines, c)
+    assert SITE1_CELL in lines
+    assert (SITE2_CELL in lines) is (c.case != SCOPE)
+
+
+def check_order(w: World, c: Caller, call: Call, body: Any) -> None:
+    assert body["order"]["id"] == w.orders[SITE1_CELL], body
+
+
+def check_calendars(w: World, c: Caller, call: Call, body: Any) -> None:
+    sites = {cal["site"] for cal in body["calendars"]}
+    assert "acme/site1" in sites and GLOBEX_SITE not in sites, sites
+
+
+def check_shifts(w: World, c: Caller, call: Call, body: Any) -> None:
+    assert body["site"] == "acme/site1" and body["shifts"], body
 
 
 def check_retried(w: World, c: Caller, call: Call, body: Any) -> None:
@@ -703,6 +791,92 @@ def retry_call(alarm_id: str) -> Callable[[World, Caller], Call]:
     return build
 
 
+_ORDERS = itertools.count()
+# The admin's actions that take a new order from released to the state an action needs.
+_ORDER_SETUP: Final = {
+    "release": (), "start": (), "cancel": (), "pause": ("start",), "complete": ("start",),
+    "resume": ("start", "pause"),
+}  # fmt: skip
+
+
+def order_action_call(action: str) -> Callable[[World, Caller], Call]:
+    """`action` on a new order of acme/site1, brought by the admin to a state that allows it;
+    each on a line of its own, since a line runs one order at a time."""
+
+    def build(w: World, c: Caller) -> Call:
+        n = next(_ORDERS)
+        state = "planned" if action == "release" else "released"
+        line = f"{SITE1_CELL}/wo{n}"
+        w.post(f"{V}/orders", w.admin, json=_order(f"wo-act-{n}", line, state))
+        for step in _ORDER_SETUP[action]:
+            w.post(f"{V}/orders/wo-act-{n}/{step}", w.admin, json={})
+        return Call("POST", f"{V}/orders/wo-act-{n}/{action}", json={})
+
+    return build
+
+
+def order_call(cell: str, action: str | None = None) -> Callable[[World, Caller], Call]:
+    """A call on the standing work order of `cell` (another tenant's, or out of scope)."""
+
+    def build(w: World, c: Caller) -> Call:
+        url = f"{V}/orders/{w.orders[cell]}"
+        return Call("POST", f"{url}/{action}", json={}) if action else Call("GET", url)
+
+    return build
+
+
+def new_order_call(w: World, c: Caller) -> Call:
+    return Call(
+        "POST", f"{V}/orders", json=_order(f"wo-new-{next(_ORDERS)}", SITE1_CELL, "planned")
+    )
+
+
+def delete_product_call(w: World, c: Caller) -> Call:
+    """Removing a product made for the purpose by the admin."""
+    code = f"doomed-{next(_ORDERS)}"
+    r = w.client.put(f"{V}/products/{code}", json={"name": "doomed"}, headers=w.admin)
+    assert r.status_code == 200, f"setup: PUT a product -> {r.status_code} {r.text}"
+    return Call("DELETE", f"{V}/products/{code}")
+
+
+_CALENDAR = {"timezone": "UTC", "shifts": [{"name": "all", "start": "00:00", "end": "00:00"}]}
+
+
+def delete_calendar_call(w: World, c: Caller) -> Call:
+    """Removing a calendar set through the API for the purpose by the admin."""
+    site = f"acme/site1/doomed{next(_ORDERS)}"
+    r = w.client.put(f"{V}/calendars/{site}", json=_CALENDAR, headers=w.admin)
+    assert r.status_code == 200, f"setup: PUT a calendar -> {r.status_code} {r.text}"
+    return Call("DELETE", f"{V}/calendars/{site}")
+
+
+def _production(path: str, asset: str, **params: Any) -> Call:
+    return Call("GET", f"{V}{path}", params={"asset": asset, "start": "-1h", **params})
+
+
+def _reading(path: str, check: Check | None, **params: Any) -> Route:
+    """A production figure of one asset: acme/site1's, the other tenant's, acme/site2's."""
+    return Route("GET", f"{V}{path}", P.VALUES_READ, _production(path, SITE1_PUMP, **params),
+                 other=_production(path, GLOBEX_PUMP, **params),
+                 scope=_production(path, SITE2_PUMP, **params),
+                 expect=(200, 404, 404), check=check)  # fmt: skip
+
+
+def _stop(asset: str) -> dict[str, Any]:
+    return {"asset": asset, "start": "-10m", "end": "-5m", "reason": "dry_run"}
+
+
+def _split(asset: str) -> dict[str, Any]:
+    return {"asset": asset, "start": "-10m", "end": "-5m",
+            "pieces": [{"end": "-7m", "reason": "dry_run"}, {"reason": "dry_run"}]}  # fmt: skip
+
+
+def _order_action_route(action: str, guard: Permission) -> Route:
+    return Route("POST", f"{V}/orders/{{order_id}}/{action}", guard, order_action_call(action),
+                 other=order_call(GLOBEX_CELL, action), scope=order_call(SITE2_CELL, action),
+                 expect=(200, 404, 404))  # fmt: skip
+
+
 def _build(build: Build, w: World, c: Caller) -> Call:
     return build if isinstance(build, Call) else build(w, c)
 
@@ -819,6 +993,10 @@ ROUTES: Final = (
           other=Call("GET", f"{V}/history/aggregate", params={"tag": GLOBEX_FLOW}),
           scope=Call("GET", f"{V}/history/aggregate", params={"tag": SITE2_FLOW}),
           expect=(200, 404, 404), check=check_history),
+    Route("GET", f"{V}/spc", P.VALUES_READ, Call("GET", f"{V}/spc", params=_HISTORY),
+          other=Call("GET", f"{V}/spc", params={"tag": GLOBEX_FLOW}),
+          scope=Call("GET", f"{V}/spc", params={"tag": SITE2_FLOW}),
+          expect=(200, 404, 404)),
     Route("GET", f"{V}/history/summary", P.VALUES_READ,
           Call("GET", f"{V}/history/summary", params={**_HISTORY}),
           other=Call("GET", f"{V}/history/summary", params={"tag": GLOBEX_FLOW}),
@@ -909,6 +1087,64 @@ ROUTES: Final = (
           frozenset({P.SYSTEM_READ, P.ALARMS_ACK}), retry_call(SITE1_ALARM),
           other=retry_call(GLOBEX_ALARM), scope=retry_call(SITE2_ALARM),
           expect=(200, 404, 404), check=check_retried),
+    # --- production (docs/api.md "Production"): reading values:read over the asset
+    _reading("/oee", check_oee, by="hour"),
+    _reading("/oee/pareto", None, group="category"),
+    _reading("/states", check_production_states),
+    _reading("/production/records", check_records),
+    Route("GET", f"{V}/production/reasons", P.VALUES_READ,
+          Call("GET", f"{V}/production/reasons", params={"asset": SITE1_PUMP}),
+          other=Call("GET", f"{V}/production/reasons", params={"asset": GLOBEX_PUMP}),
+          scope=Call("GET", f"{V}/production/reasons", params={"asset": SITE2_PUMP}),
+          expect=(200, 404, 404), check=check_reasons),
+    Route("GET", f"{V}/production/live", P.VALUES_READ, Call("GET", f"{V}/production/live"),
+          other=Call("GET", f"{V}/production/live", params={"asset": GLOBEX_PUMP}),
+          expect=(200, 404, 200), check=check_production_assets),
+    Route("GET", f"{V}/production/assets", P.VALUES_READ,
+          Call("GET", f"{V}/production/assets"), check=check_production_assets),
+    Route("GET", f"{V}/orders", P.VALUES_READ, Call("GET", f"{V}/orders"), check=check_orders),
+    Route("GET", f"{V}/orders/{{order_id}}", P.VALUES_READ, order_call(SITE1_CELL),
+          other=order_call(GLOBEX_CELL), scope=order_call(SITE2_CELL),
+          expect=(200, 404, 404), check=check_order),
+    Route("GET", f"{V}/products", P.VALUES_READ, Call("GET", f"{V}/products")),
+    Route("GET", f"{V}/calendars", P.VALUES_READ, Call("GET", f"{V}/calendars"),
+          check=check_calendars),
+    Route("GET", f"{V}/shifts", P.VALUES_READ,
+          Call("GET", f"{V}/shifts", params={"site": "acme/site1", "start": "-1d"}),
+          other=Call("GET", f"{V}/shifts", params={"site": GLOBEX_SITE}),
+          scope=Call("GET", f"{V}/shifts", params={"site": "acme/site2"}),
+          expect=(200, 404, 404), check=check_shifts),
+    # Operators enter reasons and run orders (production:enter over the asset or the line).
+    Route("POST", f"{V}/states/reasons", P.PRODUCTION_ENTER,
+          Call("POST", f"{V}/states/reasons", json=_stop(SITE1_PUMP)),
+          other=Call("POST", f"{V}/states/reasons", json=_stop(GLOBEX_PUMP)),
+          scope=Call("POST", f"{V}/states/reasons", json=_stop(SITE2_PUMP)),
+          expect=(200, 404, 404)),
+    Route("POST", f"{V}/states/split", P.PRODUCTION_ENTER,
+          Call("POST", f"{V}/states/split", json=_split(SITE1_PUMP)),
+          other=Call("POST", f"{V}/states/split", json=_split(GLOBEX_PUMP)),
+          scope=Call("POST", f"{V}/states/split", json=_split(SITE2_PUMP)),
+          expect=(200, 404, 404)),
+    *(_order_action_route(a, P.PRODUCTION_ENTER) for a in ("start", "pause", "resume", "complete")),
+    # Planners dispatch: orders on a line (production:plan over it), and products (anywhere).
+    Route("POST", f"{V}/orders", P.PRODUCTION_PLAN, new_order_call,
+          other=Call("POST", f"{V}/orders", json=_order("wo-grab", GLOBEX_CELL)),
+          scope=Call("POST", f"{V}/orders", json=_order("wo-scope", SITE2_CELL)),
+          expect=(201, 404, 404)),
+    *(_order_action_route(a, P.PRODUCTION_PLAN) for a in ("release", "cancel")),
+    Route("PUT", f"{V}/products/{{code}}", P.PRODUCTION_PLAN,
+          Call("PUT", f"{V}/products/juice", json={"name": "Juice", "ideal_cycle_s": 2})),
+    Route("DELETE", f"{V}/products/{{code}}", P.PRODUCTION_PLAN, delete_product_call),
+    # Calendars are configuration of the site (config:edit over it).
+    Route("PUT", f"{V}/calendars/{{site:path}}", P.CONFIG_EDIT,
+          Call("PUT", f"{V}/calendars/acme/site1", json=_CALENDAR),
+          other=Call("PUT", f"{V}/calendars/{GLOBEX_SITE}", json=_CALENDAR),
+          scope=Call("PUT", f"{V}/calendars/acme/site2", json=_CALENDAR),
+          expect=(200, 404, 404)),
+    Route("DELETE", f"{V}/calendars/{{site:path}}", P.CONFIG_EDIT, delete_calendar_call,
+          other=Call("DELETE", f"{V}/calendars/{GLOBEX_SITE}"),
+          scope=Call("DELETE", f"{V}/calendars/acme/site2"),
+          expect=(200, 404, 404)),
     # --- system:read
     Route("GET", "/metrics", P.SYSTEM_READ, Call("GET", "/metrics"), expect=(200, 200, 403)),
     # Installation-wide numbers: the acme/site1 reader is refused, not shown a part.

@@ -40,13 +40,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client.registry import Collector
 
+from kiln.alarms import AlarmDef
 from kiln.connectors.base import ConnectorConfig
 from kiln.core.bus import Bus
 from kiln.core.clock import Clock
 from kiln.core.platform import Platform, Service, Stage
 from kiln.core.settings import PlantSettings
 from kiln.model.definitions import AssetDef, AssetTypeDef
-from kiln.production import CalendarDef, Product, StateModel
+from kiln.production import CalendarDef, Product, SpcDef, StateModel
 from kiln.security.passwords import PasswordHasherSettings
 
 T = TypeVar("T")
@@ -136,6 +137,8 @@ class BuildContext:
     state_models: dict[str, StateModel] = field(default_factory=dict)  # by asset type name
     calendars: list[CalendarDef] = field(default_factory=list)
     products: list[Product] = field(default_factory=list)
+    spc_charts: list[SpcDef] = field(default_factory=list)
+    tag_alarms: list[AlarmDef] = field(default_factory=list)  # besides alarms.definitions
     _once: dict[Callable[[BuildContext], object], object] = field(
         default_factory=dict, init=False, repr=False
     )

@@ -15,6 +15,7 @@ It stays light: importing it loads no engine, store or network client.
 
 from kiln.production.calendar import CalendarDef
 from kiln.production.orders import Product
+from kiln.production.spc_tags import SpcDef
 from kiln.production.taxonomy import StateModel
 
-__all__ = ["CalendarDef", "Product", "StateModel"]
+__all__ = ["CalendarDef", "Product", "SpcDef", "StateModel"]

@@ -37,18 +37,18 @@ from kiln.core.bus import (
 from kiln.core.bus import Event as BusEvent
 from kiln.core.clock import Clock
 from kiln.core.platform import Health, Platform, Status
-from kiln.core.values import ValueBatch
+from kiln.core.values import ValueBatch, path_has_prefix
 from kiln.model import AssetDef, AssetTypeDef
 from kiln.production import query
 from kiln.production.calendar import CalendarDef
 from kiln.production.chunks import SAMPLE_DTYPE
 from kiln.production.derive import derive_rows, is_state_signal
 from kiln.production.intervals import Interval
-from kiln.production.orders import Product
+from kiln.production.orders import OrderAction, OrderRefused, OrderState, Product
 from kiln.production.plan import AssetPlan, compile_plans
 from kiln.production.settings import ProductionSettings
 from kiln.production.spc_tags import SpcChartRun, SpcDef, SpcPoint
-from kiln.production.store import ProductionStore
+from kiln.production.store import ProductionStore, UnknownOrder
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -136,6 +136,7 @@ class ProductionEngine:
             if chart.sample_size_tag is not None:
                 self._size_paths[chart.sample_size_tag].append(chart.name)
         self._sizes: dict[str, float] = {}
+        self._order_tags = {rule.tag: rule for rule in settings.order_tags}
         self._reason_cache: dict[str, int] = {}
         self._dirty: set[str] = set()
         self._lock = asyncio.Lock()
@@ -274,12 +275,15 @@ class ProductionEngine:
         """Record the followed samples of the batches; derive and commit their state rows."""
         grouped: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
         charted: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        ordered: list[tuple[int, str, Any]] = []  # (time, order tag, value)
         for batch in batches:
             self.stats.batches += 1
             for path, value, t, quality in zip(
                 batch.paths, batch.values, batch.source_us, batch.qualities, strict=True
             ):
                 hits = self._index.get(path)
+                if path in self._order_tags:
+                    ordered.append((int(t), path, value))
                 if path in self._spc_by_path or path in self._size_paths:
                     charted[path].append((int(t), _numeric(value, int(quality))))
                 if not hits:
@@ -287,7 +291,7 @@ class ProductionEngine:
                 v = _numeric(value, int(quality))
                 for key in hits:
                     grouped[key].append((int(t), v))
-        if not grouped and not charted:
+        if not grouped and not charted and not ordered:
             return
         async with self._lock:
             if grouped:
@@ -295,6 +299,8 @@ class ProductionEngine:
             if charted:
                 points = await asyncio.to_thread(self._chart, charted)
                 await self._publish_spc(points)
+            if ordered:
+                await asyncio.to_thread(self._follow_orders, sorted(ordered, key=lambda o: o[0]))
 
     def _record(self, grouped: Mapping[tuple[str, str], list[tuple[int, float]]]) -> None:
         samples: dict[tuple[str, str], np.ndarray] = {}
@@ -374,6 +380,41 @@ class ProductionEngine:
                 if last is None
                 else (int(last["category"]), int(last["reason"]), int(last["raw"]))
             )
+
+    # -- orders from tags ----------------------------------------------------------------------
+
+    def _follow_orders(self, changes: Sequence[tuple[int, str, Any]]) -> None:
+        """Apply each order tag's value, in time order: end the running order, start the new."""
+        for t, path, value in changes:
+            rule = self._order_tags[path]
+            wanted = "" if value in (None, 0, 0.0, False) else str(value).strip()
+            running = self.store.orders(rule.line, [OrderState.RUNNING], limit=5)
+            current = next((o for o in running if o.line == rule.line), None)
+            try:
+                if current is not None and current.id != wanted:
+                    self.store.apply_order_action(
+                        current.id, rule.previous, t, "tag:" + path, "the order tag changed"
+                    )
+                if wanted and (current is None or current.id != wanted):
+                    order = self.store.order(wanted)
+                    if order is None:
+                        raise OrderRefused(f"the order tag names {wanted!r}, which is not known")
+                    if order.state is OrderState.PLANNED:
+                        self.store.apply_order_action(wanted, OrderAction.RELEASE, t, "tag:" + path)
+                    action = (
+                        OrderAction.RESUME
+                        if order.state is OrderState.PAUSED
+                        else OrderAction.START
+                    )
+                    self.store.apply_order_action(wanted, action, t, "tag:" + path)
+            except (OrderRefused, UnknownOrder) as err:
+                # A wrong number on the tag must not stop the engine: say so in health.
+                self.stats.failures += 1
+                self.stats.last_error = f"order tag {path}: {err}"
+                _LOGGER.warning("Production engine: order tag %s: %s", path, err)
+            for asset in self.plans:
+                if path_has_prefix(asset, rule.line):
+                    self._dirty.add(asset)
 
     # -- SPC ---------------------------------------------------------------------------------
 

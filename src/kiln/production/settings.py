@@ -4,8 +4,9 @@ shift calendars and the products known at start."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kiln.core.config import DatabaseUrl
 from kiln.core.settings import Section
@@ -14,6 +15,18 @@ from kiln.production.calendar import CalendarDef
 from kiln.production.orders import Product
 from kiln.production.spc_tags import SpcDef
 from kiln.production.taxonomy import StateModel
+
+
+class OrderTagRule(BaseModel):
+    """Orders started and stopped by a tag: the line's PLC or MES publishes the number of the
+    order it is running on `tag` (empty text or 0: none). A new number ends the running order
+    (`previous`: complete or pause) and starts (or resumes) the named one at the value's time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    line: str = Field(min_length=1, description="the line (asset path) the orders run on")
+    tag: str = Field(min_length=1, description="full path of the tag holding the order number")
+    previous: Literal["complete", "pause"] = "complete"
 
 
 class ProductionSettings(Section):
@@ -35,6 +48,9 @@ class ProductionSettings(Section):
         default_factory=list,
         description="control charts evaluated live on tags (full tag paths); violations go to "
         "the tag's `<tag>_spc` companion as the lowest rule number (0: in control)",
+    )
+    order_tags: list[OrderTagRule] = Field(
+        default_factory=list, description="tags whose value is the order running on a line"
     )
     live_s: float = Field(
         default=1.0,

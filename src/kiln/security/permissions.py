@@ -22,13 +22,15 @@ class Permission(StrEnum):
     USERS_MANAGE = "users:manage"  # users, roles, API keys, device credentials
     AUDIT_READ = "audit:read"
     SYSTEM_READ = "system:read"  # health and metrics detail
+    PRODUCTION_ENTER = "production:enter"  # downtime reasons; start, pause, resume, complete
+    PRODUCTION_PLAN = "production:plan"  # create, release, cancel work orders; products
 
 
 P = Permission
 
 BUILTIN_ROLES: dict[str, frozenset[Permission]] = {
     "viewer": frozenset({P.VALUES_READ}),
-    "operator": frozenset({P.VALUES_READ, P.ALARMS_ACK, P.ALARMS_SHELVE}),
+    "operator": frozenset({P.VALUES_READ, P.ALARMS_ACK, P.ALARMS_SHELVE, P.PRODUCTION_ENTER}),
     "engineer": frozenset(
         {
             P.VALUES_READ,
@@ -37,8 +39,12 @@ BUILTIN_ROLES: dict[str, frozenset[Permission]] = {
             P.DEVICES_WRITE,
             P.CONFIG_EDIT,
             P.SYSTEM_READ,
+            P.PRODUCTION_ENTER,
+            P.PRODUCTION_PLAN,
         }
     ),
+    # Planners dispatch work: orders and products, without acting on the machines.
+    "planner": frozenset({P.VALUES_READ, P.PRODUCTION_PLAN}),
     # Administrators manage the platform; reading the audit trail is the auditor's, so that the
     # people audited are not the only ones able to read it (separation of duties).
     "admin": frozenset(set(Permission) - {P.AUDIT_READ}),

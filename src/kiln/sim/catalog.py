@@ -16,7 +16,8 @@ from kiln.alarms.definitions import (
     LimitDef,
     Priority,
 )
-from kiln.model.definitions import AssetTypeDef, DataType, TagDef
+from kiln.model.definitions import AssetTypeDef, DataType, SpecLimits, TagDef
+from kiln.production.spc_tags import SpcDef
 from kiln.production.states import REASON_NAMES, STATE_NAMES
 from kiln.production.taxonomy import Category, CounterDef, ReasonDef, StateModel, StateRule
 
@@ -62,7 +63,7 @@ _CNC_TAGS = (
 )
 
 
-def _filler_tags(fill_target_g: float) -> tuple[TagDef, ...]:
+def _filler_tags(fill_target_g: float, fill_tolerance_g: float = 5.0) -> tuple[TagDef, ...]:
     return (
         TagDef(
             name="fill_weight",
@@ -70,6 +71,12 @@ def _filler_tags(fill_target_g: float) -> tuple[TagDef, ...]:
             low=0.0,
             high=2 * fill_target_g,
             description="net weight of the last container filled",
+            # What the check weigher lets through: the product's specification.
+            spec=SpecLimits(
+                lsl=fill_target_g - fill_tolerance_g,
+                usl=fill_target_g + fill_tolerance_g,
+                target=fill_target_g,
+            ),
         ),
         TagDef(
             name="fill_target",
@@ -163,7 +170,9 @@ FILLER_TAG_COUNT = len(_MACHINE_TAGS) + len(_filler_tags(1.0))
 CONVEYOR_TAG_COUNT = len(_MACHINE_TAGS) + len(_CONVEYOR_TAGS)
 
 
-def asset_types(fill_target_g: float, fill_sigma_g: float = 1.5) -> list[AssetTypeDef]:
+def asset_types(
+    fill_target_g: float, fill_sigma_g: float = 1.5, fill_tolerance_g: float = 5.0
+) -> list[AssetTypeDef]:
     """The four types: an abstract `machine` and the `cnc`, `filler`, `conveyor` built on it,
     with their alarms."""
     return [
@@ -184,7 +193,7 @@ def asset_types(fill_target_g: float, fill_sigma_g: float = 1.5) -> list[AssetTy
             name=FILLER,
             parent=MACHINE,
             description="filler with check weigher",
-            tags=_filler_tags(fill_target_g),
+            tags=_filler_tags(fill_target_g, fill_tolerance_g),
             alarms=_filler_alarms(fill_sigma_g),
         ),
         AssetTypeDef(
@@ -297,3 +306,23 @@ def state_models() -> dict[str, StateModel]:
             update={"good": good, "scrap": scrap, "ideal_cycle_s": FILLER_IDEAL_CYCLE_S}
         ),
     }
+
+
+def spc_charts(filler_paths: list[str]) -> list[SpcDef]:
+    """An X-bar-R chart of each filler's fill weight: five fills a minute make a subgroup, limits
+    roll over the last 20 (so the demo judges its first
+    subgroup after 20 minutes), and Nelson rules 1, 2 and 5 (a point beyond 3 sigma, nine on one
+    side, two of three beyond 2 sigma) catch the fill drifts the filler suffers."""
+    return [
+        SpcDef(
+            name=path.replace("/", ".") + ".fill_weight",
+            tag=f"{path}/fill_weight",
+            chart="xbar_r",
+            subgroup_size=5,
+            subgroup_s=60.0,
+            rolling_subgroups=20,
+            enabled_rules=(1, 2, 5),
+            priority="low",
+        )
+        for path in filler_paths
+    ]

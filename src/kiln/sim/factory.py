@@ -85,7 +85,9 @@ class VirtualFactory:
         self._conveyors = ConveyorBank(Streams(conveyor_keys), spec)
         self._filler_line = np.array(filler_line, dtype=np.int64)
 
-        self._types = catalog.asset_types(spec.fill_target_g, spec.fill_sigma_g)
+        self._types = catalog.asset_types(
+            spec.fill_target_g, spec.fill_sigma_g, spec.fill_tolerance_g
+        )
         types = {t.name: t for t in self._types}
         self._groups: list[_Group] = []
         offset = 0

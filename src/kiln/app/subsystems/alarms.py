@@ -25,7 +25,9 @@ from kiln.core.platform import Platform, Service, Stage
 def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
     settings = ctx.settings
     conf = settings.section(AlarmSettings)
-    declared = Declared(list(ctx.asset_types), list(ctx.assets), list(conf.definitions))
+    # The plant file's tag alarms and those other subsystems contribute (production's SPC).
+    tag_alarms = [*conf.definitions, *ctx.tag_alarms]
+    declared = Declared(list(ctx.asset_types), list(ctx.assets), tag_alarms)
     try:
         # Refused here, with the plant file's names, rather than when the engine starts.
         compile_alarms(declared.types, declared.assets, declared.tag_alarms)

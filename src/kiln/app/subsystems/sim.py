@@ -1,7 +1,8 @@
 """The virtual factory: simulated machines feeding the platform, over real protocols or directly.
 
 Off unless the plant file has a `sim:` section. It contributes its machines' asset types and
-assets to the model, and the connector configurations that read its servers to the connectors;
+assets to the model, their state models, shift calendar and products to production (and keeps
+an order running on each line), and the connector configurations that read its servers to the connectors;
 its servers start before the connectors that read them (`before`).
 """
 
@@ -17,7 +18,8 @@ from kiln.app import cli_sim
 from kiln.connectors.base import ConnectorConfig
 from kiln.core.platform import Platform, Service, Stage
 from kiln.core.settings import PlantSettings
-from kiln.sim import FactorySpec, SimSource, VirtualFactory
+from kiln.production.calendar import from_pattern
+from kiln.sim import FactorySpec, SimSource, VirtualFactory, catalog, orders
 from kiln.sim.servers import simulated_servers
 from kiln.sim.settings import SimServeSettings
 from kiln.sim.sinks import FrameSink
@@ -45,13 +47,24 @@ def _contribute(ctx: BuildContext) -> None:
     ctx.asset_types += factory.asset_types()
     ctx.assets += factory.assets()
     ctx.connectors += ctx.once(_servers)[1]
+    # What production needs to compute the factory's OEE: how its tags map to states, its
+    # shift calendar and its products (the plant file's own win where they name the same).
+    ctx.state_models.update(catalog.state_models())
+    ctx.calendars.append(from_pattern(f"{spec.enterprise}/{spec.site}", spec.shifts))
+    ctx.products += orders.products()
+    fillers = [a.path for a in factory.assets() if a.type == catalog.FILLER]
+    ctx.spc_charts += catalog.spc_charts(fillers)
 
 
 def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
     spec = SIM.of(ctx.settings)
     if spec is None:
         return ()
-    return ((SimSource(spec, ctx.once(_servers)[0]), Stage.SOURCES),)
+    return (
+        (SimSource(spec, ctx.once(_servers)[0]), Stage.SOURCES),
+        # Engines' stage: it dispatches orders to the production engine by bus commands.
+        (orders.SimOrders(spec), Stage.ENGINES),
+    )
 
 
 class SimCollector(Collector):

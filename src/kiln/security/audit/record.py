@@ -30,6 +30,7 @@ class Category(StrEnum):
     CONFIGURATION = "configuration"
     DEVICE_WRITE = "device_write"
     ALARM = "alarm"
+    PRODUCTION = "production"  # downtime reasons, work orders, products, calendars
     AUDIT = "audit"  # the log about itself: archiving, integrity findings, exports
     SYSTEM = "system"  # start, stop, capacity
 
