@@ -244,3 +244,40 @@ async def test_condition_rules_map_speed_and_fault_to_states(tmp_path: Path) -> 
         ("operator", 10, "rule 3"),
         ("technical", 20, "rule 1"),
     ]
+
+
+async def test_orders_follow_the_lines_order_tag(tmp_path: Path) -> None:
+    from engine_rig import LINE
+
+    from kiln.production.orders import Product
+    from kiln.production.settings import OrderTagRule
+
+    settings = ProductionSettings(
+        types={"press": PRESS_MODEL},
+        calendars=[CALENDAR],
+        products=[Product(code="P1", name="part", ideal_cycle_s=20.0)],
+        order_tags=[OrderTagRule(line=LINE, tag=f"{LINE}/order")],
+    )
+    async with running(tmp_path, now_us=NOW, settings=settings) as rig:
+        t0 = local("2026-06-10 08:00")
+        for number in ("WO-1", "WO-2"):
+            order = {"id": number, "product": "P1", "line": LINE, "quantity": 100}
+            before = {"state": "released", "created_us": t0 - 60 * MIN, "updated_us": t0 - 60 * MIN}
+            await rig.ask("order_create", order=order | before)
+        await rig.feed([(LINE, "order", "WO-1", t0)])
+        await rig.feed([(LINE, "order", "WO-2", t0 + 30 * MIN)])
+        await rig.feed([(LINE, "order", "WO-404", t0 + 40 * MIN)])  # unknown: refused, said
+        await rig.feed([(LINE, "order", "", t0 + 50 * MIN)])
+        first = await rig.ask("order", id="WO-1")
+        second = await rig.ask("order", id="WO-2")
+        assert first["order"]["state"] == "completed"
+        assert [(e["action"], e["time_us"]) for e in first["events"]] == [
+            ("start", t0),
+            ("complete", t0 + 30 * MIN),
+        ]
+        assert second["order"]["state"] == "completed"
+        assert [(e["action"], e["time_us"]) for e in second["events"]] == [
+            ("start", t0 + 30 * MIN),
+            ("complete", t0 + 40 * MIN),
+        ]
+        assert "WO-404" in rig.engine.stats.last_error

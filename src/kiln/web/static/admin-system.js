@@ -8,7 +8,7 @@ const CONNECTORS_EVERY_MS = 10_000;
 const AUDIT_PAGE = 200;
 
 const STATE_KIND = { connected: "good", degraded: "warn", connecting: "warn", error: "bad", stopped: "idle" };
-const CATEGORIES = ["authentication", "account", "authorization", "configuration", "device_write", "alarm", "audit", "system"];
+const CATEGORIES = ["authentication", "account", "authorization", "configuration", "device_write", "alarm", "production", "audit", "system"];
 const SINCE = [
   { value: "-1h", label: "last hour" },
   { value: "-1d", label: "last 24 hours" },
