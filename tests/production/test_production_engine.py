@@ -281,3 +281,13 @@ async def test_orders_follow_the_lines_order_tag(tmp_path: Path) -> None:
             ("complete", t0 + 40 * MIN),
         ]
         assert "WO-404" in rig.engine.stats.last_error
+        window = {"asset": LINE, "start_us": t0 - 60 * MIN, "end_us": t0 + 60 * MIN}
+        orders = await rig.ask("oee", by="order", **window)
+        assert [
+            (b["key"], b["time_elements_us"]["calendar_time"] // MIN) for b in orders["buckets"]
+        ] == [
+            ("WO-1", 30),
+            ("WO-2", 10),
+        ]
+        (product,) = (await rig.ask("oee", by="product", **window))["buckets"]
+        assert (product["key"], product["time_elements_us"]["calendar_time"]) == ("P1", 40 * MIN)

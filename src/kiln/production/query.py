@@ -6,7 +6,8 @@ an operator's new reason and a corrected calendar are in the next answer.
 A subtree's figures are the sums of its assets' times and counts per bucket (never averages of
 percentages). Bucket keys: hour and day and week as the local start (ISO 8601 with offset) in
 the asset's site time zone, shift as `<local date>/<shift name>` with the time outside every
-shift in buckets `<local date>/(no shift)`, order as the order id.
+shift in buckets `<local date>/(no shift)`, order as the order id, product as the product code
+of the orders that ran.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ from kiln.production.plan import GOOD, IDEAL_CYCLE, SCRAP, TOTAL, AssetPlan
 from kiln.production.store import OrderRun, ProductionStore, ReasonRecord
 from kiln.production.taxonomy import CATEGORY_BY_CODE, Category, StateModel
 
-By = Literal["none", "hour", "shift", "day", "week", "order"]
-BY_VALUES: tuple[str, ...] = ("none", "hour", "shift", "day", "week", "order")
+By = Literal["none", "hour", "shift", "day", "week", "order", "product"]
+BY_VALUES: tuple[str, ...] = ("none", "hour", "shift", "day", "week", "order", "product")
 MAX_BUCKETS = 5_000
 HOUR_US = 3_600_000_000
 NO_SHIFT = "(no shift)"
@@ -164,8 +165,10 @@ def _gap(a: int, b: int, zone: ZoneInfo) -> Bucket:
     return Bucket(f"{day}/{NO_SHIFT}", Interval(a, b))
 
 
-def _order_buckets(runs: Sequence[OrderRun]) -> list[Bucket]:
-    return [Bucket(run.order_id, run.interval) for run in runs]
+def _order_buckets(runs: Sequence[OrderRun], by: str) -> list[Bucket]:
+    """One bucket per running period; its key the order (or its product: runs of one product
+    sum, whoever ordered them)."""
+    return [Bucket(run.product if by == "product" else run.order_id, run.interval) for run in runs]
 
 
 # -- per asset ---------------------------------------------------------------------------------
@@ -290,8 +293,8 @@ def buckets_for(
         return [Bucket("all", window)]
     if by == "shift":
         return _shift_buckets(data.shifts, window, zone)
-    if by == "order":
-        return _order_buckets(data.runs)
+    if by in ("order", "product"):
+        return _order_buckets(data.runs, by)
     return _calendar_buckets(window, zone, by)
 
 

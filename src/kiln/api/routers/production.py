@@ -133,7 +133,7 @@ async def oee(
     asset: Annotated[str, Query(description="an asset, or a line, area or site: its sums")],
     start: Annotated[str | None, Query(description=TIME_HELP + "; default end - 8h")] = None,
     end: Annotated[str | None, Query(description=TIME_HELP + "; default now")] = None,
-    by: Literal["none", "hour", "shift", "day", "week", "order"] = "none",
+    by: Literal["none", "hour", "shift", "day", "week", "order", "product"] = "none",
 ) -> Mapping[str, Any]:
     """Availability, performance, quality, OEE and TEEP (ISO 22400-2) per bucket and in total,
     each with its formula and inputs, the time elements and counts under them."""
