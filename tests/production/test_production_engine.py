@@ -291,3 +291,16 @@ async def test_orders_follow_the_lines_order_tag(tmp_path: Path) -> None:
         ]
         (product,) = (await rig.ask("oee", by="product", **window))["buckets"]
         assert (product["key"], product["time_elements_us"]["calendar_time"]) == ("P1", 40 * MIN)
+
+
+async def test_a_bulk_batch_is_picked_off_the_event_loop_and_counts_exactly(
+    tmp_path: Path,
+) -> None:
+    t0 = local("2026-06-10 08:00")
+    async with running(tmp_path, now_us=NOW) as rig:
+        ticks = [(PRESS, "good_count", i, t0 + i * 1_000_000) for i in range(3_000)]
+        noise = [(f"{PRESS}x", "other", 1.0, t0) for _ in range(500)]  # not followed
+        await rig.feed(ticks + noise)
+        assert rig.engine.stats.points == 3_000
+        answer = await rig.ask("oee", asset=PRESS, start_us=t0, end_us=t0 + 3_600_000_000)
+        assert answer["total"]["counts"]["good"] == 2_999  # the first sample is the baseline

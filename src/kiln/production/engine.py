@@ -59,6 +59,12 @@ SPC_SUFFIX = "_spc"  # the companion tag of a charted tag: the lowest rule viola
 _SPC_KEY = "spc:"  # the store's key of a chart's saved run
 _FOREVER_US = 1 << 62
 _BAD_BIT = 1 << 31  # OPC UA severity Bad (kiln.core.quality)
+_THREAD_POINTS = 2_000  # batches this large are picked off the event loop
+_Picked = tuple[
+    dict[tuple[str, str], list[tuple[int, float]]],
+    dict[str, list[tuple[int, float]]],
+    list[tuple[int, str, Any]],
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,34 +279,50 @@ class ProductionEngine:
 
     async def apply_batches(self, batches: Sequence[ValueBatch]) -> None:
         """Record the followed samples of the batches; derive and commit their state rows."""
-        grouped: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
-        charted: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        ordered: list[tuple[int, str, Any]] = []  # (time, order tag, value)
-        for batch in batches:
-            self.stats.batches += 1
-            for path, value, t, quality in zip(
-                batch.paths, batch.values, batch.source_us, batch.qualities, strict=True
-            ):
-                hits = self._index.get(path)
-                if path in self._order_tags:
-                    ordered.append((int(t), path, value))
-                if path in self._spc_by_path or path in self._size_paths:
-                    charted[path].append((int(t), _numeric(value, int(quality))))
-                if not hits:
-                    continue
-                v = _numeric(value, int(quality))
-                for key in hits:
-                    grouped[key].append((int(t), v))
+        points = sum(len(b.paths) for b in batches)
+        # Picking the followed points is a Python loop over every point: a big batch (a bulk
+        # upload) is picked in a worker thread, so the event loop keeps serving meanwhile.
+        if points >= _THREAD_POINTS:
+            picked = await asyncio.to_thread(self._pick, batches)
+        else:
+            picked = self._pick(batches)
+        grouped, charted, ordered = picked
+        # Counted here, with no await before the lock is taken: whoever sees the count and
+        # then takes the lock finds these batches recorded.
+        self.stats.batches += len(batches)
         if not grouped and not charted and not ordered:
             return
         async with self._lock:
             if grouped:
                 await asyncio.to_thread(self._record, grouped)
             if charted:
-                points = await asyncio.to_thread(self._chart, charted)
-                await self._publish_spc(points)
+                spc_points = await asyncio.to_thread(self._chart, charted)
+                await self._publish_spc(spc_points)
             if ordered:
                 await asyncio.to_thread(self._follow_orders, sorted(ordered, key=lambda o: o[0]))
+
+    def _pick(self, batches: Sequence[ValueBatch]) -> _Picked:
+        """The batches' points of followed tags, charted tags and order tags."""
+        grouped: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
+        charted: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        ordered: list[tuple[int, str, Any]] = []  # (time, order tag, value)
+        index, order_tags = self._index, self._order_tags
+        spc_paths = self._spc_by_path.keys() | self._size_paths.keys()
+        for batch in batches:
+            for path, value, t, quality in zip(
+                batch.paths, batch.values, batch.source_us, batch.qualities, strict=True
+            ):
+                hits = index.get(path)
+                if hits is None and path not in spc_paths and path not in order_tags:
+                    continue
+                if path in order_tags:
+                    ordered.append((int(t), path, value))
+                v = _numeric(value, int(quality))
+                if path in spc_paths:
+                    charted[path].append((int(t), v))
+                for key in hits or ():
+                    grouped[key].append((int(t), v))
+        return grouped, charted, ordered
 
     def _record(self, grouped: Mapping[tuple[str, str], list[tuple[int, float]]]) -> None:
         samples: dict[tuple[str, str], np.ndarray] = {}
