@@ -304,3 +304,18 @@ async def test_a_bulk_batch_is_picked_off_the_event_loop_and_counts_exactly(
         assert rig.engine.stats.points == 3_000
         answer = await rig.ask("oee", asset=PRESS, start_us=t0, end_us=t0 + 3_600_000_000)
         assert answer["total"]["counts"]["good"] == 2_999  # the first sample is the baseline
+
+
+def test_a_plan_knows_the_isa95_line_above_its_asset() -> None:
+    from kiln.sim import FactorySpec, VirtualFactory
+    from kiln.sim.catalog import state_models
+
+    factory = VirtualFactory(FactorySpec(), 0)
+    plans = {
+        p.asset: p for p in compile_plans(factory.asset_types(), factory.assets(), state_models())
+    }
+    # A CNC sits in a cell of the line: its line is the ISA-95 line, not its parent.
+    assert plans["acme/plant1/machining/line1/cell1/cnc1"].line == "acme/plant1/machining/line1"
+    assert (
+        plans["acme/plant1/packaging/line1/filling/filler1"].line == "acme/plant1/packaging/line1"
+    )

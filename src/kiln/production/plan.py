@@ -234,4 +234,6 @@ def _plan(asset: AssetDef, model: StateModel, tags: Mapping[str, TagDef], line: 
         p: dict(tags[ref].states or {}) for ref, p in conditions.items() if tags[ref].states
     }
     assert asset.type is not None
-    return AssetPlan(asset.path, asset.type, model, signals, mapping, conditions, condition_states)
+    return AssetPlan(
+        asset.path, asset.type, model, signals, mapping, conditions, condition_states, line
+    )

@@ -11,6 +11,7 @@ import { ServerClock } from "./clock.js";
 import { renderHealth } from "./health.js";
 import { LiveFeed, LiveState } from "./live.js";
 import { Session } from "./session.js";
+import { ProductionPage } from "./production.js";
 import { SignInForm } from "./signin.js";
 import { TagTable } from "./tagtable.js";
 import { AssetTree } from "./tree.js";
@@ -119,14 +120,28 @@ class App {
       { root: byId("alarms"), plant: byId("plant"), toggle: byId("alarm-indicator"), count: byId("alarm-count") },
       { fetchImpl: this.session.fetch, asset: () => this.nodePath },
     );
-    // One view at a time: opening Administration closes the console and the other way round.
-    // (AdminPage's own click handler has run first: it has just opened or closed itself.)
+    this.production = new ProductionPage(
+      { root: byId("production"), plant: byId("plant"), toggle: byId("production-toggle") },
+      { fetchImpl: this.session.fetch },
+    );
+    // One view at a time: opening Administration, the console or Production closes the others.
+    // (Each view's own click handler has run first: it has just opened or closed itself.)
     byId("admin-toggle").addEventListener("click", () => {
-      if (this.admin.isOpen) this.alarms.close({ showPlant: false });
+      if (this.admin.isOpen) {
+        this.alarms.close({ showPlant: false });
+        this.production.close({ showPlant: false });
+      }
     });
     byId("alarm-indicator").addEventListener("click", () => {
       if (this.alarms.isOpen && this.admin.isOpen) this.admin.close();
+      if (this.alarms.isOpen) this.production.close({ showPlant: false });
       if (this.alarms.isOpen) byId("plant").hidden = true;
+    });
+    byId("production-toggle").addEventListener("click", () => {
+      if (!this.production.isOpen) return;
+      this.alarms.close({ showPlant: false });
+      if (this.admin.isOpen) this.admin.close();
+      byId("plant").hidden = true;
     });
     this.live = new LiveFeed({
       onValues: (values) => {
@@ -204,6 +219,7 @@ class App {
     byId("plant").hidden = false;
     this.admin.signedIn(user);
     this.alarms.signedIn(user);
+    this.production.signedIn(user);
     // Signed in, the health report names the subsystems: fetch it now, not at the next poll.
     this.pollHealth();
     const view = this.pendingView ?? { asset: this.nodePath, tags: [], window: null };
@@ -243,6 +259,7 @@ class App {
     byId("account-name").textContent = "";
     this.admin.signedOut();
     this.alarms.signedOut();
+    this.production.signedOut();
     this.signIn.show(message);
   }
 
