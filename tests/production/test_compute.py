@@ -260,3 +260,21 @@ def test_an_empty_tape_is_all_unknown(end: int) -> None:
     shift = minutes(0, 60)
     f = one(AssetInputs(states(), T0 + end * MIN, shifts=[shift]), shift)
     assert f.unaccounted_time_us == 60 * MIN
+
+
+def test_time_before_the_first_recorded_state_is_left_out_calendar_and_counts_too() -> None:
+    window = minutes(0, 60)
+    tape = states((20, Category.RUNNING))
+    counts = Counts(
+        good_t=np.array([T0 + 10 * MIN, T0 + 30 * MIN], dtype=np.int64),
+        good=np.array([5.0, 7.0]),
+    )
+    results = compute(
+        AssetInputs(
+            tape, window.end_us, shifts=[window], counts=counts, first_data_us=T0 + 20 * MIN
+        ),
+        [Bucket("a", minutes(0, 15)), Bucket("b", minutes(15, 60))],
+    )
+    assert [r.figures.calendar_time_us for r in results] == [0, 40 * MIN]
+    assert results[1].figures.availability == 1.0
+    assert results[1].figures.good_quantity == 7  # the 5 made before anyone watched: left out

@@ -264,6 +264,7 @@ async def test_orders_follow_the_lines_order_tag(tmp_path: Path) -> None:
             order = {"id": number, "product": "P1", "line": LINE, "quantity": 100}
             before = {"state": "released", "created_us": t0 - 60 * MIN, "updated_us": t0 - 60 * MIN}
             await rig.ask("order_create", order=order | before)
+        await rig.feed([(PRESS, "state", int(M.RUNNING), t0 - 60 * MIN)])  # the press is known
         await rig.feed([(LINE, "order", "WO-1", t0)])
         await rig.feed([(LINE, "order", "WO-2", t0 + 30 * MIN)])
         await rig.feed([(LINE, "order", "WO-404", t0 + 40 * MIN)])  # unknown: refused, said
@@ -299,9 +300,10 @@ async def test_a_bulk_batch_is_picked_off_the_event_loop_and_counts_exactly(
     t0 = local("2026-06-10 08:00")
     async with running(tmp_path, now_us=NOW) as rig:
         ticks = [(PRESS, "good_count", i, t0 + i * 1_000_000) for i in range(3_000)]
+        ticks.append((PRESS, "state", int(M.RUNNING), t0))
         noise = [(f"{PRESS}x", "other", 1.0, t0) for _ in range(500)]  # not followed
         await rig.feed(ticks + noise)
-        assert rig.engine.stats.points == 3_000
+        assert rig.engine.stats.points == 3_001
         answer = await rig.ask("oee", asset=PRESS, start_us=t0, end_us=t0 + 3_600_000_000)
         assert answer["total"]["counts"]["good"] == 2_999  # the first sample is the baseline
 
@@ -319,3 +321,24 @@ def test_a_plan_knows_the_isa95_line_above_its_asset() -> None:
     assert (
         plans["acme/plant1/packaging/line1/filling/filler1"].line == "acme/plant1/packaging/line1"
     )
+
+
+async def test_an_asset_that_counts_nothing_has_availability_but_no_oee(tmp_path: Path) -> None:
+    model = PRESS_MODEL.model_copy(update={"good": None, "scrap": None})
+    settings = ProductionSettings(types={"press": model}, calendars=[CALENDAR])
+    t0 = local("2026-06-10 08:00")
+    async with running(tmp_path, now_us=NOW, settings=settings) as rig:
+        await rig.feed(
+            [(PRESS, "state", int(M.RUNNING), t0), (PRESS, "state", int(M.DOWN), t0 + 30 * MIN)]
+        )
+        answer = await rig.ask(
+            "oee", asset=PRESS, start_us=t0 - 60 * MIN, end_us=t0 + 60 * MIN, by="hour"
+        )
+        live = await rig.ask("live", asset=PRESS)
+    # The hour before its first state is no part of its history: one bucket, not two.
+    (bucket,) = answer["buckets"]
+    assert bucket["availability"]["value"] == 0.5
+    assert bucket["counted"] is False
+    assert bucket["oee"]["value"] is None and bucket["performance"]["value"] is None
+    (now,) = live["assets"]
+    assert now["oee"] is None and now["counted"] is False

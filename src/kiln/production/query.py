@@ -32,7 +32,7 @@ from kiln.production.calendar import (
     local_to_us,
     shifts_between,
 )
-from kiln.production.chunks import SAMPLE_DTYPE
+from kiln.production.chunks import SAMPLE_DTYPE, STATE_DTYPE
 from kiln.production.compute import (
     AssetInputs,
     Bucket,
@@ -93,12 +93,26 @@ def zone_of(cal: CalendarDef | None) -> ZoneInfo:
     return ZoneInfo(cal.timezone) if cal is not None else ZoneInfo("UTC")
 
 
+_SHIFT_CACHE: dict[tuple[CalendarDef, Interval, str | None], list[ShiftInstance]] = {}
+_SHIFT_CACHE_SIZE = 256
+
+
 def shifts_for(ctx: Context, asset: str, window: Interval) -> list[ShiftInstance]:
-    """The shift instances of the asset's site; without a calendar one shift covers all."""
+    """The shift instances of the asset's site; without a calendar one shift covers all.
+
+    Remembered per (calendar, window, asset where planned down time names assets): a year's
+    shifts take tens of milliseconds to lay out, and every asset of a site asks for the same.
+    """
     cal = ctx.calendar_of(asset)
     if cal is None:
         return [ShiftInstance(ALL_DAY, us_to_datetime(window.start_us).date(), window)]
-    return shifts_between(cal, window, asset)
+    key = (cal, window, asset if any(p.assets for p in cal.planned) else None)
+    got = _SHIFT_CACHE.get(key)
+    if got is None:
+        if len(_SHIFT_CACHE) >= _SHIFT_CACHE_SIZE:
+            _SHIFT_CACHE.clear()
+        got = _SHIFT_CACHE[key] = shifts_between(cal, window, asset)
+    return got
 
 
 # -- buckets ---------------------------------------------------------------------------------
@@ -210,6 +224,15 @@ def _counter(
     return _deltas(got, window, definition.rollover)
 
 
+def _first_data(tape: np.ndarray, window: Interval) -> int | None:
+    """Where the asset's history starts within `window`: None when a state was recorded before
+    it, its first row's time, or the window's end when nothing is recorded in it at all."""
+    if len(tape) == 0:
+        return window.end_us
+    first = int(tape["t"][0])
+    return None if first < window.start_us else first
+
+
 def load(
     store: ProductionStore,
     ctx: Context,
@@ -271,8 +294,9 @@ def load(
                 for r in mine
             ],
         )
+        tape = states.get(asset, np.zeros(0, STATE_DTYPE))
         inputs = AssetInputs(
-            states=states.get(asset, np.zeros(0)),
+            states=tape,
             data_end_us=end,
             shifts=[s.interval for s in shifts],
             planned=planned,
@@ -280,6 +304,7 @@ def load(
             micro_stop_us=int(model.micro_stop_s * 1e6),
             counts=Counts(good_t, good, scrap_t, scrap, total_t, total),
             ideal=ideal,
+            first_data_us=_first_data(tape, window),
         )
         out[asset] = AssetData(inputs, mine, shifts)
     return out
@@ -343,6 +368,8 @@ def _results(
         buckets = buckets_for(ctx, asset, data[asset], window, by)
         per: dict[str, _Acc] = {}
         for r in compute(data[asset].inputs, buckets):
+            if r.figures.calendar_time_us == 0:
+                continue  # before the asset's first data: nothing to say
             acc = per.setdefault(r.key, _Acc(r.interval.start_us, r.interval.end_us))
             acc.add(r)
         out[asset] = per
@@ -363,9 +390,14 @@ def oee(
     if not assets:
         raise LookupError(f"no asset with production data at or below {path!r}")
     results = _results(store, ctx, assets, window, by, now_us)
+    # Assets that count nothing (a conveyor) have an availability but no OEE: summed into a
+    # line's figures they would pull its performance down with time that made nothing. They
+    # are left out of the sums while any asset below counts; alone, they give availability.
+    counted = [a for a in assets if is_counted(ctx.plans[a])]
+    summed = counted or assets
     merged: dict[str, _Acc] = {}
-    for per in results.values():
-        for key, acc in per.items():
+    for asset in summed:
+        for key, acc in results[asset].items():
             into = merged.setdefault(key, _Acc(acc.start_us, acc.end_us))
             into.start_us, into.end_us = (
                 min(into.start_us, acc.start_us),
@@ -374,12 +406,13 @@ def oee(
             into.figures = into.figures + acc.figures
             into.outside_shift_stop_us += acc.outside_shift_stop_us
             into.units_without_ideal += acc.units_without_ideal
+    with_counts = bool(counted)
     buckets = [
         {
             "key": key,
             "start_us": acc.start_us,
             "end_us": acc.end_us,
-            **acc.figures.to_json(),
+            **figures_json(acc.figures, with_counts),
             "outside_shift_stop_us": acc.outside_shift_stop_us,
             "units_without_ideal": acc.units_without_ideal,
         }
@@ -387,7 +420,8 @@ def oee(
     ]
     total = _sum(acc.figures for acc in merged.values())
     per_asset = {
-        asset: _sum(acc.figures for acc in per.values()).to_json() for asset, per in results.items()
+        asset: figures_json(_sum(acc.figures for acc in per.values()), asset in counted)
+        for asset, per in results.items()
     }
     return {
         "asset": path,
@@ -395,10 +429,29 @@ def oee(
         "end_us": window.end_us,
         "by": by,
         "assets": assets,
+        "not_counted": [a for a in assets if a not in counted] if counted else [],
         "buckets": buckets,
-        "total": total.to_json(),
+        "total": figures_json(total, with_counts),
         "per_asset": per_asset if len(assets) > 1 else {},
     }
+
+
+def is_counted(plan: AssetPlan) -> bool:
+    """Whether the asset counts what it makes (a good or total counter)."""
+    return plan.model.good is not None or plan.model.total is not None
+
+
+def figures_json(figures: OeeFigures, counted: bool) -> dict[str, Any]:
+    """`OeeFigures.to_json`, with performance, quality, OEE and TEEP unknown (None) for what
+    counts nothing: 0 would claim it made nothing."""
+    out = figures.to_json()
+    if not counted:
+        for name in ("performance", "quality", "oee", "teep"):
+            out[name]["value"] = None
+        out["counted"] = False
+    else:
+        out["counted"] = True
+    return out
 
 
 def pareto(
@@ -575,14 +628,11 @@ def live(store: ProductionStore, ctx: Context, asset: str, now_us: int) -> dict[
     start = current.interval.start_us if current is not None else now_us - now_us % HOUR_US
     window = Interval(start, max(now_us, start + 1))
     data = load(store, ctx, [asset], window, now_us)[asset]
-    tape = data.inputs.states
-    if len(tape) and int(tape["t"][0]) > window.start_us and int(tape["t"][0]) < now_us:
-        # Nothing was recorded before the asset's first state (the platform was not running,
-        # or the machine was not connected): the live figures start there, not at an "unknown"
-        # that would only say how late in the shift the platform started. History keeps it.
-        window = Interval(int(tape["t"][0]), window.end_us)
-        data = load(store, ctx, [asset], window, now_us)[asset]
     (result,) = compute(data.inputs, [Bucket("live", window)])
+    counted = is_counted(ctx.plans[asset])
+    if data.inputs.first_data_us is not None:
+        # The figures start at the asset's first state when that came after the shift began.
+        window = Interval(min(data.inputs.first_data_us, window.end_us), window.end_us)
     tape = data.inputs.states
     last = tape[-1] if len(tape) else None
     return {
@@ -595,10 +645,11 @@ def live(store: ProductionStore, ctx: Context, asset: str, now_us: int) -> dict[
         "order": data.runs[-1].order_id
         if data.runs and data.runs[-1].interval.end_us >= now_us
         else None,
-        "oee": _num(result.figures.oee),
+        "oee": _num(result.figures.oee) if counted else None,
         "availability": _num(result.figures.availability),
-        "performance": _num(result.figures.performance),
-        "quality": _num(result.figures.quality),
+        "performance": _num(result.figures.performance) if counted else None,
+        "quality": _num(result.figures.quality) if counted else None,
+        "counted": counted,
         "good": result.figures.good_quantity,
         "scrap": result.figures.scrap_quantity,
     }
