@@ -334,7 +334,6 @@ class ProductionEngine:
         # Per asset: in order (every state sample at or after the latest seen) or late.
         by_asset: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
         for (asset, signal), arr in samples.items():
-            self._dirty.add(asset)
             if is_state_signal(signal):
                 by_asset[asset][signal] = arr
         late: dict[str, int] = {}
@@ -367,6 +366,9 @@ class ProductionEngine:
             self.stats.rows += sum(len(r) for r in fresh.values())
         if late:
             self._rederive(late)
+        # Marked only now, with everything committed: live figures computed from the mark on
+        # see these samples and rows.
+        self._dirty.update(asset for asset, _ in samples)
 
     def _rederive(self, since: Mapping[str, int]) -> None:
         """Derive the rows of each asset again from its stored samples, from `since` on."""
