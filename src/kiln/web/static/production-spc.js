@@ -82,6 +82,15 @@ export function spcView(root, { api }) {
       const body = await api.tags("", 1000);
       const numeric = (body?.tags ?? []).filter((t) => NUMERIC.has(t.data_type));
       tagList.replaceChildren(...numeric.map((t) => h("option", { value: t.path }, t.spec ? `${t.path} (spec ${t.spec.lsl ?? "–"} … ${t.spec.usl ?? "–"})` : t.path)));
+      // A first chart without typing: the first tag with specification limits (the virtual
+      // factory's fill weights), as an X-bar-R chart of five.
+      const specified = numeric.find((t) => t.spec);
+      if (specified && !tag.value.trim()) {
+        tag.value = specified.path;
+        chart.value = "xbar_r";
+        chart.dispatchEvent(new Event("change"));
+        load();
+      }
     } catch {
       // The list only helps typing: a path typed in full works without it.
     }
