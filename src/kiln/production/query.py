@@ -338,11 +338,13 @@ class _Acc:
     losses: dict[tuple[Category, int], list[int]] = field(default_factory=dict)
     outside_shift_stop_us: int = 0
     units_without_ideal: float = 0.0
+    empty: bool = True
 
     def add(self, r: BucketResult) -> None:
         self.start_us = min(self.start_us, r.interval.start_us)
         self.end_us = max(self.end_us, r.interval.end_us)
-        self.figures = self.figures + r.figures
+        self.figures = r.figures if self.empty else self.figures + r.figures
+        self.empty = False
         for key, (us, n) in r.losses.items():
             got = self.losses.setdefault(key, [0, 0])
             got[0] += us
@@ -356,23 +358,26 @@ def _results(
     ctx: Context,
     assets: Sequence[str],
     window: Interval,
-    by: str,
+    bys: Sequence[str],
     now_us: int,
-) -> dict[str, dict[str, _Acc]]:
-    """Per asset, per bucket key, the accumulated results."""
-    if by not in BY_VALUES:
-        raise QueryError(f"by must be one of {', '.join(BY_VALUES)}, not {by!r}")
+) -> dict[str, dict[str, dict[str, _Acc]]]:
+    """Per `by`, per asset, per bucket key, the accumulated results: the store is read once
+    for all the `by`s asked (a recompute of shifts and days reads each asset's year once)."""
+    for by in bys:
+        if by not in BY_VALUES:
+            raise QueryError(f"by must be one of {', '.join(BY_VALUES)}, not {by!r}")
     data = load(store, ctx, assets, window, now_us)
-    out: dict[str, dict[str, _Acc]] = {}
+    out: dict[str, dict[str, dict[str, _Acc]]] = {by: {} for by in bys}
     for asset in assets:
-        buckets = buckets_for(ctx, asset, data[asset], window, by)
-        per: dict[str, _Acc] = {}
-        for r in compute(data[asset].inputs, buckets):
-            if r.figures.calendar_time_us == 0:
-                continue  # before the asset's first data: nothing to say
-            acc = per.setdefault(r.key, _Acc(r.interval.start_us, r.interval.end_us))
-            acc.add(r)
-        out[asset] = per
+        for by in bys:
+            buckets = buckets_for(ctx, asset, data[asset], window, by)
+            per: dict[str, _Acc] = {}
+            for r in compute(data[asset].inputs, buckets):
+                if r.figures.calendar_time_us == 0:
+                    continue  # before the asset's first data: nothing to say
+                acc = per.setdefault(r.key, _Acc(r.interval.start_us, r.interval.end_us))
+                acc.add(r)
+            out[by][asset] = per
     return out
 
 
@@ -386,10 +391,34 @@ def oee(
     within: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The OEE of `path` (an asset, or every followed asset below it) per bucket."""
+    return oee_many(store, ctx, path, window, [by], now_us, within)[by]
+
+
+def oee_many(
+    store: ProductionStore,
+    ctx: Context,
+    path: str,
+    window: Interval,
+    bys: Sequence[str],
+    now_us: int,
+    within: Sequence[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """`oee` for several `by`s at once, reading the store once: by -> answer."""
     assets = ctx.assets_under(path, within)
     if not assets:
         raise LookupError(f"no asset with production data at or below {path!r}")
-    results = _results(store, ctx, assets, window, by, now_us)
+    results = _results(store, ctx, assets, window, bys, now_us)
+    return {by: _answer(ctx, path, window, by, assets, results[by]) for by in bys}
+
+
+def _answer(
+    ctx: Context,
+    path: str,
+    window: Interval,
+    by: str,
+    assets: Sequence[str],
+    results: Mapping[str, Mapping[str, _Acc]],
+) -> dict[str, Any]:
     # Assets that count nothing (a conveyor) have an availability but no OEE: summed into a
     # line's figures they would pull its performance down with time that made nothing. They
     # are left out of the sums while any asset below counts; alone, they give availability.
@@ -428,7 +457,7 @@ def oee(
         "start_us": window.start_us,
         "end_us": window.end_us,
         "by": by,
-        "assets": assets,
+        "assets": list(assets),
         "not_counted": [a for a in assets if a not in counted] if counted else [],
         "buckets": buckets,
         "total": figures_json(total, with_counts),
@@ -472,7 +501,7 @@ def pareto(
     assets = ctx.assets_under(path, within)
     if not assets:
         raise LookupError(f"no asset with production data at or below {path!r}")
-    results = _results(store, ctx, assets, window, "none", now_us)
+    results = _results(store, ctx, assets, window, ["none"], now_us)["none"]
     names = store.reason_paths()
     rows: dict[tuple[str, str], list[int]] = {}
     apt = 0
