@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiln.production.intervals import Interval, StopRecord, clip, resolve_overlaps, total
 from kiln.production.oee import OeeFigures
@@ -170,3 +172,21 @@ def test_inconsistent_figures_are_refused_with_the_reason(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         OeeFigures(**kwargs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-2, 12), min_size=12, max_size=12))
+def test_the_column_checks_agree_with_the_one_by_one_checks(values: list[int]) -> None:
+    """`valid_columns` (used on whole buckets by compute) passes exactly the rows that
+    `__post_init__` accepts, so checking columns keeps the guard against double counting."""
+    import numpy as np
+
+    columns = [np.array([v]) for v in values]
+    try:
+        OeeFigures(*values)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert bool(OeeFigures.valid_columns(*columns)[0]) is accepted
+    if accepted:
+        assert OeeFigures.unchecked(tuple(values)) == OeeFigures(*values)

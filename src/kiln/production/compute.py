@@ -301,33 +301,40 @@ def compute(inputs: AssetInputs, buckets: Sequence[Bucket]) -> list[BucketResult
 
     good, produced, ideal_us, no_ideal = _counts(inputs, b_starts, b_ends, n, first)
 
-    results: list[BucketResult] = []
-    for i, b in enumerate(ordered):
-        a = acc[i]
-        pdot = int(a[_E[Element.PDOT]] + a[_E[Element.PLANNED_MAINTENANCE]])
-        figures = OeeFigures(
-            calendar_time_us=int(calendar[i]),
-            planned_operation_time_us=int(a[_POT]),
-            planned_down_time_us=pdot,
-            planned_maintenance_time_us=int(a[_E[Element.PLANNED_MAINTENANCE]]),
-            not_charged_time_us=int(a[_E[Element.NOT_CHARGED]]),
-            actual_unit_down_time_us=int(a[_E[Element.ADOT]]),
-            actual_unit_delay_time_us=int(a[_E[Element.ADET]]),
-            actual_unit_setup_time_us=int(a[_E[Element.AUST]]),
-            actual_production_time_us=int(a[_E[Element.APT]]),
-            ideal_run_time_us=float(ideal_us[i]),
-            produced_quantity=round(float(produced[i])),
-            good_quantity=round(float(good[i])),
+    pm = acc[:, _E[Element.PLANNED_MAINTENANCE]]
+    columns = [
+        calendar,
+        acc[:, _POT],
+        acc[:, _E[Element.PDOT]] + pm,
+        pm,
+        acc[:, _E[Element.NOT_CHARGED]],
+        acc[:, _E[Element.ADOT]],
+        acc[:, _E[Element.ADET]],
+        acc[:, _E[Element.AUST]],
+        acc[:, _E[Element.APT]],
+        ideal_us,
+        np.round(produced),
+        np.round(good),
+    ]
+    # Field order of OeeFigures; the checks it makes one by one are made here on whole columns
+    # (the guard against counting an instant twice stays), and a bucket that fails one is
+    # built the checked way, which raises with the reason.
+    ints = [c.astype(np.int64).tolist() for c in columns[:9]]
+    floats = columns[9].tolist()
+    counts = [c.astype(np.int64).tolist() for c in columns[10:]]
+    rows = list(zip(*ints, floats, *counts, strict=True))
+    for i in np.flatnonzero(~OeeFigures.valid_columns(*columns)).tolist():
+        OeeFigures(*rows[i])
+    results = [
+        BucketResult(
+            b.key,
+            b.interval,
+            OeeFigures.unchecked(rows[i]),
+            outside_shift_stop_us=int(outside_us[i]),
+            units_without_ideal=float(no_ideal[i]),
         )
-        results.append(
-            BucketResult(
-                b.key,
-                b.interval,
-                figures,
-                outside_shift_stop_us=int(outside_us[i]),
-                units_without_ideal=float(no_ideal[i]),
-            )
-        )
+        for i, b in enumerate(ordered)
+    ]
     if loss.any():
         # One integer per (bucket, category, reason): reason ids stay below 2**32, categories
         # below 2**8, so buckets have 2**23 values before it overflows.

@@ -99,6 +99,27 @@ class OeeFigures:
                 f"{self.produced_quantity}: the produced quantity counts good and scrap"
             )
 
+    @classmethod
+    def unchecked(cls, values: tuple[Any, ...]) -> OeeFigures:
+        """Figures from values in field order, without `__post_init__`'s checks: for values
+        already checked (`valid_columns`) or that keep them by construction (sums)."""
+        out = object.__new__(cls)
+        for name, value in zip(_NAMES, values, strict=True):
+            object.__setattr__(out, name, value)
+        return out
+
+    @staticmethod
+    def valid_columns(*columns: Any) -> Any:
+        """`__post_init__`'s checks on whole NumPy columns (field order): True where a row
+        passes every one."""
+        (cal, pot, pdot, pm, nc, adot, adet, aust, apt, irt, pq, gq) = columns
+        ok = (cal >= 0) & (pot >= 0) & (pdot >= 0) & (pm >= 0) & (nc >= 0) & (adot >= 0)
+        ok &= (adet >= 0) & (aust >= 0) & (apt >= 0) & (irt >= 0) & (pq >= 0) & (gq >= 0)
+        ok &= (pm <= pdot) & (pdot + nc <= pot) & (pot <= cal)
+        ok &= adot + adet + aust + apt <= pot - pdot - nc
+        ok &= gq <= pq
+        return ok
+
     # -- derived time elements -------------------------------------------------------------
 
     @property
@@ -174,10 +195,7 @@ class OeeFigures:
         # Unchecked: every invariant `__post_init__` checks is a linear inequality (a sum of
         # elements at most another element, nothing negative), so the sum of figures that
         # hold them holds them too; checking again was a fifth of a year's recompute.
-        out = object.__new__(OeeFigures)
-        for n in _NAMES:
-            object.__setattr__(out, n, getattr(self, n) + getattr(other, n))
-        return out
+        return OeeFigures.unchecked(tuple(getattr(self, n) + getattr(other, n) for n in _NAMES))
 
     def to_json(self) -> dict[str, Any]:
         """Every KPI with its formula and the numbers it was computed from, then all the time
