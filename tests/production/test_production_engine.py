@@ -342,3 +342,38 @@ async def test_an_asset_that_counts_nothing_has_availability_but_no_oee(tmp_path
     assert bucket["oee"]["value"] is None and bucket["performance"]["value"] is None
     (now,) = live["assets"]
     assert now["oee"] is None and now["counted"] is False
+
+
+async def test_count_events_add_to_the_counters_in_their_bucket(tmp_path: Path) -> None:
+    model = PRESS_MODEL.model_copy(update={"count_events": True})
+    settings = ProductionSettings(types={"press": model}, calendars=[CALENDAR])
+    t0 = local("2026-06-10 08:00")
+    async with running(tmp_path, now_us=NOW, settings=settings) as rig:
+        await rig.feed(
+            [
+                (PRESS, "state", int(M.RUNNING), t0),
+                (PRESS, "good_count", 100, t0),
+                (PRESS, "good_count", 160, t0 + 30 * MIN),  # 60 counted by the counter
+            ]
+        )
+        # Entered later, for the second hour: a tally of a manual rework station.
+        got = await rig.ask(
+            "count", asset=PRESS, good=12, scrap=3, time_us=t0 + 70 * MIN, user="ann"
+        )
+        assert got["time_us"] == t0 + 70 * MIN
+        answer = await rig.ask("oee", asset=PRESS, start_us=t0, end_us=t0 + 120 * MIN, by="hour")
+        assert [(b["counts"]["good"], b["counts"]["scrap"]) for b in answer["buckets"]] == [
+            (60, 0),
+            (12, 3),
+        ]
+        for bad, message in [
+            ({"good": -1}, "from 0 to 1e9"),
+            ({"good": 0}, "counts something"),
+            ({"good": "many"}, "number of units"),
+        ]:
+            with pytest.raises(CommandError, match=message):
+                await rig.ask("count", asset=PRESS, **bad)
+    plain = ProductionSettings(types={"press": PRESS_MODEL}, calendars=[CALENDAR])
+    async with running(tmp_path / "plain", now_us=NOW, settings=plain) as rig:
+        with pytest.raises(CommandError, match="count_events: true"):
+            await rig.ask("count", asset=PRESS, good=1)

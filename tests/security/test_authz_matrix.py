@@ -98,6 +98,7 @@ GLOBEX_SITE = "globex/plant1"
 PUMP_STATES = StateModel(
     rules=(StateRule(when="flow > 0", category=Category.RUNNING),),
     reasons=(ReasonDef(name="dry_run", category=Category.MATERIAL),),
+    count_events=True,
 )
 
 
@@ -1124,6 +1125,11 @@ ROUTES: Final = (
           Call("POST", f"{V}/states/split", json=_split(SITE1_PUMP)),
           other=Call("POST", f"{V}/states/split", json=_split(GLOBEX_PUMP)),
           scope=Call("POST", f"{V}/states/split", json=_split(SITE2_PUMP)),
+          expect=(200, 404, 404)),
+    Route("POST", f"{V}/production/counts", P.PRODUCTION_ENTER,
+          Call("POST", f"{V}/production/counts", json={"asset": SITE1_PUMP, "good": 3}),
+          other=Call("POST", f"{V}/production/counts", json={"asset": GLOBEX_PUMP, "good": 3}),
+          scope=Call("POST", f"{V}/production/counts", json={"asset": SITE2_PUMP, "good": 3}),
           expect=(200, 404, 404)),
     *(_order_action_route(a, P.PRODUCTION_ENTER) for a in ("start", "pause", "resume", "complete")),
     # Planners dispatch: orders on a line (production:plan over it), and products (anywhere).

@@ -1,7 +1,7 @@
 """The commands the production engine answers on the bus (target `production`).
 
 Reading: `oee`, `pareto`, `states`, `live`, `assets`, `reasons`, `records`, `orders`, `order`,
-`products`, `calendars`, `shifts`. Changing: `assign` and `split` (operators' downtime reasons),
+`products`, `calendars`, `shifts`. Changing: `assign` and `split` (operators' downtime reasons), `count` (units counted as events),
 `order_create`, `order_action`, `product_put`, `product_delete`, `calendar_put`,
 `calendar_delete`. Arguments are JSON; times are µs since the epoch. `within` (a list of asset
 paths) limits an answer to what lies below one of them: the API passes the caller's scopes, so
@@ -22,7 +22,7 @@ from kiln.production import query
 from kiln.production.calendar import CalendarDef, shifts_between
 from kiln.production.intervals import Interval
 from kiln.production.orders import OrderAction, OrderRefused, OrderState, Product, WorkOrder
-from kiln.production.store import ReasonRecord, UnknownOrder
+from kiln.production.store import CountEvent, ReasonRecord, UnknownOrder
 from kiln.production.taxonomy import Category, ReasonDef, reason_categories
 
 if TYPE_CHECKING:
@@ -111,6 +111,7 @@ class EngineCommands:
             "records": self._records,
             "assign": self._assign,
             "split": self._split,
+            "count": self._count,
             "orders": self._orders,
             "order": self._order,
             "order_create": self._order_create,
@@ -303,6 +304,41 @@ class EngineCommands:
         ids = await self._run(lambda: e.store.add_reason_records(records))
         e.mark_dirty(asset)
         return {"ids": ids}
+
+    async def _count(self, args: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Units counted at an instant: {asset, good, scrap, time_us (default now), comment}."""
+        e = self.engine
+        asset = _str(args, "asset")
+        plan = e.plans.get(asset)
+        if plan is None:
+            raise LookupError(f"{asset!r} is not an asset with production data")
+        if not plan.model.count_events:
+            raise _invalid(
+                f"{asset} counts with its counter tags; count events are taken for asset types "
+                "whose state model sets count_events: true"
+            )
+        numbers: dict[str, float] = {}
+        for name in ("good", "scrap"):
+            value = args.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise _invalid(f"{name!r} must be a number of units")
+            numbers[name] = float(value)
+        at = args.get("time_us")
+        now = e.now_us()
+        if at is not None and (isinstance(at, bool) or not isinstance(at, int)):
+            raise _invalid("'time_us' must be an integer (µs since the epoch)")
+        event = CountEvent(
+            asset=asset,
+            time_us=now if at is None else at,
+            good=numbers["good"],
+            scrap=numbers["scrap"],
+            user=_opt_str(args, "user", "") or "",
+            entered_us=now,
+            comment=_opt_str(args, "comment", "") or "",
+        )
+        number = await self._run(lambda: e.store.add_count_event(event))
+        e.mark_dirty(asset)
+        return {"id": number, "asset": asset, "time_us": event.time_us}
 
     # -- orders and products ------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ from kiln.production.intervals import Interval, resolve_overlaps
 from kiln.production.oee import OeeFigures
 from kiln.production.orders import Product
 from kiln.production.plan import GOOD, IDEAL_CYCLE, SCRAP, TOTAL, AssetPlan
-from kiln.production.store import OrderRun, ProductionStore, ReasonRecord
+from kiln.production.store import CountEvent, OrderRun, ProductionStore, ReasonRecord
 from kiln.production.taxonomy import CATEGORY_BY_CODE, Category, StateModel
 
 By = Literal["none", "hour", "shift", "day", "week", "order", "product"]
@@ -224,6 +224,18 @@ def _counter(
     return _deltas(got, window, definition.rollover)
 
 
+def _with_events(
+    counted: tuple[Any, Any], events: Sequence[CountEvent], kind: str
+) -> tuple[Any, Any]:
+    """A counter's increments and the count events' of one kind, together in time order."""
+    if not events:
+        return counted
+    times = np.concatenate((counted[0], np.array([e.time_us for e in events], np.int64)))
+    amounts = np.concatenate((counted[1], np.array([getattr(e, kind) for e in events], np.float64)))
+    order = np.argsort(times, kind="stable")
+    return times[order], amounts[order]
+
+
 def _first_data(tape: np.ndarray, window: Interval) -> int | None:
     """Where the asset's history starts within `window`: None when a state was recorded before
     it, its first row's time, or the window's end when nothing is recorded in it at all."""
@@ -256,6 +268,9 @@ def load(
         by_asset[rec.asset].append(rec)
     ids = store.reason_ids([r.reason for r in records])
     runs = store.order_runs(list(assets), window) if assets else []
+    events: dict[str, list[CountEvent]] = defaultdict(list)
+    for event in store.count_events(list(assets), window) if assets else []:
+        events[event.asset].append(event)
     out: dict[str, AssetData] = {}
     for asset in assets:
         plan = ctx.plans[asset]
@@ -272,10 +287,17 @@ def load(
         ]
         mine = [r for r in runs if path_has_prefix(asset, r.line)]
 
-        good_t, good = _counter(samples, asset, model, GOOD, window)
-        scrap_t, scrap = _counter(samples, asset, model, SCRAP, window)
+        good_t, good = _with_events(
+            _counter(samples, asset, model, GOOD, window), events.get(asset, []), "good"
+        )
+        scrap_t, scrap = _with_events(
+            _counter(samples, asset, model, SCRAP, window), events.get(asset, []), "scrap"
+        )
         total_t, total = (
-            _counter(samples, asset, model, TOTAL, window)
+            # With a total counter, good is total - scrap: a good event adds to the total.
+            _with_events(
+                _counter(samples, asset, model, TOTAL, window), events.get(asset, []), "units"
+            )
             if model.total is not None
             else (None, None)
         )
@@ -466,8 +488,9 @@ def _answer(
 
 
 def is_counted(plan: AssetPlan) -> bool:
-    """Whether the asset counts what it makes (a good or total counter)."""
-    return plan.model.good is not None or plan.model.total is not None
+    """Whether the asset counts what it makes (a good or total counter, or count events)."""
+    model = plan.model
+    return model.good is not None or model.total is not None or model.count_events
 
 
 def figures_json(figures: OeeFigures, counted: bool) -> dict[str, Any]:

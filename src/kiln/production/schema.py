@@ -90,6 +90,23 @@ PROD_REASONS = Table(
 )
 
 # What operators entered: append-only, a correction is a newer record (see the store).
+PROD_COUNT_EVENTS = Table(
+    # Units counted one event at a time (an operator's entry, a scanner, a system without a
+    # counter tag): increments, not counter readings. Never changed: the trail of what was said.
+    "prod_count_events",
+    metadata,
+    Column("id", SEQ_TYPE, primary_key=True, autoincrement=True),
+    Column("asset", String(MAX_PATH_LENGTH), nullable=False),
+    Column("time_us", BigInteger, nullable=False),
+    Column("good", Float, nullable=False),
+    Column("scrap", Float, nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("user_name", Text, nullable=False),
+    Column("entered_us", BigInteger, nullable=False),
+    Index("ix_prod_count_events_asset_time_us", "asset", "time_us"),
+    sqlite_autoincrement=True,
+)
+
 PROD_REASON_RECORDS = Table(
     "prod_reason_records",
     metadata,

@@ -17,6 +17,7 @@ a million rows to decode.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ from kiln.production.orders import (
 )
 from kiln.production.schema import (
     PROD_CALENDARS,
+    PROD_COUNT_EVENTS,
     PROD_KV,
     PROD_ORDER_EVENTS,
     PROD_ORDERS,
@@ -142,6 +144,32 @@ class ReasonRecord:
         """This record as `resolve_overlaps` takes it (pass records in `reason_records` order:
         ties of `entered_us` go to the later id)."""
         return StopRecord(self.interval, self, self.entered_us)
+
+
+@dataclass(frozen=True, slots=True)
+class CountEvent:
+    """`good` and `scrap` units counted on `asset` at `time_us` (increments)."""
+
+    asset: str
+    time_us: int
+    good: float
+    scrap: float
+    user: str
+    entered_us: int
+    comment: str = ""
+    id: int | None = None
+
+    @property
+    def units(self) -> float:
+        return self.good + self.scrap
+
+    def __post_init__(self) -> None:
+        for name in ("good", "scrap"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 <= value <= 1e9):
+                raise ValueError(f"{name} must be a number from 0 to 1e9, not {value!r}")
+        if self.good == 0 and self.scrap == 0:
+            raise ValueError("a count event counts something: give good or scrap above 0")
 
 
 class OrderRun(NamedTuple):
@@ -367,6 +395,49 @@ class ProductionStore:
                 stmt = select(PROD_REASON_RECORDS).where(overlap, selection)
                 out.extend(_reason_record(row) for row in conn.execute(stmt).mappings())
         out.sort(key=lambda r: (r.entered_us, r.id or 0))
+        return out
+
+    # -- count events ---------------------------------------------------------------------
+
+    def add_count_event(self, event: CountEvent) -> int:
+        """Record units counted at an instant (an increment, not a counter reading); its id."""
+        row = {
+            "asset": event.asset,
+            "time_us": event.time_us,
+            "good": event.good,
+            "scrap": event.scrap,
+            "comment": event.comment,
+            "user_name": event.user,
+            "entered_us": event.entered_us,
+        }
+        with self.engine.begin() as conn:
+            (number,) = _insert_numbered(conn, PROD_COUNT_EVENTS, PROD_COUNT_EVENTS.c.id, [row])
+        return number
+
+    def count_events(self, assets: Sequence[str], window: Interval) -> list[CountEvent]:
+        """The events of these assets (exactly) with `window.start_us <= time_us < end_us`,
+        in time order."""
+        c = PROD_COUNT_EVENTS.c
+        out: list[CountEvent] = []
+        with self.engine.connect() as conn:
+            for part in _parts(list(dict.fromkeys(assets))):
+                stmt = select(PROD_COUNT_EVENTS).where(
+                    c.asset.in_(part), c.time_us >= window.start_us, c.time_us < window.end_us
+                )
+                for row in conn.execute(stmt).mappings():
+                    out.append(
+                        CountEvent(
+                            asset=str(row["asset"]),
+                            time_us=int(row["time_us"]),
+                            good=float(row["good"]),
+                            scrap=float(row["scrap"]),
+                            user=str(row["user_name"]),
+                            entered_us=int(row["entered_us"]),
+                            comment=str(row["comment"]),
+                            id=int(row["id"]),
+                        )
+                    )
+        out.sort(key=lambda e: (e.time_us, e.id or 0))
         return out
 
     # -- products -------------------------------------------------------------------------

@@ -196,6 +196,10 @@ class StateModel(_Frozen):
     total: CounterDef | None = Field(
         default=None, description="produced (good + scrap) when there is no good counter"
     )
+    count_events: bool = Field(
+        default=False,
+        description="good and scrap also come as count events (POST /api/v1/production/counts)",
+    )
     ideal_cycle_s: float | None = Field(
         default=None, gt=0, description="ideal cycle time when no product gives one"
     )

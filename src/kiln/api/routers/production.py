@@ -321,6 +321,38 @@ async def split_stop(
     )
 
 
+class CountIn(_In):
+    asset: str = Field(min_length=1, max_length=1024)
+    good: float = Field(default=0, ge=0, le=1e9, description="good units counted")
+    scrap: float = Field(default=0, ge=0, le=1e9, description="scrapped units counted")
+    time: Time | None = Field(default=None, description=TIME_HELP + "; default now")
+    comment: str = Field(default="", max_length=2000)
+
+
+@router.post("/production/counts", responses=_RESPONSES)
+async def count_units(
+    request: Request, body: CountIn, who: Enterer, platform: PlatformDep
+) -> Mapping[str, Any]:
+    """Units counted as an event (an operator's tally, a scanner): added to the good and scrap
+    of the asset at that instant, and to the order running then. For asset types whose state
+    model sets `count_events`."""
+    _entering(who, body.asset)
+    now = platform.clock.now_us()
+    args: dict[str, Any] = {
+        "asset": body.asset,
+        "good": body.good,
+        "scrap": body.scrap,
+        "comment": body.comment,
+        "user": who.name,
+    }
+    if body.time is not None:
+        args["time_us"] = _time(body.time, now, "time")
+    detail = {"good": body.good, "scrap": body.scrap, "time_us": args.get("time_us", now)}
+    return await _change(
+        request, platform, "count", args, body.asset, detail, missing=_no_data(body.asset)
+    )
+
+
 # -- work orders ------------------------------------------------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""Initial production store: state and sample chunks, reasons and reason records, products,
+"""Initial production store: state and sample chunks, reasons and reason records, count
+events, products,
 work orders and their events, shift calendars, the engine's key-value state.
 
 Revision ID: 0001
@@ -73,6 +74,20 @@ def upgrade() -> None:
         postgresql_ops={"asset": "varchar_pattern_ops"},
     )
     op.create_table(
+        "prod_count_events",
+        sa.Column("id", _SEQ, autoincrement=True, nullable=False),
+        sa.Column("asset", sa.String(length=512), nullable=False),
+        sa.Column("time_us", sa.BigInteger(), nullable=False),
+        sa.Column("good", sa.Float(), nullable=False),
+        sa.Column("scrap", sa.Float(), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("user_name", sa.Text(), nullable=False),
+        sa.Column("entered_us", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_prod_count_events"),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("ix_prod_count_events_asset_time_us", "prod_count_events", ["asset", "time_us"])
+    op.create_table(
         "prod_products",
         sa.Column("code", sa.String(length=64), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
@@ -141,6 +156,8 @@ def downgrade() -> None:
     op.drop_index("ix_prod_orders_line", table_name="prod_orders")
     op.drop_table("prod_orders")
     op.drop_table("prod_products")
+    op.drop_index("ix_prod_count_events_asset_time_us", table_name="prod_count_events")
+    op.drop_table("prod_count_events")
     op.drop_index("ix_prod_reason_records_asset_start_us", table_name="prod_reason_records")
     op.drop_table("prod_reason_records")
     op.drop_table("prod_reasons")
