@@ -116,6 +116,7 @@ async def running(
     now_us: int,
     assets: Sequence[str] = (PRESS,),
     settings: ProductionSettings | None = None,
+    queue_points: int = 200_000,
 ) -> AsyncIterator[Rig]:
     clock = FakeClock(now_us)
     declared = Declared(
@@ -129,7 +130,10 @@ async def running(
     )
     conf = settings or ProductionSettings(types={"press": PRESS_MODEL}, calendars=[CALENDAR])
     engine = ProductionEngine(
-        ProductionStore(sqlite_url(data_dir / "production.db"), clock=clock), declared, conf
+        ProductionStore(sqlite_url(data_dir / "production.db"), clock=clock),
+        declared,
+        conf,
+        queue_points=queue_points,
     )
     platform = Platform(clock=clock, data_dir=data_dir, bus=InProcessBus(clock))
     platform.add(engine, Stage.ENGINES)

@@ -348,3 +348,20 @@ def test_products_and_calendars_crud(plant: Plant) -> None:
     viewer = user_headers(client, admin, "v", PASSWORD, ["viewer"])
     assert client.put(f"{V}/products/x", json=product, headers=viewer).status_code == 403
     assert client.put(f"{V}/calendars/{SITE}", json=cal, headers=viewer).status_code == 403
+
+
+def test_a_planner_changes_only_products_whose_asset_times_are_in_scope(plant: Plant) -> None:
+    """Products are plant-wide, their per-asset times are not: a line2 planner neither sees
+    line1's ideal cycle time nor overwrites or deletes a product that carries one."""
+    client, admin = plant.client, plant.admin
+    planner = user_headers(client, admin, "plan2", PASSWORD, ["planner"], scope=LINE2)
+    both = {"name": "Lemonade", "ideal_cycle_s": 0.5, "per_asset": {LINE1: 0.4, LINE2: 0.6}}
+    assert client.put(f"{V}/products/lemon", json=both, headers=admin).status_code == 200
+    shown = {p["code"]: p for p in plant.get("/products", headers=planner)["products"]}
+    assert shown["lemon"]["per_asset"] == {LINE2: 0.6}
+    mine = {"name": "Lemonade", "ideal_cycle_s": 0.5, "per_asset": {LINE2: 0.7}}
+    r = client.put(f"{V}/products/lemon", json=mine, headers=planner)
+    assert r.status_code == 403 and "outside your scope" in r.json()["detail"]
+    assert client.delete(f"{V}/products/lemon", headers=planner).status_code == 403
+    own = client.put(f"{V}/products/lime", json=mine, headers=planner)
+    assert own.status_code == 200, own.text

@@ -151,6 +151,9 @@ class AssetInputs:
     # Before this instant nothing was recorded of the asset (it was not connected yet): that
     # time is left out of every bucket, calendar time included. None: recorded before.
     first_data_us: int | None = None
+    # Rows were read up to here (past the window, by the longest micro-stop): the last row
+    # held at least until then. None: until the window's end.
+    known_until_us: int | None = None
 
 
 def _sorted_starts_ends(intervals: Sequence[Interval]) -> tuple[I64, I64]:
@@ -186,7 +189,9 @@ def _state_categories(inputs: AssetInputs, end_us: int) -> tuple[I64, npt.NDArra
         cat = np.append(cat, np.int16(_UNKNOWN))
         reason = np.append(reason, 0)
     if inputs.micro_stop_us > 0 and len(t) > 1:
-        ends = np.append(t[1:], max(end_us, int(t[-1])))
+        # The last row lasts to the end of what was read (rows are read some way past the
+        # window for this), so a stop running past the window is judged by its length.
+        ends = np.append(t[1:], max(end_us, int(t[-1]), inputs.known_until_us or end_us))
         unplanned = np.isin(cat, _UNPLANNED_CODES)
         if inputs.data_end_us < end_us:
             unplanned[-1] = False  # missing data is no stop anyone could have entered

@@ -98,9 +98,9 @@ def _by_state(
         got = cache.get(key)
         if got is None:
             category, path = plan.mapping(s, r)
-            code = -1
-            if math.isfinite(s):
-                code = (int(s) << 16) | (int(r) & 0xFFFF if math.isfinite(r) else 0)
+            code = -1  # what the machine said, when it fits: a state code 0..32767
+            if math.isfinite(s) and s.is_integer() and 0 <= s < 1 << 15:
+                code = (int(s) << 16) | (int(r) & 0xFFFF if _is_code(r) else 0)
             got = (CATEGORY_CODES[category], reason_ids(path), code)
             cache[key] = got
         cat.append(got[0])
@@ -150,6 +150,10 @@ def _first_match(
         if category is not None:
             return category, path, index
     return plan.model.default, None, -1
+
+
+def _is_code(value: float) -> bool:
+    return math.isfinite(value) and value.is_integer()
 
 
 def _scalar(value: float) -> float | int:

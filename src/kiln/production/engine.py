@@ -41,7 +41,7 @@ from kiln.core.values import ValueBatch, path_has_prefix
 from kiln.model import AssetDef, AssetTypeDef
 from kiln.production import query
 from kiln.production.calendar import CalendarDef
-from kiln.production.chunks import SAMPLE_DTYPE
+from kiln.production.chunks import SAMPLE_DTYPE, STATE_DTYPE
 from kiln.production.derive import derive_rows, is_state_signal
 from kiln.production.intervals import Interval
 from kiln.production.orders import OrderAction, OrderRefused, OrderState, Product
@@ -49,6 +49,7 @@ from kiln.production.plan import AssetPlan, compile_plans
 from kiln.production.settings import ProductionSettings
 from kiln.production.spc_tags import SpcChartRun, SpcDef, SpcPoint
 from kiln.production.store import ProductionStore, UnknownOrder
+from kiln.production.taxonomy import CATEGORY_CODES, Category
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -60,10 +61,12 @@ _SPC_KEY = "spc:"  # the store's key of a chart's saved run
 _FOREVER_US = 1 << 62
 _BAD_BIT = 1 << 31  # OPC UA severity Bad (kiln.core.quality)
 _THREAD_POINTS = 2_000  # batches this large are picked off the event loop
+_ALIVE_KEY = "alive_us"  # prod_kv: the engine's heartbeat, every live tick
+_BLIND_AFTER_S = 60.0  # away longer than this: what the machines did meanwhile is unknown
 _Picked = tuple[
     dict[tuple[str, str], list[tuple[int, float]]],
     dict[str, list[tuple[int, float]]],
-    list[tuple[int, str, Any]],
+    list[tuple[int, str, Any, int]],
 ]
 
 
@@ -84,6 +87,7 @@ class EngineStats:
     failures: int = 0
     last_error: str = ""
     live_published: int = 0
+    dropped: int = 0  # samples dropped after the store stayed away past queue_points
 
 
 @dataclass(slots=True)
@@ -145,6 +149,10 @@ class ProductionEngine:
         self._order_tags = {rule.tag: rule for rule in settings.order_tags}
         self._reason_cache: dict[str, int] = {}
         self._dirty: set[str] = set()
+        self._unsaved: dict[tuple[str, str], list[tuple[int, float]]] = {}
+        # SPC results go out from their own task: the value loop must never wait on the bus
+        # it consumes (its own queue full would wait on itself).
+        self._spc_out: asyncio.Queue[list[tuple[str, SpcPoint]]] = asyncio.Queue()
         self._lock = asyncio.Lock()
         self._platform: Platform | None = None
         self._clock: Clock | None = None
@@ -167,6 +175,7 @@ class ProductionEngine:
         self._tasks = [
             platform.spawn(self._value_loop(self._sub), name="production-values"),
             platform.spawn(self._live_loop(), name="production-live"),
+            platform.spawn(self._spc_loop(), name="production-spc"),
         ]
         self._status = Status.OK
         _LOGGER.info("Production engine started: %d assets followed", len(self.plans))
@@ -197,19 +206,51 @@ class ProductionEngine:
             if state is not None and is_state_signal(signal):
                 state.current[signal] = v
                 state.state_t = max(state.state_t, t)
-        heal: dict[str, int] = {}
+        heal: dict[str, int] = {
+            a: t for a, t in self.store.pending().items() if a in self._assets
+        }  # late samples whose rows were not derived again before the engine stopped
         for asset, row in last_rows.items():
             state = self._assets.get(asset)
             if state is None:
                 continue
             state.last_row = (int(row["category"]), int(row["reason"]), int(row["raw"]))
             if state.state_t > int(row["t"]):
-                heal[asset] = int(row["t"])  # samples committed after the last rows
+                # Samples committed after the last rows (an older engine wrote them apart).
+                heal[asset] = min(heal.get(asset, int(row["t"])), int(row["t"]))
         for asset in self._assets:
             if asset not in last_rows and self._assets[asset].current:
                 heal[asset] = -_FOREVER_US
         if heal:
             self._rederive(heal)
+        self._mark_blind_time()
+
+    def _mark_blind_time(self) -> None:
+        """While the engine did not run, nothing was recorded: a machine last seen running
+        must not count the outage as production. When the engine was away longer than
+        `_BLIND_AFTER_S` (beyond a quick restart), each asset gets an `unknown` row at the last
+        instant it was known to run (the heartbeat it keeps in its store); the machine's next
+        value ends it."""
+        alive = self.store.get_kv(_ALIVE_KEY)
+        if not isinstance(alive, int):
+            return
+        assert self._clock is not None
+        if self._clock.now_us() - alive < _BLIND_AFTER_S * 1_000_000:
+            return
+        unknown = CATEGORY_CODES[Category.UNKNOWN]
+        rows: dict[str, np.ndarray] = {}
+        for asset, state in self._assets.items():
+            last = state.last_row
+            if last is None or last[0] == unknown or state.state_t >= alive:
+                continue
+            row = np.zeros(1, dtype=STATE_DTYPE)
+            row[0] = (alive + 1, unknown, 0, -1)
+            rows[asset] = row
+            state.last_row = (unknown, 0, -1)
+            state.current = {}
+            state.state_t = alive + 1
+        if rows:
+            self.store.commit({}, rows, {})
+            _LOGGER.info("Production engine: %d assets unknown while it was away", len(rows))
 
     async def stop(self) -> None:
         server, self._server = self._server, None
@@ -278,7 +319,11 @@ class ProductionEngine:
                 _LOGGER.exception("Production engine: %d batches failed", len(batches))
 
     async def apply_batches(self, batches: Sequence[ValueBatch]) -> None:
-        """Record the followed samples of the batches; derive and commit their state rows."""
+        """Record the followed samples of the batches; derive and commit their state rows.
+
+        Samples whose commit failed (the store away) are kept and committed with the next
+        batches, up to `queue_points` of them; the rows are derived from them then. Charts and
+        order tags are handled apart, so a failure of one does not lose the others."""
         points = sum(len(b.paths) for b in batches)
         # Picking the followed points is a Python loop over every point: a big batch (a bulk
         # upload) is picked in a worker thread, so the event loop keeps serving meanwhile.
@@ -290,22 +335,54 @@ class ProductionEngine:
         # Counted here, with no await before the lock is taken: whoever sees the count and
         # then takes the lock finds these batches recorded.
         self.stats.batches += len(batches)
+        if self._unsaved:
+            for key, rows in grouped.items():
+                self._unsaved.setdefault(key, []).extend(rows)
+            grouped, self._unsaved = self._unsaved, {}
         if not grouped and not charted and not ordered:
             return
         async with self._lock:
+            failure: BaseException | None = None
             if grouped:
-                await asyncio.to_thread(self._record, grouped)
+                try:
+                    changed = await asyncio.to_thread(self._record, grouped)
+                    self._dirty.update(changed)
+                except Exception as err:
+                    failure = err
+                    self._keep_unsaved(grouped)
             if charted:
-                spc_points = await asyncio.to_thread(self._chart, charted)
-                await self._publish_spc(spc_points)
+                try:
+                    spc_points = await asyncio.to_thread(self._chart, charted)
+                    self._spc_out.put_nowait(spc_points)
+                except Exception as err:
+                    failure = failure or err
             if ordered:
-                await asyncio.to_thread(self._follow_orders, sorted(ordered, key=lambda o: o[0]))
+                try:
+                    ordered.sort(key=lambda o: o[0])
+                    changed = await asyncio.to_thread(self._follow_orders, ordered)
+                    self._dirty.update(changed)
+                except Exception as err:
+                    failure = failure or err
+            if failure is not None:
+                raise failure
+
+    def _keep_unsaved(self, grouped: Mapping[tuple[str, str], list[tuple[int, float]]]) -> None:
+        """Keep samples whose commit failed for the next try, dropping the oldest beyond
+        `queue_points` (counted: the store has been away too long)."""
+        kept = {k: list(v) for k, v in grouped.items()}
+        total = sum(len(v) for v in kept.values())
+        while total > self.queue_points and kept:
+            key = min(kept, key=lambda k: kept[k][0][0] if kept[k] else 0)
+            dropped = kept.pop(key)
+            total -= len(dropped)
+            self.stats.dropped += len(dropped)
+        self._unsaved = kept
 
     def _pick(self, batches: Sequence[ValueBatch]) -> _Picked:
         """The batches' points of followed tags, charted tags and order tags."""
         grouped: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
         charted: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        ordered: list[tuple[int, str, Any]] = []  # (time, order tag, value)
+        ordered: list[tuple[int, str, Any, int]] = []  # (time, order tag, value, quality)
         index, order_tags = self._index, self._order_tags
         spc_paths = self._spc_by_path.keys() | self._size_paths.keys()
         for batch in batches:
@@ -316,7 +393,7 @@ class ProductionEngine:
                 if hits is None and path not in spc_paths and path not in order_tags:
                     continue
                 if path in order_tags:
-                    ordered.append((int(t), path, value))
+                    ordered.append((int(t), path, value, int(quality)))
                 v = _numeric(value, int(quality))
                 if path in spc_paths:
                     charted[path].append((int(t), v))
@@ -324,13 +401,19 @@ class ProductionEngine:
                     grouped[key].append((int(t), v))
         return grouped, charted, ordered
 
-    def _record(self, grouped: Mapping[tuple[str, str], list[tuple[int, float]]]) -> None:
+    def _record(self, grouped: Mapping[tuple[str, str], list[tuple[int, float]]]) -> set[str]:
+        """Derive, commit, then remember: nothing the engine holds in memory changes until the
+        samples, their rows and the re-derivations they call for are on disk together. The
+        assets whose data changed."""
         samples: dict[tuple[str, str], np.ndarray] = {}
         for key, given in grouped.items():
-            arr = np.array(given, dtype=SAMPLE_DTYPE)
-            samples[key] = arr[np.argsort(arr["t"], kind="stable")]
-            self.stats.points += len(arr)
-        self.store.add_samples(samples)
+            if not is_state_signal(key[1]):
+                # A counter's Bad sample (NaN) carries nothing: counting resumes from the next
+                # good one, and a window never starts from a NaN carried into it.
+                given = [(t, v) for t, v in given if math.isfinite(v)]
+            if given:
+                arr = np.array(given, dtype=SAMPLE_DTYPE)
+                samples[key] = arr[np.argsort(arr["t"], kind="stable")]
         # Per asset: in order (every state sample at or after the latest seen) or late.
         by_asset: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
         for (asset, signal), arr in samples.items():
@@ -343,73 +426,90 @@ class ProductionEngine:
             first = min(int(a["t"][0]) for a in signals.values())
             if first < state.state_t:
                 late[asset] = first
-                self.stats.late += sum(
-                    int((a["t"] < state.state_t).sum()) for a in signals.values()
-                )
                 continue
             rows = derive_rows(
-                self.plans[asset],
-                signals,
-                state.current,
-                self._reason_id,
-                previous=state.last_row,
+                self.plans[asset], signals, state.current, self._reason_id, previous=state.last_row
             )
+            if len(rows):
+                fresh[asset] = rows
+        self.store.commit(samples, fresh, late)
+        # Committed: now what the engine remembers may move on.
+        self.stats.points += sum(len(a) for a in samples.values())
+        self.stats.rows += sum(len(r) for r in fresh.values())
+        for asset, signals in by_asset.items():
+            if asset in late:
+                continue
+            state = self._assets[asset]
             for signal, arr in signals.items():
                 state.current[signal] = float(arr["v"][-1])
                 state.state_t = max(state.state_t, int(arr["t"][-1]))
-            if len(rows):
-                fresh[asset] = rows
-                last = rows[-1]
+            if asset in fresh:
+                last = fresh[asset][-1]
                 state.last_row = (int(last["category"]), int(last["reason"]), int(last["raw"]))
-        if fresh:
-            self.store.add_states(fresh)
-            self.stats.rows += sum(len(r) for r in fresh.values())
+        for asset, signals in by_asset.items():
+            if asset in late:
+                self.stats.late += sum(
+                    int((a["t"] < self._assets[asset].state_t).sum()) for a in signals.values()
+                )
         if late:
             self._rederive(late)
-        # Marked only now, with everything committed: live figures computed from the mark on
-        # see these samples and rows.
-        self._dirty.update(asset for asset, _ in samples)
+        return {asset for asset, _ in samples}
 
     def _rederive(self, since: Mapping[str, int]) -> None:
-        """Derive the rows of each asset again from its stored samples, from `since` on."""
+        """Derive the rows of each asset again from its stored samples, from `since` on. An
+        asset that fails stays pending (the store keeps it) and is tried again at the next
+        start; the others go on."""
         for asset, start in since.items():
-            plan = self.plans[asset]
-            state = self._assets[asset]
-            window = Interval(start, _FOREVER_US)
-            signals = [s for s in plan.signals if is_state_signal(s)]
-            stored = self.store.samples_many([(asset, s) for s in signals], window)
-            initial: dict[str, float] = {}
-            after: dict[str, np.ndarray] = {}
-            for signal in signals:
-                arr = stored.get((asset, signal), np.zeros(0, SAMPLE_DTYPE))
-                if len(arr) and arr["t"][0] < start:
-                    initial[signal] = float(arr["v"][0])
-                    arr = arr[1:]
-                after[signal] = arr
-            before = self.store.states(asset, Interval(start, start + 1))
-            previous = None
-            if len(before) and int(before["t"][0]) < start:
-                b = before[0]
-                previous = (int(b["category"]), int(b["reason"]), int(b["raw"]))
-            rows = derive_rows(plan, after, initial, self._reason_id, previous=previous)
-            self.store.replace_states(asset, start, rows)
-            self.stats.rows += len(rows)
-            for signal, arr in after.items():
-                if len(arr):
-                    state.current[signal] = float(arr["v"][-1])
-                    state.state_t = max(state.state_t, int(arr["t"][-1]))
-            last = self.store.last_states().get(asset)
-            state.last_row = (
-                None
-                if last is None
-                else (int(last["category"]), int(last["reason"]), int(last["raw"]))
-            )
+            try:
+                self._rederive_one(asset, start)
+            except Exception as err:
+                self.stats.failures += 1
+                self.stats.last_error = f"deriving the states of {asset}: {err}"
+                _LOGGER.exception("Production engine: deriving the states of %s failed", asset)
+
+    def _rederive_one(self, asset: str, start: int) -> None:
+        plan = self.plans[asset]
+        state = self._assets[asset]
+        window = Interval(start, _FOREVER_US)
+        signals = [s for s in plan.signals if is_state_signal(s)]
+        stored = self.store.samples_many([(asset, s) for s in signals], window)
+        initial: dict[str, float] = {}
+        after: dict[str, np.ndarray] = {}
+        for signal in signals:
+            arr = stored.get((asset, signal), np.zeros(0, SAMPLE_DTYPE))
+            if len(arr) and arr["t"][0] < start:
+                initial[signal] = float(arr["v"][0])
+                arr = arr[1:]
+            after[signal] = arr
+        before = self.store.states(asset, Interval(start, start + 1))
+        previous = None
+        if len(before) and int(before["t"][0]) < start:
+            b = before[0]
+            previous = (int(b["category"]), int(b["reason"]), int(b["raw"]))
+        rows = derive_rows(plan, after, initial, self._reason_id, previous=previous)
+        self.store.replace_states(asset, start, rows, done=True)
+        self.stats.rows += len(rows)
+        for signal, arr in after.items():
+            if len(arr):
+                state.current[signal] = float(arr["v"][-1])
+                state.state_t = max(state.state_t, int(arr["t"][-1]))
+        tail = self.store.states(asset, Interval(_FOREVER_US - 1, _FOREVER_US))
+        if len(tail):  # the row carried into the far future: the asset's last
+            last = tail[-1]
+            state.last_row = (int(last["category"]), int(last["reason"]), int(last["raw"]))
+        else:
+            state.last_row = None
 
     # -- orders from tags ----------------------------------------------------------------------
 
-    def _follow_orders(self, changes: Sequence[tuple[int, str, Any]]) -> None:
-        """Apply each order tag's value, in time order: end the running order, start the new."""
-        for t, path, value in changes:
+    def _follow_orders(self, changes: Sequence[tuple[int, str, Any, int]]) -> set[str]:
+        """Apply each order tag's Good value, in time order: end the running order, start the
+        new. A Bad value (the connection lost: it repeats the last value, or a type's zero)
+        says nothing about the order and is passed over. The assets whose orders changed."""
+        changed: set[str] = set()
+        for t, path, value, quality in changes:
+            if quality & _BAD_BIT:
+                continue
             rule = self._order_tags[path]
             wanted = "" if value in (None, 0, 0.0, False) else str(value).strip()
             running = self.store.orders(rule.line, [OrderState.RUNNING], limit=5)
@@ -423,6 +523,11 @@ class ProductionEngine:
                     order = self.store.order(wanted)
                     if order is None:
                         raise OrderRefused(f"the order tag names {wanted!r}, which is not known")
+                    if order.line != rule.line:
+                        raise OrderRefused(
+                            f"the order tag of {rule.line} names {wanted!r}, an order of "
+                            f"{order.line}: an order runs on the line it was dispatched to"
+                        )
                     if order.state is OrderState.PLANNED:
                         self.store.apply_order_action(wanted, OrderAction.RELEASE, t, "tag:" + path)
                     action = (
@@ -436,9 +541,8 @@ class ProductionEngine:
                 self.stats.failures += 1
                 self.stats.last_error = f"order tag {path}: {err}"
                 _LOGGER.warning("Production engine: order tag %s: %s", path, err)
-            for asset in self.plans:
-                if path_has_prefix(asset, rule.line):
-                    self._dirty.add(asset)
+            changed.update(a for a in self.plans if path_has_prefix(a, rule.line))
+        return changed
 
     # -- SPC ---------------------------------------------------------------------------------
 
@@ -465,6 +569,11 @@ class ProductionEngine:
                 out.extend((name, p) for p in points)
                 self.store.put_kv(_SPC_KEY + name, run.snapshot())
         return out
+
+    async def _spc_loop(self) -> None:
+        while True:
+            points = await self._spc_out.get()
+            await self._publish_spc(points)
 
     async def _publish_spc(self, points: Sequence[tuple[str, SpcPoint]]) -> None:
         """Each judged subgroup as a value of the tag's `_spc` companion (the lowest rule it
@@ -513,6 +622,7 @@ class ProductionEngine:
         while True:
             await self._clock.sleep(self.settings.live_s)
             try:
+                await asyncio.to_thread(self.store.put_kv, _ALIVE_KEY, self.now_us())
                 await self.publish_live()
             except Exception as err:
                 self.stats.failures += 1

@@ -47,7 +47,7 @@ class StateMapping:
 
     def __call__(self, state: float, reason: float) -> tuple[Category, str | None]:
         """The first state rule that matches (`when` rules are the engine's, not this)."""
-        if not math.isfinite(state):
+        if _code(state) is None:
             return Category.UNKNOWN, None
         for rule in self.model.rules:
             if rule.when is None:
@@ -85,7 +85,8 @@ class StateMapping:
 
 
 def _code(value: float) -> int | None:
-    return int(value) if math.isfinite(value) else None
+    """A state code, if the value is one (an integer); else None (unknown)."""
+    return int(value) if math.isfinite(value) and value.is_integer() else None
 
 
 def _matches(want: str | int, code: int, names: Mapping[int, str]) -> bool:

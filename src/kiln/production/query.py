@@ -254,7 +254,11 @@ def load(
 ) -> dict[str, AssetData]:
     """Each asset's inputs over `window` (states, counts, records, shifts, orders)."""
     end = min(window.end_us, now_us)
-    states = store.states_many(assets, window)
+    # Rows up to the longest micro-stop threshold past the window: whether a stop that
+    # runs past the window's end is a micro-stop depends on how long it lasted, not on where
+    # the question ends.
+    reach = max((int(ctx.plans[a].model.micro_stop_s * 1e6) for a in assets), default=0)
+    states = store.states_many(assets, Interval(window.start_us, window.end_us + reach))
     keys = [
         (a, s)
         for a in assets
@@ -327,6 +331,7 @@ def load(
             counts=Counts(good_t, good, scrap_t, scrap, total_t, total),
             ideal=ideal,
             first_data_us=_first_data(tape, window),
+            known_until_us=min(now_us, window.end_us + reach),
         )
         out[asset] = AssetData(inputs, mine, shifts)
     return out

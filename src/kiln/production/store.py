@@ -172,6 +172,16 @@ class CountEvent:
             raise ValueError("a count event counts something: give good or scrap above 0")
 
 
+PENDING_KEY = "pending_rederive"  # prod_kv: {asset: µs} state rows to derive again from
+
+
+def _pending(conn: Connection) -> dict[str, int]:
+    found = conn.execute(select(PROD_KV.c.value).where(PROD_KV.c.key == PENDING_KEY)).first()
+    if found is None or not found[0]:
+        return {}
+    return {str(a): int(t) for a, t in dict(found[0]).items()}
+
+
 class OrderRun(NamedTuple):
     """A period in which an order was running on its line, clipped to the window asked for."""
 
@@ -268,10 +278,46 @@ class ProductionStore:
             changed = _merge(conn, _STATES, given)
         return {key[0]: t for key, t in changed.items()}
 
-    def replace_states(self, asset: str, start_us: int, rows: np.ndarray) -> None:
+    def commit(
+        self,
+        samples: Mapping[SampleKey, np.ndarray],
+        states: Mapping[str, np.ndarray],
+        pending: Mapping[str, int],
+    ) -> None:
+        """The engine's write of one step, in one transaction: new samples, the state rows
+        derived in order from them, and the assets whose rows are still to be derived again
+        from a time (late samples). Those are kept under `PENDING_KEY` until done, so that a
+        crash before they are done leaves the work to the next start instead of losing it."""
+        given_samples: dict[tuple[str, ...], np.ndarray] = {
+            (asset, signal): chunks.check_rows(r, SAMPLE_DTYPE, f"{asset} {signal}")
+            for (asset, signal), r in samples.items()
+        }
+        given_states: dict[tuple[str, ...], np.ndarray] = {
+            (a,): chunks.check_rows(r, STATE_DTYPE, a) for a, r in states.items()
+        }
+        with self.engine.begin() as conn:
+            if given_samples:
+                _merge(conn, _SAMPLES, given_samples)
+            if given_states:
+                _merge(conn, _STATES, given_states)
+            if pending:
+                merged = _pending(conn)
+                for asset, t in pending.items():
+                    merged[asset] = min(merged.get(asset, t), t)
+                _upsert(conn, PROD_KV, ["key"], [{"key": PENDING_KEY, "value": merged}])
+
+    def pending(self) -> dict[str, int]:
+        """The assets whose rows are to be derived again, and from when."""
+        with self.engine.connect() as conn:
+            return _pending(conn)
+
+    def replace_states(
+        self, asset: str, start_us: int, rows: np.ndarray, *, done: bool = False
+    ) -> None:
         """Replace every row of the asset at or after `start_us` by `rows` (none of them
         earlier), in one transaction: what the engine writes when it derives an asset's
-        states again from late samples. Rows before `start_us` stay as they are."""
+        states again from late samples. Rows before `start_us` stay as they are. `done` clears
+        the asset from the pending re-derivations (`commit`) in the same transaction."""
         chunks.check_rows(rows, STATE_DTYPE, asset)
         if len(rows) and int(rows["t"].min()) < start_us:
             raise ValueError(
@@ -290,6 +336,13 @@ class ProductionStore:
                 kept = day[day["t"] < start_us]
             conn.execute(delete(PROD_STATE_CHUNKS).where(t.asset == asset, t.day_us >= first))
             _merge(conn, _STATES, {(asset,): np.concatenate((kept, rows))})
+            if done:
+                # This asset's pending re-derivation is done, in the same transaction; unless
+                # one from an earlier time was added meanwhile.
+                merged = _pending(conn)
+                if asset in merged and merged[asset] >= start_us:
+                    del merged[asset]
+                    _upsert(conn, PROD_KV, ["key"], [{"key": PENDING_KEY, "value": merged}])
 
     def states(self, asset: str, window: Interval) -> np.ndarray:
         """The asset's rows with `window.start_us <= t < window.end_us`, sorted, preceded by

@@ -506,8 +506,37 @@ class ProductIn(_In):
 
 @router.get("/products", responses=_ENGINE)
 async def products(who: ValuesReader, platform: PlatformDep) -> Mapping[str, Any]:
-    """Every product and its ideal cycle times."""
-    return await ask(platform, "products", {})
+    """Every product and its ideal cycle times; per-asset times only for assets the caller
+    may see (products are plant-wide master data, their asset entries are not)."""
+    reply = await ask(platform, "products", {})
+    return {
+        "products": [
+            p
+            | {
+                "per_asset": {
+                    a: v for a, v in p["per_asset"].items() if who.can(Permission.VALUES_READ, a)
+                }
+            }
+            for p in reply["products"]
+        ]
+    }
+
+
+async def _own_entries(
+    platform: Platform, who: Principal, code: str, new: Mapping[str, Any]
+) -> None:
+    """A planner changes a product only where its per-asset times lie in the planner's scope:
+    the old entries (deleting or replacing them) and the new ones."""
+    reply = await ask(platform, "products", {})
+    old = next((p for p in reply["products"] if p["code"] == code), None)
+    entries = set(new) | set(old["per_asset"] if old is not None else ())
+    outside = sorted(a for a in entries if not who.sees(Permission.PRODUCTION_PLAN, a))
+    if outside:
+        raise HTTPException(
+            403,
+            f"product {code!r} has ideal cycle times for assets outside your scope "
+            f"({len(outside)}); a planner of those assets changes it",
+        )
 
 
 @router.put("/products/{code}", responses=_RESPONSES)
@@ -516,6 +545,7 @@ async def put_product(
 ) -> Mapping[str, Any]:
     """Add or replace a product (by its code)."""
     product = {"code": code, **body.model_dump()}
+    await _own_entries(platform, who, code, product.get("per_asset") or {})
     return await _change(request, platform, "product_put", {"product": product}, code, product)
 
 
@@ -523,6 +553,7 @@ async def put_product(
 async def delete_product(
     request: Request, code: str, who: Planner, platform: PlatformDep
 ) -> Mapping[str, Any]:
+    await _own_entries(platform, who, code, {})
     return await _change(request, platform, "product_delete", {"code": code}, code, {})
 
 
