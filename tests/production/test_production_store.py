@@ -548,6 +548,9 @@ def test_order_runs_with_pause_and_resume(store: ProductionStore) -> None:
     assert store.order_runs([LINE10], Interval(T0, T0 + 15 * MIN)) == []
     assert store.order_runs([LINE1], Interval(T0 + 20 * MIN, T0 + 30 * MIN)) == []
     assert store.order_runs(["acme/p2", LINE_1], window) == []
+    # Long after: the completed order is not read at all, the running one runs through.
+    later = Interval(T0 + 2 * HOUR_US, T0 + 3 * HOUR_US)
+    assert store.order_runs(["acme/p1"], later) == [OrderRun("WO-2", "box", LINE10, later)]
 
 
 # -- calendars and key-value state ------------------------------------------------------------

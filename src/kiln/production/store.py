@@ -681,11 +681,22 @@ class ProductionStore:
         paths = [assets_or_lines] if isinstance(assets_or_lines, str) else list(assets_or_lines)
         o, e = PROD_ORDERS.c, PROD_ORDER_EVENTS.c
         with self.engine.connect() as conn:
-            # Few orders exist next to the events they have: choosing them here is simpler
-            # than a portable query for "a prefix of, or below, any of these paths".
+            # The orders on the paths' lines (a line above a path, or one below it) that can
+            # have run in the window: changed since its start, or running still. An order's
+            # actions come in time order, so one last changed before the window and not
+            # running then did not run in it: the work stays with the window, not the history.
+            on_paths = or_(
+                *(
+                    or_(o.line.in_(_ancestors(p)), _subtree(conn, o.line, p))
+                    for p in dict.fromkeys(paths)
+                )
+            )
+            recent = or_(o.updated_us >= window.start_us, o.state == OrderState.RUNNING.value)
             candidates = {
                 str(i): (str(p), str(line))
-                for i, p, line in conn.execute(select(o.id, o.product, o.line))
+                for i, p, line in conn.execute(
+                    select(o.id, o.product, o.line).where(on_paths, recent)
+                )
                 if any(path_has_prefix(p_, line) or path_has_prefix(line, p_) for p_ in paths)
             }
             events: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
@@ -995,6 +1006,12 @@ def _insert_numbered(
         return list(range(last - len(rows) + 1, last + 1))
     stmt = insert(table).returning(column, sort_by_parameter_order=True)
     return [int(n) for n in conn.execute(stmt, rows).scalars().all()]
+
+
+def _ancestors(path: str) -> list[str]:
+    """`path` and every path above it: `a/b/c` gives `a`, `a/b`, `a/b/c`."""
+    parts = path.rstrip("/").split("/")
+    return ["/".join(parts[: n + 1]) for n in range(len(parts))]
 
 
 def _subtree(conn: Connection, column: Any, path: str) -> ColumnElement[bool]:
