@@ -50,6 +50,7 @@ Enterer = Annotated[Principal, Depends(Require(Permission.PRODUCTION_ENTER))]
 Planner = Annotated[Principal, Depends(Require(Permission.PRODUCTION_PLAN))]
 ConfigEditor = Annotated[Principal, Depends(Require(Permission.CONFIG_EDIT))]
 
+ORDERS_SCAN = 5_000  # the newest orders a listing looks through
 DEFAULT_RANGE_US = 8 * 3_600_000_000  # a shift's worth when no start is given
 TIME_HELP = "ISO 8601 with a zone, epoch ms, now, or relative (-8h)"
 OrderActionName = Literal["release", "start", "pause", "resume", "complete", "cancel"]
@@ -393,11 +394,14 @@ async def orders(
     limit: Annotated[int, Query(ge=1, le=5_000)] = 500,
 ) -> Mapping[str, Any]:
     """Work orders on the lines the caller may see, newest first."""
-    args: dict[str, Any] = {"line": line, "limit": limit}
+    # Asked for at the most, then filtered to the caller's lines, then cut to `limit`: a
+    # scoped caller's orders are not crowded out by newer ones of lines it does not see.
+    args: dict[str, Any] = {"line": line, "limit": ORDERS_SCAN}
     if state:
         args["states"] = list(state)
     reply = await ask(platform, "orders", args)
-    return {"orders": [o for o in reply["orders"] if who.sees(Permission.VALUES_READ, o["line"])]}
+    mine = [o for o in reply["orders"] if who.sees(Permission.VALUES_READ, o["line"])]
+    return {"orders": mine[:limit]}
 
 
 async def _order(platform: Platform, who: Principal, order_id: str) -> Mapping[str, Any]:
