@@ -285,3 +285,21 @@ def test_point_json_names_the_limits() -> None:
     point = SpcPoint(T0, 1.0, 0.5, 5.0, spc.Limits(1.0, 0.1, 0.7, 1.3), None, (2,))
     assert point.to_json()["limits"] == {"cl": 1.0, "ucl": 1.3, "lcl": 0.7, "sigma": 0.1}
     assert point.to_json()["rules"] == [2]
+
+
+def test_a_held_value_is_not_charted_again_unless_asked() -> None:
+    """A machine that stops keeps publishing the last measurement: charting its repeats
+    would freeze the limits on a flat line and flag the next real values. Counts repeat
+    legitimately and are all charted."""
+    held = SpcDef(name="w", tag="a/b/w", chart="imr")
+    every = SpcDef(name="w", tag="a/b/w", chart="imr", skip_repeats=False)
+    times, values = [1, 2, 3, 4, 5, 6], [1.0, 2.0, 2.0, 2.0, 3.0, 2.0]
+    assert [p.value for p in SpcChartRun(held).add(times, values)] == [1.0, 2.0, 3.0, 2.0]
+    assert len(SpcChartRun(every).add(times, values)) == 6
+    counts = SpcDef(name="c", tag="a/b/c", chart="c")
+    assert len(SpcChartRun(counts).add(times, [1, 1, 1, 2, 2, 0])) == 6
+    # Carried over a restart: the value before it is still the one repeats are judged by.
+    first = SpcChartRun(held)
+    first.add([1, 2], [5.0, 6.0])
+    again = SpcChartRun.restore(held, first.snapshot())
+    assert [p.value for p in again.add([3, 4], [6.0, 7.0])] == [7.0]

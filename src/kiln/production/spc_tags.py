@@ -91,6 +91,11 @@ class SpcDef(BaseModel):
         default=None, description="p/u charts: the tag giving each count's sample size n"
     )
     sample_size: int | None = Field(default=None, ge=1, description="p/np/u charts: a fixed n")
+    skip_repeats: bool | None = Field(
+        default=None,
+        description="leave out a value equal to the one before (a held value: the machine "
+        "idle, the last measurement repeated); by default on for X-bar and I-MR charts",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -122,6 +127,15 @@ class SpcDef(BaseModel):
                     f"enabled_rules {list(self.enabled_rules)}: choose from {sorted(known)}"
                 )
         return self
+
+    @property
+    def skips_repeats(self) -> bool:
+        """Measurements are charted, not repeats of them: a variables chart leaves out a value
+        equal to the one before (a continuous measurement does not repeat to the last digit
+        unless it is being held); counts repeat legitimately and are all charted."""
+        if self.skip_repeats is not None:
+            return self.skip_repeats
+        return self.chart in ("xbar_r", "xbar_s", "imr")
 
     @property
     def size(self) -> int:
@@ -193,6 +207,8 @@ class SpcChartRun:
         self._pending: list[tuple[int, float, float]] = []  # (time_us, value, sample size)
         self._window: int | None = None  # time window of the pending values (timed subgroups)
         self._last_us: int | None = None
+        self._last_value: float | None = None  # the last value fed (repeats are left out)
+        self._skips = defn.skips_repeats
         self._previous: float | None = None  # last individual, for the moving range
         self._frozen = False
         self._reference: deque[Record] = deque(
@@ -232,6 +248,9 @@ class SpcChartRun:
                 )
             n = float(sizes[i]) if sizes is not None else float(self.defn.sample_size or 1)
             self._last_us = t
+            if self._skips and self._last_value == float(v):
+                continue  # held, not measured again
+            self._last_value = float(v)
             out.extend(self._take(int(t), float(v), n))
         return out
 
@@ -404,6 +423,7 @@ class SpcChartRun:
             "pending": [list(p) for p in self._pending],
             "window": self._window,
             "last_us": self._last_us,
+            "last_value": self._last_value,
             "previous": self._previous,
             "frozen": self._frozen,
             "reference": list(self._reference),
@@ -422,6 +442,7 @@ class SpcChartRun:
         run._pending = [(int(t), float(v), float(n)) for t, v, n in state["pending"]]
         run._window = state["window"]
         run._last_us = state["last_us"]
+        run._last_value = state.get("last_value")
         run._previous = state["previous"]
         run._frozen = bool(state["frozen"])
         run._reference.extend(
