@@ -55,6 +55,7 @@ from kiln.core.bus import (
 )
 from kiln.core.bus import Event as BusEvent
 from kiln.core.clock import Clock
+from kiln.core.engine_stop import stop_engine
 from kiln.core.platform import Health, Platform, Status
 from kiln.core.values import ValueBatch
 from kiln.model import AssetDef, AssetTypeDef
@@ -165,21 +166,8 @@ class AlarmEngine:
 
     async def stop(self) -> None:
         server, self._server = self._server, None
-        if server is not None:
-            await server.close()
-        if self._sub is not None:
-            self._sub.close()
         tasks, self._tasks = self._tasks, []
-        # Cancelled only while we hold the lock: never in the middle of a commit (the worker
-        # thread would go on writing while the store closes, and what it committed would never
-        # be published).
-        async with self._lock:
-            for task in tasks:
-                task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
-        async with self._lock:
-            await asyncio.to_thread(self.store.close)
+        await stop_engine(server, self._sub, tasks, self._lock, self.store.close)
         self._status = Status.STOPPED
 
     def health(self) -> Health:

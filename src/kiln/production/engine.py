@@ -36,6 +36,7 @@ from kiln.core.bus import (
 )
 from kiln.core.bus import Event as BusEvent
 from kiln.core.clock import Clock
+from kiln.core.engine_stop import stop_engine
 from kiln.core.platform import Health, Platform, Status
 from kiln.core.values import ValueBatch, path_has_prefix
 from kiln.model import AssetDef, AssetTypeDef
@@ -254,18 +255,8 @@ class ProductionEngine:
 
     async def stop(self) -> None:
         server, self._server = self._server, None
-        if server is not None:
-            await server.close()
-        if self._sub is not None:
-            self._sub.close()
         tasks, self._tasks = self._tasks, []
-        async with self._lock:
-            for task in tasks:
-                task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
-        async with self._lock:
-            await asyncio.to_thread(self.store.close)
+        await stop_engine(server, self._sub, tasks, self._lock, self.store.close)
         self._status = Status.STOPPED
 
     def health(self) -> Health:

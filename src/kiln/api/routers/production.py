@@ -116,8 +116,16 @@ async def _read(
     if not who.can(Permission.VALUES_READ, asset):
         raise _no_data(asset)
     within = await _visible_assets(platform, who)
+    return await _ask_about(platform, name, {"asset": asset, "within": within, **args}, asset)
+
+
+async def _ask_about(
+    platform: Platform, name: str, args: Mapping[str, Any], asset: str
+) -> Mapping[str, Any]:
+    """`ask`, with the engine's "not found" answered as no production data for `asset`: the
+    same words as for an asset outside the caller's scopes."""
     try:
-        return await ask(platform, name, {"asset": asset, "within": within, **args})
+        return await ask(platform, name, args)
     except HTTPException as err:
         if err.status_code == 404:
             raise _no_data(asset) from None
@@ -197,12 +205,7 @@ async def reasons(
     """The asset's reason tree, each node with its category (what an operator may enter)."""
     if not who.sees(Permission.VALUES_READ, asset):
         raise _no_data(asset)
-    try:
-        return await ask(platform, "reasons", {"asset": asset})
-    except HTTPException as err:
-        if err.status_code == 404:
-            raise _no_data(asset) from None
-        raise
+    return await _ask_about(platform, "reasons", {"asset": asset}, asset)
 
 
 @router.get("/production/records", responses=_RESPONSES)
