@@ -70,10 +70,25 @@ PURE = (
     "kiln.cluster",
     "kiln.cluster.codec",
     "kiln.cluster.settings",
-    # Production.
+    # Production: the pure cores the engine, the API and the virtual factory share.
     "kiln.production",
     "kiln.production.shifts",
     "kiln.production.states",
+    "kiln.production.taxonomy",
+    "kiln.production.calendar",
+    "kiln.production.intervals",
+    "kiln.production.counts",
+    "kiln.production.oee",
+    "kiln.production.compute",
+    "kiln.production.chunks",
+    "kiln.production.plan",
+    "kiln.production.derive",
+    "kiln.production.orders",
+    "kiln.production.spc",
+    "kiln.production.spc_rules",
+    "kiln.production.spc_tags",
+    # The value chain's surface.
+    "kiln.valuechain",
     # Alarms: definitions and the state machine.
     "kiln.alarms",
     "kiln.alarms.definitions",

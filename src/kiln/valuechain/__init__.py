@@ -1,0 +1,6 @@
+"""The value chain: organisations, materials and bills of materials, sales and purchase orders,
+material planning, lots and their genealogy, partners, B2MML (docs/valuechain.md).
+
+This package module is the value chain's surface for the other packages (the layer rule in
+pyproject's import-linter contracts). It stays light: importing it loads no store or client.
+"""
