@@ -1,0 +1,502 @@
+"""The value chain store: master data (materials and bills of materials), lots, their
+transaction log and genealogy edges. SQLite by default, PostgreSQL with the same code and
+migrations (`kiln.db`).
+
+Synchronous, like the other relational stores: callers use it from a worker thread, one writer
+at a time; readers may read meanwhile.
+
+The rules live in the pure cores, not here. Master data is checked as a whole by
+`kiln.valuechain.master.MasterData` on every change, so a change that would leave it unusable
+(a cycle in the bills of materials, a component nobody knows) is refused with the core's
+message and nothing is written. A lot transaction is checked and computed by
+`kiln.valuechain.lots.Ledger` over just the lots it names (and the consumption booked into its
+order), loaded inside the database transaction that then writes the changed lots, the new
+edges, the booking and the log row: all of it or, on a refusal, nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    and_,
+    delete,
+    insert,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from kiln.core.clock import Clock, SystemClock
+from kiln.db.engines import FOREIGN_KEYS, SYNCHRONOUS_FULL, WAL, open_migrated
+from kiln.valuechain import migrations
+from kiln.valuechain.lots import (
+    Change,
+    Consume,
+    GenealogyEdge,
+    Ledger,
+    Lot,
+    LotState,
+    Merge,
+    Produce,
+    Split,
+    Transaction,
+    TransactionRefused,
+    add,
+)
+from kiln.valuechain.master import Bom, MasterData, MasterDataError, Material
+from kiln.valuechain.schema import (
+    VC_BOMS,
+    VC_GENEALOGY_EDGES,
+    VC_LOT_TRANSACTIONS,
+    VC_LOTS,
+    VC_MATERIALS,
+    VC_ORDER_CONSUMPTION,
+)
+
+__all__ = ["ValuechainStore"]
+
+SQLITE_PRAGMAS = (FOREIGN_KEYS, WAL, SYNCHRONOUS_FULL)
+
+# Keys per IN list: well under SQLite's bound-parameter limit.
+_IN_CHUNK = 500
+
+_TRANSACTION: TypeAdapter[Transaction] = TypeAdapter(Transaction)
+
+# Lot fields kept in their own column, all but the quantity (text) and the state (its value).
+_LOT_TEXT_FIELDS = (
+    "id",
+    "material",
+    "unit",
+    "location",
+    "supplier",
+    "supplier_lot",
+    "purchase_order",
+    "order_id",
+    "customer",
+    "shipment_id",
+    "sales_order",
+    "hold_reason",
+)
+
+
+class ValuechainStore:
+    """The value chain store in one database (SQLite or PostgreSQL).
+
+    Call `open` before anything else and `close` at the end; the store can be opened again.
+    `clock` gives master data's `updated_us`.
+    """
+
+    def __init__(self, url: str, *, clock: Clock | None = None) -> None:
+        self.url = url
+        self._clock: Clock = clock or SystemClock()
+        self._engine: Engine | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Create the engine and migrate to head (Alembic, version table
+        `valuechain_version`)."""
+        if self._engine is not None:
+            return
+        self._engine = open_migrated(
+            self.url,
+            what="value chain store",
+            upgrade=migrations.upgrade,
+            sqlite_pragmas=SQLITE_PRAGMAS,
+        )
+
+    def close(self) -> None:
+        """Release the database connections; a no-op when not open."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError(
+                "the value chain store is not open: call ValuechainStore.open() first"
+            )
+        return self._engine
+
+    # -- master data ----------------------------------------------------------------------
+
+    def put_material(self, material: Material, *, updated_us: int | None = None) -> None:
+        """Add or replace (by code); MasterDataError, and nothing written, if the master data
+        as a whole would then be invalid (say, a material with a bill turned bought)."""
+        with self.engine.begin() as conn:
+            data = _lock_master(conn)
+            materials = {m.code: m for m in data.materials} | {material.code: material}
+            _checked(materials.values(), data.boms)
+            row = {
+                "code": material.code,
+                "definition": material.model_dump(mode="json"),
+                "updated_us": self._stamp(updated_us),
+            }
+            _upsert(conn, VC_MATERIALS, ["code"], [row])
+
+    def delete_material(self, code: str) -> bool:
+        """Whether there was one to delete; MasterDataError, and nothing deleted, if a bill of
+        materials still names it (delete or change that bill first)."""
+        with self.engine.begin() as conn:
+            data = _lock_master(conn)
+            if all(m.code != code for m in data.materials):
+                return False
+            _checked((m for m in data.materials if m.code != code), data.boms)
+            conn.execute(delete(VC_MATERIALS).where(VC_MATERIALS.c.code == code))
+        return True
+
+    def materials(self) -> list[Material]:
+        """Every material, by code."""
+        with self.engine.connect() as conn:
+            return list(_master_data(conn).materials)
+
+    def put_bom(self, bom: Bom, *, updated_us: int | None = None) -> None:
+        """Add or replace the bill of materials of `bom.parent`; MasterDataError, and nothing
+        written, if the master data as a whole would then be invalid (a cycle, an unknown
+        component, a bill for a bought material)."""
+        with self.engine.begin() as conn:
+            data = _lock_master(conn)
+            boms = {b.parent: b for b in data.boms} | {bom.parent: bom}
+            _checked(data.materials, boms.values())
+            row = {
+                "parent": bom.parent,
+                "definition": bom.model_dump(mode="json"),
+                "updated_us": self._stamp(updated_us),
+            }
+            _upsert(conn, VC_BOMS, ["parent"], [row])
+
+    def delete_bom(self, parent: str) -> bool:
+        """Whether `parent` had a bill of materials to delete."""
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(VC_BOMS).where(VC_BOMS.c.parent == parent))
+        return result.rowcount > 0
+
+    def boms(self) -> list[Bom]:
+        """Every bill of materials, by parent."""
+        with self.engine.connect() as conn:
+            return list(_master_data(conn).boms)
+
+    def master_data(self) -> MasterData:
+        """Materials and bills of materials together, as planning takes them."""
+        with self.engine.connect() as conn:
+            return _master_data(conn)
+
+    # -- lots -----------------------------------------------------------------------------
+
+    def apply(self, tx: Transaction) -> Change:
+        """Apply `tx` as `Ledger.apply` would to the stored lots, and persist what it did in
+        one database transaction; TransactionRefused (the ledger's reason) and nothing written
+        if the lots' state does not allow it."""
+        try:
+            with self.engine.begin() as conn:
+                ledger = _ledger_for(conn, tx)
+                change = ledger.apply(tx)
+                _write(conn, change)
+        except IntegrityError as e:
+            # A concurrent writer took the transaction or a new lot's id between our read and
+            # our write (PostgreSQL; SQLite has one writer). The same refusal as the ledger's.
+            raise TransactionRefused(
+                f"transaction {tx.id!r} conflicts with one applied meanwhile: "
+                "its id or a new lot's id is taken"
+            ) from e
+        return change
+
+    def lot(self, lot_id: str) -> Lot | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(VC_LOTS).where(VC_LOTS.c.id == lot_id)).mappings().first()
+        return None if row is None else _lot(row)
+
+    def lots(
+        self,
+        *,
+        material: str | None = None,
+        states: Iterable[LotState] | None = None,
+        location_prefix: str | None = None,
+        limit: int = 1000,
+    ) -> list[Lot]:
+        """Lots by id (byte order), at most `limit`: of `material`, in one of `states`, at
+        `location_prefix` or a location below it (segment-wise: `wh/a` holds `wh/a/bin1` but
+        not `wh/ab`)."""
+        c = VC_LOTS.c
+        with self.engine.connect() as conn:
+            query = select(VC_LOTS)
+            if material is not None:
+                query = query.where(c.material == material)
+            if states is not None:
+                query = query.where(c.state.in_([LotState(s).value for s in states]))
+            if location_prefix is not None:
+                query = query.where(_subtree(conn, c.location, location_prefix))
+            query = query.order_by(_bytewise(conn, c.id)).limit(limit)
+            return [_lot(r) for r in conn.execute(query).mappings()]
+
+    def edges_from(self, lot_ids: Iterable[str]) -> list[GenealogyEdge]:
+        """The edges leaving any of `lot_ids` (where their material went), in recorded order."""
+        return self._edges(VC_GENEALOGY_EDGES.c.source, lot_ids)
+
+    def edges_to(self, lot_ids: Iterable[str]) -> list[GenealogyEdge]:
+        """The edges entering any of `lot_ids` (what they were made of), in recorded order."""
+        return self._edges(VC_GENEALOGY_EDGES.c.target, lot_ids)
+
+    def transactions(self, limit: int = 1000) -> list[Transaction]:
+        """The last `limit` transactions applied, oldest first."""
+        c = VC_LOT_TRANSACTIONS.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(c.body).order_by(c.seq.desc()).limit(limit)).all()
+        return [_TRANSACTION.validate_python(body) for (body,) in reversed(rows)]
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _stamp(self, updated_us: int | None) -> int:
+        return self._clock.now_us() if updated_us is None else updated_us
+
+    def _edges(self, column: Any, lot_ids: Iterable[str]) -> list[GenealogyEdge]:
+        ids = list(dict.fromkeys(lot_ids))
+        rows: list[Any] = []
+        with self.engine.connect() as conn:
+            for part in _parts(ids):
+                rows.extend(
+                    conn.execute(select(VC_GENEALOGY_EDGES).where(column.in_(part))).mappings()
+                )
+        rows.sort(key=lambda r: r["id"])
+        return [_edge(r) for r in rows]
+
+
+# -- master data ------------------------------------------------------------------------------
+
+
+def _master_data(conn: Connection) -> MasterData:
+    materials = [
+        Material.model_validate(d) for (d,) in conn.execute(select(VC_MATERIALS.c.definition))
+    ]
+    boms = [Bom.model_validate(d) for (d,) in conn.execute(select(VC_BOMS.c.definition))]
+    # Sorted here, not with ORDER BY: collations differ between databases.
+    return MasterData(
+        materials=tuple(sorted(materials, key=lambda m: m.code)),
+        boms=tuple(sorted(boms, key=lambda b: b.parent)),
+    )
+
+
+def _lock_master(conn: Connection) -> MasterData:
+    """The master data, read so that no other writer changes it before this transaction ends:
+    a check of the whole is only good if the whole stays as checked."""
+    if conn.dialect.name == "postgresql":
+        # EXCLUSIVE lets readers read and stops other writers. (SQLite has one writer anyway.)
+        conn.execute(text("LOCK TABLE vc_materials, vc_boms IN EXCLUSIVE MODE"))
+    return _master_data(conn)
+
+
+def _checked(materials: Iterable[Material], boms: Iterable[Bom]) -> MasterData:
+    """`MasterData` of these, or MasterDataError with the core's own message."""
+    try:
+        return MasterData(
+            materials=tuple(sorted(materials, key=lambda m: m.code)),
+            boms=tuple(sorted(boms, key=lambda b: b.parent)),
+        )
+    except ValidationError as e:
+        raise MasterDataError(_reason(e)) from e
+
+
+def _reason(error: ValidationError) -> str:
+    """The message a validator raised, without pydantic's wrapping."""
+    reasons = []
+    for detail in error.errors():
+        cause = detail.get("ctx", {}).get("error")
+        reasons.append(str(cause) if cause is not None else str(detail["msg"]))
+    return "; ".join(reasons)
+
+
+# -- lots -------------------------------------------------------------------------------------
+
+
+class _LoadedLedger(Ledger):
+    """A ledger holding only what one transaction needs, loaded from the store.
+
+    The ledger's state is private to it; this subclass, kept in the store module, is the one
+    place that fills it from rows, so the pure ledger keeps `apply` as its only way in."""
+
+    @classmethod
+    def holding(
+        cls,
+        lots: Iterable[Lot],
+        *,
+        consumed: dict[str, dict[str, Decimal]],
+        applied: Iterable[str],
+    ) -> _LoadedLedger:
+        ledger = cls()
+        ledger._lots = {lot.id: lot for lot in lots}
+        ledger._consumed = consumed
+        ledger._tx_ids = set(applied)
+        return ledger
+
+
+def _named_lots(tx: Transaction) -> list[str]:
+    """Every lot id `tx` names: those it changes and those it would create (to refuse ids
+    that are taken)."""
+    if isinstance(tx, Split):
+        return [tx.lot_id, *(p.lot_id for p in tx.parts)]
+    if isinstance(tx, Merge):
+        return [*tx.lot_ids, tx.into]
+    return [tx.lot_id]
+
+
+def _ledger_for(conn: Connection, tx: Transaction) -> _LoadedLedger:
+    """A ledger with the lots `tx` names (locked on PostgreSQL until the transaction ends), the
+    consumption booked into its order, and whether `tx` was applied before."""
+    ids = list(dict.fromkeys(_named_lots(tx)))
+    lots = conn.execute(select(VC_LOTS).where(VC_LOTS.c.id.in_(ids)).with_for_update()).mappings()
+    consumed: dict[str, dict[str, Decimal]] = {}
+    if isinstance(tx, Consume | Produce):
+        consumed[tx.order_id] = _consumption(conn, tx.order_id)
+    seen = (
+        conn.execute(select(VC_LOT_TRANSACTIONS.c.id).where(VC_LOT_TRANSACTIONS.c.id == tx.id))
+        .scalars()
+        .all()
+    )
+    return _LoadedLedger.holding((_lot(r) for r in lots), consumed=consumed, applied=seen)
+
+
+def _consumption(conn: Connection, order_id: str) -> dict[str, Decimal]:
+    """lot -> quantity booked into `order_id`, in the order the lots were first booked."""
+    c = VC_ORDER_CONSUMPTION.c
+    rows = conn.execute(
+        select(c.lot_id, c.quantity)
+        .where(c.order_id == order_id)
+        .order_by(c.position)
+        .with_for_update()
+    ).all()
+    return {lot_id: Decimal(q) for lot_id, q in rows}
+
+
+def _write(conn: Connection, change: Change) -> None:
+    """Persist what `Ledger.apply` did: lots, edges, the booking, the log row."""
+    tx = change.transaction
+    _upsert(conn, VC_LOTS, ["id"], [_lot_row(lot) for lot in change.lots])
+    if change.edges:
+        conn.execute(insert(VC_GENEALOGY_EDGES), [_edge_row(e) for e in change.edges])
+    for order_id, lot_id, quantity in change.consumed:
+        _book(conn, order_id, lot_id, quantity)
+    conn.execute(
+        insert(VC_LOT_TRANSACTIONS),
+        {
+            "id": tx.id,
+            "kind": tx.kind,
+            "time_us": tx.time_us,
+            "user_name": tx.user,
+            "body": tx.model_dump(mode="json"),
+        },
+    )
+
+
+def _book(conn: Connection, order_id: str, lot_id: str, quantity: Decimal) -> None:
+    """Add `quantity` of `lot_id` to what `order_id` consumed (the rows were read, and on
+    PostgreSQL locked, by `_ledger_for` in this transaction)."""
+    booked = _consumption(conn, order_id)
+    # The same exact sum the ledger books (`add` traps any rounding).
+    row = {
+        "order_id": order_id,
+        "lot_id": lot_id,
+        "quantity": str(add(booked.get(lot_id, Decimal(0)), quantity)),
+        "position": list(booked).index(lot_id) if lot_id in booked else len(booked),
+    }
+    _upsert(conn, VC_ORDER_CONSUMPTION, ["order_id", "lot_id"], [row])
+
+
+# -- rows -------------------------------------------------------------------------------------
+
+
+def _lot_row(lot: Lot) -> dict[str, Any]:
+    row: dict[str, Any] = {name: getattr(lot, name) for name in _LOT_TEXT_FIELDS}
+    row["quantity"] = str(lot.quantity)
+    row["state"] = lot.state.value
+    row["created_us"] = lot.created_us
+    row["updated_us"] = lot.updated_us
+    return row
+
+
+def _lot(row: Any) -> Lot:
+    return Lot(
+        **{name: row[name] for name in _LOT_TEXT_FIELDS},
+        quantity=Decimal(row["quantity"]),
+        state=LotState(row["state"]),
+        created_us=int(row["created_us"]),
+        updated_us=int(row["updated_us"]),
+    )
+
+
+def _edge_row(edge: GenealogyEdge) -> dict[str, Any]:
+    return {
+        "source": edge.source,
+        "target": edge.target,
+        "kind": edge.kind.value,
+        "quantity": str(edge.quantity),
+        "transaction_id": edge.transaction_id,
+        "order_id": edge.order_id,
+        "time_us": edge.time_us,
+    }
+
+
+def _edge(row: Any) -> GenealogyEdge:
+    return GenealogyEdge(
+        source=row["source"],
+        target=row["target"],
+        kind=row["kind"],
+        quantity=Decimal(row["quantity"]),
+        transaction_id=row["transaction_id"],
+        order_id=row["order_id"],
+        time_us=int(row["time_us"]),
+    )
+
+
+# -- statements -------------------------------------------------------------------------------
+
+
+def _upsert(conn: Connection, table: Table, keys: list[str], rows: list[dict[str, Any]]) -> None:
+    """Insert `rows`, replacing the other columns of those whose `keys` exist (each backend's
+    own ON CONFLICT syntax)."""
+    stmt: postgresql.Insert | sqlite.Insert = (
+        postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    )
+    others = [c.name for c in table.columns if c.name not in keys]
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=keys, set_={name: stmt.excluded[name] for name in others}
+        ),
+        rows,
+    )
+
+
+def _bytewise(conn: Connection, column: Any) -> Any:
+    """`column` ordered by bytes on both backends (PostgreSQL's default collation is not)."""
+    return column.collate("C") if conn.dialect.name == "postgresql" else column
+
+
+def _subtree(conn: Connection, column: Any, path: str) -> ColumnElement[bool]:
+    """`column` is `path` or lies below it, segment-wise: `wh/a` selects `wh/a/bin1` but never
+    `wh/ab`."""
+    path = path.rstrip("/")
+    below = path + "/"
+    if conn.dialect.name == "sqlite":
+        # SQLite compares text byte by byte, and '0' follows '/', so the paths below `path` are
+        # exactly [path/, path0): a range an index answers. (SQLite's LIKE ignores case.)
+        inside = and_(column >= below, column < path + "0")
+    else:
+        # PostgreSQL's LIKE is case-sensitive; '_' and '%' are wildcards there: escaped.
+        escaped = below.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        inside = column.like(escaped + "%", escape="\\")
+    return or_(column == path, inside)
+
+
+def _parts(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _IN_CHUNK):
+        yield items[start : start + _IN_CHUNK]
