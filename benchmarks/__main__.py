@@ -23,6 +23,7 @@ SUITES = {
     "ingest_http": "benchmarks.bench_ingest_http",
     "loop_stall": "benchmarks.bench_loop_stall",
     "modbus": "benchmarks.bench_modbus",
+    "mrp": "benchmarks.bench_mrp",
     "oee": "benchmarks.bench_oee",
     "opcua": "benchmarks.bench_opcua",
     "peers": "benchmarks.bench_peers",

@@ -42,8 +42,9 @@ Pure: no I/O, no clock (`today` is given).
 
 from __future__ import annotations
 
+import functools
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from decimal import Decimal
@@ -188,13 +189,26 @@ def dependent_quantity(
     decimals: int,
 ) -> Decimal:
     """Rule 3: parent x line / output / (1 - scrap / 100), exact, rounded up to the unit."""
-    exact = (
-        Fraction(parent_quantity)
-        * Fraction(line_quantity)
+    ratio = _line_ratio(line_quantity, output_quantity, scrap_percent)
+    # Integers all the way: the quantities' exact Fractions and one ceiling division (a
+    # million Fraction products were a sixth of a large plan).
+    parent = Fraction(parent_quantity)
+    scale = 10**decimals
+    numerator = parent.numerator * ratio.numerator * scale
+    denominator = parent.denominator * ratio.denominator
+    return Decimal(-(-numerator // denominator)).scaleb(-decimals)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _line_ratio(
+    line_quantity: Decimal, output_quantity: Decimal, scrap_percent: Decimal
+) -> Fraction:
+    """line x 100 / (output x (100 - scrap)): one bill line's need per parent unit, exact."""
+    return (
+        Fraction(line_quantity)
         * 100
         / (Fraction(output_quantity) * (100 - Fraction(scrap_percent)))
     )
-    return ceil_to_precision(exact, decimals)
 
 
 def lot_sizes(material: Material, net: Decimal) -> list[tuple[Decimal, tuple[LotRule, ...]]]:
@@ -237,7 +251,7 @@ def _check_inputs(
         ("demand", [d.id for d in demands]),
         ("open order", [s.id for s in open_supply]),
     ):
-        twice = sorted({i for i in ids if ids.count(i) > 1})
+        twice = sorted(i for i, n in Counter(ids).items() if n > 1)
         if twice:
             raise MrpInputError(f"{what} ids given more than once: " + ", ".join(twice))
     problems: list[str] = []
