@@ -24,7 +24,6 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Engine,
     Insert,
     and_,
     delete,
@@ -41,13 +40,12 @@ from kiln.alarms.definitions import AlarmDef, Priority
 from kiln.alarms.records import AlarmRecord, Condition, JournalEntry
 from kiln.alarms.schema import ALARM_DEFINITIONS, ALARM_JOURNAL, ALARM_OUTBOX, ALARM_RECORDS
 from kiln.alarms.states import AlarmState, Event, Shelving, State
-from kiln.db.engines import FOREIGN_KEYS, SYNCHRONOUS_FULL, WAL, open_migrated
+from kiln.db.store import MigratedStore
 
 _LOGGER = logging.getLogger(__name__)
 
 # WAL: the API's reads proceed while the engine commits. FULL: see the module docstring.
 # Foreign keys: none yet, but a later revision adding one must not find them off.
-SQLITE_PRAGMAS = (FOREIGN_KEYS, WAL, SYNCHRONOUS_FULL)
 
 # The most entries `activations` and `entries_between` return: a KPI over a long period
 # should not hold the whole journal in memory.
@@ -101,38 +99,17 @@ class StoredDefinitionError(ValueError):
     """A stored definition no longer validates (written by another Kiln version, or by hand)."""
 
 
-class AlarmStore:
+class AlarmStore(MigratedStore):
     """Alarm records, journal and API definitions in one database (SQLite or PostgreSQL).
 
     Call `open` before anything else and `close` at the end; the store can be opened again.
     """
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._engine: Engine | None = None
+    what = "alarm store"
 
-    # -- lifecycle ------------------------------------------------------------------------
-
-    def open(self) -> None:
-        """Create the engine and migrate to head (Alembic, version table `alarms_version`)."""
-        if self._engine is not None:
-            return
-        engine = open_migrated(
-            self.url, what="alarm store", upgrade=migrations.upgrade, sqlite_pragmas=SQLITE_PRAGMAS
-        )
-        self._engine = engine
-
-    def close(self) -> None:
-        """Release the database connections; a no-op when not open."""
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            raise RuntimeError("the alarm store is not open: call AlarmStore.open() first")
-        return self._engine
+    @staticmethod
+    def upgrade(conn: Connection) -> None:
+        migrations.upgrade(conn)
 
     # -- records and journal --------------------------------------------------------------
 

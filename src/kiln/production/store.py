@@ -27,7 +27,6 @@ import numpy as np
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Engine,
     Table,
     and_,
     delete,
@@ -40,9 +39,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from kiln.core.clock import Clock, SystemClock
 from kiln.core.values import path_has_prefix
-from kiln.db.engines import FOREIGN_KEYS, SYNCHRONOUS_FULL, WAL, open_migrated
+from kiln.db.store import MigratedStore
 from kiln.production import chunks, migrations
 from kiln.production.chunks import DAY_US, HOUR_US, SAMPLE_DTYPE, STATE_DTYPE
 from kiln.production.intervals import Interval, StopRecord
@@ -81,8 +79,6 @@ __all__ = [
     "UnknownOrder",
 ]
 
-
-SQLITE_PRAGMAS = (FOREIGN_KEYS, WAL, SYNCHRONOUS_FULL)
 
 # The reason id of "no reason" in state rows: never given to a path.
 NO_REASON = 0
@@ -224,45 +220,18 @@ _STATES = _Series(PROD_STATE_CHUNKS, ("asset",), "day_us", DAY_US, STATE_DTYPE)
 _SAMPLES = _Series(PROD_SAMPLE_CHUNKS, ("asset", "signal"), "hour_us", HOUR_US, SAMPLE_DTYPE)
 
 
-class ProductionStore:
+class ProductionStore(MigratedStore):
     """The production store in one database (SQLite or PostgreSQL).
 
     Call `open` before anything else and `close` at the end; the store can be opened again.
     `clock` gives `updated_us` where a caller leaves it out.
     """
 
-    def __init__(self, url: str, *, clock: Clock | None = None) -> None:
-        self.url = url
-        self._clock: Clock = clock or SystemClock()
-        self._engine: Engine | None = None
+    what = "production store"
 
-    # -- lifecycle ------------------------------------------------------------------------
-
-    def open(self) -> None:
-        """Create the engine and migrate to head (Alembic, version table
-        `production_version`)."""
-        if self._engine is not None:
-            return
-        self._engine = open_migrated(
-            self.url,
-            what="production store",
-            upgrade=migrations.upgrade,
-            sqlite_pragmas=SQLITE_PRAGMAS,
-        )
-
-    def close(self) -> None:
-        """Release the database connections; a no-op when not open."""
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            raise RuntimeError(
-                "the production store is not open: call ProductionStore.open() first"
-            )
-        return self._engine
+    @staticmethod
+    def upgrade(conn: Connection) -> None:
+        migrations.upgrade(conn)
 
     # -- machine states -------------------------------------------------------------------
 

@@ -24,7 +24,6 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Engine,
     Table,
     and_,
     delete,
@@ -36,8 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from kiln.core.clock import Clock, SystemClock
-from kiln.db.engines import FOREIGN_KEYS, SYNCHRONOUS_FULL, WAL, open_migrated
+from kiln.db.store import MigratedStore
 from kiln.valuechain import migrations
 from kiln.valuechain.lots import (
     Change,
@@ -65,8 +63,6 @@ from kiln.valuechain.schema import (
 
 __all__ = ["ValuechainStore"]
 
-SQLITE_PRAGMAS = (FOREIGN_KEYS, WAL, SYNCHRONOUS_FULL)
-
 # Keys per IN list: well under SQLite's bound-parameter limit.
 _IN_CHUNK = 500
 
@@ -89,45 +85,18 @@ _LOT_TEXT_FIELDS = (
 )
 
 
-class ValuechainStore:
+class ValuechainStore(MigratedStore):
     """The value chain store in one database (SQLite or PostgreSQL).
 
     Call `open` before anything else and `close` at the end; the store can be opened again.
     `clock` gives master data's `updated_us`.
     """
 
-    def __init__(self, url: str, *, clock: Clock | None = None) -> None:
-        self.url = url
-        self._clock: Clock = clock or SystemClock()
-        self._engine: Engine | None = None
+    what = "value chain store"
 
-    # -- lifecycle ------------------------------------------------------------------------
-
-    def open(self) -> None:
-        """Create the engine and migrate to head (Alembic, version table
-        `valuechain_version`)."""
-        if self._engine is not None:
-            return
-        self._engine = open_migrated(
-            self.url,
-            what="value chain store",
-            upgrade=migrations.upgrade,
-            sqlite_pragmas=SQLITE_PRAGMAS,
-        )
-
-    def close(self) -> None:
-        """Release the database connections; a no-op when not open."""
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            raise RuntimeError(
-                "the value chain store is not open: call ValuechainStore.open() first"
-            )
-        return self._engine
+    @staticmethod
+    def upgrade(conn: Connection) -> None:
+        migrations.upgrade(conn)
 
     # -- master data ----------------------------------------------------------------------
 
