@@ -279,13 +279,13 @@ def test_a_merge_is_one_transaction(
     store: ProductionStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store.add_states({PRESS: states((T0, 0, 0, 0))})
-    real = store_module._upsert
+    real = store_module.upsert
 
     def upsert_then_fail(*args: Any, **kwargs: Any) -> None:
         real(*args, **kwargs)
         raise RuntimeError("killed after the write")
 
-    monkeypatch.setattr(store_module, "_upsert", upsert_then_fail)
+    monkeypatch.setattr(store_module, "upsert", upsert_then_fail)
     with pytest.raises(RuntimeError, match="killed"):
         store.add_states({PRESS: states((T0 + 5, 3, 1, 3)), FILLER: states((T0 + DAY_US, 1, 0, 1))})
     monkeypatch.undo()

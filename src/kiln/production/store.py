@@ -36,10 +36,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from kiln.core.values import path_has_prefix
+from kiln.db.sql import in_parts, insert_numbered, subtree, upsert
 from kiln.db.store import MigratedStore
 from kiln.production import chunks, migrations
 from kiln.production.chunks import DAY_US, HOUR_US, SAMPLE_DTYPE, STATE_DTYPE
@@ -82,8 +82,6 @@ __all__ = [
 
 # The reason id of "no reason" in state rows: never given to a path.
 NO_REASON = 0
-# Keys per IN list: well under SQLite's bound-parameter limit.
-_IN_CHUNK = 500
 
 ReasonAction = Literal["assign", "split", "reassign"]
 _REASON_ACTIONS = frozenset(get_args(ReasonAction))
@@ -273,7 +271,7 @@ class ProductionStore(MigratedStore):
                 merged = _pending(conn)
                 for asset, t in pending.items():
                     merged[asset] = min(merged.get(asset, t), t)
-                _upsert(conn, PROD_KV, ["key"], [{"key": PENDING_KEY, "value": merged}])
+                upsert(conn, PROD_KV, ["key"], [{"key": PENDING_KEY, "value": merged}])
 
     def pending(self) -> dict[str, int]:
         """The assets whose rows are to be derived again, and from when."""
@@ -311,7 +309,7 @@ class ProductionStore(MigratedStore):
                 merged = _pending(conn)
                 if asset in merged and merged[asset] >= start_us:
                     del merged[asset]
-                    _upsert(conn, PROD_KV, ["key"], [{"key": PENDING_KEY, "value": merged}])
+                    upsert(conn, PROD_KV, ["key"], [{"key": PENDING_KEY, "value": merged}])
 
     def states(self, asset: str, window: Interval) -> np.ndarray:
         """The asset's rows with `window.start_us <= t < window.end_us`, sorted, preceded by
@@ -398,7 +396,7 @@ class ProductionStore(MigratedStore):
             rr = PROD_REASON_RECORDS.c
             group = int(conn.execute(select(func.coalesce(func.max(rr.group_id), 0))).scalar_one())
             rows = [_reason_record_row(r, group + 1) for r in records]
-            return _insert_numbered(conn, PROD_REASON_RECORDS, rr.id, rows)
+            return insert_numbered(conn, PROD_REASON_RECORDS, rr.id, rows)
 
     def reason_records(self, assets: str | Sequence[str], window: Interval) -> list[ReasonRecord]:
         """The records overlapping `window` on the assets: a string selects an asset and every
@@ -409,10 +407,10 @@ class ProductionStore(MigratedStore):
         out: list[ReasonRecord] = []
         with self.engine.connect() as conn:
             if isinstance(assets, str):
-                selections: list[ColumnElement[bool]] = [_subtree(conn, rr.asset, assets)]
+                selections: list[ColumnElement[bool]] = [subtree(conn, rr.asset, assets)]
             else:
                 names = list(dict.fromkeys(assets))
-                selections = [rr.asset.in_(part) for part in _parts(names)]
+                selections = [rr.asset.in_(part) for part in in_parts(names)]
             for selection in selections:
                 stmt = select(PROD_REASON_RECORDS).where(overlap, selection)
                 out.extend(_reason_record(row) for row in conn.execute(stmt).mappings())
@@ -433,7 +431,7 @@ class ProductionStore(MigratedStore):
             "entered_us": event.entered_us,
         }
         with self.engine.begin() as conn:
-            (number,) = _insert_numbered(conn, PROD_COUNT_EVENTS, PROD_COUNT_EVENTS.c.id, [row])
+            (number,) = insert_numbered(conn, PROD_COUNT_EVENTS, PROD_COUNT_EVENTS.c.id, [row])
         return number
 
     def count_events(self, assets: Sequence[str], window: Interval) -> list[CountEvent]:
@@ -442,7 +440,7 @@ class ProductionStore(MigratedStore):
         c = PROD_COUNT_EVENTS.c
         out: list[CountEvent] = []
         with self.engine.connect() as conn:
-            for part in _parts(list(dict.fromkeys(assets))):
+            for part in in_parts(list(dict.fromkeys(assets))):
                 stmt = select(PROD_COUNT_EVENTS).where(
                     c.asset.in_(part), c.time_us >= window.start_us, c.time_us < window.end_us
                 )
@@ -475,7 +473,7 @@ class ProductionStore(MigratedStore):
             "updated_us": self._clock.now_us() if updated_us is None else updated_us,
         }
         with self.engine.begin() as conn:
-            _upsert(conn, PROD_PRODUCTS, ["code"], [row])
+            upsert(conn, PROD_PRODUCTS, ["code"], [row])
 
     def products(self) -> list[Product]:
         """Every product, by code."""
@@ -539,7 +537,7 @@ class ProductionStore(MigratedStore):
         with self.engine.connect() as conn:
             conditions: list[ColumnElement[bool]] = []
             if line_prefix:
-                conditions.append(_subtree(conn, o.line, line_prefix))
+                conditions.append(subtree(conn, o.line, line_prefix))
             if states is not None:
                 conditions.append(o.state.in_([OrderState(s).value for s in states]))
             stmt = (
@@ -620,7 +618,7 @@ class ProductionStore(MigratedStore):
                 "user_name": user,
                 "comment": comment,
             }
-            (seq,) = _insert_numbered(conn, PROD_ORDER_EVENTS, PROD_ORDER_EVENTS.c.seq, [event_row])
+            (seq,) = insert_numbered(conn, PROD_ORDER_EVENTS, PROD_ORDER_EVENTS.c.seq, [event_row])
         event = OrderEvent(
             seq=seq,
             order_id=order_id,
@@ -656,7 +654,7 @@ class ProductionStore(MigratedStore):
             # running then did not run in it: the work stays with the window, not the history.
             on_paths = or_(
                 *(
-                    or_(o.line.in_(_ancestors(p)), _subtree(conn, o.line, p))
+                    or_(o.line.in_(_ancestors(p)), subtree(conn, o.line, p))
                     for p in dict.fromkeys(paths)
                 )
             )
@@ -669,7 +667,7 @@ class ProductionStore(MigratedStore):
                 if any(path_has_prefix(p_, line) or path_has_prefix(line, p_) for p_ in paths)
             }
             events: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
-            for part in _parts(sorted(candidates)):
+            for part in in_parts(sorted(candidates)):
                 stmt = (
                     select(e.order_id, e.time_us, e.old_state, e.new_state)
                     .where(e.order_id.in_(part), e.time_us < window.end_us)
@@ -699,7 +697,7 @@ class ProductionStore(MigratedStore):
             "updated_us": self._clock.now_us() if updated_us is None else updated_us,
         }
         with self.engine.begin() as conn:
-            _upsert(conn, PROD_CALENDARS, ["site"], [row])
+            upsert(conn, PROD_CALENDARS, ["site"], [row])
 
     def calendars(self) -> dict[str, Any]:
         """Every site's calendar JSON, by site."""
@@ -722,7 +720,7 @@ class ProductionStore(MigratedStore):
     def put_kv(self, key: str, value: Any) -> None:
         """Store a JSON value under `key`, replacing what was there."""
         with self.engine.begin() as conn:
-            _upsert(conn, PROD_KV, ["key"], [{"key": key, "value": value}])
+            upsert(conn, PROD_KV, ["key"], [{"key": key, "value": value}])
 
 
 # -- chunk reads and merges -----------------------------------------------------------------
@@ -741,7 +739,7 @@ def _merge(
         pieces = dict(chunks.split(rows, series.width_us))
         changed[key] = int(rows["t"].min())
         stored: dict[int, np.ndarray] = {}
-        for part in _parts(sorted(pieces)):
+        for part in in_parts(sorted(pieces)):
             stmt = select(period, series.table.c.data, series.table.c.n).where(
                 series.is_key(key), period.in_(part)
             )
@@ -757,7 +755,7 @@ def _merge(
             row.update({series.period: start, "data": data, "n": len(merged)})
             writes.append(row)
     if writes:
-        _upsert(conn, series.table, [*series.keys, series.period], writes)
+        upsert(conn, series.table, [*series.keys, series.period], writes)
     return changed
 
 
@@ -773,7 +771,7 @@ def _read(
     inside: dict[tuple[str, ...], list[tuple[int, np.ndarray]]] = defaultdict(list)
     before: dict[tuple[str, ...], np.ndarray] = {}
     key_cols = [t.c[k] for k in series.keys]
-    for part in _parts(sorted({k[0] for k in keys})):
+    for part in in_parts(sorted({k[0] for k in keys})):
         # Other columns of the key (the signal) are picked in Python: a tuple IN list is not
         # portable, and the extra chunks of unasked signals of these assets are few.
         stmt = select(*key_cols, period, t.c.data, t.c.n).where(
@@ -938,7 +936,7 @@ def _reason_record(row: Any) -> ReasonRecord:
 def _reason_ids(conn: Connection, paths: Sequence[str]) -> dict[str, int]:
     r = PROD_REASONS.c
     out: dict[str, int] = {}
-    for part in _parts(list(paths)):
+    for part in in_parts(list(paths)):
         out.update(
             {str(p): int(i) for p, i in conn.execute(select(r.path, r.id).where(r.path.in_(part)))}
         )
@@ -948,57 +946,7 @@ def _reason_ids(conn: Connection, paths: Sequence[str]) -> dict[str, int]:
 # -- statements -----------------------------------------------------------------------------
 
 
-def _upsert(conn: Connection, table: Table, keys: list[str], rows: list[dict[str, Any]]) -> None:
-    """Insert `rows`, replacing the other columns of those whose `keys` exist (each backend's
-    own ON CONFLICT syntax)."""
-    stmt: postgresql.Insert | sqlite.Insert = (
-        postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
-    )
-    others = [c.name for c in table.columns if c.name not in keys]
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=keys, set_={name: stmt.excluded[name] for name in others}
-        ),
-        rows,
-    )
-
-
-def _insert_numbered(
-    conn: Connection, table: Table, column: Any, rows: list[dict[str, Any]]
-) -> list[int]:
-    """Insert `rows` into a table numbered by the database; their numbers, in order."""
-    if conn.dialect.name == "sqlite":
-        # One executemany, then the last number: SQLite holds its one write lock for the whole
-        # transaction and AUTOINCREMENT never reuses, so the rows got the n numbers up to it.
-        conn.execute(insert(table), rows)
-        last = int(conn.execute(select(func.max(column))).scalar_one())
-        return list(range(last - len(rows) + 1, last + 1))
-    stmt = insert(table).returning(column, sort_by_parameter_order=True)
-    return [int(n) for n in conn.execute(stmt, rows).scalars().all()]
-
-
 def _ancestors(path: str) -> list[str]:
     """`path` and every path above it: `a/b/c` gives `a`, `a/b`, `a/b/c`."""
     parts = path.rstrip("/").split("/")
     return ["/".join(parts[: n + 1]) for n in range(len(parts))]
-
-
-def _subtree(conn: Connection, column: Any, path: str) -> ColumnElement[bool]:
-    """`column` is `path` or lies below it, segment-wise: `line1` selects `line1/filler` but
-    never `line10`."""
-    path = path.rstrip("/")
-    below = path + "/"
-    if conn.dialect.name == "sqlite":
-        # SQLite compares text byte by byte, and '0' follows '/', so the paths below `path`
-        # are exactly [path/, path0): a range an index answers. (SQLite's LIKE ignores case.)
-        inside = and_(column >= below, column < path + "0")
-    else:
-        # PostgreSQL's LIKE is case-sensitive; '_' is common in paths and a wildcard: escaped.
-        escaped = below.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        inside = column.like(escaped + "%", escape="\\")
-    return or_(column == path, inside)
-
-
-def _parts(items: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(items), _IN_CHUNK):
-        yield items[start : start + _IN_CHUNK]

@@ -16,25 +16,21 @@ edges, the booking and the log row: all of it or, on a refusal, nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import (
-    ColumnElement,
     Connection,
-    Table,
-    and_,
     delete,
     insert,
-    or_,
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from kiln.db.sql import in_parts, subtree, upsert
 from kiln.db.store import MigratedStore
 from kiln.valuechain import migrations
 from kiln.valuechain.lots import (
@@ -63,8 +59,6 @@ from kiln.valuechain.schema import (
 
 __all__ = ["ValuechainStore"]
 
-# Keys per IN list: well under SQLite's bound-parameter limit.
-_IN_CHUNK = 500
 
 _TRANSACTION: TypeAdapter[Transaction] = TypeAdapter(Transaction)
 
@@ -112,7 +106,7 @@ class ValuechainStore(MigratedStore):
                 "definition": material.model_dump(mode="json"),
                 "updated_us": self._stamp(updated_us),
             }
-            _upsert(conn, VC_MATERIALS, ["code"], [row])
+            upsert(conn, VC_MATERIALS, ["code"], [row])
 
     def delete_material(self, code: str) -> bool:
         """Whether there was one to delete; MasterDataError, and nothing deleted, if a bill of
@@ -143,7 +137,7 @@ class ValuechainStore(MigratedStore):
                 "definition": bom.model_dump(mode="json"),
                 "updated_us": self._stamp(updated_us),
             }
-            _upsert(conn, VC_BOMS, ["parent"], [row])
+            upsert(conn, VC_BOMS, ["parent"], [row])
 
     def delete_bom(self, parent: str) -> bool:
         """Whether `parent` had a bill of materials to delete."""
@@ -205,7 +199,7 @@ class ValuechainStore(MigratedStore):
             if states is not None:
                 query = query.where(c.state.in_([LotState(s).value for s in states]))
             if location_prefix is not None:
-                query = query.where(_subtree(conn, c.location, location_prefix))
+                query = query.where(subtree(conn, c.location, location_prefix))
             query = query.order_by(_bytewise(conn, c.id)).limit(limit)
             return [_lot(r) for r in conn.execute(query).mappings()]
 
@@ -233,7 +227,7 @@ class ValuechainStore(MigratedStore):
         ids = list(dict.fromkeys(lot_ids))
         rows: list[Any] = []
         with self.engine.connect() as conn:
-            for part in _parts(ids):
+            for part in in_parts(ids):
                 rows.extend(
                     conn.execute(select(VC_GENEALOGY_EDGES).where(column.in_(part))).mappings()
                 )
@@ -350,7 +344,7 @@ def _consumption(conn: Connection, order_id: str) -> dict[str, Decimal]:
 def _write(conn: Connection, change: Change) -> None:
     """Persist what `Ledger.apply` did: lots, edges, the booking, the log row."""
     tx = change.transaction
-    _upsert(conn, VC_LOTS, ["id"], [_lot_row(lot) for lot in change.lots])
+    upsert(conn, VC_LOTS, ["id"], [_lot_row(lot) for lot in change.lots])
     if change.edges:
         conn.execute(insert(VC_GENEALOGY_EDGES), [_edge_row(e) for e in change.edges])
     for order_id, lot_id, quantity in change.consumed:
@@ -378,7 +372,7 @@ def _book(conn: Connection, order_id: str, lot_id: str, quantity: Decimal) -> No
         "quantity": str(add(booked.get(lot_id, Decimal(0)), quantity)),
         "position": list(booked).index(lot_id) if lot_id in booked else len(booked),
     }
-    _upsert(conn, VC_ORDER_CONSUMPTION, ["order_id", "lot_id"], [row])
+    upsert(conn, VC_ORDER_CONSUMPTION, ["order_id", "lot_id"], [row])
 
 
 # -- rows -------------------------------------------------------------------------------------
@@ -430,42 +424,6 @@ def _edge(row: Any) -> GenealogyEdge:
 # -- statements -------------------------------------------------------------------------------
 
 
-def _upsert(conn: Connection, table: Table, keys: list[str], rows: list[dict[str, Any]]) -> None:
-    """Insert `rows`, replacing the other columns of those whose `keys` exist (each backend's
-    own ON CONFLICT syntax)."""
-    stmt: postgresql.Insert | sqlite.Insert = (
-        postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
-    )
-    others = [c.name for c in table.columns if c.name not in keys]
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=keys, set_={name: stmt.excluded[name] for name in others}
-        ),
-        rows,
-    )
-
-
 def _bytewise(conn: Connection, column: Any) -> Any:
     """`column` ordered by bytes on both backends (PostgreSQL's default collation is not)."""
     return column.collate("C") if conn.dialect.name == "postgresql" else column
-
-
-def _subtree(conn: Connection, column: Any, path: str) -> ColumnElement[bool]:
-    """`column` is `path` or lies below it, segment-wise: `wh/a` selects `wh/a/bin1` but never
-    `wh/ab`."""
-    path = path.rstrip("/")
-    below = path + "/"
-    if conn.dialect.name == "sqlite":
-        # SQLite compares text byte by byte, and '0' follows '/', so the paths below `path` are
-        # exactly [path/, path0): a range an index answers. (SQLite's LIKE ignores case.)
-        inside = and_(column >= below, column < path + "0")
-    else:
-        # PostgreSQL's LIKE is case-sensitive; '_' and '%' are wildcards there: escaped.
-        escaped = below.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        inside = column.like(escaped + "%", escape="\\")
-    return or_(column == path, inside)
-
-
-def _parts(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), _IN_CHUNK):
-        yield items[start : start + _IN_CHUNK]
