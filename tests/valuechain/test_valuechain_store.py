@@ -464,7 +464,7 @@ def test_restart_keeps_everything(db_url: str) -> None:
 
 def test_migrated_schema_matches_the_tables(store: ValuechainStore) -> None:
     with store.engine.connect() as conn:
-        assert migrations.current_revision(conn) == migrations.head_revision() == "0001"
+        assert migrations.current_revision(conn) == migrations.head_revision() == "0002"
         context = MigrationContext.configure(
             conn, opts={"compare_type": True, "version_table": VERSION_TABLE}
         )

@@ -24,13 +24,27 @@ class Permission(StrEnum):
     SYSTEM_READ = "system:read"  # health and metrics detail
     PRODUCTION_ENTER = "production:enter"  # downtime reasons; start, pause, resume, complete
     PRODUCTION_PLAN = "production:plan"  # create, release, cancel work orders; products
+    VALUECHAIN_READ = "valuechain:read"  # organisations, orders, planning, lots, genealogy
+    VALUECHAIN_ENTER = "valuechain:enter"  # lot transactions, goods receipts, shipments
+    VALUECHAIN_PLAN = "valuechain:plan"  # master data, orders, planning runs, recalls
 
 
 P = Permission
 
 BUILTIN_ROLES: dict[str, frozenset[Permission]] = {
-    "viewer": frozenset({P.VALUES_READ}),
-    "operator": frozenset({P.VALUES_READ, P.ALARMS_ACK, P.ALARMS_SHELVE, P.PRODUCTION_ENTER}),
+    # A partner tenant's viewers read their own orders and lots with valuechain:read: what they
+    # see is limited to their organisation's records, whatever the role (kiln.api's value chain).
+    "viewer": frozenset({P.VALUES_READ, P.VALUECHAIN_READ}),
+    "operator": frozenset(
+        {
+            P.VALUES_READ,
+            P.ALARMS_ACK,
+            P.ALARMS_SHELVE,
+            P.PRODUCTION_ENTER,
+            P.VALUECHAIN_READ,
+            P.VALUECHAIN_ENTER,
+        }
+    ),
     "engineer": frozenset(
         {
             P.VALUES_READ,
@@ -41,10 +55,14 @@ BUILTIN_ROLES: dict[str, frozenset[Permission]] = {
             P.SYSTEM_READ,
             P.PRODUCTION_ENTER,
             P.PRODUCTION_PLAN,
+            P.VALUECHAIN_READ,
+            P.VALUECHAIN_ENTER,
+            P.VALUECHAIN_PLAN,
         }
     ),
-    # Planners dispatch work: orders and products, without acting on the machines.
-    "planner": frozenset({P.VALUES_READ, P.PRODUCTION_PLAN}),
+    # Planners dispatch work: orders, products, material planning, without acting on the
+    # machines or booking stock.
+    "planner": frozenset({P.VALUES_READ, P.PRODUCTION_PLAN, P.VALUECHAIN_READ, P.VALUECHAIN_PLAN}),
     # Administrators manage the platform; reading the audit trail is the auditor's, so that the
     # people audited are not the only ones able to read it (separation of duties).
     "admin": frozenset(set(Permission) - {P.AUDIT_READ}),

@@ -307,6 +307,11 @@ class Identity:
         other tenants share with it."""
         return self._tenancy.shares(actor)
 
+    def shared_with(self, partner: str, kind: str) -> dict[str, set[str]]:
+        """What each owner tenant shares with tenant `partner` of `kind` ("valuechain":
+        genealogy, forecasts, quality): owner -> resource ids."""
+        return self._tenancy.shared_with(partner, kind)
+
     async def unshare(self, actor: Principal, partner: str, kind: str, resource_id: str) -> None:
         """Withdraw a share of the actor's tenant; LookupError when there is none."""
         await self._tenancy.unshare(actor, partner, kind, resource_id)

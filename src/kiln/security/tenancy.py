@@ -29,7 +29,12 @@ from kiln.security.store import Conflict, RoleAssignment, ShareInfo, TenantInfo,
 # they alone create tenants.
 DEFAULT_TENANT = "default"
 
-SHARE_KINDS = frozenset({"namespace"})  # later: orders
+SHARE_KINDS = frozenset({"namespace", "valuechain"})
+# What of the value chain an enterprise may share with a partner, beyond the partner's own
+# orders and lots (which it always sees): `genealogy`, the traces of the lots it received or
+# supplied; `forecasts`, the planned purchase orders naming it as supplier; `quality`, the
+# holds and results of its lots.
+VALUECHAIN_SHARES = frozenset({"genealogy", "forecasts", "quality"})
 
 
 class Tenancy:
@@ -112,12 +117,21 @@ class Tenancy:
                 f"unknown share kind {kind!r}; known: {', '.join(sorted(SHARE_KINDS))}"
             )
         (permission,) = parse_permissions([permission])
-        if permission is not Permission.VALUES_READ:
-            raise ValueError("namespace subtrees are shared read-only: permission values:read")
         rt = self._rt
         cache = rt.cache
-        resource_id = scope_in(cache, actor.tenant, resource_id)
-        require_manage(actor, actor.tenant, resource_id)
+        if kind == "valuechain":
+            if resource_id not in VALUECHAIN_SHARES:
+                raise ValueError(
+                    f"unknown value chain share {resource_id!r}; known: "
+                    + ", ".join(sorted(VALUECHAIN_SHARES))
+                )
+            permission = Permission.VALUECHAIN_READ
+            require_manage(actor, actor.tenant, ANY_SCOPE)
+        else:
+            if permission is not Permission.VALUES_READ:
+                raise ValueError("namespace subtrees are shared read-only: permission values:read")
+            resource_id = scope_in(cache, actor.tenant, resource_id)
+            require_manage(actor, actor.tenant, resource_id)
         target = cache.tenants.get(partner)
         if target is None or target.kind is not TenantKind.PARTNER or partner == actor.tenant:
             raise LookupError(f"no partner tenant named {partner!r}")
@@ -141,11 +155,22 @@ class Tenancy:
         ]
         return sorted(out, key=lambda s: (s.owner, s.partner, s.kind, s.resource_id))
 
+    def shared_with(self, partner: str, kind: str) -> dict[str, set[str]]:
+        """What each owner tenant shares with `partner` of `kind`: owner -> resource ids."""
+        out: dict[str, set[str]] = {}
+        for s in self._rt.cache.shares:
+            if s.partner == partner and s.kind == kind:
+                out.setdefault(s.owner, set()).add(s.resource_id)
+        return out
+
     async def unshare(self, actor: Principal, partner: str, kind: str, resource_id: str) -> None:
         """Withdraw a share of the actor's tenant; its partner's readers lose it at once."""
         rt = self._rt
-        resource_id = scope_in(rt.cache, actor.tenant, resource_id)
-        require_manage(actor, actor.tenant, resource_id)
+        if kind == "valuechain":
+            require_manage(actor, actor.tenant, ANY_SCOPE)
+        else:
+            resource_id = scope_in(rt.cache, actor.tenant, resource_id)
+            require_manage(actor, actor.tenant, resource_id)
         share = next(
             (
                 s

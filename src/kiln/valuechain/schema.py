@@ -46,6 +46,7 @@ NAMING_CONVENTION = {
 CODE_LENGTH = 64
 SHORT_LENGTH = 32  # enum values and units
 LOCATION_LENGTH = 512  # `lots.Text`
+DOC_ID_LENGTH = 128
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -134,5 +135,44 @@ VC_GENEALOGY_EDGES = Table(
     Column("time_us", BigInteger, nullable=False),
     Index("ix_vc_genealogy_edges_source", "source"),
     Index("ix_vc_genealogy_edges_target", "target"),
+    sqlite_autoincrement=True,
+)
+
+# The documents of the value chain that are whole aggregates: organisations, sales and purchase
+# orders (with their lines, shipments and receipts), planning proposals, routings and
+# locations. Each is one JSON body (its pure model, `model_dump(mode="json")`: decimals as
+# text) read and written whole, as the pure cores check it whole; the columns beside it are the
+# ones queries select on: the counterparty (`party`: a customer or supplier code, which is how
+# a partner's users are limited to their own), the state, and `version`, raised by one on
+# every change so that a change based on an old read is refused (optimistic concurrency).
+VC_DOCUMENTS = Table(
+    "vc_documents",
+    metadata,
+    Column("kind", String(SHORT_LENGTH), nullable=False),
+    # Longer than a code: a proposal's id is "plan-<material>-<day>-<n>".
+    Column("id", String(DOC_ID_LENGTH), nullable=False),
+    Column("party", String(CODE_LENGTH), nullable=True),
+    Column("state", String(SHORT_LENGTH), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("kind", "id"),
+    Index("ix_vc_documents_kind_party", "kind", "party"),
+    Index("ix_vc_documents_kind_state", "kind", "state"),
+)
+
+# The outbox: every change's event, written in the same database transaction as the change and
+# published on the bus afterwards (`published` set then). A crash between the two publishes it
+# at the next start, with the same event id, so subscribers that deduplicate see it once.
+VC_EVENTS = Table(
+    "vc_events",
+    metadata,
+    Column("seq", SEQ_TYPE, primary_key=True, autoincrement=True),
+    Column("kind", String(SHORT_LENGTH), nullable=False),
+    Column("subject", String(DOC_ID_LENGTH), nullable=False),
+    Column("time_us", BigInteger, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("published", Integer, nullable=False),
+    Index("ix_vc_events_published", "published", "seq"),
     sqlite_autoincrement=True,
 )

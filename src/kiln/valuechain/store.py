@@ -23,16 +23,18 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import (
     Connection,
+    and_,
     delete,
     insert,
+    or_,
     select,
     text,
 )
 from sqlalchemy.exc import IntegrityError
 
 from kiln.db.sql import in_parts, subtree, upsert
-from kiln.db.store import MigratedStore
 from kiln.valuechain import migrations
+from kiln.valuechain.documents import DocumentStore
 from kiln.valuechain.lots import (
     Change,
     Consume,
@@ -79,7 +81,7 @@ _LOT_TEXT_FIELDS = (
 )
 
 
-class ValuechainStore(MigratedStore):
+class ValuechainStore(DocumentStore):
     """The value chain store in one database (SQLite or PostgreSQL).
 
     Call `open` before anything else and `close` at the end; the store can be opened again.
@@ -163,9 +165,7 @@ class ValuechainStore(MigratedStore):
         if the lots' state does not allow it."""
         try:
             with self.engine.begin() as conn:
-                ledger = _ledger_for(conn, tx)
-                change = ledger.apply(tx)
-                _write(conn, change)
+                change = self.apply_in(conn, tx)
         except IntegrityError as e:
             # A concurrent writer took the transaction or a new lot's id between our read and
             # our write (PostgreSQL; SQLite has one writer). The same refusal as the ledger's.
@@ -173,6 +173,15 @@ class ValuechainStore(MigratedStore):
                 f"transaction {tx.id!r} conflicts with one applied meanwhile: "
                 "its id or a new lot's id is taken"
             ) from e
+        return change
+
+    def apply_in(self, conn: Connection, tx: Transaction) -> Change:
+        """`apply` inside the caller's database transaction (a goods receipt books its lot
+        with the purchase order's change), with its `lot` event in the outbox."""
+        ledger = _ledger_for(conn, tx)
+        change = ledger.apply(tx)
+        _write(conn, change)
+        self.emit(conn, "lot", tx.id, _lot_event(change))
         return change
 
     def lot(self, lot_id: str) -> Lot | None:
@@ -202,6 +211,88 @@ class ValuechainStore(MigratedStore):
                 query = query.where(subtree(conn, c.location, location_prefix))
             query = query.order_by(_bytewise(conn, c.id)).limit(limit)
             return [_lot(r) for r in conn.execute(query).mappings()]
+
+    def party_lots(self, parties: Iterable[str], *, limit: int = 1000) -> list[Lot]:
+        """The lots a partner has a part in: received from one of `parties` (a supplier's) or
+        shipped to one (a customer's), by id."""
+        c = VC_LOTS.c
+        codes = sorted(set(parties))
+        with self.engine.connect() as conn:
+            query = (
+                select(VC_LOTS)
+                .where(or_(c.supplier.in_(codes), c.customer.in_(codes)))
+                .order_by(_bytewise(conn, c.id))
+                .limit(limit)
+            )
+            return [_lot(r) for r in conn.execute(query).mappings()]
+
+    def lots_by_id(self, lot_ids: Iterable[str]) -> dict[str, Lot]:
+        """The lots of `lot_ids` that exist."""
+        ids = list(dict.fromkeys(lot_ids))
+        out: dict[str, Lot] = {}
+        with self.engine.connect() as conn:
+            for part in in_parts(ids):
+                for row in conn.execute(select(VC_LOTS).where(VC_LOTS.c.id.in_(part))).mappings():
+                    out[row["id"]] = _lot(row)
+        return out
+
+    def stock(self) -> dict[str, Decimal]:
+        """Available quantity per material: what planning nets (held lots are not usable)."""
+        c = VC_LOTS.c
+        totals: dict[str, Decimal] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(c.material, c.quantity).where(c.state == LotState.AVAILABLE.value)
+            )
+            for material, quantity in rows:
+                totals[material] = add(totals.get(material, Decimal(0)), Decimal(quantity))
+        return totals
+
+    def inventory(self, *, location_prefix: str | None = None) -> list[dict[str, Any]]:
+        """Stock on hand by location, material, unit and state (available or held): the sum
+        and the number of lots, sorted by location then material."""
+        c = VC_LOTS.c
+        held = (LotState.AVAILABLE.value, LotState.HELD.value)
+        groups: dict[tuple[str, str, str, str], list[Decimal]] = {}
+        with self.engine.connect() as conn:
+            query = select(c.location, c.material, c.unit, c.state, c.quantity).where(
+                c.state.in_(held)
+            )
+            if location_prefix is not None:
+                query = query.where(subtree(conn, c.location, location_prefix))
+            for location, material, unit, state, quantity in conn.execute(query):
+                groups.setdefault((location, material, unit, state), []).append(Decimal(quantity))
+        return [
+            {
+                "location": location,
+                "material": material,
+                "unit": unit,
+                "state": state,
+                "quantity": str(add(*quantities)),
+                "lots": len(quantities),
+            }
+            for (location, material, unit, state), quantities in sorted(groups.items())
+        ]
+
+    def orders_of(self, lot_ids: Iterable[str]) -> dict[str, tuple[set[str], set[str]]]:
+        """Production orders that consumed or produced any of `lot_ids`: order -> (the lots
+        among them it consumed, the ones it produced)."""
+        ids = list(dict.fromkeys(lot_ids))
+        out: dict[str, tuple[set[str], set[str]]] = {}
+        consumption, lots = VC_ORDER_CONSUMPTION.c, VC_LOTS.c
+        with self.engine.connect() as conn:
+            for part in in_parts(ids):
+                used = select(consumption.order_id, consumption.lot_id).where(
+                    consumption.lot_id.in_(part)
+                )
+                for order_id, lot_id in conn.execute(used):
+                    out.setdefault(order_id, (set(), set()))[0].add(lot_id)
+                made = select(lots.order_id, lots.id).where(
+                    and_(lots.id.in_(part), lots.order_id.is_not(None))
+                )
+                for order_id, lot_id in conn.execute(made):
+                    out.setdefault(order_id, (set(), set()))[1].add(lot_id)
+        return out
 
     def edges_from(self, lot_ids: Iterable[str]) -> list[GenealogyEdge]:
         """The edges leaving any of `lot_ids` (where their material went), in recorded order."""
@@ -427,3 +518,25 @@ def _edge(row: Any) -> GenealogyEdge:
 def _bytewise(conn: Connection, column: Any) -> Any:
     """`column` ordered by bytes on both backends (PostgreSQL's default collation is not)."""
     return column.collate("C") if conn.dialect.name == "postgresql" else column
+
+
+def _lot_event(change: Change) -> dict[str, Any]:
+    """The outbox event of an applied transaction: what it was and the lots it left."""
+    tx = change.transaction
+    return {
+        "transaction": tx.id,
+        "type": tx.kind,
+        "user": tx.user,
+        "time_us": tx.time_us,
+        "lots": [
+            {
+                "id": lot.id,
+                "material": lot.material,
+                "quantity": str(lot.quantity),
+                "unit": lot.unit,
+                "state": lot.state.value,
+                "location": lot.location,
+            }
+            for lot in change.lots
+        ],
+    }

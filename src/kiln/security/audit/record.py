@@ -31,6 +31,7 @@ class Category(StrEnum):
     DEVICE_WRITE = "device_write"
     ALARM = "alarm"
     PRODUCTION = "production"  # downtime reasons, work orders, products, calendars
+    VALUECHAIN = "valuechain"  # master data, orders, planning, lot transactions, recalls
     AUDIT = "audit"  # the log about itself: archiving, integrity findings, exports
     SYSTEM = "system"  # start, stop, capacity
 
