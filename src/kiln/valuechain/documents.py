@@ -25,8 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from kiln.db.store import MigratedStore
+from kiln.valuechain.locations import Location
 from kiln.valuechain.mrp import Proposal
 from kiln.valuechain.partners import Organisation, OrganisationKind
+from kiln.valuechain.routing import Routing
 from kiln.valuechain.schema import VC_DOCUMENTS, VC_EVENTS
 from kiln.valuechain.trade import PurchaseOrder, SalesOrder
 
@@ -105,6 +107,16 @@ PLANNED_ORDER: DocKind[PlannedOrder] = DocKind(
     key=lambda p: p.id,
     party=lambda p: p.proposal.supplier,
     state=lambda p: p.state.value,
+)
+ROUTING: DocKind[Routing] = DocKind(
+    "routing", Routing, key=lambda r: r.product, party=lambda r: None, state=lambda r: None
+)
+LOCATION: DocKind[Location] = DocKind(
+    "location",
+    Location,
+    key=lambda loc: loc.code,
+    party=lambda loc: None,
+    state=lambda loc: loc.kind.value,
 )
 
 
@@ -220,15 +232,17 @@ class DocumentStore(MigratedStore):
 
     def put(self, kind: DocKind[M], doc: M) -> Versioned[M]:
         """Add or replace whole (master data such as organisations), raising the version."""
-        now = self._clock.now_us()
         with self.engine.begin() as conn:
-            current = _read(conn, kind, kind.key(doc), lock=True)
-            version = 1 if current is None else current.version + 1
-            c = VC_DOCUMENTS.c
-            conn.execute(
-                delete(VC_DOCUMENTS).where(and_(c.kind == kind.name, c.id == kind.key(doc)))
-            )
-            conn.execute(insert(VC_DOCUMENTS), [_row(kind, doc, version, now)])
+            return self.put_in(conn, kind, doc)
+
+    def put_in(self, conn: Connection, kind: DocKind[M], doc: M) -> Versioned[M]:
+        """`put` inside the caller's transaction."""
+        now = self._clock.now_us()
+        current = _read(conn, kind, kind.key(doc), lock=True)
+        version = 1 if current is None else current.version + 1
+        c = VC_DOCUMENTS.c
+        conn.execute(delete(VC_DOCUMENTS).where(and_(c.kind == kind.name, c.id == kind.key(doc))))
+        conn.execute(insert(VC_DOCUMENTS), [_row(kind, doc, version, now)])
         return Versioned(doc, version, now)
 
     def remove(self, kind: DocKind[M], doc_id: str) -> bool:

@@ -38,6 +38,7 @@ from kiln.valuechain.documents import (
     StaleDocument,
     today_in,
 )
+from kiln.valuechain.engine_exchange import ExchangeCommands
 from kiln.valuechain.lots import (
     GenealogyEdge,
     Hold,
@@ -248,6 +249,7 @@ class EngineCommands:
             "recall": self._recall,
             "events": self._events,
         }
+        self._handlers.update(ExchangeCommands(engine).handlers())
 
     async def __call__(self, command: Command) -> Mapping[str, Any]:
         handler = self._handlers.get(command.name)

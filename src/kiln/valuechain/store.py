@@ -34,7 +34,9 @@ from sqlalchemy.exc import IntegrityError
 
 from kiln.db.sql import in_parts, subtree, upsert
 from kiln.valuechain import migrations
-from kiln.valuechain.documents import DocumentStore
+from kiln.valuechain.b2mml import MaterialMovement, MaterialUse, OrderPerformance
+from kiln.valuechain.documents import LOCATION, ROUTING, DocumentStore
+from kiln.valuechain.locations import Location
 from kiln.valuechain.lots import (
     Change,
     Consume,
@@ -50,6 +52,7 @@ from kiln.valuechain.lots import (
     add,
 )
 from kiln.valuechain.master import Bom, MasterData, MasterDataError, Material
+from kiln.valuechain.routing import Routing
 from kiln.valuechain.schema import (
     VC_BOMS,
     VC_GENEALOGY_EDGES,
@@ -60,6 +63,8 @@ from kiln.valuechain.schema import (
 )
 
 __all__ = ["ValuechainStore"]
+
+_ORDER_STATES = ("planned", "released", "running", "paused", "completed", "cancelled")
 
 
 _TRANSACTION: TypeAdapter[Transaction] = TypeAdapter(Transaction)
@@ -120,6 +125,39 @@ class ValuechainStore(DocumentStore):
             _checked((m for m in data.materials if m.code != code), data.boms)
             conn.execute(delete(VC_MATERIALS).where(VC_MATERIALS.c.code == code))
         return True
+
+    def put_master(
+        self,
+        materials: Iterable[Material],
+        boms: Iterable[Bom],
+        routings: Iterable[Routing] = (),
+        locations: Iterable[Location] = (),
+    ) -> None:
+        """Add or replace materials and bills (by code and parent), routings and locations, in
+        one transaction: MasterDataError, and nothing written, if the master data as a whole
+        would then be invalid. Nothing is deleted (an import names what it changes)."""
+        now = self._clock.now_us()
+        with self.engine.begin() as conn:
+            data = _lock_master(conn)
+            merged_materials = {m.code: m for m in data.materials} | {m.code: m for m in materials}
+            merged_boms = {b.parent: b for b in data.boms} | {b.parent: b for b in boms}
+            _checked(merged_materials.values(), merged_boms.values())
+            material_rows = [
+                {"code": m.code, "definition": m.model_dump(mode="json"), "updated_us": now}
+                for m in merged_materials.values()
+            ]
+            bom_rows = [
+                {"parent": b.parent, "definition": b.model_dump(mode="json"), "updated_us": now}
+                for b in merged_boms.values()
+            ]
+            if material_rows:
+                upsert(conn, VC_MATERIALS, ["code"], material_rows)
+            if bom_rows:
+                upsert(conn, VC_BOMS, ["parent"], bom_rows)
+            for routing in routings:
+                self.put_in(conn, ROUTING, routing)
+            for location in locations:
+                self.put_in(conn, LOCATION, location)
 
     def materials(self) -> list[Material]:
         """Every material, by code."""
@@ -293,6 +331,54 @@ class ValuechainStore(DocumentStore):
                 for order_id, lot_id in conn.execute(made):
                     out.setdefault(order_id, (set(), set()))[1].add(lot_id)
         return out
+
+    def order_performance(self, order_id: str, *, state: str | None = None) -> OrderPerformance:
+        """What production order `order_id` consumed (per lot, in booking order) and produced
+        (per lot made, the quantity its produce transaction made). Reads the produce
+        transactions of the log: fine for exports of a few orders."""
+        consumption, lots, log = VC_ORDER_CONSUMPTION.c, VC_LOTS.c, VC_LOT_TRANSACTIONS.c
+        movements: list[MaterialMovement] = []
+        with self.engine.connect() as conn:
+            used = conn.execute(
+                select(consumption.lot_id, consumption.quantity, lots.material, lots.unit)
+                .join(VC_LOTS, lots.id == consumption.lot_id)
+                .where(consumption.order_id == order_id)
+                .order_by(consumption.position)
+            ).all()
+            for lot_id, quantity, material, unit in used:
+                movements.append(
+                    MaterialMovement(
+                        lot_id=lot_id,
+                        material=material,
+                        quantity=Decimal(quantity),
+                        unit=unit,
+                        use=MaterialUse.CONSUMED,
+                    )
+                )
+            made = {
+                lot_id
+                for (lot_id,) in conn.execute(select(lots.id).where(lots.order_id == order_id))
+            }
+            if made:
+                rows = conn.execute(
+                    select(log.body).where(log.kind == "produce").order_by(log.seq)
+                ).all()
+                for (body,) in rows:
+                    if body.get("order_id") == order_id and body.get("lot_id") in made:
+                        movements.append(
+                            MaterialMovement(
+                                lot_id=body["lot_id"],
+                                material=body["material"],
+                                quantity=Decimal(body["quantity"]),
+                                unit=body["unit"],
+                                use=MaterialUse.PRODUCED,
+                            )
+                        )
+        return OrderPerformance(
+            order_id=order_id,
+            state=state if state in _ORDER_STATES else None,  # type: ignore[arg-type]
+            movements=tuple(movements),
+        )
 
     def edges_from(self, lot_ids: Iterable[str]) -> list[GenealogyEdge]:
         """The edges leaving any of `lot_ids` (where their material went), in recorded order."""

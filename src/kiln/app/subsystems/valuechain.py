@@ -9,7 +9,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from kiln.api.routers import lots, valuechain
+from kiln.api.routers import lots, valuechain, valuechain_exchange
 from kiln.api.subsystem import BuildContext, Mount, SettingsSection, Subsystem
 from kiln.core.platform import Platform, Service, Stage
 from kiln.valuechain.engine import ValuechainEngine
@@ -56,6 +56,6 @@ SUBSYSTEM = Subsystem(
     ),
     services=_services,
     collectors=lambda platform: (ValuechainCollector(platform),),
-    routers=(Mount(valuechain.router), Mount(lots.router)),
+    routers=(Mount(valuechain.router), Mount(lots.router), Mount(valuechain_exchange.router)),
     after=("model", "historian", "sim", "production"),
 )
