@@ -19,6 +19,7 @@ SUITES = {
     "alarm_detection": "benchmarks.bench_alarm_detection",
     "alarm_eval": "benchmarks.bench_alarm_eval",
     "bus_nats": "benchmarks.bench_bus_nats",
+    "genealogy": "benchmarks.bench_genealogy",
     "historian": "benchmarks.bench_historian",
     "ingest_http": "benchmarks.bench_ingest_http",
     "loop_stall": "benchmarks.bench_loop_stall",
