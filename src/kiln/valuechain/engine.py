@@ -19,7 +19,9 @@ Confirming a planned work order creates the order in production's execution by a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,6 +31,8 @@ from kiln.core.bus import BusError, CommandServer, Event
 from kiln.core.clock import Clock
 from kiln.core.engine_stop import stop_engine
 from kiln.core.platform import Health, Platform, Status
+from kiln.valuechain.genealogy import Trace
+from kiln.valuechain.lineage import LineageIndex
 from kiln.valuechain.settings import ValuechainSettings
 from kiln.valuechain.store import ValuechainStore
 
@@ -64,6 +68,12 @@ class ValuechainEngine:
         # outbox publisher reads what it committed.
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        # The genealogy index (docs/valuechain.md): loaded at start, brought up to date after
+        # every change from the store's new edges. Traces run in worker threads; the thread
+        # lock keeps an append from running under one.
+        self.lineage = LineageIndex()
+        self._lineage_lock = threading.Lock()
+        self._edge_id = 0
         self._platform: Platform | None = None
         self._server: CommandServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -76,6 +86,7 @@ class ValuechainEngine:
 
         self._platform = platform
         await asyncio.to_thread(self.store.open)
+        await asyncio.to_thread(self._catch_up)
         self._server = await platform.bus.serve(VALUECHAIN_TARGET, EngineCommands(self))
         self._tasks = [platform.spawn(self._publish_loop(), name="valuechain-outbox")]
         self._wake.set()  # what a previous run committed and did not publish goes out now
@@ -127,20 +138,49 @@ class ValuechainEngine:
     async def write(self, fn: Callable[[], T]) -> T:
         """Run a change off the event loop, one at a time; then wake the outbox."""
         self.stats.commands += 1
+
+        def change() -> T:
+            try:
+                return fn()
+            finally:
+                self._catch_up()  # whatever committed, even when a later step refused
+
         async with self._lock:
-            result = await asyncio.to_thread(fn)
+            result = await asyncio.to_thread(change)
         self.stats.changes += 1
         self._wake.set()
         return result
+
+    # -- genealogy -----------------------------------------------------------------------------
+
+    def _catch_up(self) -> None:
+        """Add the edges recorded since the index last looked (a worker thread)."""
+        rows, last = self.store.edges_after(self._edge_id)
+        if rows:
+            with self._lineage_lock:
+                self.lineage.add_rows(rows)
+            self._edge_id = last
+
+    def trace(
+        self,
+        direction: str,
+        starts: str | list[str],
+        *,
+        max_nodes: int,
+        max_depth: int | None = None,
+    ) -> Trace:
+        """A genealogy trace over the index (call from a worker thread)."""
+        with self._lineage_lock:
+            if direction == "forward":
+                return self.lineage.forward(starts, max_nodes=max_nodes, max_depth=max_depth)
+            return self.lineage.backward(starts, max_nodes=max_nodes, max_depth=max_depth)
 
     # -- the outbox ----------------------------------------------------------------------------
 
     async def _publish_loop(self) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), _PUBLISH_IDLE_S)
-            except TimeoutError:
-                pass
             self._wake.clear()
             try:
                 await self.publish_outbox()

@@ -189,28 +189,6 @@ def _lot_view(lot: Lot, parties: list[str] | None) -> dict[str, Any]:
     return data
 
 
-class _StoreAdjacency(Mapping[str, list[GenealogyEdge]]):
-    """The genealogy edges of the store, fetched per lot as a walk asks for them."""
-
-    def __init__(self, fetch: Callable[[list[str]], list[GenealogyEdge]], key: str) -> None:
-        self._fetch = fetch
-        self._key = key
-        self._cache: dict[str, list[GenealogyEdge]] = {}
-
-    def __getitem__(self, lot_id: str) -> list[GenealogyEdge]:
-        found = self._cache.get(lot_id)
-        if found is None:
-            found = self._fetch([lot_id])
-            self._cache[lot_id] = found
-        return found
-
-    def __iter__(self) -> Any:
-        return iter(self._cache)
-
-    def __len__(self) -> int:
-        return len(self._cache)
-
-
 class EngineCommands:
     """The handler of target `valuechain` for one `ValuechainEngine`."""
 
@@ -845,12 +823,6 @@ class EngineCommands:
 
     # -- genealogy and recall ------------------------------------------------------------------
 
-    def _adjacency(self, direction: str) -> _StoreAdjacency:
-        store = self.engine.store
-        if direction == "forward":
-            return _StoreAdjacency(store.edges_from, "source")
-        return _StoreAdjacency(store.edges_to, "target")
-
     def _bound(self, args: Mapping[str, Any]) -> int:
         most = self.engine.settings.max_trace_lots
         bound = _opt_int(args, "max_nodes", most) or most
@@ -871,10 +843,9 @@ class EngineCommands:
             parties is not None and start.supplier not in parties and start.customer not in parties
         ):
             raise _missing(f"no lot {lot_id!r}")
-        walk = genealogy.forward if direction == "forward" else genealogy.backward
 
         def trace() -> tuple[genealogy.Trace, dict[str, Lot]]:
-            t = walk(lot_id, self._adjacency(direction), max_nodes=bound, max_depth=max_depth)
+            t = self.engine.trace(direction, lot_id, max_nodes=bound, max_depth=max_depth)
             return t, store.lots_by_id(t.lot_ids)
 
         t, lots = await self.engine.read(trace)
@@ -929,14 +900,11 @@ class EngineCommands:
         now = e.now_us()
         recall_id = _opt_str(args, "id") or f"recall-{now}"
 
-        # One adjacency for both walks: the recall's own walk finds the edges cached.
-        children = self._adjacency("forward")
+        def reach() -> tuple[genealogy.Trace, dict[str, Lot], dict[str, tuple[set[str], set[str]]]]:
+            t = e.trace("forward", starts, max_nodes=bound)
+            return t, store.lots_by_id(t.lot_ids), store.orders_of(t.lot_ids)
 
-        def reach() -> tuple[dict[str, Lot], dict[str, tuple[set[str], set[str]]]]:
-            t = genealogy.forward(starts, children, max_nodes=bound)
-            return store.lots_by_id(t.lot_ids), store.orders_of(t.lot_ids)
-
-        lots, touching = await e.read(reach)
+        walked, lots, touching = await e.read(reach)
         open_ids, unknown_orders = await self._open_orders(list(touching))
         orders = [
             genealogy.OrderLots(
@@ -950,7 +918,8 @@ class EngineCommands:
         result = genealogy.recall(
             starts,
             lots=lots,
-            children=children,
+            children={},
+            trace=walked,
             orders=orders,
             max_nodes=bound,
             hold_reason=f"recall {recall_id}: {reason}" if hold else None,

@@ -210,12 +210,16 @@ def recall(
     time_us: int | None = None,
     hold_id_prefix: str = "recall",
     user: str = "",
+    trace: Trace | None = None,
 ) -> Recall:
     """Everything reached forward from `lot_ids` (themselves included): the customers and
     shipments to notify, the open orders that consume or produce an affected lot (to stop), the
     available lots to quarantine, and, if `hold_reason` is given, one Hold per such lot at
-    `time_us`, with ids `<hold_id_prefix>-<lot id>`, for the caller to apply."""
-    trace = forward(lot_ids, children, max_nodes=max_nodes)
+    `time_us`, with ids `<hold_id_prefix>-<lot id>`, for the caller to apply. `trace`, if
+    given, is the forward trace of `lot_ids` already walked (by an index); `children` is then
+    not walked again."""
+    if trace is None:
+        trace = forward(lot_ids, children, max_nodes=max_nodes)
     affected = set(trace.lot_ids)
     by_shipment: dict[tuple[str, str], list[str]] = {}
     quarantine: list[str] = []

@@ -380,6 +380,26 @@ class ValuechainStore(DocumentStore):
             movements=tuple(movements),
         )
 
+    def edges_after(
+        self, last_id: int
+    ) -> tuple[list[tuple[str, str, str, str, str, str | None, int]], int]:
+        """The edges recorded after edge id `last_id`, in order, as rows the lineage index
+        takes (`LineageIndex.add_rows`), and the last id among them (`last_id` if none)."""
+        c = VC_GENEALOGY_EDGES.c
+        query = (
+            select(
+                c.id, c.source, c.target, c.kind, c.quantity, c.transaction_id, c.order_id,
+                c.time_us,
+            )
+            .where(c.id > last_id)
+            .order_by(c.id)
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return [], last_id
+        return [tuple(r[1:]) for r in rows], int(rows[-1][0])
+
     def edges_from(self, lot_ids: Iterable[str]) -> list[GenealogyEdge]:
         """The edges leaving any of `lot_ids` (where their material went), in recorded order."""
         return self._edges(VC_GENEALOGY_EDGES.c.source, lot_ids)
