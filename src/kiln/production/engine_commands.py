@@ -1,7 +1,8 @@
 """The commands the production engine answers on the bus (target `production`).
 
 Reading: `oee`, `pareto`, `states`, `live`, `assets`, `reasons`, `records`, `orders`, `order`,
-`products`, `calendars`, `shifts`. Changing: `assign` and `split` (operators' downtime reasons), `count` (units counted as events),
+`order_events` (every order's events after a sequence number), `products`, `calendars`,
+`shifts`. Changing: `assign` and `split` (operators' downtime reasons), `count` (units counted as events),
 `order_create`, `order_action`, `product_put`, `product_delete`, `calendar_put`,
 `calendar_delete`. Arguments are JSON; times are µs since the epoch. `within` (a list of asset
 paths) limits an answer to what lies below one of them: the API passes the caller's scopes, so
@@ -11,6 +12,7 @@ a role scoped to one line never sees another line's figures in a site's sums.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -116,6 +118,7 @@ class EngineCommands:
             "order": self._order,
             "order_create": self._order_create,
             "order_action": self._order_action,
+            "order_events": self._order_events,
             "products": self._products,
             "product_put": self._product_put,
             "product_delete": self._product_delete,
@@ -421,6 +424,35 @@ class EngineCommands:
         for asset in e.context().assets_under(order.line):
             e.mark_dirty(asset)
         return {"order": order.model_dump(mode="json"), "event": event.model_dump(mode="json")}
+
+    async def _order_events(self, args: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Every order's events after `after` (a sequence number), oldest first; with
+        `progress`, each event that paused or completed an order carries the order and what
+        it had counted by then (good, scrap)."""
+        e = self.engine
+        after = args.get("after", 0)
+        limit = args.get("limit", 200)
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise _invalid("'after' must be a sequence number (an integer, 0 for all)")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise _invalid("'limit' must be between 1 and 1000")
+        events = await self._run(lambda: e.store.order_events_after(after, limit))
+        out: list[dict[str, Any]] = []
+        for event in events:
+            item: dict[str, Any] = event.model_dump(mode="json")
+            if args.get("progress") and event.new_state in (
+                OrderState.PAUSED,
+                OrderState.COMPLETED,
+            ):
+                order = await self._run(functools.partial(e.store.order, event.order_id))
+                if order is not None:
+                    item["order"] = order.model_dump(mode="json")
+                    progress = await self._progress(order)
+                    counts = (progress or {}).get("counts", {})
+                    item["good"] = counts.get("good")
+                    item["scrap"] = counts.get("scrap")
+            out.append(item)
+        return {"events": out}
 
     async def _products(self, args: Mapping[str, Any]) -> Mapping[str, Any]:
         return {"products": [p.model_dump(mode="json") for p in self.engine.products.values()]}

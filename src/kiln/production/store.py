@@ -640,6 +640,16 @@ class ProductionStore(MigratedStore):
             ).mappings()
             return [_order_event(row) for row in rows]
 
+    def order_events_after(self, after: int, limit: int = 500) -> list[OrderEvent]:
+        """Every order's events after sequence number `after`, oldest first: what another
+        engine follows with a cursor (the value chain books lots when orders pause or end)."""
+        e = PROD_ORDER_EVENTS.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(PROD_ORDER_EVENTS).where(e.seq > after).order_by(e.seq).limit(limit)
+            ).mappings()
+            return [_order_event(row) for row in rows]
+
     def order_runs(self, assets_or_lines: str | Sequence[str], window: Interval) -> list[OrderRun]:
         """The periods orders were running, overlapping `window` and clipped to it, sorted
         by start. An order counts for a path when its line is the path, lies above it (the

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
@@ -117,6 +118,38 @@ LOCATION: DocKind[Location] = DocKind(
     key=lambda loc: loc.code,
     party=lambda loc: None,
     state=lambda loc: loc.kind.value,
+)
+
+
+class FollowCursor(BaseModel):
+    """How far the engine has followed another's log (production's order events)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    seq: int = Field(ge=0)
+
+
+class OrderBooking(BaseModel):
+    """What the engine booked of a production order so far: good units as produced lots."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    order_id: str
+    produced: Decimal = Decimal(0)
+    lots: int = Field(default=0, ge=0)
+    shortages: tuple[str, ...] = ()
+
+
+CURSOR: DocKind[FollowCursor] = DocKind(
+    "cursor", FollowCursor, key=lambda c: c.name, party=lambda c: None, state=lambda c: None
+)
+ORDER_BOOKING: DocKind[OrderBooking] = DocKind(
+    "order_booking",
+    OrderBooking,
+    key=lambda b: b.order_id,
+    party=lambda b: None,
+    state=lambda b: None,
 )
 
 

@@ -33,6 +33,7 @@ from kiln.core.engine_stop import stop_engine
 from kiln.core.platform import Health, Platform, Status
 from kiln.valuechain.genealogy import Trace
 from kiln.valuechain.lineage import LineageIndex
+from kiln.valuechain.production_link import ProductionFollower
 from kiln.valuechain.settings import ValuechainSettings
 from kiln.valuechain.store import ValuechainStore
 
@@ -74,6 +75,7 @@ class ValuechainEngine:
         self.lineage = LineageIndex()
         self._lineage_lock = threading.Lock()
         self._edge_id = 0
+        self.follower = ProductionFollower(self)
         self._platform: Platform | None = None
         self._server: CommandServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -89,6 +91,8 @@ class ValuechainEngine:
         await asyncio.to_thread(self._catch_up)
         self._server = await platform.bus.serve(VALUECHAIN_TARGET, EngineCommands(self))
         self._tasks = [platform.spawn(self._publish_loop(), name="valuechain-outbox")]
+        if self.settings.follow_production:
+            self._tasks.append(platform.spawn(self.follower.run(), name="valuechain-production"))
         self._wake.set()  # what a previous run committed and did not publish goes out now
         self._status = Status.OK
         _LOGGER.info("Value chain engine started")
@@ -103,7 +107,9 @@ class ValuechainEngine:
         status = self._status
         if status is Status.OK and any(t.done() for t in self._tasks):
             status = Status.FAILED
-        elif status is Status.OK and self.stats.publish_failures and self.stats.last_error:
+        elif status is Status.OK and (
+            (self.stats.publish_failures and self.stats.last_error) or self.follower.last_error
+        ):
             status = Status.DEGRADED
         return Health(
             status,
@@ -111,7 +117,13 @@ class ValuechainEngine:
                 "commands": self.stats.commands,
                 "changes": self.stats.changes,
                 "events_published": self.stats.published,
+                "production_bookings": self.follower.booked,
                 **({"last_error": self.stats.last_error} if self.stats.last_error else {}),
+                **(
+                    {"production_error": self.follower.last_error}
+                    if self.follower.last_error
+                    else {}
+                ),
             },
         )
 
