@@ -155,6 +155,16 @@ def test_an_orders_good_units_become_lots_and_its_bill_is_backflushed(plant: Pla
     assert second["quantity"] == "80"
     trace = p.ok("GET", "/lots/WO-1-2/genealogy")
     assert {n["id"] for n in trace["nodes"]} == {"WO-1-2", "B-1", "B-2", "S-1"}
+    # The lot's production context, like an event frame: its order's two runs on the line,
+    # the filler, and what the good counter did meanwhile.
+    frame = p.ok("GET", "/lots/WO-1-2/production")
+    assert frame["order"]["id"] == "WO-1" and len(frame["windows"]) == 2
+    assert [m["asset"] for m in frame["machines"]] == [FILLER]
+    good = next(v for v in frame["values"] if v["tag"] == f"{FILLER}/good")
+    assert (good["min"], good["max"]) == (0, 200), good
+    assert frame["alarms"] == [] and frame["notes"] == []
+    received = p.ok("GET", "/lots/B-1/production")
+    assert received["order"] is None and "not made by a production order" in received["notes"][0]
     # The recall of a bottle lot reaches both cola lots.
     recall = p.ok("POST", "/recalls", json={"lots": ["B-2"]})
     assert set(recall["quarantine"]) == {"B-2", "WO-1-1", "WO-1-2"}
