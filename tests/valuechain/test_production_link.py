@@ -145,6 +145,13 @@ def test_an_orders_good_units_become_lots_and_its_bill_is_backflushed(plant: Pla
     events = p.ok("GET", "/valuechain/events")["events"]
     booked = [e for e in events if e["kind"] == "production"]
     assert booked[0]["data"]["shortages"] == ["SYRUP 3.00"]
+    # Planning: WO-1 will still make 380 (500 less the 120 booked), and its remaining units
+    # hold 380 bottles and 380 x 0.05 / 0.8 = 23.75 l of syrup in reserve.
+    p.ok("POST", "/planning/runs", json={})
+    proposals = {x["material"]: x for x in p.ok("GET", "/planning/proposals")["proposals"]}
+    syrup = proposals["SYRUP"]["explanation"]
+    assert (syrup["reserved"], syrup["stock_on_hand"]) == ("23.75", "0"), syrup
+    assert "BOTTLE" not in proposals  # 510 in stock cover the 380 reserved
     # Resumed and completed: only the new units are booked, as a second lot.
     p.ok("POST", "/orders/WO-1/resume", json={})
     time.sleep(0.05)

@@ -28,6 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from kiln.core.bus import Command, CommandError, CommandFailure
 from kiln.valuechain import genealogy, mrp
 from kiln.valuechain.documents import (
+    ORDER_BOOKING,
     ORGANISATION,
     PLANNED_ORDER,
     PURCHASE_ORDER,
@@ -607,10 +608,16 @@ class EngineCommands:
             known = {m.code for m in master.materials}
             sales = [d.doc for d in store.documents(SALES_ORDER, limit=100_000)]
             purchases = [d.doc for d in store.documents(PURCHASE_ORDER, limit=100_000)]
-            supply = [*open_supply(purchases), *(w for w in work if w.material in known)]
+            remaining = _remaining_work(store, [w for w in work if w.material in known])
+            supply = [*open_supply(purchases), *remaining]
             stock = {m: q for m, q in store.stock().items() if m in known}
             plan = mrp.run_mrp(
-                master, today=today, demands=sales_demands(sales), open_supply=supply, stock=stock
+                master,
+                today=today,
+                demands=sales_demands(sales),
+                open_supply=supply,
+                stock=stock,
+                reserved=_allocated(master, remaining),
             )
             stored = store.replace_proposals(
                 [PlannedOrder(proposal=p, planned_us=now) for p in plan.proposals]
@@ -979,6 +986,37 @@ class EngineCommands:
                 for ev in events
             ]
         }
+
+
+def _remaining_work(store: Any, work: list[OpenSupply]) -> list[OpenSupply]:
+    """Production's open orders less what the engine already booked of them as lots (those
+    units are stock now): what they will still bring."""
+    out: list[OpenSupply] = []
+    for w in work:
+        found = store.document(ORDER_BOOKING, w.id)
+        left = w.quantity - (found.doc.produced if found is not None else Decimal(0))
+        if left > 0:
+            out.append(w.model_copy(update={"quantity": left}))
+    return out
+
+
+def _allocated(master: Any, remaining: list[OpenSupply]) -> dict[str, Decimal]:
+    """Stock reserved for the open work orders: the components their remaining units will
+    consume (backflushed as they are booked), by the bill of materials (planning rule 3)."""
+    bom_of, by_code = master.bom_of(), master.by_code()
+    out: dict[str, Decimal] = {}
+    for w in remaining:
+        bom = bom_of.get(w.material)
+        for line in bom.lines if bom is not None else ():
+            need = mrp.dependent_quantity(
+                w.quantity,
+                line.quantity,
+                bom.output_quantity,
+                line.scrap_percent,
+                by_code[line.component].decimals,
+            )
+            out[line.component] = out.get(line.component, Decimal(0)) + need
+    return out
 
 
 def _order_id_for(p: mrp.Proposal) -> str:
