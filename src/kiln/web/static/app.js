@@ -17,6 +17,7 @@ import { TagTable } from "./tagtable.js";
 import { AssetTree } from "./tree.js";
 import { readView, writeView } from "./trenddata.js";
 import { TrendPanel } from "./trendpanel.js";
+import { ValuechainPage } from "./valuechain.js";
 
 const HEALTH_EVERY_MS = 10_000;
 const AGES_EVERY_MS = 1_000;
@@ -124,22 +125,44 @@ class App {
       { root: byId("production"), plant: byId("plant"), toggle: byId("production-toggle") },
       { fetchImpl: this.session.fetch },
     );
-    // One view at a time: opening Administration, the console or Production closes the others.
-    // (Each view's own click handler has run first: it has just opened or closed itself.)
+    this.valuechain = new ValuechainPage(
+      { root: byId("valuechain"), plant: byId("plant"), toggle: byId("valuechain-toggle") },
+      {
+        fetchImpl: this.session.fetch,
+        // A genealogy step's production order: the Production page's work orders.
+        openOrder: () => {
+          this.valuechain.close({ showPlant: false });
+          this.production.open("orders");
+        },
+      },
+    );
+    // One view at a time: opening Administration, the console, Production or the value chain
+    // closes the others. (Each view's own click handler has run first: it has just opened or
+    // closed itself.)
     byId("admin-toggle").addEventListener("click", () => {
       if (this.admin.isOpen) {
         this.alarms.close({ showPlant: false });
         this.production.close({ showPlant: false });
+        this.valuechain.close({ showPlant: false });
       }
     });
     byId("alarm-indicator").addEventListener("click", () => {
       if (this.alarms.isOpen && this.admin.isOpen) this.admin.close();
       if (this.alarms.isOpen) this.production.close({ showPlant: false });
+      if (this.alarms.isOpen) this.valuechain.close({ showPlant: false });
       if (this.alarms.isOpen) byId("plant").hidden = true;
     });
     byId("production-toggle").addEventListener("click", () => {
       if (!this.production.isOpen) return;
       this.alarms.close({ showPlant: false });
+      this.valuechain.close({ showPlant: false });
+      if (this.admin.isOpen) this.admin.close();
+      byId("plant").hidden = true;
+    });
+    byId("valuechain-toggle").addEventListener("click", () => {
+      if (!this.valuechain.isOpen) return;
+      this.alarms.close({ showPlant: false });
+      this.production.close({ showPlant: false });
       if (this.admin.isOpen) this.admin.close();
       byId("plant").hidden = true;
     });
@@ -220,6 +243,7 @@ class App {
     this.admin.signedIn(user);
     this.alarms.signedIn(user);
     this.production.signedIn(user);
+    this.valuechain.signedIn(user);
     // Signed in, the health report names the subsystems: fetch it now, not at the next poll.
     this.pollHealth();
     const view = this.pendingView ?? { asset: this.nodePath, tags: [], window: null };
@@ -260,6 +284,7 @@ class App {
     this.admin.signedOut();
     this.alarms.signedOut();
     this.production.signedOut();
+    this.valuechain.signedOut();
     this.signIn.show(message);
   }
 
