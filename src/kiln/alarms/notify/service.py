@@ -30,13 +30,14 @@ from kiln.alarms.notify.channels import SendFailed, send_email, send_webhook
 from kiln.alarms.notify.commands import NOTIFICATIONS_TARGET, NotificationCommands
 from kiln.alarms.notify.model import Send
 from kiln.alarms.notify.pipeline import Runner
-from kiln.alarms.notify.settings import NotificationSettings, RetryPolicy
+from kiln.alarms.notify.settings import NotificationSettings
 from kiln.alarms.notify.store import Delivery, NotificationStore
 from kiln.alarms.records import TRANSITION_KIND
 from kiln.core.bus import CommandServer, EventDelivery, EventSubscription
 from kiln.core.bus import Event as BusEvent
 from kiln.core.clock import Clock
 from kiln.core.health import Health, Status
+from kiln.core.webhooks import RetryPolicy, backoff_s
 
 if TYPE_CHECKING:
     from kiln.core.platform import Platform
@@ -56,14 +57,6 @@ class NotifyStats:
     interrupted: int = 0  # found `sending` at start
     errors: int = 0  # events or timers whose handling failed
     last_error: str = ""
-
-
-def backoff_s(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
-    """The wait after failed attempt number `attempt` (1 = the first): the base doubled each
-    time, capped, then scaled by a random 50-100 % so receivers coming back are not hit by
-    every sender at the same instant."""
-    base = min(policy.backoff_cap_s, policy.backoff_s * 2.0 ** (attempt - 1))
-    return float(base) * (0.5 + rng.random() / 2)
 
 
 class NotificationService:

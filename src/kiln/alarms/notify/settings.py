@@ -19,6 +19,7 @@ from kiln.alarms.definitions import Expression, Priority
 from kiln.core.config import DatabaseUrl
 from kiln.core.settings import Section
 from kiln.core.values import MAX_PATH_LENGTH
+from kiln.core.webhooks import RetryPolicy
 from kiln.db.urls import require_postgres_driver, sqlite_url
 
 ChannelKind = Literal["email", "webhook"]
@@ -28,23 +29,6 @@ _NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class RetryPolicy(_Strict):
-    """Attempts after the first, and the exponential backoff between them (with jitter)."""
-
-    retries: int = Field(default=5, ge=0, le=100, description="attempts after the first")
-    backoff_s: float = Field(default=2.0, gt=0, description="wait before the first retry")
-    backoff_cap_s: float = Field(default=600.0, gt=0, description="longest wait between tries")
-
-    @model_validator(mode="after")
-    def _cap(self) -> Self:
-        if self.backoff_cap_s < self.backoff_s:
-            raise ValueError(
-                f"backoff_cap_s={self.backoff_cap_s:g} is below backoff_s={self.backoff_s:g}: "
-                "the cap must be at least the first wait"
-            )
-        return self
 
 
 class SmtpSettings(RetryPolicy):

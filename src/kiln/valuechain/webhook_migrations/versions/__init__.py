@@ -1,0 +1,1 @@
+"""Revision scripts (a package only so that setuptools ships them; Alembic skips this file)."""
