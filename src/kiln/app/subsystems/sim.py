@@ -23,6 +23,8 @@ from kiln.sim import FactorySpec, SimSource, VirtualFactory, catalog, orders
 from kiln.sim.servers import simulated_servers
 from kiln.sim.settings import SimServeSettings
 from kiln.sim.sinks import FrameSink
+from kiln.sim.trading import SimTrading
+from kiln.valuechain.settings import ValuechainSettings
 
 SIM: SettingsSection[FactorySpec | None] = SettingsSection(
     "sim", FactorySpec | None, lambda: None, "run the virtual factory in-process"
@@ -60,11 +62,15 @@ def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
     spec = SIM.of(ctx.settings)
     if spec is None:
         return ()
-    return (
+    services: list[tuple[Service, Stage]] = [
         (SimSource(spec, ctx.once(_servers)[0]), Stage.SOURCES),
         # Engines' stage: it dispatches orders to the production engine by bus commands.
         (orders.SimOrders(spec), Stage.ENGINES),
-    )
+    ]
+    if ctx.settings.section_or_none(ValuechainSettings) is not None:
+        # The company around the factory trades through the value chain engine's commands.
+        services.append((SimTrading(spec), Stage.ENGINES))
+    return services
 
 
 class SimCollector(Collector):
