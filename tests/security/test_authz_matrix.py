@@ -15,6 +15,11 @@ The three cases of a route:
   device); a list must simply not show the other tenant's records;
 - scope: the acme/site1 user, on a record of acme/site2; a list must not show acme/site2.
 
+The value chain's records are the enterprise's (the default tenant's), outside the namespace:
+its "other" case is the other tenant's user of the caller's role ("gx-<role>"), a partner with
+no organisation of its own, which finds lists empty, records missing (404) and the enterprise's
+own data and every change refused (403); the acme/site1 user sees them as a tenant-wide one.
+
 What a caller gets follows from the guard the route declares (`expected`): a route's own
 answer for a caller the guard lets in (the ROUTES table, per case), 401 for no credentials,
 403 for a role without the permission. A record the caller may not see is a 404, never a 403,
@@ -33,6 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final
@@ -60,6 +66,9 @@ from kiln.production.taxonomy import Category, ReasonDef, StateModel, StateRule
 from kiln.security.passwords import PasswordHasherSettings
 from kiln.security.permissions import BUILTIN_ROLES, Permission
 from kiln.testing.auth import admin_headers, bearer_headers, device_headers
+from kiln.valuechain import b2mml
+from kiln.valuechain.b2mml.document import schema as b2mml_schema
+from kiln.valuechain.lots import Lot
 
 P = Permission
 
@@ -87,7 +96,9 @@ SITE1_ALARM, SITE2_ALARM, GLOBEX_ALARM = (
 )
 ALARMS: Final = (SITE1_ALARM, SITE2_ALARM, GLOBEX_ALARM)
 SETUP_TIMEOUT_S = 15.0  # the engine and the notifier are asynchronous: bounded waits for them
-GLOBEX_USERS: Final = ("gx-admin", "gx-viewer", "gx-auditor")
+# The other tenant's administrator and one user per other built-in role ("gx-<role>"): the
+# value chain's "other" case is that tenant's user of the caller's role.
+GLOBEX_USERS: Final = tuple(f"gx-{role}" for role in ROLES)
 GLOBEX_DEVICES: Final = ("gx-gw", "gx-spare")
 # Production: each pump is a followed machine (running while it pumps), acme/site1 has a shift
 # calendar, and each place a work order on its cell.
@@ -263,9 +274,10 @@ def world(tmp_path_factory: pytest.TempPathFactory, hook: str) -> Iterator[World
         )  # fmt: skip
         world.post(f"{V}/tenants", admin, json={"name": "partners", "kind": "partner"})
         gx = world.globex_admin = world.sign_in("gx-admin")
-        for name, role in (("gx-viewer", "viewer"), ("gx-auditor", "auditor")):
-            world.post(f"{V}/users", gx, json=_user(name, [role]))
-            world.sign_in(name)
+        for role in ROLES:
+            if role != "admin":
+                world.post(f"{V}/users", gx, json=_user(f"gx-{role}", [role]))
+                world.sign_in(f"gx-{role}")
         world.post(f"{V}/roles", gx, json={"name": "gx-role", "permissions": ["values:read"]})
         world.devices["gx-gw"] = device_headers(client, gx, "gx-gw", "globex")
         world.devices["gx-spare"] = device_headers(client, gx, "gx-spare", GLOBEX_PUMP)
@@ -299,6 +311,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, hook: str) -> Iterator[World
                 headers,
                 json=_order(f"wo-{cell.split('/')[0]}-{len(world.orders)}", cell),
             )["order"]["id"]
+        _trade(world)
         yield world
 
 
@@ -352,6 +365,105 @@ def _value(tag: str, value: float) -> dict[str, Any]:
 
 def _order(order_id: str, line: str, state: str = "released") -> dict[str, Any]:
     return {"id": order_id, "product": "water", "line": line, "quantity": 100, "state": state}
+
+
+# -- the value chain: the enterprise (the default tenant) buys parts from a supplier and sells
+# goods to a customer, each an organisation of a partner tenant of its own. Its records are
+# the enterprise's, not in the namespace: a site-scoped user of the default tenant sees them as
+# a tenant-wide one does, and the other owner tenant is a partner with no organisation, which
+# sees nothing of them (`kiln.api.routers.valuechain_access`).
+ENTERPRISE, SUPPLIER, CUSTOMER = "ACME", "SUP", "CUST"
+SUPPLIER_TENANT, CUSTOMER_TENANT = "vc-supplier", "vc-customer"
+PART, GOOD = "PART", "GOOD"  # bought from the supplier; made of two parts and sold
+PURCHASE_ORDER, SALES_ORDER = "PO-1", "SO-1"
+PART_LOT, GOOD_LOT = "PART-L1", "GOOD-L1"  # received on PO-1; made of it and shipped on SO-1
+STORE = "acme/site1/store"
+PLAN_DAY, DUE_DAY = "2030-01-07", "2030-02-04"  # planning's today; every order's due date
+LOCATION = "ACME-STORE"  # an inventory location at acme/site1
+XML: Final = "application/xml"  # a B2MML document's type
+
+
+def _organisation(code: str, kind: str, tenant: str) -> dict[str, Any]:
+    return {"code": code, "name": code.title(), "kind": kind, "tenant": tenant}
+
+
+def _material(code: str, kind: str, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "name": code.title(), "kind": kind, "unit": "pcs", **extra}
+
+
+def _bom(parent: str) -> dict[str, Any]:
+    return {"parent": parent, "lines": [{"component": PART, "quantity": "2"}]}
+
+
+def _sales_order(order_id: str, material: str = GOOD) -> dict[str, Any]:
+    line = {"line_no": 1, "material": material, "quantity": "10", "due": DUE_DAY}
+    return {"id": order_id, "customer": CUSTOMER, "lines": [line]}
+
+
+def _purchase_order(order_id: str) -> dict[str, Any]:
+    line = {"line_no": 1, "material": PART, "quantity": "100", "promised": DUE_DAY}
+    return {"id": order_id, "supplier": SUPPLIER, "lines": [line]}
+
+
+def _routing(product: str) -> dict[str, Any]:
+    step = {"number": 10, "name": "assemble", "work_centre_kind": "line",
+            "work_centre": SITE1_CELL, "cycle_s": 12.5}  # fmt: skip
+    return {"product": product, "operations": [step]}
+
+
+def _location(code: str) -> dict[str, Any]:
+    return {"code": code, "name": code.title(), "asset_path": "acme/site1", "kind": "warehouse"}
+
+
+def _made(lot_id: str, order_id: str) -> dict[str, Any]:
+    """Producing `lot_id` of the good in work order `order_id`."""
+    return {"kind": "produce", "id": f"make-{lot_id}", "lot_id": lot_id, "material": GOOD,
+            "quantity": "10", "unit": "pcs", "location": STORE, "order_id": order_id}  # fmt: skip
+
+
+def _vc_put(w: World, path: str, body: dict[str, Any]) -> None:
+    r = w.client.put(f"{V}{path}", json=body, headers=w.admin)
+    assert r.status_code == 200, f"setup: PUT {path} -> {r.status_code} {r.text}"
+
+
+def _site_lot(cell: str) -> str:
+    return f"GOOD-{cell.split('/')[1]}"
+
+
+def _trade(w: World) -> None:
+    """The value chain's records, made by the bootstrap administrator: organisations, master
+    data, a purchase order partly received (the part lot), a sales order shipped (the good lot,
+    made of the part lot), a lot of each acme site's work order, a routing and a location."""
+    admin = w.admin
+    for tenant in (SUPPLIER_TENANT, CUSTOMER_TENANT):
+        w.post(f"{V}/tenants", admin, json={"name": tenant, "kind": "partner"})
+    for org in (
+        _organisation(ENTERPRISE, "enterprise", "default"),
+        _organisation(SUPPLIER, "supplier", SUPPLIER_TENANT),
+        _organisation(CUSTOMER, "customer", CUSTOMER_TENANT),
+    ):
+        _vc_put(w, f"/organisations/{org['code']}", org)
+    _vc_put(w, f"/materials/{PART}", _material(PART, "purchased", supplier=SUPPLIER))
+    _vc_put(w, f"/materials/{GOOD}", _material(GOOD, "finished"))
+    _vc_put(w, f"/boms/{GOOD}", _bom(GOOD))
+    w.post(f"{V}/purchase-orders", admin, json=_purchase_order(PURCHASE_ORDER))
+    w.post(f"{V}/purchase-orders/{PURCHASE_ORDER}/actions", admin, json={"action": "send"})
+    receipt = {"line_no": 1, "quantity": "60", "lot_id": PART_LOT, "location": STORE}
+    w.post(f"{V}/purchase-orders/{PURCHASE_ORDER}/receipts", admin, json=receipt)
+    w.post(f"{V}/sales-orders", admin, json=_sales_order(SALES_ORDER))
+    w.post(f"{V}/sales-orders/{SALES_ORDER}/actions", admin, json={"action": "confirm"})
+    used = {"kind": "consume", "id": "use-part", "lot_id": PART_LOT, "quantity": "20",
+            "order_id": "WO-GOOD"}  # fmt: skip
+    w.post(f"{V}/lots/transactions", admin, json=used)
+    w.post(f"{V}/lots/transactions", admin, json=_made(GOOD_LOT, "WO-GOOD"))
+    shipment = {"line_no": 1, "lot_id": GOOD_LOT, "shipment_id": "SH-1"}
+    w.post(f"{V}/sales-orders/{SALES_ORDER}/shipments", admin, json=shipment)
+    for cell in (SITE1_CELL, SITE2_CELL):  # a lot of each site's standing work order
+        w.post(f"{V}/lots/transactions", admin, json=_made(_site_lot(cell), w.orders[cell]))
+    _vc_put(w, f"/routings/{GOOD}", _routing(GOOD))
+    _vc_put(w, f"/locations/{LOCATION}", _location(LOCATION))
+    # MESA's schemas take seconds to build, once per process: not within a request's deadline.
+    b2mml_schema()
 
 
 # -- checks of the answers' contents ------------------------------------------------------------
@@ -636,6 +748,144 @@ def check_retried(w: World, c: Caller, call: Call, body: Any) -> None:
     assert body["delivery"]["status"] == "pending", body
 
 
+# The value chain. The other tenant's users are partners with no organisation: their lists are
+# empty, and what is the enterprise's alone, or a change, is refused (403) saying why.
+
+
+def _refused_partner(c: Caller, body: Any) -> bool:
+    """Whether the answer is the refusal of a partner (the other case); asserted so if it is."""
+    if c.case != OTHER:
+        return False
+    assert "enterprise" in body["detail"], body
+    return True
+
+
+def check_vc_change(w: World, c: Caller, call: Call, body: Any) -> None:
+    if not _refused_partner(c, body):
+        assert "detail" not in body, body
+
+
+def _codes(records: list[dict[str, Any]], key: str, c: Caller, *own: str) -> None:
+    """A value chain list: empty for a partner without an organisation, else with `own`."""
+    found = {r[key] for r in records}
+    if c.case == OTHER:
+        assert found == set(), found
+    else:
+        assert set(own) <= found, found
+
+
+def check_organisations(w: World, c: Caller, call: Call, body: Any) -> None:
+    _codes(body["organisations"], "code", c, ENTERPRISE, SUPPLIER, CUSTOMER)
+
+
+def check_organisation(w: World, c: Caller, call: Call, body: Any) -> None:
+    assert body["organisation"]["code"] == ENTERPRISE, body
+
+
+def check_materials(w: World, c: Caller, call: Call, body: Any) -> None:
+    if not _refused_partner(c, body):
+        assert {PART, GOOD} <= {m["code"] for m in body["materials"]}, body
+        assert GOOD in {b["parent"] for b in body["boms"]}, body
+
+
+def check_sales_orders(w: World, c: Caller, call: Call, body: Any) -> None:
+    _codes(body["orders"], "id", c, SALES_ORDER)
+
+
+def check_sales_order(w: World, c: Caller, call: Call, body: Any) -> None:
+    order = body["order"]
+    assert (order["id"], order["customer"], order["state"]) == (SALES_ORDER, CUSTOMER, "shipped")
+
+
+def check_purchase_orders(w: World, c: Caller, call: Call, body: Any) -> None:
+    _codes(body["orders"], "id", c, PURCHASE_ORDER)
+
+
+def check_purchase_order(w: World, c: Caller, call: Call, body: Any) -> None:
+    order = body["order"]
+    assert (order["id"], order["supplier"]) == (PURCHASE_ORDER, SUPPLIER), order
+
+
+def check_proposals(w: World, c: Caller, call: Call, body: Any) -> None:
+    if not _refused_partner(c, body):
+        assert isinstance(body["proposals"], list), body
+
+
+def check_lots(w: World, c: Caller, call: Call, body: Any) -> None:
+    _codes(body["lots"], "id", c, PART_LOT, GOOD_LOT)
+
+
+def check_lot(w: World, c: Caller, call: Call, body: Any) -> None:
+    lot = body["lot"]
+    assert (lot["id"], lot["supplier"], lot["purchase_order"]) == (
+        PART_LOT, SUPPLIER, PURCHASE_ORDER)  # fmt: skip
+    assert [e["target"] for e in body["went_into"]] == [GOOD_LOT], body
+
+
+def check_genealogy(w: World, c: Caller, call: Call, body: Any) -> None:
+    if not _refused_partner(c, body):
+        assert [n["id"] for n in body["nodes"]] == [GOOD_LOT, PART_LOT], body
+
+
+def check_stock(w: World, c: Caller, call: Call, body: Any) -> None:
+    if not _refused_partner(c, body):
+        assert PART in {row["material"] for row in body["inventory"]}, body
+
+
+def check_transactions(w: World, c: Caller, call: Call, body: Any) -> None:
+    if not _refused_partner(c, body):
+        assert body["transactions"], "the set-up booked transactions"
+
+
+def check_recall(w: World, c: Caller, call: Call, body: Any) -> None:
+    if not _refused_partner(c, body):
+        assert body["customers"] == [CUSTOMER] and body["holds_placed"] == [], body
+        assert {"shipment": "SH-1", "customer": CUSTOMER, "lots": [GOOD_LOT]} in body["shipments"]
+
+
+def check_vc_events(w: World, c: Caller, call: Call, body: Any) -> None:
+    if not _refused_partner(c, body):
+        assert {e["kind"] for e in body["events"]} >= {"order", "lot"}, body
+
+
+def check_lot_production(w: World, c: Caller, call: Call, body: Any) -> None:
+    """The order that made the lot, on a line the caller reads; for a site1 user the lot of
+    acme/site2's order shows without it, saying why."""
+    if _refused_partner(c, body):
+        return
+    if c.case == SCOPE:
+        assert body["order"] is None and body["windows"] == [], body
+        assert any("outside your scopes" in n for n in body["notes"]), body
+    else:
+        assert body["order"]["id"] == w.orders[SITE1_CELL], body
+
+
+def check_routings(w: World, c: Caller, call: Call, body: Any) -> None:
+    if not _refused_partner(c, body):
+        assert GOOD in {r["product"] for r in body["routings"]}, body
+
+
+def check_locations(w: World, c: Caller, call: Call, body: Any) -> None:
+    if not _refused_partner(c, body):
+        assert LOCATION in {x["code"] for x in body["locations"]}, body
+
+
+def check_master_file(w: World, c: Caller, call: Call, body: Any) -> None:
+    """The materials as CSV (text), the header first, the part on a row of its own."""
+    if not _refused_partner(c, body):
+        assert body.startswith("code,") and f"\n{PART}," in body, body[:200]
+
+
+def check_xml_document(w: World, c: Caller, call: Call, body: Any) -> None:
+    if not _refused_partner(c, body):
+        assert body.startswith("<?xml") and "globex" not in body, body[:300]
+
+
+def check_definitions_document(w: World, c: Caller, call: Call, body: Any) -> None:
+    if not _refused_partner(c, body):
+        assert body.startswith("<?xml") and f">{PART}<" in body and f">{GOOD}<" in body, body
+
+
 # -- building the requests ----------------------------------------------------------------------
 
 Build = Call | Callable[[World, Caller], Call]
@@ -876,6 +1126,206 @@ def _order_action_route(action: str, guard: Permission) -> Route:
     return Route("POST", f"{V}/orders/{{order_id}}/{action}", guard, order_action_call(action),
                  other=order_call(GLOBEX_CELL, action), scope=order_call(SITE2_CELL, action),
                  expect=(200, 404, 404))  # fmt: skip
+
+
+# The value chain: every change to the enterprise's records on records made for the purpose
+# (fresh ids), since each role of each case that is let in makes it for real.
+_VC = itertools.count()
+
+
+def as_partner(build: Build) -> Callable[[World, Caller], Call]:
+    """`build`'s request sent by the other tenant's user of the caller's role (the value
+    chain's other case): a partner of the enterprise, with no organisation of its own."""
+
+    def partner(w: World, c: Caller) -> Call:
+        call = _build(build, w, c)
+        return call if c.username is None else replace(call, headers=w.users[f"gx-{c.role}"])
+
+    return partner
+
+
+def _fresh(prefix: str) -> str:
+    return f"{prefix}-{next(_VC)}"
+
+
+def new_organisation_call(w: World, c: Caller) -> Call:
+    code = _fresh("ORG")
+    body = _organisation(code, "customer", CUSTOMER_TENANT)
+    return Call("PUT", f"{V}/organisations/{code}", json=body)
+
+
+def delete_organisation_call(w: World, c: Caller) -> Call:
+    code = _fresh("ORG")
+    _vc_put(w, f"/organisations/{code}", _organisation(code, "customer", CUSTOMER_TENANT))
+    return Call("DELETE", f"{V}/organisations/{code}")
+
+
+def new_material_call(w: World, c: Caller) -> Call:
+    code = _fresh("MAT")
+    return Call("PUT", f"{V}/materials/{code}", json=_material(code, "raw"))
+
+
+def delete_material_call(w: World, c: Caller) -> Call:
+    code = _fresh("MAT")
+    _vc_put(w, f"/materials/{code}", _material(code, "raw"))
+    return Call("DELETE", f"{V}/materials/{code}")
+
+
+def delete_bom_call(w: World, c: Caller) -> Call:
+    code = _fresh("KIT")
+    _vc_put(w, f"/materials/{code}", _material(code, "finished"))
+    _vc_put(w, f"/boms/{code}", _bom(code))
+    return Call("DELETE", f"{V}/boms/{code}")
+
+
+def new_sales_order_call(w: World, c: Caller) -> Call:
+    return Call("POST", f"{V}/sales-orders", json=_sales_order(_fresh("SO")))
+
+
+def sales_action_call(w: World, c: Caller) -> Call:
+    """Confirming a draft sales order made for the purpose."""
+    order = w.post(f"{V}/sales-orders", w.admin, json=_sales_order(_fresh("SO")))["order"]
+    return Call("POST", f"{V}/sales-orders/{order['id']}/actions", json={"action": "confirm"})
+
+
+def shipment_call(w: World, c: Caller) -> Call:
+    """Shipping a lot of the good, made for the purpose, on a confirmed sales order."""
+    order = w.post(f"{V}/sales-orders", w.admin, json=_sales_order(_fresh("SO")))["order"]
+    url = f"{V}/sales-orders/{order['id']}"
+    w.post(f"{url}/actions", w.admin, json={"action": "confirm"})
+    lot = _fresh("GOOD-L")
+    w.post(f"{V}/lots/transactions", w.admin, json=_made(lot, f"WO-{lot}"))
+    body = {"line_no": 1, "lot_id": lot, "shipment_id": f"SH-{lot}"}
+    return Call("POST", f"{url}/shipments", json=body)
+
+
+def new_purchase_order_call(w: World, c: Caller) -> Call:
+    return Call("POST", f"{V}/purchase-orders", json=_purchase_order(_fresh("PO")))
+
+
+def _sent_purchase_order(w: World) -> str:
+    order_id = _fresh("PO")
+    w.post(f"{V}/purchase-orders", w.admin, json=_purchase_order(order_id))
+    w.post(f"{V}/purchase-orders/{order_id}/actions", w.admin, json={"action": "send"})
+    return order_id
+
+
+def purchase_action_call(w: World, c: Caller) -> Call:
+    """The supplier's confirmation of a purchase order sent for the purpose."""
+    url = f"{V}/purchase-orders/{_sent_purchase_order(w)}/actions"
+    return Call("POST", url, json={"action": "confirm"})
+
+
+def receipt_call(w: World, c: Caller) -> Call:
+    """A goods receipt, a new lot, on a purchase order sent for the purpose."""
+    order_id = _sent_purchase_order(w)
+    body = {"line_no": 1, "quantity": "10", "lot_id": f"{order_id}-L", "location": STORE}
+    return Call("POST", f"{V}/purchase-orders/{order_id}/receipts", json=body)
+
+
+def transaction_call(w: World, c: Caller) -> Call:
+    """Receiving a new lot of the part."""
+    lot = _fresh("PART-L")
+    body = {"kind": "receive", "id": f"in-{lot}", "lot_id": lot, "material": PART,
+            "quantity": "5", "unit": "pcs", "location": STORE, "supplier": SUPPLIER}  # fmt: skip
+    return Call("POST", f"{V}/lots/transactions", json=body)
+
+
+def proposal_call(action: str) -> Callable[[World, Caller], Call]:
+    """`action` on a proposal of planning, undecided: a confirmed sales order of a new bought
+    material that nothing covers, planned for the purpose (a purchase proposal)."""
+
+    def build(w: World, c: Caller) -> Call:
+        material = _fresh("BUY")
+        _vc_put(w, f"/materials/{material}", _material(material, "purchased", supplier=SUPPLIER))
+        order = _fresh("SO")
+        w.post(f"{V}/sales-orders", w.admin, json=_sales_order(order, material))
+        w.post(f"{V}/sales-orders/{order}/actions", w.admin, json={"action": "confirm"})
+        w.post(f"{V}/planning/runs", w.admin, json={"today": PLAN_DAY})
+        r = w.client.get(f"{V}/planning/proposals", params={"state": "proposed"}, headers=w.admin)
+        assert r.status_code == 200, f"setup: GET proposals -> {r.status_code} {r.text}"
+        (found,) = [p["id"] for p in r.json()["proposals"] if p["material"] == material]
+        return Call("POST", f"{V}/planning/proposals/{found}/{action}", json={})
+
+    return build
+
+
+def delete_routing_call(w: World, c: Caller) -> Call:
+    code = _fresh("KIT")
+    _vc_put(w, f"/materials/{code}", _material(code, "finished"))
+    _vc_put(w, f"/boms/{code}", _bom(code))
+    _vc_put(w, f"/routings/{code}", _routing(code))
+    return Call("DELETE", f"{V}/routings/{code}")
+
+
+def new_location_call(w: World, c: Caller) -> Call:
+    code = _fresh("LOC")
+    return Call("PUT", f"{V}/locations/{code}", json=_location(code))
+
+
+def delete_location_call(w: World, c: Caller) -> Call:
+    code = _fresh("LOC")
+    _vc_put(w, f"/locations/{code}", _location(code))
+    return Call("DELETE", f"{V}/locations/{code}")
+
+
+def _exported(w: World, path: str, **params: str) -> str:
+    r = w.client.get(f"{V}{path}", params=params, headers=w.admin)
+    assert r.status_code == 200, f"setup: GET {path} -> {r.status_code} {r.text}"
+    return r.text
+
+
+def master_import_call(w: World, c: Caller) -> Call:
+    """The materials file as exported, imported again (every row added or replaced)."""
+    files = {"materials.csv": _exported(w, "/master-data/materials.csv")}
+    return Call("POST", f"{V}/master-data/import", json=files)
+
+
+def _b2mml_document(w: World, document: str) -> bytes:
+    """A document of `document`'s kind that imports into this installation: the definitions
+    as exported (every material added or replaced), a new lot of the part, a new order on a
+    line of acme/site1 of its own, the production of a new lot of the good by a new order."""
+    now = int(time.time() * 1_000_000)
+    if document == "material-definitions":
+        return _exported(w, f"/b2mml/{document}").encode()
+    n = next(_VC)
+    if document == "material-lots":
+        lot = Lot(id=f"PART-B{n}", material=PART, quantity=Decimal(5), unit="pcs",
+                  location=STORE, supplier=SUPPLIER, created_us=now, updated_us=now)  # fmt: skip
+        return b2mml.export_material_lots([lot], created_us=now)
+    if document == "operations-schedule":
+        order = b2mml.ScheduledOrder(id=f"wo-b2mml-{n}", product="water", quantity=5,
+                                     line=f"{SITE1_CELL}/b2mml{n}", created_us=now,
+                                     updated_us=now)  # fmt: skip
+        return b2mml.export_operations_schedule([order], schedule_id=f"s-{n}", created_us=now)
+    made = b2mml.MaterialMovement(lot_id=f"GOOD-B{n}", material=GOOD, quantity=Decimal(3),
+                                  unit="pcs", use=b2mml.MaterialUse.PRODUCED)  # fmt: skip
+    order = b2mml.OrderPerformance(order_id=f"WO-B{n}", movements=(made,))
+    return b2mml.export_operations_performance([order], performance_id=f"p-{n}", created_us=now)
+
+
+def b2mml_import_call(document: str) -> Callable[[World, Caller], Call]:
+    def build(w: World, c: Caller) -> Call:
+        xml = _b2mml_document(w, document)
+        return Call("POST", f"{V}/b2mml/{document}", content=xml, content_type=XML)
+
+    return build
+
+
+def _vc_route(
+    method: str,
+    path: str,
+    guard: Permission,
+    own: Build,
+    check: Check,
+    status: int = 200,
+    partner: int = 403,
+    other: Build | None = None,
+) -> Route:
+    """A value chain route: the site1 user as a tenant-wide one, the other tenant's user of
+    the caller's role as a partner (on the call of `own`, or `other`)."""
+    return Route(method, f"{V}{path}", guard, own, other=as_partner(other or own),
+                 expect=(status, partner, status), check=check)  # fmt: skip
 
 
 def _build(build: Build, w: World, c: Caller) -> Call:
@@ -1151,6 +1601,120 @@ ROUTES: Final = (
           other=Call("DELETE", f"{V}/calendars/{GLOBEX_SITE}"),
           scope=Call("DELETE", f"{V}/calendars/acme/site2"),
           expect=(200, 404, 404)),
+    # --- the value chain (docs/valuechain.md): valuechain:read, :enter (booking stock),
+    # :plan (master data, orders, planning, recalls). A partner (here the other tenant's user)
+    # finds its lists empty and the enterprise's records missing (404); the enterprise's own
+    # data and every change are refused to it (403).
+    _vc_route("GET", "/organisations", P.VALUECHAIN_READ, Call("GET", f"{V}/organisations"),
+              check_organisations, partner=200),
+    _vc_route("GET", "/organisations/{code}", P.VALUECHAIN_READ,
+              Call("GET", f"{V}/organisations/{ENTERPRISE}"), check_organisation, partner=404),
+    _vc_route("PUT", "/organisations/{code}", P.VALUECHAIN_PLAN, new_organisation_call,
+              check_vc_change,
+              other=Call("PUT", f"{V}/organisations/{SUPPLIER}",
+                         json=_organisation(SUPPLIER, "enterprise", "other"))),
+    _vc_route("DELETE", "/organisations/{code}", P.VALUECHAIN_PLAN, delete_organisation_call,
+              check_vc_change, other=Call("DELETE", f"{V}/organisations/{CUSTOMER}")),
+    _vc_route("GET", "/materials", P.VALUECHAIN_READ, Call("GET", f"{V}/materials"),
+              check_materials),
+    _vc_route("PUT", "/materials/{code}", P.VALUECHAIN_PLAN, new_material_call, check_vc_change,
+              other=Call("PUT", f"{V}/materials/{PART}", json=_material(PART, "raw"))),
+    _vc_route("DELETE", "/materials/{code}", P.VALUECHAIN_PLAN, delete_material_call,
+              check_vc_change, other=Call("DELETE", f"{V}/materials/{GOOD}")),
+    _vc_route("PUT", "/boms/{parent}", P.VALUECHAIN_PLAN,
+              Call("PUT", f"{V}/boms/{GOOD}", json=_bom(GOOD)), check_vc_change),
+    _vc_route("DELETE", "/boms/{parent}", P.VALUECHAIN_PLAN, delete_bom_call, check_vc_change,
+              other=Call("DELETE", f"{V}/boms/{GOOD}")),
+    _vc_route("GET", "/sales-orders", P.VALUECHAIN_READ, Call("GET", f"{V}/sales-orders"),
+              check_sales_orders, partner=200),
+    _vc_route("GET", "/sales-orders/{order_id}", P.VALUECHAIN_READ,
+              Call("GET", f"{V}/sales-orders/{SALES_ORDER}"), check_sales_order, partner=404),
+    _vc_route("POST", "/sales-orders", P.VALUECHAIN_PLAN, new_sales_order_call, check_vc_change,
+              status=201),
+    _vc_route("POST", "/sales-orders/{order_id}/actions", P.VALUECHAIN_PLAN, sales_action_call,
+              check_vc_change,
+              other=Call("POST", f"{V}/sales-orders/{SALES_ORDER}/actions",
+                         json={"action": "close"})),
+    _vc_route("POST", "/sales-orders/{order_id}/shipments", P.VALUECHAIN_ENTER, shipment_call,
+              check_vc_change,
+              other=Call("POST", f"{V}/sales-orders/{SALES_ORDER}/shipments",
+                         json={"line_no": 1, "lot_id": PART_LOT, "shipment_id": "SH-grab"})),
+    _vc_route("GET", "/purchase-orders", P.VALUECHAIN_READ, Call("GET", f"{V}/purchase-orders"),
+              check_purchase_orders, partner=200),
+    _vc_route("GET", "/purchase-orders/{order_id}", P.VALUECHAIN_READ,
+              Call("GET", f"{V}/purchase-orders/{PURCHASE_ORDER}"), check_purchase_order,
+              partner=404),
+    _vc_route("POST", "/purchase-orders", P.VALUECHAIN_PLAN, new_purchase_order_call,
+              check_vc_change, status=201),
+    _vc_route("POST", "/purchase-orders/{order_id}/actions", P.VALUECHAIN_PLAN,
+              purchase_action_call, check_vc_change,
+              other=Call("POST", f"{V}/purchase-orders/{PURCHASE_ORDER}/actions",
+                         json={"action": "close"})),
+    _vc_route("POST", "/purchase-orders/{order_id}/receipts", P.VALUECHAIN_ENTER, receipt_call,
+              check_vc_change,
+              other=Call("POST", f"{V}/purchase-orders/{PURCHASE_ORDER}/receipts",
+                         json={"line_no": 1, "quantity": "1", "lot_id": "PART-grab",
+                               "location": STORE})),
+    _vc_route("POST", "/planning/runs", P.VALUECHAIN_PLAN,
+              Call("POST", f"{V}/planning/runs", json={"today": PLAN_DAY}), check_vc_change),
+    _vc_route("GET", "/planning/proposals", P.VALUECHAIN_READ,
+              Call("GET", f"{V}/planning/proposals"), check_proposals),
+    _vc_route("POST", "/planning/proposals/{proposal_id}/confirm", P.VALUECHAIN_PLAN,
+              proposal_call("confirm"), check_vc_change),
+    _vc_route("POST", "/planning/proposals/{proposal_id}/dismiss", P.VALUECHAIN_PLAN,
+              proposal_call("dismiss"), check_vc_change),
+    _vc_route("GET", "/lots", P.VALUECHAIN_READ, Call("GET", f"{V}/lots"), check_lots,
+              partner=200),
+    _vc_route("GET", "/lots/transactions", P.VALUECHAIN_READ,
+              Call("GET", f"{V}/lots/transactions"), check_transactions),
+    _vc_route("GET", "/lots/{lot_id}", P.VALUECHAIN_READ, Call("GET", f"{V}/lots/{PART_LOT}"),
+              check_lot, partner=404),
+    _vc_route("POST", "/lots/transactions", P.VALUECHAIN_ENTER, transaction_call,
+              check_vc_change,
+              other=Call("POST", f"{V}/lots/transactions",
+                         json={"kind": "hold", "id": "hold-grab", "lot_id": PART_LOT,
+                               "reason": "grab"})),
+    _vc_route("GET", "/lots/{lot_id}/genealogy", P.VALUECHAIN_READ,
+              Call("GET", f"{V}/lots/{GOOD_LOT}/genealogy"), check_genealogy),
+    Route("GET", f"{V}/lots/{{lot_id}}/production", P.VALUECHAIN_READ,
+          Call("GET", f"{V}/lots/{_site_lot(SITE1_CELL)}/production"),
+          other=as_partner(Call("GET", f"{V}/lots/{_site_lot(SITE1_CELL)}/production")),
+          scope=Call("GET", f"{V}/lots/{_site_lot(SITE2_CELL)}/production"),
+          expect=(200, 403, 200), check=check_lot_production),
+    _vc_route("GET", "/inventory", P.VALUECHAIN_READ, Call("GET", f"{V}/inventory"),
+              check_stock),
+    _vc_route("POST", "/recalls", P.VALUECHAIN_PLAN,
+              Call("POST", f"{V}/recalls", json={"lots": [PART_LOT]}), check_recall),
+    _vc_route("GET", "/valuechain/events", P.VALUECHAIN_READ,
+              Call("GET", f"{V}/valuechain/events"), check_vc_events),
+    # Routings, locations, master data files and B2MML documents: the enterprise's alone.
+    _vc_route("GET", "/routings", P.VALUECHAIN_READ, Call("GET", f"{V}/routings"),
+              check_routings),
+    _vc_route("PUT", "/routings/{product}", P.VALUECHAIN_PLAN,
+              Call("PUT", f"{V}/routings/{GOOD}", json=_routing(GOOD)), check_vc_change),
+    _vc_route("DELETE", "/routings/{product}", P.VALUECHAIN_PLAN, delete_routing_call,
+              check_vc_change, other=Call("DELETE", f"{V}/routings/{GOOD}")),
+    _vc_route("GET", "/locations", P.VALUECHAIN_READ, Call("GET", f"{V}/locations"),
+              check_locations),
+    _vc_route("PUT", "/locations/{code}", P.VALUECHAIN_PLAN, new_location_call, check_vc_change,
+              other=Call("PUT", f"{V}/locations/{LOCATION}", json=_location(LOCATION))),
+    _vc_route("DELETE", "/locations/{code}", P.VALUECHAIN_PLAN, delete_location_call,
+              check_vc_change, other=Call("DELETE", f"{V}/locations/{LOCATION}")),
+    _vc_route("GET", "/master-data/{file}.csv", P.VALUECHAIN_READ,
+              Call("GET", f"{V}/master-data/materials.csv"), check_master_file),
+    _vc_route("POST", "/master-data/import", P.VALUECHAIN_PLAN, master_import_call,
+              check_vc_change),
+    _vc_route("GET", "/b2mml/material-definitions", P.VALUECHAIN_READ,
+              Call("GET", f"{V}/b2mml/material-definitions"), check_definitions_document),
+    *(_vc_route("GET", f"/b2mml/{document}", P.VALUECHAIN_READ,
+                Call("GET", f"{V}/b2mml/{document}"), check_xml_document)
+      for document in ("material-lots", "operations-schedule", "operations-performance")),
+    *(_vc_route("POST", f"/b2mml/{document}", guard, b2mml_import_call(document),
+                check_vc_change)
+      for document, guard in (("material-definitions", P.VALUECHAIN_PLAN),
+                              ("operations-schedule", P.VALUECHAIN_PLAN),
+                              ("material-lots", P.VALUECHAIN_ENTER),
+                              ("operations-performance", P.VALUECHAIN_ENTER))),
     # --- system:read
     Route("GET", "/metrics", P.SYSTEM_READ, Call("GET", "/metrics"), expect=(200, 200, 403)),
     # Installation-wide numbers: the acme/site1 reader is refused, not shown a part.
@@ -1492,3 +2056,35 @@ def test_a_device_token_is_worth_no_more_than_none_elsewhere(world: World, route
     assert status == expected(route, ANONYMOUS, OWN), f"{route.label}: {status} {body}"
     if route.check is not None and admits(route, ANONYMOUS):
         route.check(world, device, call, body)
+
+
+# -- B2MML documents of production's orders -------------------------------------------------------
+# The value chain's B2MML routes hold production's work orders to production's own checks:
+# values:read over the line to export them, production:plan over it to create them.
+
+
+@pytest.mark.parametrize("document", ["operations-schedule", "operations-performance"])
+def test_an_operations_export_shows_only_the_orders_the_caller_reads(
+    world: World, document: str
+) -> None:
+    for who, hidden in (("viewer-all", "globex"), ("viewer-site1", "acme/site2")):
+        r = world.client.get(f"{V}/b2mml/{document}", headers=world.users[who])
+        assert r.status_code == 200, r.text
+        assert hidden not in r.text, f"{who} reads orders of {hidden} in the {document}"
+
+
+@pytest.mark.parametrize(
+    ("who", "cell"), [("planner-all", GLOBEX_CELL), ("planner-site1", SITE2_CELL)]
+)
+def test_a_schedule_import_makes_orders_only_where_the_caller_plans(
+    world: World, who: str, cell: str
+) -> None:
+    """As POST /orders: a line outside the caller's tenant or scope is one it cannot see."""
+    n = next(_VC)
+    now = int(time.time() * 1_000_000)
+    order = b2mml.ScheduledOrder(id=f"wo-grab-{n}", product="water", quantity=5,
+                                 line=f"{cell}/grab{n}", created_us=now, updated_us=now)  # fmt: skip
+    xml = b2mml.export_operations_schedule([order], schedule_id=f"grab-{n}", created_us=now)
+    headers = {**world.users[who], "Content-Type": XML}
+    r = world.client.post(f"{V}/b2mml/operations-schedule", content=xml, headers=headers)
+    assert r.status_code in (400, 403, 404), r.text

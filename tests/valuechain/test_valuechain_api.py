@@ -27,9 +27,7 @@ class World:
         self.client = client
         self.admin = admin_headers(client, data)
 
-    def call(
-        self, method: str, url: str, headers: dict[str, str] | None = None, **kw: Any
-    ) -> Any:
+    def call(self, method: str, url: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
         return self.client.request(method, f"{V}{url}", headers=headers or self.admin, **kw)
 
     def ok(self, method: str, url: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
@@ -231,9 +229,7 @@ def test_a_supplier_sees_its_purchase_orders_and_nothing_else(trading: World) ->
         assert w.call("GET", "/purchase-orders/PO-9", who).status_code == 404
         assert w.ok("GET", "/sales-orders", who)["orders"] == []
         assert w.call("GET", "/sales-orders/SO-1", who).status_code == 404
-        assert [o["code"] for o in w.ok("GET", "/organisations", who)["organisations"]] == [
-            "ELEC"
-        ]
+        assert [o["code"] for o in w.ok("GET", "/organisations", who)["organisations"]] == ["ELEC"]
         assert w.call("GET", "/organisations/ACME", who).status_code == 404
         lots = w.ok("GET", "/lots", who)["lots"]
         assert [lot["id"] for lot in lots] == ["CORD-L1"]

@@ -19,7 +19,6 @@ Confirming a planned work order creates the order in production's execution by a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -191,8 +190,15 @@ class ValuechainEngine:
 
     async def _publish_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), _PUBLISH_IDLE_S)
+            if not self._wake.is_set():
+                # asyncio.wait, not wait_for: Python 3.11's wait_for can swallow a cancel that
+                # lands as the event is set, and the stop would then wait for a loop that
+                # never ends.
+                waiter = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait({waiter}, timeout=_PUBLISH_IDLE_S)
+                finally:
+                    waiter.cancel()
             self._wake.clear()
             try:
                 await self.publish_outbox()

@@ -291,6 +291,9 @@ class ExchangeCommands:
             return {"imported": await e.write(receive_all)}
         if name == "operations-schedule":
             schedule = await e.read(lambda: b2mml.import_operations_schedule(xml))
+            if args.get("dry_run"):
+                # What it would create, for the API to check the caller plans on each line.
+                return {"orders": [{"id": o.id, "line": o.line} for o in schedule.orders]}
             created: list[str] = []
             for order in schedule.orders:
                 body = order.model_dump(mode="json", exclude={"version"})

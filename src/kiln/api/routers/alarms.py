@@ -80,10 +80,11 @@ async def ask(
     *,
     target: str = ALARMS_TARGET,
     who: str = "the alarm engine",
+    timeout_s: float = DEADLINE_S,
 ) -> Mapping[str, Any]:
     """One command to the alarm engine (or the notifier), its failures as HTTP answers."""
     try:
-        return await platform.bus.request(Command(target, name, args), timeout_s=DEADLINE_S)
+        return await platform.bus.request(Command(target, name, args), timeout_s=timeout_s)
     except NoResponderError:
         raise HTTPException(
             503,
@@ -92,7 +93,7 @@ async def ask(
             headers={"Retry-After": "5"},
         ) from None
     except CommandTimeoutError:
-        raise HTTPException(504, f"no answer from {who} within {DEADLINE_S:g} s") from None
+        raise HTTPException(504, f"no answer from {who} within {timeout_s:g} s") from None
     except CommandError as err:
         status = {CommandFailure.NOT_FOUND: 404, CommandFailure.INVALID: 400}.get(err.kind, 502)
         raise HTTPException(status, str(err)) from None

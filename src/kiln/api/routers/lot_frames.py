@@ -21,7 +21,13 @@ from kiln.alarms.records import ALARMS_TARGET
 from kiln.api.deps import PlatformDep
 from kiln.api.routers.alarms import ask as ask_target
 from kiln.api.routers.valuechain import Reader
-from kiln.api.routers.valuechain_access import PARTNER_DENIED, READ, ask, enterprise_only
+from kiln.api.routers.valuechain_access import (
+    PARTNER_DENIED,
+    READ,
+    RulesRoute,
+    ask,
+    enterprise_only,
+)
 from kiln.core.platform import Platform
 from kiln.core.values import path_has_prefix
 from kiln.historian.service import Historian
@@ -31,7 +37,7 @@ from kiln.production.engine import PRODUCTION_TARGET
 from kiln.security.permissions import Permission
 from kiln.security.principal import Principal
 
-router = APIRouter(tags=["value chain"])
+router = APIRouter(tags=["value chain"], route_class=RulesRoute)
 
 MAX_TAGS = 50
 MAX_ALARMS = 200

@@ -21,6 +21,7 @@ from kiln.api.routers.valuechain_access import (
     CHANGE,
     PARTNER_DENIED,
     READ,
+    RulesRoute,
     View,
     ask,
     change,
@@ -28,7 +29,7 @@ from kiln.api.routers.valuechain_access import (
     view_of,
 )
 
-router = APIRouter(tags=["value chain"])
+router = APIRouter(tags=["value chain"], route_class=RulesRoute)
 
 LotStateName = Literal["available", "held", "shipped", "consumed", "scrapped"]
 
@@ -127,6 +128,10 @@ async def genealogy(
     view = await view_of(request, platform, who)
     if view.partner and "genealogy" not in view.shares:
         raise HTTPException(403, "the enterprise does not share genealogy with you")
+    if view.partner and direction == "forward":
+        # Where material went after it arrived is the enterprise's business (its lots, its
+        # other customers); a partner traces back from what it received.
+        raise HTTPException(403, "a partner traces backward from the lots it received")
     args = {"lot": lot_id, "direction": direction, "max_depth": max_depth, **view.args()}
     if max_nodes is not None:
         args["max_nodes"] = max_nodes

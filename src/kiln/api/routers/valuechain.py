@@ -24,6 +24,7 @@ from kiln.api.routers.valuechain_access import (
     CHANGE,
     PARTNER_DENIED,
     READ,
+    RulesRoute,
     ask,
     change,
     enterprise_only,
@@ -33,7 +34,7 @@ from kiln.security.permissions import Permission
 from kiln.security.principal import Principal
 from kiln.valuechain import Bom, Material, Organisation, PurchaseOrder, SalesOrder
 
-router = APIRouter(tags=["value chain"])
+router = APIRouter(tags=["value chain"], route_class=RulesRoute)
 
 Reader = Annotated[Principal, Depends(Require(Permission.VALUECHAIN_READ))]
 Enterer = Annotated[Principal, Depends(Require(Permission.VALUECHAIN_ENTER))]

@@ -13,14 +13,17 @@ answered as one that does not exist (404), so existence does not leak.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 
 from kiln.api.audit_trail import audit
 from kiln.api.auth import identity_of
+from kiln.api.routers.alarms import DEADLINE_S
 from kiln.api.routers.alarms import ask as _ask
 from kiln.core.platform import Platform
 from kiln.security.audit import Category, Result
@@ -48,6 +51,33 @@ CHANGE = ENGINE | MISSING | CONFLICT | PARTNER_DENIED
 CONFLICT_PREFIX = "conflict: "
 
 
+class RulesRoute(APIRoute):
+    """A route whose body is a value chain model: what the model refuses is a 400 with the
+    reasons, as the engine's refusals are. The models check rules a schema cannot state (a
+    lot_max below lot_min, a line number given twice, a decimal written as text); the API
+    keeps 422 for requests that do not match the schema, and a request that breaks such a rule
+    does match it. (Whether a body matches the schema is not told apart here: 400 either way.)"""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as err:
+                raise HTTPException(400, _reasons(err.errors())) from None
+
+        return handle
+
+
+def _reasons(errors: Sequence[Any]) -> str:
+    parts = []
+    for e in list(errors)[:10]:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {e.get('msg')}")
+    return "; ".join(parts)
+
+
 @dataclass(frozen=True)
 class View:
     """What one caller sees: `parties` None for the enterprise's users (everything), else the
@@ -64,11 +94,18 @@ class View:
         return {"parties": self.parties}
 
 
-async def ask(platform: Platform, name: str, args: Mapping[str, Any]) -> Mapping[str, Any]:
+async def ask(
+    platform: Platform, name: str, args: Mapping[str, Any], *, timeout_s: float = DEADLINE_S
+) -> Mapping[str, Any]:
     """One command to the value chain engine; a lost race (its message says conflict) is 409."""
     try:
         return await _ask(
-            platform, name, args, target=VALUECHAIN_TARGET, who="the value chain engine"
+            platform,
+            name,
+            args,
+            target=VALUECHAIN_TARGET,
+            who="the value chain engine",
+            timeout_s=timeout_s,
         )
     except HTTPException as err:
         detail = str(err.detail)
@@ -106,11 +143,13 @@ async def change(
     args: dict[str, Any],
     target: str,
     detail: Mapping[str, Any] | None = None,
+    *,
+    timeout_s: float = DEADLINE_S,
 ) -> Mapping[str, Any]:
     """One change through the engine, audited (category valuechain) made or refused."""
     detail = dict(detail or {})
     try:
-        reply = await ask(platform, name, args)
+        reply = await ask(platform, name, args, timeout_s=timeout_s)
     except HTTPException as err:
         if err.status_code in (400, 404, 409):
             await audit(

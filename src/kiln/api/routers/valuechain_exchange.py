@@ -18,11 +18,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, HTTPException, Request, Response
 
 from kiln.api.deps import PlatformDep
+from kiln.api.routers.alarms import ask as ask_target
 from kiln.api.routers.valuechain import Enterer, Planner, Reader
 from kiln.api.routers.valuechain_access import (
     CHANGE,
     PARTNER_DENIED,
     READ,
+    RulesRoute,
     ask,
     change,
     enterprise_only,
@@ -30,19 +32,21 @@ from kiln.api.routers.valuechain_access import (
 from kiln.core.platform import Platform
 from kiln.model.info import AssetNode
 from kiln.model.service import AssetModel
+from kiln.production.engine import PRODUCTION_TARGET
+from kiln.security.permissions import Permission
 from kiln.security.principal import Principal
 from kiln.valuechain.locations import Location
 from kiln.valuechain.routing import Routing
 
-router = APIRouter(tags=["value chain"])
+router = APIRouter(tags=["value chain"], route_class=RulesRoute)
 
 MasterFile = Literal["materials", "bom_lines", "routings", "locations"]
-B2mmlDocument = Literal[
-    "material-definitions", "material-lots", "operations-schedule", "operations-performance"
-]
 # Importing lots or a performance books stock: the storekeeper's; the others are planning's.
 _BOOKS_STOCK = ("material-lots", "operations-performance")
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+# Building MESA's schemas takes seconds, once per process: the first document may be slow.
+B2MML_TIMEOUT_S = 60.0
+_OF_ORDERS = ("operations-schedule", "operations-performance")
 XML = "application/xml"
 _XML_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {XML: {}}, "description": "the B2MML document"}
@@ -177,24 +181,66 @@ async def import_master(
 # -- B2MML --------------------------------------------------------------------------------------
 
 
-@router.get(
-    "/b2mml/{document}",
-    responses=READ | PARTNER_DENIED | _XML_RESPONSE,
-    response_class=Response,
-)
-async def export_b2mml(
-    request: Request,
-    document: B2mmlDocument,
-    who: Reader,
-    platform: PlatformDep,
-    material: str | None = None,
-) -> Response:
-    """A B2MML document that validates against MESA's schemas: material definitions (with bills
-    of materials), material lots (with sublots; `material` limits them), production's operations
-    schedule, or the operations performance of its orders."""
-    await enterprise_only(request, platform, who)
-    reply = await ask(platform, "b2mml_export", {"document": document, "material": material})
-    return Response(reply["xml"], media_type=XML)
+async def _readable_orders(platform: Platform, who: Principal) -> list[str]:
+    """Production's work orders on lines the caller reads (values:read), as production's own
+    routes show them: another tenant's or scope's orders stay out of the document."""
+    reply = await ask_target(platform, "orders", {"limit": 5000}, target=PRODUCTION_TARGET,
+                             who="the production engine")  # fmt: skip
+    orders = [o["id"] for o in reply["orders"] if who.sees(Permission.VALUES_READ, o["line"])]
+    if not orders:
+        raise HTTPException(404, "no work orders on lines you may read")
+    return orders
+
+
+async def _may_plan_every_line(platform: Platform, who: Principal, args: dict[str, Any]) -> None:
+    """A schedule's orders are created only on lines where the caller plans production, as
+    with POST /orders: one line outside its tenant or scopes and nothing is created (404, the
+    same answer as for a line that does not exist)."""
+    reply = await ask(platform, "b2mml_import", {**args, "dry_run": True},
+                      timeout_s=B2MML_TIMEOUT_S)  # fmt: skip
+    for order in reply["orders"]:
+        line = order["line"]
+        if not (
+            who.sees(Permission.VALUES_READ, line) and who.can(Permission.PRODUCTION_PLAN, line)
+        ):
+            raise HTTPException(404, f"no line {line!r} for you (order {order['id']!r})")
+
+
+def _export_route(document: str) -> None:
+    """GET /b2mml/<document>: one literal path per document (with its POST beside it), so a
+    path's methods are the ones its document says."""
+
+    async def export_document(
+        request: Request, who: Reader, platform: PlatformDep, material: str | None = None
+    ) -> Response:
+        await enterprise_only(request, platform, who)
+        args: dict[str, Any] = {"document": document, "material": material}
+        if document in _OF_ORDERS:
+            args["orders"] = await _readable_orders(platform, who)
+        reply = await ask(platform, "b2mml_export", args, timeout_s=B2MML_TIMEOUT_S)
+        return Response(reply["xml"], media_type=XML)
+
+    export_document.__name__ = f"export_{document.replace('-', '_')}"
+    export_document.__doc__ = (
+        f"B2MML {document.replace('-', ' ')} that validate against MESA's schemas. "
+        + _EXPORTS[document]
+    )
+    router.add_api_route(
+        f"/b2mml/{document}",
+        export_document,
+        methods=["GET"],
+        responses=READ | PARTNER_DENIED | _XML_RESPONSE,
+        response_class=Response,
+    )
+
+
+_EXPORTS = {
+    "material-definitions": "Every material, its bill of materials as the assembly.",
+    "material-lots": "Lots (`material` limits them) with the parts they were split into as "
+    "sublots.",
+    "operations-schedule": "Production's work orders as operations requests.",
+    "operations-performance": "What production's orders consumed and produced, lot by lot.",
+}
 
 
 def _import_route(document: str, guard: Any) -> None:
@@ -211,7 +257,11 @@ def _import_route(document: str, guard: Any) -> None:
         except UnicodeDecodeError:
             raise HTTPException(400, "a B2MML document must be UTF-8") from None
         args = {"document": document, "xml": xml, "user": who.name}
-        return await change(request, platform, "b2mml_import", args, document)
+        if document == "operations-schedule":
+            await _may_plan_every_line(platform, who, args)
+        return await change(
+            request, platform, "b2mml_import", args, document, timeout_s=B2MML_TIMEOUT_S
+        )
 
     # The guard differs per document: set as an object (the module's annotations are text that
     # FastAPI resolves in the module's namespace, where this function's local is not).
@@ -240,6 +290,8 @@ _IMPORTS = {
     "operations-performance": "Its consumption and production are booked; importing it again "
     "books nothing twice.",
 }
+for _document in _EXPORTS:
+    _export_route(_document)
 for _document, _guard in (
     ("material-definitions", Planner),
     ("operations-schedule", Planner),

@@ -9,18 +9,27 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from kiln.api.routers import lots, valuechain, valuechain_exchange
+from kiln.api.routers import lot_frames, lots, valuechain, valuechain_exchange
 from kiln.api.subsystem import BuildContext, Mount, SettingsSection, Subsystem
 from kiln.core.platform import Platform, Service, Stage
 from kiln.valuechain.engine import ValuechainEngine
 from kiln.valuechain.settings import ValuechainSettings
 from kiln.valuechain.store import ValuechainStore
+from kiln.valuechain.webhook_store import WebhookStore
+from kiln.valuechain.webhooks import ValuechainWebhooks
 
 
 def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
     settings = ctx.settings.section(ValuechainSettings)
-    store = ValuechainStore(settings.url_in(ctx.settings.data_dir), clock=ctx.clock)
-    return ((ValuechainEngine(store, settings), Stage.ENGINES),)
+    data_dir = ctx.settings.data_dir
+    services: list[tuple[Service, Stage]] = []
+    if settings.webhooks:
+        # Before the engine: it subscribes before the engine's outbox publishes.
+        hooks = ValuechainWebhooks(settings, WebhookStore(settings.webhooks_url_in(data_dir)))
+        services.append((hooks, Stage.ENGINES))
+    store = ValuechainStore(settings.url_in(data_dir), clock=ctx.clock)
+    services.append((ValuechainEngine(store, settings), Stage.ENGINES))
+    return services
 
 
 class ValuechainCollector(Collector):
@@ -56,6 +65,11 @@ SUBSYSTEM = Subsystem(
     ),
     services=_services,
     collectors=lambda platform: (ValuechainCollector(platform),),
-    routers=(Mount(valuechain.router), Mount(lots.router), Mount(valuechain_exchange.router)),
+    routers=(
+        Mount(valuechain.router),
+        Mount(lots.router),
+        Mount(valuechain_exchange.router),
+        Mount(lot_frames.router),
+    ),
     after=("model", "historian", "sim", "production"),
 )
