@@ -52,7 +52,9 @@ def main() -> int:
     for info in pkgutil.walk_packages(kiln.__path__, "kiln.", onerror=failed):
         parts = info.name.split(".")
         # Alembic's env.py scripts run only inside a migration that Alembic has set up.
-        if not any(p.startswith("_") for p in parts) and parts[-2:] != ["migrations", "env"]:
+        if not any(p.startswith("_") for p in parts) and not (
+            parts[-1] == "env" and parts[-2].endswith("migrations")
+        ):
             names.append(info.name)
     for name in names:
         try:
