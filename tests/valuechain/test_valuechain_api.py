@@ -211,11 +211,27 @@ def test_planning_proposes_and_a_confirmed_purchase_proposal_is_an_order(trading
     r = w.call("POST", f"/planning/proposals/{lamp['id']}/confirm", json={})
     assert r.status_code == 400 and "'line'" in r.json()["detail"]
     w.ok("POST", f"/planning/proposals/{lamp['id']}/dismiss")
-    # The next run keeps the decisions and proposes nothing twice.
+    # The next run keeps the decisions on record. The confirmed cords (a draft purchase order
+    # now) are supply: not proposed again. The lamps' need is still there, so planning
+    # proposes it again, as a new proposal of run 2.
     rerun = w.ok("POST", "/planning/runs", json={"today": "2030-03-02"})
-    assert rerun["already_decided"] >= 1
-    states = {p["id"]: p["state"] for p in w.ok("GET", "/planning/proposals")["proposals"]}
+    assert (rerun["run"], rerun["proposals"]) == (2, 1), rerun
+    listed = w.ok("GET", "/planning/proposals")["proposals"]
+    states = {p["id"]: p["state"] for p in listed}
     assert states[lamp["id"]] == "dismissed" and states[cord["id"]] == "confirmed"
+    again = [p for p in listed if p["run"] == 2]
+    assert [(p["material"], p["state"]) for p in again] == [("LAMP", "proposed")]
+    assert again[0]["proposal_id"] == lamp["proposal_id"] and again[0]["id"] != lamp["id"]
+    # Another sales order for the same day: a new need, planned in the next run although the
+    # same material and day were decided before.
+    w.ok("POST", "/sales-orders", json={
+        "id": "SO-3", "customer": "SHOP",
+        "lines": [{"line_no": 1, "material": "LAMP", "quantity": "5", "due": "2030-03-16"}]})  # fmt: skip
+    w.ok("POST", "/sales-orders/SO-3/actions", json={"action": "confirm"})
+    third = w.ok("POST", "/planning/runs", json={"today": "2030-03-02"})
+    mine = [p for p in w.ok("GET", "/planning/proposals")["proposals"] if p["run"] == third["run"]]
+    lamps = [p for p in mine if p["material"] == "LAMP"]
+    assert [p["quantity"] for p in lamps] == ["55"], mine
 
 
 def test_a_supplier_sees_its_purchase_orders_and_nothing_else(trading: World) -> None:

@@ -32,6 +32,8 @@ async def test_the_engine_stops_promptly_after_a_burst_of_changes(tmp_path: Path
         platform = Platform(clock=clock, data_dir=tmp_path, bus=InProcessBus(clock))
         platform.add(_engine(tmp_path), Stage.ENGINES)
         async with platform:
+            org = {"code": "S", "name": "S", "kind": "supplier", "tenant": "s"}
+            await _ask(platform, "organisation_put", organisation=org)
             for n in range(5):
                 tx = {"kind": "receive", "id": f"r{round_}-{n}", "lot_id": f"L{round_}-{n}",
                       "material": "M", "quantity": "1", "unit": "pcs", "location": "wh",

@@ -59,13 +59,16 @@ class PlannedOrder(BaseModel):
     proposal: Proposal
     state: ProposalState = ProposalState.PROPOSED
     planned_us: int = Field(description="when the run that proposed it ran")
+    run: int = Field(default=1, ge=1, description="the number of the run that proposed it")
     order_id: str | None = Field(default=None, description="the order confirming it made")
     decided_by: str | None = None
     decided_us: int | None = None
 
     @property
     def id(self) -> str:
-        return self.proposal.id
+        """The proposal's id in its run: planning gives the same need the same proposal id in
+        every run, and a decided one stays on record beside the next run's."""
+        return f"{self.proposal.id}.r{self.run}"
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,11 @@ class FollowCursor(BaseModel):
 
     name: str
     seq: int = Field(ge=0)
+    failed: tuple[int, ...] = Field(
+        default=(),
+        description="events near `seq` whose booking failed and was recorded: when read again"
+        " (the follower re-reads a window behind its cursor), they are not recorded twice",
+    )
 
 
 class OrderBooking(BaseModel):
@@ -139,6 +147,11 @@ class OrderBooking(BaseModel):
     produced: Decimal = Decimal(0)
     lots: int = Field(default=0, ge=0)
     shortages: tuple[str, ...] = ()
+    consumed: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="component -> quantity backflushed into the order so far (a booking made"
+        " before this was kept has none: the follower reads it from the order's consumption)",
+    )
 
 
 CURSOR: DocKind[FollowCursor] = DocKind(
@@ -179,6 +192,13 @@ class DocumentStore(MigratedStore):
     def document(self, kind: DocKind[M], doc_id: str) -> Versioned[M] | None:
         with self.engine.connect() as conn:
             return _read(conn, kind, doc_id)
+
+    def document_in(
+        self, conn: Connection, kind: DocKind[M], doc_id: str, *, lock: bool = False
+    ) -> Versioned[M] | None:
+        """`document` inside the caller's transaction; with `lock`, held (PostgreSQL) until
+        that transaction ends, so a read-then-write of it is not interleaved with another."""
+        return _read(conn, kind, doc_id, lock=lock)
 
     def documents(
         self,
@@ -286,35 +306,28 @@ class DocumentStore(MigratedStore):
             )
         return done.rowcount > 0
 
-    def replace_proposals(self, proposals: Sequence[PlannedOrder]) -> int:
-        """A planning run's result: the proposals still proposed are dropped (confirmed and
-        dismissed ones stay as the record of decisions), these stored. Their number."""
-        now = self._clock.now_us()
+    def replace_proposals(
+        self, proposals: Sequence[Proposal], planned_us: int
+    ) -> list[PlannedOrder]:
+        """A planning run's result: the proposals still undecided are dropped (the confirmed
+        and dismissed ones stay as the record of decisions), these stored as run n + 1."""
         c = VC_DOCUMENTS.c
         with self.engine.begin() as conn:
-            decided = {
-                i
-                for (i,) in conn.execute(
-                    select(c.id).where(
-                        and_(
-                            c.kind == PLANNED_ORDER.name,
-                            c.state != ProposalState.PROPOSED.value,
-                        )
-                    )
-                )
-            }
+            last = _read(conn, CURSOR, "planning-runs", lock=True)
+            run = (last.doc.seq if last is not None else 0) + 1
+            self.put_in(conn, CURSOR, FollowCursor(name="planning-runs", seq=run))
             conn.execute(
                 delete(VC_DOCUMENTS).where(
                     and_(c.kind == PLANNED_ORDER.name, c.state == ProposalState.PROPOSED.value)
                 )
             )
-            # A proposal whose id a decided one already has is that decision's order again:
-            # the planner has answered it; it is not proposed twice.
-            fresh = [p for p in proposals if p.id not in decided]
-            if fresh:
-                conn.execute(insert(VC_DOCUMENTS), [_row(PLANNED_ORDER, p, 1, now) for p in fresh])
-            self.emit(conn, "plan", "run", {"proposals": len(fresh), "time_us": now})
-        return len(fresh)
+            planned = [PlannedOrder(proposal=p, planned_us=planned_us, run=run) for p in proposals]
+            if planned:
+                conn.execute(
+                    insert(VC_DOCUMENTS), [_row(PLANNED_ORDER, p, 1, planned_us) for p in planned]
+                )
+            self.emit(conn, "plan", f"run-{run}", {"run": run, "proposals": len(planned)})
+        return planned
 
     # -- the outbox -----------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ from kiln.valuechain.trade import (
     PurchaseAction,
     PurchaseLine,
     PurchaseOrder,
+    PurchaseState,
     SalesAction,
     SalesOrder,
     TradeRefused,
@@ -78,15 +79,11 @@ PRODUCTION_TIMEOUT_S = 5.0
 # Production's orders that still make something (planning counts them as open supply).
 _OPEN_WORK = ("planned", "released", "running", "paused")
 _CLOSED_WORK = ("completed", "cancelled")
-# Lot fields that name another party: hidden from a partner on lots that are not its own.
-_PARTY_FIELDS = (
-    "supplier",
-    "supplier_lot",
-    "purchase_order",
-    "customer",
-    "shipment_id",
-    "sales_order",
-)
+# Lot fields that name a party: the supplier's side and the customer's side. A partner sees a
+# side only when it is that side's party (a customer does not learn who supplied the resin, a
+# supplier not who bought what was made of it, even on a lot split off the one it supplied).
+_SUPPLIER_FIELDS = ("supplier", "supplier_lot", "purchase_order")
+_CUSTOMER_FIELDS = ("customer", "shipment_id", "sales_order")
 
 
 def _invalid(message: str) -> CommandError:
@@ -181,12 +178,18 @@ def _edge(e: GenealogyEdge) -> dict[str, Any]:
 
 
 def _lot_view(lot: Lot, parties: list[str] | None) -> dict[str, Any]:
-    """A lot as the caller may see it: a partner sees the other parties' references only on
-    its own lots (a customer does not learn who supplied the resin)."""
+    """A lot as the caller may see it: a partner sees each side's references only when it is
+    that side (`parties` None: the enterprise, everything)."""
     data = lot.model_dump(mode="json")
-    if parties is not None and lot.supplier not in parties and lot.customer not in parties:
-        for name in _PARTY_FIELDS:
-            data[name] = None
+    if parties is not None:
+        if lot.supplier not in parties:
+            for name in _SUPPLIER_FIELDS:
+                data[name] = None
+        if lot.customer not in parties:
+            for name in _CUSTOMER_FIELDS:
+                data[name] = None
+        if lot.supplier not in parties and lot.customer not in parties:
+            data["order_id"] = None  # the enterprise's own production
     return data
 
 
@@ -565,7 +568,25 @@ class EngineCommands:
                 PLANNED_ORDER, parties=parties, states=states, limit=limit
             )
         )
-        return {"proposals": [_proposal_view(d.doc) for d in docs]}
+        if parties is None:
+            return {"proposals": [_proposal_view(d.doc) for d in docs]}
+        # A supplier's forecast: what and when, not why (the explanation names other
+        # suppliers' orders, the enterprise's stock and its customers' orders).
+        return {
+            "proposals": [
+                {
+                    "id": d.doc.id,
+                    "kind": d.doc.proposal.kind.value,
+                    "material": d.doc.proposal.material,
+                    "quantity": str(d.doc.proposal.quantity),
+                    "release": d.doc.proposal.release.isoformat(),
+                    "due": d.doc.proposal.due.isoformat(),
+                    "supplier": d.doc.proposal.supplier,
+                    "state": d.doc.state.value,
+                }
+                for d in docs
+            ]
+        }
 
     async def _open_work_orders(self) -> tuple[list[OpenSupply], str | None]:
         """Production's open work orders as planning's open supply; a note if production could
@@ -609,7 +630,22 @@ class EngineCommands:
             sales = [d.doc for d in store.documents(SALES_ORDER, limit=100_000)]
             purchases = [d.doc for d in store.documents(PURCHASE_ORDER, limit=100_000)]
             remaining = _remaining_work(store, [w for w in work if w.material in known])
-            supply = [*open_supply(purchases), *remaining]
+            # A draft purchase order made by confirming a proposal is supply the planner has
+            # decided on: counted like a sent one, or the next run would propose it again.
+            # (Other drafts are not orders yet.)
+            confirmed = {
+                d.doc.order_id
+                for d in store.documents(
+                    PLANNED_ORDER, states=[ProposalState.CONFIRMED.value], limit=100_000
+                )
+            }
+            decided = [
+                o.model_copy(update={"state": PurchaseState.SENT})
+                if o.state is PurchaseState.DRAFT and o.id in confirmed
+                else o
+                for o in purchases
+            ]
+            supply = [*open_supply(decided), *remaining]
             stock = {m: q for m, q in store.stock().items() if m in known}
             plan = mrp.run_mrp(
                 master,
@@ -619,18 +655,15 @@ class EngineCommands:
                 stock=stock,
                 reserved=_allocated(master, remaining),
             )
-            stored = store.replace_proposals(
-                [PlannedOrder(proposal=p, planned_us=now) for p in plan.proposals]
-            )
+            planned = store.replace_proposals(plan.proposals, now)
             late = sum(1 for p in plan.proposals if p.explanation.late)
-            return len(plan.proposals), stored, late
+            return len(planned), planned[0].run if planned else 0, late
 
-        proposed, stored, late = await e.write(run)
+        proposed, run_no, late = await e.write(run)
         return {
             "today": today.isoformat(),
+            "run": run_no,
             "proposals": proposed,
-            "stored": stored,
-            "already_decided": proposed - stored,
             "late": late,
             "notes": [note] if note else [],
         }
@@ -648,13 +681,13 @@ class EngineCommands:
         if planned.state is not ProposalState.PROPOSED:
             raise _conflict(f"proposal {proposal_id!r} is already {planned.state.value}")
         p = planned.proposal
-        order_id = _opt_str(args, "order_id") or _order_id_for(p)
+        order_id = _opt_str(args, "order_id") or _order_id_for(planned)
         if len(order_id) > 64:
             raise _invalid(f"the order id {order_id!r} is too long: give 'order_id'")
         now = e.now_us()
         if p.kind is OrderKind.WORK_ORDER:
             line = _str(args, "line")
-            await self._create_work_order(order_id, p, line)
+            await self._create_work_order(order_id, planned, line)
             saved = await e.write(
                 lambda: e.store.change(
                     PLANNED_ORDER,
@@ -702,8 +735,9 @@ class EngineCommands:
             saved = await e.write(both)
         return {"proposal": _proposal_view(saved.doc), "order_id": order_id}
 
-    async def _create_work_order(self, order_id: str, p: mrp.Proposal, line: str) -> None:
+    async def _create_work_order(self, order_id: str, planned: PlannedOrder, line: str) -> None:
         e = self.engine
+        p = planned.proposal
         due = dt.datetime.combine(p.due, dt.time(0), tzinfo=e.zone)
         order = {
             "id": order_id,
@@ -711,7 +745,7 @@ class EngineCommands:
             "line": line,
             "quantity": float(p.quantity),
             "due_us": int(due.timestamp() * 1_000_000),
-            "comment": f"from planning proposal {p.id}",
+            "comment": f"from planning proposal {planned.id}",
         }
         try:
             await e.platform.bus.request(
@@ -722,7 +756,12 @@ class EngineCommands:
             # Taken by an earlier confirmation that stopped before it was recorded here: the
             # same order, so the confirmation goes on; any other refusal is production's.
             existing = await self._production_order(order_id)
-            if existing is None or existing.get("product") != p.material:
+            if (
+                existing is None
+                or existing.get("product") != p.material
+                or existing.get("line") != line
+                or planned.id not in str(existing.get("comment", ""))
+            ):
                 raise _invalid(f"production refused the work order: {err}") from None
         except Exception as err:
             raise CommandError(
@@ -821,6 +860,22 @@ class EngineCommands:
         if (user := _opt_str(args, "user")) is not None:
             data["user"] = user
         tx = _TRANSACTION.validate_python(data)
+        # An order's receipts and shipments book the order too: they have routes of their own,
+        # so that no lot names an order that does not know it (planning would count it twice).
+        if isinstance(tx, Receive):
+            if tx.purchase_order is not None:
+                raise _invalid(
+                    "a receipt against a purchase order goes through "
+                    "POST /api/v1/purchase-orders/{id}/receipts, which books the order too"
+                )
+            await self._known_party(tx.supplier, OrganisationKind.SUPPLIER)
+        if isinstance(tx, Ship):
+            if tx.sales_order is not None:
+                raise _invalid(
+                    "a shipment against a sales order goes through "
+                    "POST /api/v1/sales-orders/{id}/shipments, which books the order too"
+                )
+            await self._known_party(tx.customer, OrganisationKind.CUSTOMER)
         change = await self.engine.write(lambda: self.engine.store.apply(tx))
         return {
             "transaction": _TRANSACTION.dump_python(tx, mode="json"),
@@ -1019,9 +1074,12 @@ def _allocated(master: Any, remaining: list[OpenSupply]) -> dict[str, Decimal]:
     return out
 
 
-def _order_id_for(p: mrp.Proposal) -> str:
+def _order_id_for(planned: PlannedOrder) -> str:
+    """The order a confirmation makes: WO- or PO-, the material, the day of need, the split
+    and the run (two runs may plan the same need; each confirmation makes its own order)."""
+    p = planned.proposal
     prefix = "WO" if p.kind is OrderKind.WORK_ORDER else "PO"
-    return f"{prefix}-{p.material}-{p.explanation.need:%Y%m%d}-{p.explanation.split}"
+    return f"{prefix}-{p.material}-{p.explanation.need:%Y%m%d}-{p.explanation.split}-r{planned.run}"
 
 
 def _decided(
@@ -1037,6 +1095,9 @@ def _decided(
 def _proposal_view(d: PlannedOrder) -> dict[str, Any]:
     return {
         **d.proposal.model_dump(mode="json"),
+        "id": d.id,  # the proposal in its run: what confirm and dismiss name
+        "proposal_id": d.proposal.id,
+        "run": d.run,
         "state": d.state.value,
         "planned_us": d.planned_us,
         "order_id": d.order_id,

@@ -170,10 +170,15 @@ class GenealogyEdge(_Frozen):
 # -- transactions ------------------------------------------------------------------------------
 
 
+# Times are µs since the epoch in a 64-bit column: 2^62 leaves room, and is far beyond any
+# plausible date (about the year 148,000), so what is stored is what comes back.
+MAX_TIME_US = 1 << 62
+
+
 class _Tx(_Frozen):
     id: Code = Field(description="the transaction id, unique in a ledger")
-    time_us: int
-    user: str = ""
+    time_us: int = Field(ge=0, le=MAX_TIME_US, description="µs since the epoch")
+    user: str = Field(default="", max_length=256)
 
 
 class Receive(_Tx):

@@ -125,6 +125,14 @@ async def put_organisation(
     users sign in to (one enterprise per tenant)."""
     await enterprise_only(request, platform, who)
     _same(code, body.code, "organisation")
+    # Who is the enterprise decides who sees everything: it is the planner's own tenant, and a
+    # customer or supplier is always another tenant (a partner's), never the enterprise's.
+    if body.kind.value == "enterprise" and body.tenant != who.tenant:
+        raise HTTPException(400, f"the enterprise is your own tenant {who.tenant!r}")
+    if body.kind.value != "enterprise" and body.tenant == who.tenant:
+        raise HTTPException(
+            400, f"a {body.kind.value} has a tenant of its own, not the enterprise's {who.tenant!r}"
+        )
     return await change(
         request, platform, "organisation_put", {"organisation": _json(body)}, code,
         {"kind": body.kind.value, "tenant": body.tenant},
@@ -340,9 +348,15 @@ async def proposals(
 async def confirm(
     request: Request, proposal_id: str, body: ConfirmIn, who: Planner, platform: PlatformDep
 ) -> Mapping[str, Any]:
-    """Make the order: a work order in production's execution (on `line`), or a draft purchase
-    order to the proposed supplier."""
+    """Make the order: a work order in production's execution (on `line`, where you need
+    production:plan), or a draft purchase order to the proposed supplier."""
     await enterprise_only(request, platform, who)
+    if body.line is not None and not (
+        who.sees(Permission.VALUES_READ, body.line)
+        and who.can(Permission.PRODUCTION_PLAN, body.line)
+    ):
+        # As POST /orders: a work order goes only on a line where the caller plans production.
+        raise HTTPException(404, f"no line {body.line!r} for you")
     args = {"id": proposal_id, **_json(body), "user": who.name}
     return await change(request, platform, "proposal_confirm", args, proposal_id, _json(body))
 

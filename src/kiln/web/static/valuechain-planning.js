@@ -204,7 +204,7 @@ export function planningView(root, { api, permissions }) {
     try {
       const r = await api.planRun();
       const parts = [`${r.proposals} proposals for ${r.today}`];
-      if (r.already_decided) parts.push(`${r.already_decided} already decided`);
+      if (r.run) parts.push(`run ${r.run}`);
       if (r.late) parts.push(`${r.late} late`);
       say([parts.join(", "), ...(r.notes ?? [])].join(". "), r.notes?.length ? "error" : "ok");
     } catch (err) {
