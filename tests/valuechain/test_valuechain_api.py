@@ -282,3 +282,58 @@ def test_a_customer_sees_the_genealogy_of_what_it_received_when_shared(trading: 
     assert w.call("GET", "/lots/CORD-L1/genealogy", shop).status_code == 404
     r = w.call("POST", "/tenants/retail/shares", json={"kind": "valuechain", "resource_id": "x"})
     assert r.status_code == 400 and "genealogy" in r.json()["detail"]
+
+
+def test_each_partner_sees_only_its_own_side_of_a_lot(trading: World) -> None:
+    """A resin lot from Poly is split and a part shipped to Shop: the part carries both sides'
+    references, and each partner sees only its own."""
+    w = trading
+    w.ok("PUT", "/materials/RESIN", json=_material("RESIN", "purchased", supplier="POLY"))
+    for tx in (
+        {"kind": "receive", "id": "r-res", "lot_id": "RES-1", "material": "RESIN",
+         "quantity": "10", "unit": "pcs", "location": "acme/wh", "supplier": "POLY",
+         "supplier_lot": "P-77"},
+        {"kind": "split", "id": "s-res", "lot_id": "RES-1",
+         "parts": [{"lot_id": "RES-1a", "quantity": "4"}, {"lot_id": "RES-1b", "quantity": "6"}]},
+        {"kind": "ship", "id": "sh-res", "lot_id": "RES-1a", "customer": "SHOP",
+         "shipment_id": "SH-9"},
+    ):  # fmt: skip
+        w.ok("POST", "/lots/transactions", json=tx)
+    shop, poly = w.partner("retail"), w.partner("poly")
+    seen_by_shop = w.ok("GET", "/lots/RES-1a", shop)["lot"]
+    assert (seen_by_shop["customer"], seen_by_shop["shipment_id"]) == ("SHOP", "SH-9")
+    assert (seen_by_shop["supplier"], seen_by_shop["supplier_lot"]) == (None, None)
+    seen_by_poly = w.ok("GET", "/lots/RES-1a", poly)["lot"]
+    assert (seen_by_poly["supplier"], seen_by_poly["supplier_lot"]) == ("POLY", "P-77")
+    assert (seen_by_poly["customer"], seen_by_poly["shipment_id"]) == (None, None)
+    # A partner traces back from what it received, never forward into the enterprise.
+    w.ok("POST", "/tenants/retail/shares", json={"kind": "valuechain", "resource_id": "genealogy"})
+    assert w.call("GET", "/lots/RES-1a/genealogy", shop).status_code == 200
+    r = w.call("GET", "/lots/RES-1a/genealogy", shop, params={"direction": "forward"})
+    assert r.status_code == 403
+
+
+def test_raw_transactions_do_not_bypass_orders_or_bounds(trading: World) -> None:
+    w = trading
+    base = {"kind": "receive", "lot_id": "X-1", "material": "CORD", "quantity": "1",
+            "unit": "pcs", "location": "acme/wh"}  # fmt: skip
+    cases = (
+        ({**base, "id": "x1", "supplier": "ELEC", "purchase_order": "PO-7"}, "receipts"),
+        ({**base, "id": "x2", "supplier": "NOBODY"}, "not a known supplier"),
+        ({**base, "id": "x3", "supplier": "ELEC", "time_us": 10**20}, "time_us"),
+        (
+            {
+                "kind": "ship",
+                "id": "x4",
+                "lot_id": "CORD-L1",
+                "customer": "SHOP",
+                "shipment_id": "S",
+                "sales_order": "SO-1",
+            },
+            "shipments",
+        ),
+    )
+    for tx, why in cases:
+        r = w.call("POST", "/lots/transactions", json=tx)
+        assert r.status_code == 400 and why in r.json()["detail"], (tx, r.text)
+    assert w.call("GET", "/lots/X-1").status_code == 404

@@ -598,24 +598,28 @@ class EngineCommands:
             )
         except Exception as err:  # any bus failure: plan without, visibly
             return [], f"production's open work orders were not counted: {err}"
-        zone, out = self.engine.zone, []
+        zone, out, skipped = self.engine.zone, [], []
         for order in reply.get("orders", []):
-            due_us = order.get("due_us")
-            due = (
-                dt.datetime.fromtimestamp(due_us / 1e6, tz=zone).date()
-                if isinstance(due_us, int)
-                else today_in(zone, self.engine.now_us())
-            )
-            out.append(
-                OpenSupply(
-                    id=order["id"],
-                    kind=OrderKind.WORK_ORDER,
-                    material=order["product"],
-                    quantity=Decimal(str(order["quantity"])),
-                    due=due,
+            try:
+                due_us = order.get("due_us")
+                due = (
+                    dt.datetime.fromtimestamp(due_us / 1e6, tz=zone).date()
+                    if isinstance(due_us, int)
+                    else today_in(zone, self.engine.now_us())
                 )
-            )
-        return out, None
+                out.append(
+                    OpenSupply(
+                        id=order["id"],
+                        kind=OrderKind.WORK_ORDER,
+                        material=order["product"],
+                        quantity=Decimal(str(order["quantity"])),
+                        due=due,
+                    )
+                )
+            except (KeyError, TypeError, ValueError, ArithmeticError, OverflowError):
+                skipped.append(str(order.get("id", "?")))
+        note = f"production's orders {', '.join(skipped)} were not understood" if skipped else None
+        return out, note
 
     async def _plan_run(self, args: Mapping[str, Any]) -> Mapping[str, Any]:
         e = self.engine
@@ -814,12 +818,9 @@ class EngineCommands:
                 return store.lots(
                     material=material, states=states, location_prefix=location, limit=limit
                 )
-            return [
-                lot
-                for lot in store.party_lots(parties, limit=limit)
-                if (material is None or lot.material == material)
-                and (states is None or lot.state in states)
-            ]
+            return store.party_lots(
+                parties, material=material, states=states, location_prefix=location, limit=limit
+            )
 
         lots = await self.engine.read(read)
         return {"lots": [_lot_view(lot, parties) for lot in lots]}

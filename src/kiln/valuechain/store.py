@@ -250,18 +250,28 @@ class ValuechainStore(DocumentStore):
             query = query.order_by(_bytewise(conn, c.id)).limit(limit)
             return [_lot(r) for r in conn.execute(query).mappings()]
 
-    def party_lots(self, parties: Iterable[str], *, limit: int = 1000) -> list[Lot]:
+    def party_lots(
+        self,
+        parties: Iterable[str],
+        *,
+        material: str | None = None,
+        states: Iterable[LotState] | None = None,
+        location_prefix: str | None = None,
+        limit: int = 1000,
+    ) -> list[Lot]:
         """The lots a partner has a part in: received from one of `parties` (a supplier's) or
-        shipped to one (a customer's), by id."""
+        shipped to one (a customer's), by id, filtered as `lots` filters."""
         c = VC_LOTS.c
         codes = sorted(set(parties))
         with self.engine.connect() as conn:
-            query = (
-                select(VC_LOTS)
-                .where(or_(c.supplier.in_(codes), c.customer.in_(codes)))
-                .order_by(_bytewise(conn, c.id))
-                .limit(limit)
-            )
+            query = select(VC_LOTS).where(or_(c.supplier.in_(codes), c.customer.in_(codes)))
+            if material is not None:
+                query = query.where(c.material == material)
+            if states is not None:
+                query = query.where(c.state.in_([LotState(s).value for s in states]))
+            if location_prefix is not None:
+                query = query.where(subtree(conn, c.location, location_prefix))
+            query = query.order_by(_bytewise(conn, c.id)).limit(limit)
             return [_lot(r) for r in conn.execute(query).mappings()]
 
     def lots_by_id(self, lot_ids: Iterable[str]) -> dict[str, Lot]:
