@@ -4,8 +4,10 @@ when one part is wrong."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,21 @@ from api_helpers import make_app_client, make_settings
 
 from kiln.model.definitions import AssetDef, Level
 from kiln.model.settings import ModelSettings
+from kiln.testing import postgres
 from kiln.testing.auth import admin_headers, user_headers
+from kiln.testing.clock import FakeClock
+from kiln.valuechain.b2mml import (
+    MaterialMovement,
+    MaterialUse,
+    OperationsPerformanceDoc,
+    OrderPerformance,
+    export_operations_performance,
+    import_operations_performance,
+)
 from kiln.valuechain.b2mml.document import validate
+from kiln.valuechain.engine_exchange import _book_performance
+from kiln.valuechain.lots import Receive, TransactionRefused
+from kiln.valuechain.store import ValuechainStore
 
 V = "/api/v1"
 PASSWORD = "correct horse battery staple"
@@ -163,3 +178,209 @@ def validate_bytes(data: bytes) -> None:
     import xml.etree.ElementTree as ET
 
     validate(ET.fromstring(data))
+
+
+# -- operations performance ------------------------------------------------------------------
+
+XML = {"Content-Type": "application/xml"}
+# Ids as Kiln writes them: with these, `b2mml-<document>-<order>-<c|p>-<lot>` is longer than
+# the 64 characters a transaction id may have, and the two produced lots differ only beyond it.
+DOC = "kiln-1764864000000000"
+ORDER = "WO-LAMP-20300110-1"
+
+
+def _performance(*movements: tuple[str, str, str, str], doc: str = DOC) -> bytes:
+    """A performance document of ORDER: (lot, material, quantity, Consumed or Produced)."""
+    order = OrderPerformance(
+        order_id=ORDER,
+        movements=tuple(
+            MaterialMovement(
+                lot_id=lot, material=material, quantity=Decimal(q), unit="pcs", use=MaterialUse(use)
+            )
+            for lot, material, q, use in movements
+        ),
+    )
+    return export_operations_performance([order], performance_id=doc, created_us=1)
+
+
+def _receive_cord(api: Client, lot: str = "C-1", quantity: str = "10") -> None:
+    api.ok(
+        "PUT",
+        "/organisations/ELEC",
+        json={"code": "ELEC", "name": "Elec", "kind": "supplier", "tenant": "elec"},
+    )
+    api.ok(
+        "POST",
+        "/lots/transactions",
+        json={
+            "kind": "receive",
+            "id": f"r-{lot}",
+            "lot_id": lot,
+            "material": "CORD",
+            "quantity": quantity,
+            "unit": "pcs",
+            "location": "acme/site1/wh",
+            "supplier": "ELEC",
+        },
+    )
+
+
+def _import(api: Client, xml: bytes) -> Any:
+    return api.call(
+        "POST", "/b2mml/operations-performance", content=xml, headers={**api.admin, **XML}
+    )
+
+
+def _lots(api: Client) -> dict[str, str]:
+    return {lot["id"]: lot["quantity"] for lot in api.ok("GET", "/lots").json()["lots"]}
+
+
+def _transaction_ids(api: Client) -> list[str]:
+    return [tx["id"] for tx in api.ok("GET", "/lots/transactions").json()["transactions"]]
+
+
+LAMPS = (
+    ("C-1", "CORD", "4", "Consumed"),
+    (f"{ORDER}-1", "LAMP", "1", "Produced"),
+    (f"{ORDER}-2", "LAMP", "1", "Produced"),
+)
+
+
+def test_performance_with_long_ids_books_every_lot_and_a_second_import_nothing(
+    api: Client,
+) -> None:
+    _receive_cord(api)
+    xml = _performance(*LAMPS)
+    r = _import(api, xml)
+    assert r.status_code == 200, r.text
+    assert r.json()["imported"] == {"transactions": 3, "already_booked": 0}
+    assert _lots(api) == {"C-1": "6", f"{ORDER}-1": "1", f"{ORDER}-2": "1"}
+    booked = [i for i in _transaction_ids(api) if i.startswith("b2mml-")]
+    assert len(booked) == 3 and len(set(booked)) == 3
+    assert all(len(i) <= 64 for i in booked)
+    # The same document again: recognised, nothing booked twice.
+    r = _import(api, xml)
+    assert r.status_code == 200, r.text
+    assert r.json()["imported"] == {"transactions": 0, "already_booked": 3}
+    assert _lots(api) == {"C-1": "6", f"{ORDER}-1": "1", f"{ORDER}-2": "1"}
+    assert [i for i in _transaction_ids(api) if i.startswith("b2mml-")] == booked
+    # Another document reporting the same order and lots is other movements: the ledger
+    # refuses producing lots that exist, and nothing of it is booked.
+    r = _import(api, _performance(LAMPS[0], LAMPS[1], doc="kiln-1764864000000001"))
+    assert r.status_code == 400, r.text
+    assert _lots(api)["C-1"] == "6"
+
+
+def test_performance_with_a_refused_movement_books_nothing_and_names_it(api: Client) -> None:
+    _receive_cord(api)
+    before = _transaction_ids(api)
+    # Good movements first: they must not stay booked when the last one is refused.
+    xml = _performance(*LAMPS, ("GHOST-9", "CORD", "1", "Consumed"))
+    r = _import(api, xml)
+    assert r.status_code == 400, r.text
+    detail = r.json()["detail"]
+    assert "GHOST-9" in detail and ORDER in detail and "nothing was booked" in detail, detail
+    assert _lots(api) == {"C-1": "10"}
+    assert _transaction_ids(api) == before
+    # Once the lot exists the same document books whole.
+    _receive_cord(api, "GHOST-9", "1")
+    r = _import(api, xml)
+    assert r.status_code == 200, r.text
+    assert r.json()["imported"] == {"transactions": 4, "already_booked": 0}
+    assert _lots(api) == {"C-1": "6", "GHOST-9": "0", f"{ORDER}-1": "1", f"{ORDER}-2": "1"}
+
+
+def test_performance_booked_under_the_earlier_ids_is_recognised(api: Client) -> None:
+    """Before ids were digests they were `b2mml-<document>-<order>-<C|P>-<lot>` cut at 64
+    characters: one booked so is not booked again, and a cut id (which may stand for another
+    lot of the order) does not hide a lot that was never booked."""
+    _receive_cord(api)
+    old_consume = f"b2mml-{DOC}-{ORDER}-C-C-1"
+    assert len(old_consume) <= 64
+    api.ok(
+        "POST",
+        "/lots/transactions",
+        json={
+            "kind": "consume",
+            "id": old_consume,
+            "lot_id": "C-1",
+            "quantity": "4",
+            "order_id": ORDER,
+        },
+    )
+    cut = f"b2mml-{DOC}-{ORDER}-P-{ORDER}-1"[:64]
+    api.ok(
+        "POST",
+        "/lots/transactions",
+        json={
+            "kind": "produce",
+            "id": cut,
+            "lot_id": f"{ORDER}-1",
+            "material": "LAMP",
+            "quantity": "1",
+            "unit": "pcs",
+            "location": "b2mml",
+            "order_id": ORDER,
+        },
+    )
+    # The cut id of lot -1 is lot -2's too; lot -1 exists, so the ledger refuses booking it
+    # again and the document is refused whole: the caller sees it rather than a lost lot.
+    r = _import(api, _performance(*LAMPS))
+    assert r.status_code == 400 and f"{ORDER}-1" in r.json()["detail"], r.text
+    # Without lot -1 in it, the consumption is recognised and lot -2 is booked.
+    r = _import(api, _performance(LAMPS[0], LAMPS[2]))
+    assert r.status_code == 200, r.text
+    assert r.json()["imported"] == {"transactions": 1, "already_booked": 1}
+    assert _lots(api) == {"C-1": "6", f"{ORDER}-1": "1", f"{ORDER}-2": "1"}
+
+
+# -- the booking itself, on both databases -----------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ValuechainStore]:
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'valuechain.db'}"
+        else:
+            url = stack.enter_context(postgres.schema_for_test())
+        s = ValuechainStore(url, clock=FakeClock(T0))
+        s.open()
+        stack.callback(s.close)
+        yield s
+
+
+T0 = 1_767_225_600_000_000
+
+
+def _doc(*movements: tuple[str, str, str, str]) -> OperationsPerformanceDoc:
+    return import_operations_performance(_performance(*movements))
+
+
+def test_booking_is_one_database_transaction(store: ValuechainStore) -> None:
+    store.apply(
+        Receive(
+            id="r-C-1",
+            time_us=T0,
+            user="u",
+            lot_id="C-1",
+            material="CORD",
+            quantity=Decimal(10),
+            unit="pcs",
+            location="wh",
+            supplier="ELEC",
+        )
+    )
+    logged = len(store.transactions())
+    bad = _doc(*LAMPS, ("GHOST-9", "CORD", "1", "Consumed"))
+    with pytest.raises(TransactionRefused, match="GHOST-9"):
+        _book_performance(store, bad, T0, "u")
+    assert len(store.transactions()) == logged
+    assert sorted(store.lots_by_id(["C-1", f"{ORDER}-1", f"{ORDER}-2"])) == ["C-1"]
+    cord = store.lot("C-1")
+    assert cord is not None and cord.quantity == Decimal(10)
+    good = _doc(*LAMPS)
+    assert _book_performance(store, good, T0, "u") == (3, 0)
+    assert _book_performance(store, good, T0, "u") == (0, 3)
+    assert len(store.transactions()) == logged + 3
+    assert store.order_performance(ORDER).movements == good.orders[0].movements

@@ -9,25 +9,34 @@ Imports change data the way the rest of the engine does: CSV master data and B2M
 definitions add or replace what they name, checked as a whole, in one transaction; B2MML lots
 are received (a lot that exists is refused); an operations schedule creates production's work
 orders (bus command to `production`); an operations performance books the consumption and
-production it reports, one transaction per movement, with ids derived from the document so
-that importing it again books nothing twice.
+production it reports in one transaction (a movement refused books nothing of the document),
+with ids derived from the document, the order and the lot so that importing it again books
+nothing twice.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
+
 from kiln.core.bus import Command, CommandError, CommandFailure
+from kiln.db.sql import in_parts
 from kiln.valuechain import b2mml
 from kiln.valuechain.documents import LOCATION, ROUTING
 from kiln.valuechain.locations import Location, check_locations
 from kiln.valuechain.lots import Consume, LotState, Produce, Receive, TransactionRefused
 from kiln.valuechain.master_csv import export_master, import_master
 from kiln.valuechain.routing import Routing, check_routings
+from kiln.valuechain.schema import VC_LOT_TRANSACTIONS
 
 if TYPE_CHECKING:
     from kiln.valuechain.engine import ValuechainEngine
+    from kiln.valuechain.store import ValuechainStore
 
 Handler = Callable[[Mapping[str, Any]], Awaitable[Mapping[str, Any]]]
 DocumentName = Literal[
@@ -310,49 +319,108 @@ class ExchangeCommands:
                 created.append(order.id)
             return {"imported": {"orders": created, "schedule": schedule.id}}
         performance = await e.read(lambda: b2mml.import_operations_performance(xml))
-        booked, already = await e.write(lambda: _book_performance(store, performance, now, user))
+        booked, already = await e.write(
+            lambda: _book_performance(store, performance, now, str(user))
+        )
         return {"imported": {"transactions": booked, "already_booked": already}}
 
 
 def _book_performance(
-    store: Any, doc: b2mml.OperationsPerformanceDoc, now: int, user: Any
+    store: ValuechainStore, doc: b2mml.OperationsPerformanceDoc, now: int, user: str
 ) -> tuple[int, int]:
-    """Consume and produce transactions for the reported movements; one booked earlier (the
-    same document imported again) is counted, not booked twice."""
-    booked = already = 0
+    """Consume and produce transactions for the reported movements, all in one database
+    transaction: a movement the ledger refuses books nothing of the document (the refusal names
+    it), and one booked earlier (the same document imported again) is counted, not booked
+    twice."""
+    planned: list[tuple[b2mml.OrderPerformance, b2mml.MaterialMovement, str, str | None]] = []
+    seen: set[str] = set()
     for order in doc.orders:
         for m in order.movements:
-            tx_id = f"b2mml-{doc.id}-{order.order_id}-{m.use.value[0]}-{m.lot_id}"[:64]
-            tx: Consume | Produce
-            if m.use is b2mml.MaterialUse.CONSUMED:
-                tx = Consume(
-                    id=tx_id,
-                    time_us=now,
-                    user=str(user),
-                    lot_id=m.lot_id,
-                    quantity=m.quantity,
-                    order_id=order.order_id,
-                )
-            else:
-                existing = store.lot(m.lot_id)
-                location = existing.location if existing else "b2mml"
-                tx = Produce(
-                    id=tx_id,
-                    time_us=now,
-                    user=str(user),
-                    lot_id=m.lot_id,
-                    material=m.material,
-                    quantity=m.quantity,
-                    unit=m.unit,
-                    location=location,
-                    order_id=order.order_id,
-                )
-            try:
-                store.apply(tx)
-                booked += 1
-            except TransactionRefused as err:
-                if f"transaction {tx_id!r} was already applied" in str(err):
+            tx_id = _movement_id(doc.id, order.order_id, m)
+            if tx_id in seen:
+                # One key, one id: booking the second would need an id of its own, and
+                # dropping it would lose stock silently.
+                what = _movement_name(order.order_id, m)
+                raise ValueError(f"the document reports {what} twice; nothing was booked")
+            seen.add(tx_id)
+            planned.append((order, m, tx_id, _legacy_id(doc.id, order.order_id, m)))
+    booked = already = 0
+    try:
+        with store.engine.begin() as conn:  # the whole document or, on a refusal, nothing
+            ids = [i for *_, tx_id, old in planned for i in (tx_id, old) if i is not None]
+            earlier = _applied(conn, ids)
+            for order, m, tx_id, old in planned:
+                if tx_id in earlier or old in earlier:
                     already += 1
                     continue
-                raise
+                try:
+                    store.apply_in(conn, _movement_tx(order.order_id, m, tx_id, now, user))
+                except TransactionRefused as err:
+                    what = _movement_name(order.order_id, m)
+                    raise TransactionRefused(f"{what}: {err}; nothing was booked") from None
+                booked += 1
+    except IntegrityError as err:
+        # A concurrent writer booked one of these ids (or made a lot produced here) between
+        # our read and our write (PostgreSQL): the same answer as the store's `apply`.
+        raise TransactionRefused(
+            f"performance {doc.id!r} conflicts with transactions booked meanwhile; nothing "
+            "was booked, import it again"
+        ) from err
     return booked, already
+
+
+def _movement_id(doc_id: str, order_id: str, m: b2mml.MaterialMovement) -> str:
+    """`b2mml-<c|p>-<digest>`: 40 characters whatever the ids' lengths, one per (document,
+    order, use, lot). The digest is of the four as a JSON list, so no two keys read alike
+    (joined with `-`, document `a-b` with order `c` would be document `a` with order `b-c`)."""
+    key = json.dumps([doc_id, order_id, m.use.value, m.lot_id], separators=(",", ":"))
+    return f"b2mml-{m.use.value[0].lower()}-{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
+def _legacy_id(doc_id: str, order_id: str, m: b2mml.MaterialMovement) -> str | None:
+    """The id imports before `_movement_id` gave the movement, so a document booked then and
+    imported again now is recognised as booked. None where that id was cut at 64 characters:
+    it may stand for another lot of the order, and must not hide this one."""
+    whole = f"b2mml-{doc_id}-{order_id}-{m.use.value[0]}-{m.lot_id}"
+    return whole if len(whole) <= 64 else None
+
+
+def _movement_name(order_id: str, m: b2mml.MaterialMovement) -> str:
+    return f"order {order_id!r} {m.use.value.lower()} lot {m.lot_id!r}"
+
+
+def _applied(conn: Connection, tx_ids: list[str]) -> set[str]:
+    """Which of `tx_ids` the lot ledger has applied."""
+    ids = list(dict.fromkeys(tx_ids))
+    found: set[str] = set()
+    for part in in_parts(ids):
+        query = select(VC_LOT_TRANSACTIONS.c.id).where(VC_LOT_TRANSACTIONS.c.id.in_(part))
+        found.update(conn.execute(query).scalars())
+    return found
+
+
+def _movement_tx(
+    order_id: str, m: b2mml.MaterialMovement, tx_id: str, now: int, user: str
+) -> Consume | Produce:
+    if m.use is b2mml.MaterialUse.CONSUMED:
+        return Consume(
+            id=tx_id,
+            time_us=now,
+            user=user,
+            lot_id=m.lot_id,
+            quantity=m.quantity,
+            order_id=order_id,
+        )
+    # The document says nothing of where the lot lies. (A lot that exists already is refused by
+    # the ledger, so there is no location of its own to keep.)
+    return Produce(
+        id=tx_id,
+        time_us=now,
+        user=user,
+        lot_id=m.lot_id,
+        material=m.material,
+        quantity=m.quantity,
+        unit=m.unit,
+        location="b2mml",
+        order_id=order_id,
+    )
