@@ -211,3 +211,287 @@ def test_an_event_booked_again_after_a_crash_books_nothing_twice(tmp_path: Path)
         assert len(store.lots()) == 1 and store.document(CURSOR, CURSOR_NAME).doc.seq == 8  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+# -- the follower on its own: a store in SQLite, production's event log a list ----------------
+
+
+class FakeProduction:
+    """Production's `order_events` over a list the test fills; `visible` hides the events
+    not committed yet (PostgreSQL can commit a later number first)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.hidden: set[int] = set()
+        self.asked: list[int] = []
+        self.fail_next: Exception | None = None
+
+    async def request(self, command: Any, timeout_s: float) -> dict[str, Any]:
+        if self.fail_next is not None:
+            err, self.fail_next = self.fail_next, None
+            raise err
+        after, limit = command.args["after"], command.args["limit"]
+        self.asked.append(after)
+        shown = [e for e in self.events if e["seq"] > after and e["seq"] not in self.hidden]
+        return {"events": sorted(shown, key=lambda e: e["seq"])[:limit]}
+
+
+class Follower:
+    """A ValuechainStore, a fake engine around it and a ProductionFollower."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        from types import SimpleNamespace
+
+        from kiln.valuechain.master import Material
+        from kiln.valuechain.production_link import ProductionFollower
+        from kiln.valuechain.store import ValuechainStore
+
+        self.store = ValuechainStore(f"sqlite:///{tmp_path / 'vc.db'}")
+        self.store.open()
+        self.store.put_material(Material(code="COLA", name="Cola", kind="finished"))
+        self.production = FakeProduction()
+
+        async def call(fn: Callable[[], Any]) -> Any:
+            return fn()
+
+        self.engine = SimpleNamespace(
+            store=self.store,
+            now_us=lambda: 1,
+            read=call,
+            write=call,
+            platform=SimpleNamespace(bus=self.production),
+            settings=SimpleNamespace(follow_production_s=0.01),
+        )
+        self.follower = ProductionFollower(self.engine)  # type: ignore[arg-type]
+        self.seq = 0
+
+    def restart(self) -> None:
+        from kiln.valuechain.production_link import ProductionFollower
+
+        self.follower = ProductionFollower(self.engine)  # type: ignore[arg-type]
+
+    def event(self, order: str, good: float, *, state: str = "paused", **extra: Any) -> int:
+        self.seq += 1
+        body = {"id": order, "product": "COLA", "line": LINE, **extra}
+        self.production.events.append(
+            {"seq": self.seq, "new_state": state, "time_us": 5, "good": good, "order": body}
+        )
+        return self.seq
+
+    def step(self) -> int:
+        import asyncio
+
+        return asyncio.run(self.follower.step())
+
+    def cursor(self) -> int:
+        from kiln.valuechain.documents import CURSOR
+        from kiln.valuechain.production_link import CURSOR_NAME
+
+        found = self.store.document(CURSOR, CURSOR_NAME)
+        return 0 if found is None else found.doc.seq
+
+    def lots_of(self, order: str) -> dict[str, str]:
+        return {lot.id: str(lot.quantity) for lot in self.store.lots() if lot.order_id == order}
+
+    def receive(self, lot: str, material: str, quantity: str) -> None:
+        from decimal import Decimal
+
+        from kiln.valuechain.lots import Receive
+
+        self.store.apply(
+            Receive(id=f"r-{lot}", time_us=1, lot_id=lot, material=material,
+                    quantity=Decimal(quantity), unit="pcs", location="wh", supplier="S")
+        )  # fmt: skip
+
+
+@pytest.fixture
+def follower(tmp_path: Path) -> Iterator[Follower]:
+    f = Follower(tmp_path)
+    try:
+        yield f
+    finally:
+        f.store.close()
+
+
+def test_a_lot_name_taken_or_cut_short_is_made_unique(follower: Follower) -> None:
+    """`WO-9-1` exists already (received under that name), and two order ids of 63 characters
+    differ in their last: `<order>-1` and the transactions' ids cut at 64 would be one. Each
+    booking still gets a lot of its own."""
+    from kiln.valuechain.master import Material
+
+    f = follower
+    f.store.put_material(Material(code="BOTTLE", name="Bottle", kind="purchased"))
+    f.receive("WO-9-1", "BOTTLE", "5")
+    f.event("WO-9", 40)
+    long_a, long_b = "L" * 62 + "A", "L" * 62 + "B"
+    f.event(long_a, 10)
+    f.event(long_b, 11)
+    assert f.step() == 3
+    (mine,) = f.lots_of("WO-9")
+    assert mine != "WO-9-1" and mine.startswith("WO-9-1-") and len(mine) <= 64
+    assert f.lots_of("WO-9")[mine] == "40"
+    assert f.store.lot("WO-9-1").quantity == 5  # type: ignore[union-attr]
+    (a,), (b,) = f.lots_of(long_a), f.lots_of(long_b)
+    assert a != b and len(a) == len(b) == 64
+    assert f.follower.booked == 3 and f.follower.last_error is None and f.cursor() == 3
+
+
+def test_a_booking_that_fails_is_recorded_once_and_passed_over(follower: Follower) -> None:
+    """An event whose order lacks its line cannot be booked: it becomes a `production_failed`
+    event and the follower's error, the cursor moves past it, and the next order is booked."""
+    f = follower
+    bad = f.event("WO-BAD", 10)
+    del f.production.events[-1]["order"]["line"]
+    f.event("WO-OK", 12)
+    assert f.step() == 2
+    assert f.lots_of("WO-OK") == {"WO-OK-1": "12"} and f.lots_of("WO-BAD") == {}
+    assert f.cursor() == 2
+    failed = [e for e in f.store.events() if e.kind == "production_failed"]
+    assert [(e.body["order"], e.body["seq"]) for e in failed] == [("WO-BAD", bad)]
+    assert "line" in failed[0].body["reason"]
+    assert f.follower.failed == 1
+    # The follower's error (the engine's health) is the last failure until a booking succeeds.
+    assert f.follower.last_error is None  # WO-OK was booked after WO-BAD failed
+    # Read again after a restart (the window behind the cursor): not recorded twice.
+    f.restart()
+    f.step()
+    assert len([e for e in f.store.events() if e.kind == "production_failed"]) == 1
+    assert f.cursor() == 2
+    # A failure that is the latest shows in the follower's error (the engine's health).
+    f.event("WO-BAD2", 3)
+    del f.production.events[-1]["order"]["line"]
+    f.step()
+    assert f.follower.last_error is not None and "WO-BAD2" in f.follower.last_error
+    assert f.cursor() == 3
+
+
+def test_an_event_committed_late_below_the_cursor_is_still_booked(follower: Follower) -> None:
+    """Event 2 commits after event 3: the first step sees only 3 and moves the cursor to 3;
+    the next reads the window behind the cursor again and books 2, the cursor staying at 3."""
+    f = follower
+    f.event("WO-1", 10)
+    late = f.event("WO-2", 20)
+    f.event("WO-3", 30)
+    f.production.hidden.add(late)
+    f.step()
+    assert f.cursor() == 3 and f.lots_of("WO-2") == {}
+    f.production.hidden.clear()
+    f.step()
+    assert f.lots_of("WO-2") == {"WO-2-1": "20"} and f.cursor() == 3
+    assert f.production.asked == [0, 0]  # the window: 100 numbers behind the cursor
+    # Read again, nothing is booked twice (nor after a restart, from the booking records).
+    f.restart()
+    f.step()
+    assert sum(len(f.lots_of(o)) for o in ("WO-1", "WO-2", "WO-3")) == 3
+    assert f.follower.booked == 0
+
+
+def test_backflush_rounds_once_for_the_order_and_retries_a_shortage(follower: Follower) -> None:
+    """One cap per ten units in whole caps: ten pauses of 3 units consume 3 caps, not 10; a
+    cap short at one booking is taken at the next when stock has come."""
+    from decimal import Decimal
+
+    from kiln.valuechain.documents import ORDER_BOOKING
+    from kiln.valuechain.lots import Consume
+    from kiln.valuechain.master import Bom, BomLine, Material
+
+    f = follower
+    f.store.put_material(Material(code="CAP", name="Cap", kind="purchased"))
+    f.store.put_bom(
+        Bom(parent="COLA", output_quantity=Decimal(10), lines=(BomLine(component="CAP",
+                                                                       quantity=Decimal(1)),))
+    )  # fmt: skip
+    f.receive("C-1", "CAP", "100")
+    for k in range(1, 11):
+        f.event("WO-1", 3 * k, state="completed" if k == 10 else "paused")
+    f.step()
+    assert len(f.lots_of("WO-1")) == 10
+    assert f.store.lot("C-1").quantity == 97  # type: ignore[union-attr]
+    booking = f.store.document(ORDER_BOOKING, "WO-1").doc  # type: ignore[union-attr]
+    assert booking.consumed == {"CAP": Decimal(3)} and booking.shortages == ()
+    # A shortage: 20 units need 2 caps, 1 is there; then 10 more arrive and 30 units are done.
+    f.receive("C-2", "CAP", "1")
+    f.store.apply(
+        Consume(id="use-rest", time_us=2, lot_id="C-1", quantity=Decimal(97), order_id="OTHER")
+    )
+    f.event("WO-2", 20)
+    f.step()
+    booking = f.store.document(ORDER_BOOKING, "WO-2").doc  # type: ignore[union-attr]
+    assert booking.consumed == {"CAP": Decimal(1)} and booking.shortages == ("CAP 1",)
+    f.receive("C-3", "CAP", "10")
+    f.event("WO-2", 30, state="completed")
+    f.step()
+    booking = f.store.document(ORDER_BOOKING, "WO-2").doc  # type: ignore[union-attr]
+    assert booking.consumed == {"CAP": Decimal(3)} and booking.shortages == ("CAP 1",)
+    assert f.store.lot("C-3").quantity == 8  # type: ignore[union-attr]
+
+
+def test_a_booking_stored_before_consumption_was_kept_takes_it_from_the_ledger(
+    follower: Follower,
+) -> None:
+    """A booking record written before `consumed` was kept: what its order consumed is read
+    from the ledger, so the next booking does not backflush it again."""
+    from decimal import Decimal
+
+    from sqlalchemy import update
+
+    from kiln.valuechain.documents import ORDER_BOOKING, OrderBooking
+    from kiln.valuechain.lots import Consume
+    from kiln.valuechain.master import Bom, BomLine, Material
+    from kiln.valuechain.schema import VC_DOCUMENTS
+
+    f = follower
+    f.store.put_material(Material(code="CAP", name="Cap", kind="purchased"))
+    f.store.put_bom(
+        Bom(parent="COLA", output_quantity=Decimal(10), lines=(BomLine(component="CAP",
+                                                                       quantity=Decimal(1)),))
+    )  # fmt: skip
+    f.receive("C-1", "CAP", "100")
+    # What the old follower left after 3 units: one cap (rounded up), a booking without it.
+    f.store.apply(
+        Consume(id="bf-old", time_us=2, lot_id="C-1", quantity=Decimal(1), order_id="WO-1")
+    )
+    f.store.put(ORDER_BOOKING, OrderBooking(order_id="WO-1", produced=Decimal(3), lots=1))
+    c = VC_DOCUMENTS.c
+    with f.store.engine.begin() as conn:
+        conn.execute(
+            update(VC_DOCUMENTS)
+            .where(c.kind == ORDER_BOOKING.name, c.id == "WO-1")
+            .values(body={"order_id": "WO-1", "produced": "3", "lots": 1, "shortages": []})
+        )
+    f.event("WO-1", 30, state="completed")
+    f.step()
+    assert f.store.lot("C-1").quantity == 97  # type: ignore[union-attr]
+    booking = f.store.document(ORDER_BOOKING, "WO-1").doc  # type: ignore[union-attr]
+    assert booking.consumed == {"CAP": Decimal(3)} and booking.lots == 2
+
+
+def test_the_follower_outlives_an_unexpected_failure(follower: Follower) -> None:
+    """An error no one foresaw (here a reply that breaks) is the follower's error, and the
+    task goes on: the next poll books."""
+    import asyncio
+    import contextlib
+
+    f = follower
+    f.production.fail_next = RuntimeError("broken reply")
+    f.event("WO-1", 10)
+
+    async def scenario() -> str | None:
+        task = asyncio.create_task(f.follower.run())
+        try:
+            seen_error = None
+            for _ in range(500):
+                seen_error = seen_error or f.follower.last_error
+                if f.follower.booked:
+                    break
+                await asyncio.sleep(0.005)
+            assert not task.done()
+            return seen_error
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    seen = asyncio.run(scenario())
+    assert seen is not None and "broken reply" in seen
+    assert f.lots_of("WO-1") == {"WO-1-1": "10"} and f.follower.last_error is None
