@@ -137,6 +137,8 @@ def wait_entries(
         time.sleep(0.1)
 
 
+# It times the console's answers: `make test` runs it alone, after the parallel part.
+@pytest.mark.alone
 def test_a_thousand_alarms_in_seconds_are_all_journaled_listed_and_pushed(
     client: TestClient, tmp_path: Path
 ) -> None:

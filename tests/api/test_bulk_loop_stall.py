@@ -18,7 +18,9 @@ from stall_probe import Probe, probed, stall_server
 
 from kiln.connectors.http.bulk import ARROW_STREAM, PARQUET
 
-pytestmark = pytest.mark.slow
+# Latency is measured: `make test` runs these alone, after the parallel part (pyproject's
+# `alone` marker).
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 ALLOWED_ROWS = 1_000_000  # the largest upload that fits the test's time; the limit is 10 M
 

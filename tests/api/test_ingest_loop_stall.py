@@ -15,7 +15,9 @@ import httpx
 import pytest
 from stall_probe import probed, stall_server
 
-pytestmark = pytest.mark.slow
+# Latency is measured: `make test` runs these alone, after the parallel part (pyproject's
+# `alone` marker).
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 MAX_ITEMS = 100_000  # the default ingest.max_items
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z

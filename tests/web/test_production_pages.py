@@ -255,7 +255,15 @@ def test_the_board_has_a_tile_per_machine_coloured_by_its_state(session: Any, pl
     # A tile opens the OEE dashboard of its machine.
     page.click(f'.prd-tile[data-asset="{F1}"]')
     page.locator('.prd-pane[data-pane="oee"]').wait_for(timeout=WAIT)
-    assert page.locator('.prd-pane select[name="scope"]').input_value() == F1
+    # The pane shows before its machine list has arrived (the select fills in when the fetch
+    # answers), so wait for the preselection rather than read the select at once.
+    scope = page.locator('.prd-pane select[name="scope"]')
+    page.wait_for_function(
+        "asset => document.querySelector('.prd-pane select[name=scope]')?.value === asset",
+        arg=F1,
+        timeout=WAIT,
+    )
+    assert scope.input_value() == F1
 
 
 def test_the_oee_dashboard_shows_the_apis_figures_and_their_inputs(
