@@ -520,7 +520,7 @@ def test_a_sales_order_created_through_the_api_reaches_the_webhook(
         admin = admin_headers(client, data)
         for org in (
             {"code": "ACME", "name": "Acme", "kind": "enterprise", "tenant": "default"},
-            {"code": "SHOP", "name": "Shop", "kind": "customer", "tenant": "default"},
+            {"code": "SHOP", "name": "Shop", "kind": "customer", "tenant": "shop"},
         ):
             r = client.put(f"/api/v1/organisations/{org['code']}", json=org, headers=admin)
             assert r.status_code == 200, r.text

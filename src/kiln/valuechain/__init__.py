@@ -8,6 +8,6 @@ pyproject's import-linter contracts). It stays light: importing it loads no stor
 from kiln.valuechain.lots import Transaction
 from kiln.valuechain.master import Bom, Material
 from kiln.valuechain.partners import Organisation
-from kiln.valuechain.trade import PurchaseOrder, SalesOrder
+from kiln.valuechain.trade import Day, PurchaseOrder, SalesOrder
 
-__all__ = ["Bom", "Material", "Organisation", "PurchaseOrder", "SalesOrder", "Transaction"]
+__all__ = ["Bom", "Day", "Material", "Organisation", "PurchaseOrder", "SalesOrder", "Transaction"]

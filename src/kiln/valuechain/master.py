@@ -75,13 +75,21 @@ class Material(_Frozen):
     code: str = Field(pattern=CODE_PATTERN)
     name: str = ""
     unit: str = Field(default="pcs", min_length=1, max_length=32)
-    decimals: int = Field(default=0, ge=0, le=6, description="the unit's precision")
+    decimals: int = Field(strict=True, default=0, ge=0, le=6, description="the unit's precision")
     kind: MaterialKind
-    purchasing_lead_days: int = Field(default=0, ge=0, description="ordering, for bought ones")
-    manufacturing_lead_days: int = Field(default=0, ge=0, description="making, for made ones")
-    safety_lead_days: int = Field(default=0, ge=0, description="due this much before needed")
+    purchasing_lead_days: int = Field(
+        strict=True, default=0, ge=0, description="ordering, for bought ones"
+    )
+    manufacturing_lead_days: int = Field(
+        strict=True, default=0, ge=0, description="making, for made ones"
+    )
+    safety_lead_days: int = Field(
+        strict=True, default=0, ge=0, description="due this much before needed"
+    )
     supplier: str | None = Field(default=None, pattern=CODE_PATTERN)
-    supplier_lead_days: int = Field(default=0, ge=0, description="the supplier's delivery")
+    supplier_lead_days: int = Field(
+        strict=True, default=0, ge=0, description="the supplier's delivery"
+    )
     safety_stock: Decimal = Field(default=Decimal(0), ge=0)
     lot_min: Decimal = Field(default=Decimal(0), ge=0)
     lot_max: Decimal | None = Field(default=None, gt=0)

@@ -60,7 +60,7 @@ class WorkCentreKind(StrEnum):
 class Operation(_Frozen):
     """One step of a routing: where it runs, and its times in seconds."""
 
-    number: int = Field(gt=0, description="the operation's number, e.g. 10, 20, 30")
+    number: int = Field(strict=True, gt=0, description="the operation's number, e.g. 10, 20, 30")
     name: str = Field(min_length=1, max_length=128)
     work_centre_kind: WorkCentreKind
     work_centre: str = Field(min_length=1, max_length=512)

@@ -46,15 +46,26 @@ from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Context, Decimal, Inexact, InvalidOperation, Rounded, localcontext
 from enum import StrEnum
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from kiln.valuechain.lots import Code, Quantity, add, sub
 from kiln.valuechain.mrp import Demand, OpenSupply, OrderKind
 
 # Products of quantities are exact too (see `kiln.valuechain.lots`): any rounding raises.
 _EXACT = Context(prec=40, traps=[Inexact, Rounded, InvalidOperation])
+
+
+def _day(value: object) -> object:
+    """A date as a date or ISO text ("2026-03-16"): pydantic would also take a number of
+    seconds since 1970 for one, which no one sending an order means."""
+    if not isinstance(value, (dt.date, str)):
+        raise ValueError("a date must be written YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[dt.date, BeforeValidator(_day)]
 
 
 class _Frozen(BaseModel):
@@ -108,15 +119,15 @@ class Shipment(_Frozen):
 
     id: Code
     quantity: Quantity
-    date: dt.date
+    date: Day
 
 
 class SalesLine(_Frozen):
-    line_no: int = Field(ge=1)
+    line_no: int = Field(strict=True, ge=1)
     material: Code
     quantity: Quantity
-    due: dt.date = Field(description="when the customer wants it")
-    promised: dt.date | None = Field(default=None, description="when we said it will ship")
+    due: Day = Field(description="when the customer wants it")
+    promised: Day | None = Field(default=None, description="when we said it will ship")
     shipments: tuple[Shipment, ...] = ()
 
     @property
@@ -283,17 +294,17 @@ class GoodsReceipt(_Frozen):
     """`quantity` of line `line_no` of purchase order `po_id` arrived on `date` as lot `lot_id`."""
 
     po_id: Code
-    line_no: int = Field(ge=1)
+    line_no: int = Field(strict=True, ge=1)
     quantity: Quantity
-    date: dt.date
+    date: Day
     lot_id: Code
 
 
 class PurchaseLine(_Frozen):
-    line_no: int = Field(ge=1)
+    line_no: int = Field(strict=True, ge=1)
     material: Code
     quantity: Quantity
-    promised: dt.date = Field(description="when the supplier promised it")
+    promised: Day = Field(description="when the supplier promised it")
     receipts: tuple[GoodsReceipt, ...] = ()
 
     @property

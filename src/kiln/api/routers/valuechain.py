@@ -10,7 +10,6 @@ read only their own orders, and what the enterprise shares with them; they chang
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -32,7 +31,7 @@ from kiln.api.routers.valuechain_access import (
 )
 from kiln.security.permissions import Permission
 from kiln.security.principal import Principal
-from kiln.valuechain import Bom, Material, Organisation, PurchaseOrder, SalesOrder
+from kiln.valuechain import Bom, Day, Material, Organisation, PurchaseOrder, SalesOrder
 
 router = APIRouter(tags=["value chain"], route_class=RulesRoute)
 
@@ -59,25 +58,25 @@ class ActionIn(_Body):
 
 
 class ShipmentIn(_Body):
-    line_no: int = Field(ge=1)
+    line_no: int = Field(strict=True, ge=1)
     lot_id: str = Field(min_length=1, max_length=64, description="the whole lot ships")
     shipment_id: str = Field(min_length=1, max_length=64)
-    date: dt.date | None = Field(default=None, description="default today (planning's zone)")
+    date: Day | None = Field(default=None, description="default today (planning's zone)")
     expected_version: int | None = Field(default=None, ge=1)
 
 
 class ReceiptIn(_Body):
-    line_no: int = Field(ge=1)
+    line_no: int = Field(strict=True, ge=1)
     quantity: Decimal = Field(gt=0)
     lot_id: str = Field(min_length=1, max_length=64, description="the new lot's id")
     location: str = Field(min_length=1, max_length=512)
     supplier_lot: str | None = Field(default=None, max_length=128)
-    date: dt.date | None = Field(default=None, description="default today (planning's zone)")
+    date: Day | None = Field(default=None, description="default today (planning's zone)")
     expected_version: int | None = Field(default=None, ge=1)
 
 
 class PlanRunIn(_Body):
-    today: dt.date | None = Field(default=None, description="default today (planning's zone)")
+    today: Day | None = Field(default=None, description="default today (planning's zone)")
 
 
 class ConfirmIn(_Body):
