@@ -49,7 +49,10 @@ def test_token_refresh_rotation_and_logout(client: TestClient) -> None:
     user_headers(client, admin, "olga", PASSWORD, ["viewer"])
     first = token(client, "olga", PASSWORD).json()
     bearer = {"Authorization": f"Bearer {first['access_token']}"}
-    assert client.get("/api/v1/auth/me", headers=bearer).json()["permissions"] == ["valuechain:read", "values:read"]
+    assert client.get("/api/v1/auth/me", headers=bearer).json()["permissions"] == [
+        "valuechain:read",
+        "values:read",
+    ]
     refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
     second = client.post("/api/v1/auth/token", data=refresh)
     assert second.status_code == 200
