@@ -17,12 +17,15 @@ holds up another's deliveries). httpx is imported where a post is made: settings
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import random
 from typing import TYPE_CHECKING, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from kiln.core.clock import Clock
 
 if TYPE_CHECKING:
     import httpx
@@ -122,3 +125,27 @@ async def post_signed(
         + ("" if retryable else " (not retried: fix the receiver or the URL, then retry it)"),
         retryable=retryable,
     )
+
+
+async def wait_until(clock: Clock, wake: asyncio.Event, until_us: int | None) -> None:
+    """A delivery scheduler's pause: until `until_us` on `clock` (None: no deadline) or until
+    `wake` is set, whichever comes first."""
+    if until_us is None:
+        await wake.wait()
+        return
+    if until_us <= clock.now_us():
+        await asyncio.sleep(0)
+        return
+    woken = asyncio.ensure_future(wake.wait())
+    timer = asyncio.ensure_future(_sleep_until(clock, until_us))
+    try:
+        await asyncio.wait({woken, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        woken.cancel()
+        timer.cancel()
+
+
+async def _sleep_until(clock: Clock, until_us: int) -> None:
+    # The remaining time is read when the sleep starts, not when it was decided on: the clock
+    # may have moved in between (a test's fake clock, a slow event loop).
+    await clock.sleep(max(until_us - clock.now_us(), 0) / 1_000_000)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from kiln.core.bus import Event, EventDelivery, EventSubscription
 from kiln.core.clock import Clock, us_to_datetime
 from kiln.core.health import Health, Status
-from kiln.core.webhooks import SendFailed, backoff_s, post_signed
+from kiln.core.webhooks import SendFailed, backoff_s, post_signed, wait_until
 from kiln.valuechain.engine import EVENT_PREFIX
 from kiln.valuechain.settings import ValuechainSettings, ValuechainWebhook
 from kiln.valuechain.webhook_store import Delivery, NewDelivery, WebhookStore
@@ -279,26 +279,8 @@ class ValuechainWebhooks:
         return await asyncio.to_thread(self.store.next_attempt_us)
 
     async def _wait(self, until_us: int | None) -> None:
-        """Until `until_us` on the clock or a wake-up, whichever comes first."""
-        if until_us is None:
-            await self._wake.wait()
-            return
-        if until_us <= self.now_us():
-            await asyncio.sleep(0)
-            return
-        woken = asyncio.ensure_future(self._wake.wait())
-        timer = asyncio.ensure_future(self._sleep_until(until_us))
-        try:
-            await asyncio.wait({woken, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            woken.cancel()
-            timer.cancel()
-
-    async def _sleep_until(self, until_us: int) -> None:
-        # The remaining time is read when the sleep starts, not when it was decided on: the
-        # clock may have moved in between (a test's fake clock, a slow event loop).
         assert self._clock is not None
-        await self._clock.sleep(max(until_us - self.now_us(), 0) / _US)
+        await wait_until(self._clock, self._wake, until_us)
 
     async def _begin(self, delivery: Delivery, now: int) -> None:
         # Recorded before the attempt, so a restart knows it may have gone out.
