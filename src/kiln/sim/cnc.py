@@ -57,7 +57,7 @@ _SCRAP_WORN = 0.12
     _S_JOB_CYCLE,
     _S_JOB_LIFE,
     _S_INIT_WEAR,
-    _S_INIT_PROGRESS,
+    _S_SPARE,  # was the initial progress of parts; kept so the other streams stay the same
     _S_AMBIENT,
 ) = range(FIRST_KIND_SLOT, FIRST_KIND_SLOT + 20)
 
@@ -88,7 +88,10 @@ class CncBank(MachineBank):
         self._new_jobs(_INIT_STEP)
         # Machines start at different points of their tools' lives, so tool changes spread out.
         self.wear: FloatArray = 80.0 * rng.uniform(_INIT_STEP, _S_INIT_WEAR)
-        self.progress: FloatArray = rng.uniform(_INIT_STEP, _S_INIT_PROGRESS)
+        # Every machine begins a new part when the factory starts: a part begun before would be
+        # counted in less than its cycle time, and the first minutes' performance would read
+        # above 100 % (the ideal cycle time is the fastest a part can be made).
+        self.progress: FloatArray = np.zeros(n)
         self.ambient: FloatArray = 20.0 + 4.0 * rng.uniform(_INIT_STEP, _S_AMBIENT)
         self.temp: FloatArray = self.ambient + _K_PER_LOAD * self.job_load
         self.temp_reading: FloatArray = self.temp.copy()
