@@ -365,3 +365,81 @@ def test_a_planner_changes_only_products_whose_asset_times_are_in_scope(plant: P
     assert client.delete(f"{V}/products/lemon", headers=planner).status_code == 403
     own = client.put(f"{V}/products/lime", json=mine, headers=planner)
     assert own.status_code == 200, own.text
+
+
+def _spc(plant: Plant, *, headers: dict[str, str] | None = None, **params: Any) -> Any:
+    return plant.client.get(
+        f"{V}/spc", params={**plant.hour(), **params}, headers=headers or plant.admin
+    )
+
+
+def _wait_for_points(plant: Plant, count: int, **params: Any) -> Any:
+    def charted() -> Any:
+        r = _spc(plant, **params)
+        assert r.status_code == 200, r.text
+        return r.json() if len(r.json()["points"]) == count else None
+
+    return wait_for(charted)
+
+
+def test_a_p_chart_over_history_takes_n_from_sample_size_tags(plant: Plant) -> None:
+    """Each count's n is the sum of the size tags' values current at its time."""
+    defective = [2, 3, 1, 4, 2, 9]
+    passed = [48, 57, 39, 46, 78, 41]
+    for minute, (d, g) in enumerate(zip(defective, passed, strict=True)):
+        plant.ingest(F1, minute, scrap=d, good=g)
+    params = {"tag": f"{F1}/scrap", "chart": "p", "rolling": 3}
+    out = _wait_for_points(plant, 6, **params, sample_size_tags=f"{F1}/good, {F1}/scrap")
+    n = [d + g for d, g in zip(defective, passed, strict=True)]
+    assert [p["n"] for p in out["points"]] == n
+    assert [p["value"] for p in out["points"]] == [d / s for d, s in zip(defective, n, strict=True)]
+    # The last against the three before: p̄ = Σd/Σn, UCL = p̄ + 3 √(p̄(1 - p̄)/n).
+    p_bar = (1 + 4 + 2) / (40 + 50 + 80)
+    last = out["points"][-1]["limits"]
+    assert last["cl"] == pytest.approx(p_bar)
+    assert last["ucl"] == pytest.approx(p_bar + 3 * (p_bar * (1 - p_bar) / 50) ** 0.5)
+    assert out["violations"] == [{"time_us": plant.t0 + 5 * MIN_US, "rules": [1]}]
+    # Every tag read needs values:read, as the charted one: a line2 user is told no such tag.
+    op2 = user_headers(plant.client, plant.admin, "op2", PASSWORD, ["operator"], scope=LINE2)
+    r = _spc(plant, headers=op2, tag=f"{F2}/scrap", chart="p", sample_size_tags=f"{F1}/good")
+    assert r.status_code == 404 and f"{F1}/good" in r.json()["detail"], r.text
+    r = _spc(plant, **params, sample_size_tags=f"{F1}/nothing")
+    assert r.status_code == 404, r.text
+    r = _spc(plant, **params, sample_size_tags=" , ")
+    assert r.status_code == 400 and "sample_size_tags" in r.json()["detail"], r.text
+
+
+def test_a_p_chart_on_counters_over_history(plant: Plant) -> None:
+    """Counters sampled every 5 minutes, charted per 10: increases, through a reset."""
+    good = [1000 + 100 * i for i in range(12)]
+    scrap = [20, 22, 24, 26, 28, 30, 1, 3, 5, 7, 17, 27]  # reset to 0 at minute 30, +1 since
+    for i in range(12):
+        plant.ingest(F1, 5 * i, good=good[i], scrap=scrap[i])
+    params = {
+        "tag": f"{F1}/scrap",
+        "chart": "p",
+        "counter": "true",
+        "subgroup_s": 600,
+        "rollover": 65536,
+        "rolling": 3,
+        "sample_size_counters": f"{F1}/good,{F1}/scrap",
+    }
+    out = _wait_for_points(plant, 5, **params)  # window 0 only starts the counts
+    d, n = [4, 4, 3, 4, 20], [204, 204, 203, 204, 220]
+    assert [p["n"] for p in out["points"]] == n
+    assert [p["value"] for p in out["points"]] == [a / b for a, b in zip(d, n, strict=True)]
+    p_bar = (4 + 3 + 4) / (204 + 203 + 204)
+    last = out["points"][-1]["limits"]
+    assert last["cl"] == pytest.approx(p_bar)
+    assert last["ucl"] == pytest.approx(p_bar + 3 * (p_bar * (1 - p_bar) / 220) ** 0.5)
+    assert out["violations"] == [{"time_us": plant.t0 + 55 * MIN_US, "rules": [1]}]
+    # Bad combinations are a 400 naming the field.
+    for bad, says in (
+        ({"chart": "imr"}, "chart p, np, c or u"),
+        ({"subgroup_s": None}, "give subgroup_s"),
+        ({"sample_size_counters": None, "sample_size_tags": f"{F1}/good"}, "sample_size_tag"),
+        ({"counter": "false"}, "sample_size_counters needs counter"),
+    ):
+        asked = {k: v for k, v in {**params, **bad}.items() if v is not None}
+        r = plant.client.get(f"{V}/spc", params={**plant.hour(), **asked}, headers=plant.admin)
+        assert r.status_code == 400 and says in r.json()["detail"], (bad, r.text)

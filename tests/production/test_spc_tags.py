@@ -274,6 +274,34 @@ def test_chart_over_history_lists_violations_with_their_times() -> None:
         ({"chart": "imr", "rules": "weco", "enabled_rules": [5]}, "choose from"),
         ({"chart": "imr", "tag": "bad tag"}, "neither a tag name"),
         ({"chart": "imr", "colour": "red"}, "Extra inputs"),
+        ({"chart": "imr", "counter": True, "subgroup_s": 60}, "chart p, np, c or u, not imr"),
+        ({"chart": "c", "counter": True}, "counter: true needs timed subgroups: give subgroup_s"),
+        (
+            {"chart": "p", "counter": True, "subgroup_s": 60, "sample_size_tag": "n"},
+            "not sample_size_tag",
+        ),
+        (
+            {"chart": "np", "counter": True, "subgroup_s": 60, "sample_size_counters": ["a"]},
+            "np chart needs a fixed sample_size",
+        ),
+        (
+            {"chart": "p", "counter": True, "subgroup_s": 60, "sample_size_counters": ["a", "a"]},
+            "names a counter twice",
+        ),
+        (
+            {"chart": "p", "counter": True, "subgroup_s": 60, "sample_size_counters": []},
+            "at least 1 item",
+        ),
+        (
+            {"chart": "c", "counter": True, "subgroup_s": 60, "sample_size_counters": ["a"]},
+            "takes no sample size",
+        ),
+        (
+            {"chart": "c", "counter": True, "subgroup_s": 60, "skip_repeats": True},
+            "a repeated count is an increase of 0",
+        ),
+        ({"chart": "p", "sample_size_counters": ["a"]}, "sample_size_counters needs counter"),
+        ({"chart": "c", "rollover": 65536}, "rollover is for counter charts"),
     ],
 )
 def test_bad_definitions_are_refused(fields: dict[str, object], message: str) -> None:
@@ -303,3 +331,138 @@ def test_a_held_value_is_not_charted_again_unless_asked() -> None:
     first.add([1, 2], [5.0, 6.0])
     again = SpcChartRun.restore(held, first.snapshot())
     assert [p.value for p in again.add([3, 4], [6.0, 7.0])] == [7.0]
+
+
+# --- counters ----------------------------------------------------------------------------------
+
+WINDOW = 60_000_000
+BASE = T0 - T0 % WINDOW  # a window boundary
+# (second from BASE, good_count, scrap_count): cumulative, two samples per minute window. Window 0
+# only starts the counts; in window 2 scrap_count is reset (57 -> 3), in window 3 good_count
+# wraps at 65536 (65480 -> 64); window 4 rejects far more; window 5 produces nothing.
+COUNTERS = (
+    (50, 65000, 50),
+    (70, 65100, 52),
+    (110, 65200, 55),  # window 1: good +200, scrap +5
+    (130, 65300, 57),
+    (170, 65480, 3),  # window 2: good +280, scrap +2 then reset: +3
+    (190, 64, 7),  # window 3: wrap: 64 + 65536 - 65480 = 120; scrap +4
+    (230, 200, 9),  # window 3: good +136, scrap +2
+    (250, 400, 20),
+    (290, 500, 40),  # window 4: good +300, scrap +31
+    (310, 500, 40),
+    (350, 500, 40),  # window 5: nothing produced: n = 0, not charted
+    (370, 600, 42),  # window 6: good +100, scrap +2
+)
+GOOD, SCRAP = "acme/p1/l1/filler/good_count", "acme/p1/l1/filler/scrap_count"
+
+
+def _counter_defn(**extra: object) -> SpcDef:
+    return SpcDef.model_validate(
+        {
+            "name": "rejects",
+            "tag": SCRAP,
+            "chart": "p",
+            "counter": True,
+            "subgroup_s": 60,
+            "rollover": 65536,
+            "sample_size_counters": [GOOD, SCRAP],
+            "rolling_subgroups": 3,
+            **extra,
+        }
+    )
+
+
+def _counter_series(
+    rows: tuple[tuple[int, int, int], ...],
+) -> dict[str, tuple[list[int], list[float]]]:
+    times = [BASE + s * STEP for s, _, _ in rows]
+    return {
+        GOOD: (times, [float(g) for _, g, _ in rows]),
+        SCRAP: (times, [float(c) for _, _, c in rows]),
+    }
+
+
+def test_a_p_chart_on_counters_charts_increases_through_a_reset_and_a_rollover() -> None:
+    run = SpcChartRun(_counter_defn())
+    points = run.add_counters(_counter_series(COUNTERS)) + run.flush()
+    # Per window by hand: d = scrap's increase, n = good's + scrap's increase.
+    d = [5, 5, 6, 31, 2]
+    n = [200 + 5, 280 + 5, 120 + 136 + 6, 300 + 31, 100 + 2]
+    assert [p.value for p in points] == [di / ni for di, ni in zip(d, n, strict=True)]
+    assert [p.n for p in points] == n
+    assert [p.time_us for p in points] == [BASE + s * STEP for s in (110, 170, 230, 290, 370)]
+    assert [p.limits for p in points[:3]] == [None] * 3  # fewer than 3 windows before them
+    # Window 4 against windows 1-3: p̄ = Σd / Σn, limits p̄ ± 3 √(p̄(1 - p̄)/n₄), not below 0.
+    p_bar = (5 + 5 + 6) / (205 + 285 + 262)
+    sigma = (p_bar * (1 - p_bar) / 331) ** 0.5
+    limits = points[3].limits
+    assert limits is not None
+    assert limits.centre == pytest.approx(p_bar)
+    assert limits.upper == pytest.approx(p_bar + 3 * sigma)
+    assert limits.lower == 0.0  # p̄ - 3 sigma is below zero
+    assert limits.upper < 31 / 331 and points[3].rules == (1,)
+    # Window 5 produced nothing and is skipped: window 6 is judged against windows 2-4.
+    p_bar = (5 + 6 + 31) / (285 + 262 + 331)
+    assert points[4].limits is not None
+    assert points[4].limits.centre == pytest.approx(p_bar)
+    assert points[4].limits.upper == pytest.approx(p_bar + 3 * (p_bar * (1 - p_bar) / 102) ** 0.5)
+
+
+def test_a_counter_chart_does_not_chart_its_cumulative_value() -> None:
+    """Without `counter` the same p chart would read 40 scrapped of a sample of 500 parts."""
+    defn = SpcDef(name="c", tag=SCRAP, chart="c", counter=True, subgroup_s=60)
+    times, values = _counter_series(COUNTERS)[SCRAP]
+    points = SpcChartRun(defn).add(times, values)
+    assert [p.value for p in points] == [5.0, 5.0, 6.0, 31.0, 0.0]  # window 5: 0 defects
+
+
+def _long_counters() -> tuple[tuple[int, int, int], ...]:
+    """Forty windows of production sampled every 20 s, a 16-bit good counter that wraps and a
+    scrap counter reset every 13 windows; window 30 rejects a lot; window 20 is idle."""
+    rows: list[tuple[int, int, int]] = []
+    good, scrap = 60_000, 0
+    for second in range(10, 40 * 60, 20):
+        window = second // 60
+        if window != 20:
+            good = (good + 40 + (second * 7) % 23) % 65536
+            scrap += (second // 20) % 3 + (25 if window == 30 else 0)
+        if second % (13 * 60) == 10:
+            scrap = 0
+        rows.append((second, good, scrap))
+    return tuple(rows)
+
+
+@pytest.mark.parametrize("cut_s", [15, 605, 615, 1195, 1805, 2205])
+def test_counter_chart_live_in_pieces_and_restarted_equals_history(cut_s: int) -> None:
+    defn = _counter_defn(rolling_subgroups=8)
+    rows = _long_counters()
+    history = chart_over_history(
+        defn, *_counter_series(rows)[SCRAP], None, counters={GOOD: _counter_series(rows)[GOOD]}
+    )
+    assert any(v["rules"] for v in history["violations"])  # window 30 is caught
+    head = tuple(r for r in rows if r[0] < cut_s)
+    tail = tuple(r for r in rows if r[0] >= cut_s)
+    first = SpcChartRun(defn)
+    live = first.add_counters(_counter_series(head)) if head else []
+    state = json.loads(json.dumps(first.snapshot()))  # really JSON, as the engine stores it
+    second = SpcChartRun.restore(defn, state)
+    live += second.add_counters(_counter_series(tail))
+    # Live, the last window stays open until a later sample comes; history closes it.
+    assert [p.to_json() for p in live] == history["points"][:-1]
+    assert len(live) == 37  # windows 1-38 (39 is open) but the idle window 20
+
+
+def test_counters_that_arrive_apart_are_counted_in_the_open_window() -> None:
+    """Each counter's series in its own feed: the run keeps each counter's last sample."""
+    rows = _long_counters()
+    together = SpcChartRun(_counter_defn()).add_counters(_counter_series(rows))
+    run = SpcChartRun(_counter_defn())
+    apart: list[SpcPoint] = []
+    for row in rows:  # good first, then scrap, sample by sample
+        series = _counter_series((row,))
+        apart += run.add_counters({GOOD: series[GOOD]})
+        apart += run.add_counters({SCRAP: series[SCRAP]})
+    assert apart == together
+    with pytest.raises(ValueError, match="not \\['acme/p1/l1/x'\\]"):
+        run.add_counters({"acme/p1/l1/x": ([1], [1.0])})

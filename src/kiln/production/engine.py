@@ -146,6 +146,9 @@ class ProductionEngine:
             self._spc_by_path[chart.tag].append(chart.name)
             if chart.sample_size_tag is not None:
                 self._size_paths[chart.sample_size_tag].append(chart.name)
+            for counter in chart.sample_size_counters or ():
+                if counter != chart.tag:  # n's counters are fed with the charted counter
+                    self._size_paths[counter].append(chart.name)
         self._sizes: dict[str, float] = {}
         self._order_tags = {rule.tag: rule for rule in settings.order_tags}
         self._reason_cache: dict[str, int] = {}
@@ -539,18 +542,26 @@ class ProductionEngine:
 
     def _chart(self, charted: Mapping[str, list[tuple[int, float]]]) -> list[tuple[str, SpcPoint]]:
         """Feed each chart its tag's new values (in time order; a value older than the chart's
-        last is dropped: a control chart is a sequence, late values cannot be charted in place)
+        last is dropped: a control chart is a sequence, late values cannot be charted in place),
+        a counter chart the new samples of its counters (charted tag and `sample_size_counters`),
         and save the runs that moved."""
         out: list[tuple[str, SpcPoint]] = []
+        counted: set[str] = set()  # counter charts with new samples of any of their counters
         for path, given in charted.items():
             given.sort()
             for name in self._size_paths.get(path, ()):
+                if self.spc[name].counter:
+                    counted.add(name)
+                    continue
                 finite = [v for _, v in given if math.isfinite(v) and v > 0]
                 if finite:
                     self._sizes[name] = finite[-1]
         for path, given in charted.items():
             for name in self._spc_by_path.get(path, ()):
                 chart, run = self.spc[name], self._spc_runs[name]
+                if chart.counter:
+                    counted.add(name)
+                    continue
                 times = [t for t, v in given if math.isfinite(v)]
                 values = [v for _, v in given if math.isfinite(v)]
                 sizes = None
@@ -559,6 +570,16 @@ class ProductionEngine:
                 points = run.add(times, values, sizes) if times else []
                 out.extend((name, p) for p in points)
                 self.store.put_kv(_SPC_KEY + name, run.snapshot())
+        for name in sorted(counted):
+            # All the chart's counters at once: the run orders their increases in time.
+            chart, run = self.spc[name], self._spc_runs[name]
+            series = {
+                tag: ([t for t, _ in charted[tag]], [v for _, v in charted[tag]])
+                for tag in chart.counter_tags
+                if tag in charted
+            }
+            out.extend((name, p) for p in run.add_counters(series))
+            self.store.put_kv(_SPC_KEY + name, run.snapshot())
         return out
 
     async def _spc_loop(self) -> None:

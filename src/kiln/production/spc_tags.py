@@ -14,6 +14,13 @@ takes its first `subgroup_size` values (the usual plan, "n consecutive parts eac
 a window with fewer is not charted, since the chart constants hold for one size only; an
 individuals window is its last value; an attributes window sums its counts and sample sizes.
 
+Counters (`counter`). A machine's cumulative counter (scrap_count) is charted by its increase
+within each timed window, never by its value: increments by `counts.counter_deltas` (resets and
+rollovers as there), each in the window of the later of its two samples. n of a p or u chart is
+the increase of the `sample_size_counters` in the same window (good_count + scrap_count for a
+scrap fraction). The counters come in as separate series (`add_counters`); the run keeps each
+one's last sample, so a restart carries on counting where it stopped.
+
 Limits. Every number is computed by `spc` from the subgroups of a reference: the frozen baseline
 period (`limits="baseline"`: the subgroups that end in [baseline_start, baseline_end), frozen
 when the first subgroup after it completes), or the `rolling_subgroups` subgroups before the one
@@ -26,15 +33,17 @@ from __future__ import annotations
 import re
 import statistics
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol, Self
 
+import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from kiln.core.values import validate_path
 from kiln.production import spc
+from kiln.production.counts import counter_deltas
 from kiln.production.spc_rules import LiveRules, RuleSet
 
 ChartKind = Literal["xbar_r", "xbar_s", "imr", "p", "np", "c", "u"]
@@ -96,6 +105,19 @@ class SpcDef(BaseModel):
         description="leave out a value equal to the one before (a held value: the machine "
         "idle, the last measurement repeated); by default on for X-bar and I-MR charts",
     )
+    counter: bool = Field(
+        default=False,
+        description="the tag is a cumulative counter: chart its increase in each subgroup_s "
+        "window (resets and rollovers handled), not its value",
+    )
+    rollover: int | None = Field(
+        default=None, ge=2, description="counter charts: the counters' range, e.g. 65536 (16 bit)"
+    )
+    sample_size_counters: tuple[TagRef, ...] | None = Field(
+        default=None,
+        min_length=1,
+        description="counter p/u charts: counters whose summed increase in a window is its n",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -111,13 +133,25 @@ class SpcDef(BaseModel):
                 raise ValueError("baseline limits need baseline_start and baseline_end")
             if _epoch_us(self.baseline_start) >= _epoch_us(self.baseline_end):
                 raise ValueError("baseline_start must be before baseline_end")
+        self._check_counter()
         if self.chart in _SIZED:
-            given = (self.sample_size_tag is not None) + (self.sample_size is not None)
+            given = (
+                (self.sample_size_tag is not None)
+                + (self.sample_size is not None)
+                + (self.sample_size_counters is not None)
+            )
             if given != 1:
-                raise ValueError(f"a {self.chart} chart needs sample_size_tag or sample_size")
+                raise ValueError(
+                    f"a {self.chart} chart needs one of sample_size_tag or sample_size "
+                    "(or sample_size_counters on a counter)"
+                )
             if self.chart == "np" and self.sample_size is None:
                 raise ValueError("an np chart needs a fixed sample_size; use p for a varying n")
-        elif self.sample_size_tag is not None or self.sample_size is not None:
+        elif (
+            self.sample_size_tag is not None
+            or self.sample_size is not None
+            or self.sample_size_counters is not None
+        ):
             raise ValueError(f"a {self.chart} chart takes no sample size")
         if self.enabled_rules is not None:
             known = {r.number for r in self.rule_set.rules}
@@ -127,6 +161,41 @@ class SpcDef(BaseModel):
                     f"enabled_rules {list(self.enabled_rules)}: choose from {sorted(known)}"
                 )
         return self
+
+    def _check_counter(self) -> None:
+        """Counters are charted by their increases per time window: only attributes charts
+        count increases, and only a window of time gives an increase a subgroup."""
+        if not self.counter:
+            if self.sample_size_counters is not None:
+                raise ValueError("sample_size_counters needs counter: true (the tag a counter)")
+            if self.rollover is not None:
+                raise ValueError("rollover is for counter charts: set counter: true")
+            return
+        if self.chart not in _ATTRIBUTES:
+            raise ValueError(
+                f"counter: true charts a counter's increases: chart p, np, c or u, not {self.chart}"
+            )
+        if self.subgroup_s is None:
+            raise ValueError("counter: true needs timed subgroups: give subgroup_s")
+        if self.sample_size_tag is not None:
+            raise ValueError(
+                "counter: true takes n from sample_size_counters (counters too), "
+                "not sample_size_tag"
+            )
+        if self.skip_repeats:
+            raise ValueError(
+                "skip_repeats with counter: true: a repeated count is an increase of 0"
+            )
+        counters = self.sample_size_counters or ()
+        if len(set(counters)) != len(counters):
+            raise ValueError("sample_size_counters names a counter twice")
+
+    @property
+    def counter_tags(self) -> tuple[str, ...]:
+        """A counter chart's counters, each once: the charted tag, then those of n."""
+        if not self.counter:
+            return ()
+        return tuple(dict.fromkeys((self.tag, *(self.sample_size_counters or ()))))
 
     @property
     def skips_repeats(self) -> bool:
@@ -221,6 +290,10 @@ class SpcChartRun:
         self._zs: deque[float] = deque(maxlen=max(r.m for r in defn.rule_set.rules))
         self._rules = LiveRules(defn.rule_set)
         self._enabled = None if defn.enabled_rules is None else frozenset(defn.enabled_rules)
+        # Counter charts: each counter's last good sample (time, value), None before its first.
+        self._counters: dict[str, tuple[int, float] | None] = dict.fromkeys(defn.counter_tags)
+        # The last window some counter was first seen in: up to it windows are part-known.
+        self._partial_until: int | None = None
 
     # -- feeding ------------------------------------------------------------------------------
 
@@ -237,6 +310,12 @@ class SpcChartRun:
         """
         if len(times) != len(values):
             raise ValueError(f"{len(times)} times but {len(values)} values")
+        if self.defn.counter:
+            if sizes is not None or self.defn.sample_size_counters is not None:
+                raise ValueError(
+                    f"counter chart {self.defn.name!r}: give its counters to add_counters"
+                )
+            return self.add_counters({self.defn.tag: (times, values)})
         if self.defn.sample_size_tag is not None and (sizes is None or len(sizes) != len(values)):
             raise ValueError(f"{self.defn.chart} chart {self.defn.name!r}: give one size each")
         out: list[SpcPoint] = []
@@ -252,6 +331,84 @@ class SpcChartRun:
                 continue  # held, not measured again
             self._last_value = float(v)
             out.extend(self._take(int(t), float(v), n))
+        return out
+
+    def add_counters(
+        self, series: Mapping[str, tuple[Sequence[int], Sequence[float]]]
+    ) -> list[SpcPoint]:
+        """Feed a counter chart its counters' cumulative samples, keyed by tag (the charted
+        tag and those of `sample_size_counters`; a counter with nothing new may be left out);
+        return the windows they complete.
+
+        Each series is taken as `counter_deltas` takes it (any order, NaN skipped, a repeat
+        counted once). A sample older than its counter's last is late: it is left out, and its
+        increase is counted with the next sample. An increase older than the open window (one
+        counter's samples behind another's) is counted in the open window: a closed one is not
+        reopened. Fed together or cut by time anywhere, the same samples give the same points.
+        """
+        if not self.defn.counter:
+            raise ValueError(f"chart {self.defn.name!r} is not a counter chart: use add")
+        unknown = sorted(set(series) - set(self._counters))
+        if unknown:
+            raise ValueError(
+                f"chart {self.defn.name!r} counts {list(self._counters)}, not {unknown}"
+            )
+        n_weight = set(self.defn.sample_size_counters or ())
+        rows: list[tuple[int, float, float]] = []  # (time, increase of d, increase of n)
+        for tag in self._counters:  # in a fixed order: rows at one instant sort stably
+            if tag not in series:
+                continue
+            times, deltas = self._increments(tag, *series[tag])
+            in_d, in_n = tag == self.defn.tag, tag in n_weight
+            rows.extend(
+                (int(t), float(d) if in_d else 0.0, float(d) if in_n else 0.0)
+                for t, d in zip(times, deltas, strict=True)
+            )
+        rows.sort(key=lambda r: r[0])
+        out: list[SpcPoint] = []
+        for t, d, n in rows:
+            out.extend(self._take_increase(t, d, n))
+        return out
+
+    def _increments(
+        self, tag: str, times: Sequence[int], values: Sequence[float]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One counter's new increases, and its last sample remembered for the next feed."""
+        t = np.asarray(times, dtype=np.int64)
+        v = np.asarray(values, dtype=np.float64)
+        if t.shape != v.shape or t.ndim != 1:
+            raise ValueError(f"counter {tag!r}: {t.shape} times but {v.shape} values")
+        last = self._counters[tag]
+        keep = np.isfinite(v) if last is None else np.isfinite(v) & (t >= last[0])
+        t, v = t[keep], v[keep]
+        if not len(t):
+            return t, v
+        increases = counter_deltas(t, v, previous=last, rollover=self.defn.rollover)
+        order = np.argsort(t, kind="stable")  # as counter_deltas orders them
+        self._counters[tag] = (int(t[order[-1]]), float(v[order[-1]]))
+        if last is None:
+            assert self._window_us is not None  # counter charts are timed (SpcDef)
+            first = int(t[order[0]]) // self._window_us
+            self._partial_until = (
+                first if self._partial_until is None else max(first, self._partial_until)
+            )
+        return increases
+
+    def _take_increase(self, t: int, d: float, n: float) -> list[SpcPoint]:
+        assert self._window_us is not None
+        window = t // self._window_us
+        out: list[SpcPoint] = []
+        if self._window is not None and window > self._window:
+            if self._pending:
+                out.extend(self._close())
+            self._window = window
+        elif self._window is None:
+            self._window = window
+        if self._pending:
+            last_t, d_sum, n_sum = self._pending[0]
+            self._pending = [(max(last_t, t), d_sum + d, n_sum + n)]
+        else:
+            self._pending = [(t, d, n)]
         return out
 
     def flush(self) -> list[SpcPoint]:
@@ -277,6 +434,8 @@ class SpcChartRun:
     def _close(self) -> list[SpcPoint]:
         pending, self._pending = self._pending, []
         chart = self.defn.chart
+        if self.defn.counter:
+            return self._close_counts(pending)
         if chart in _VARIABLES_SUBGROUPS:
             if len(pending) < self.defn.size:
                 return []  # a short timed window: not a subgroup of the chart's size
@@ -293,6 +452,23 @@ class SpcChartRun:
             record = [sum(v for _, v, _ in pending), sum(n for _, _, n in pending)]
             time_us = pending[-1][0]
         return [self._judge(time_us, record)]
+
+    def _close_counts(self, pending: list[tuple[int, float, float]]) -> list[SpcPoint]:
+        """A counter chart's window (one pending row: last time, increases of d and of n)."""
+        window, partial = self._window, self._partial_until
+        started = all(last is not None for last in self._counters.values())
+        if not started or window is None or partial is None or window <= partial:
+            return []  # a counter's increases before its first sample are unknown
+        time_us, count, produced = pending[0]
+        if self.defn.sample_size_counters is None:
+            size = float(self.defn.sample_size or 1)  # fixed n per window (c: one window)
+        elif produced == 0:
+            # Nothing produced in the window (the machine idle): a fraction of nothing is 0/0,
+            # and idle time is no sample of the process; charting it as 0 would drag the centre.
+            return []
+        else:
+            size = produced
+        return [self._judge(time_us, [count, size])]
 
     # -- judging ------------------------------------------------------------------------------
 
@@ -428,6 +604,8 @@ class SpcChartRun:
             "frozen": self._frozen,
             "reference": list(self._reference),
             "zs": list(self._zs),
+            "counters": {k: None if v is None else list(v) for k, v in self._counters.items()},
+            "partial_until": self._partial_until,
         }
 
     @classmethod
@@ -445,6 +623,11 @@ class SpcChartRun:
         run._last_value = state.get("last_value")
         run._previous = state["previous"]
         run._frozen = bool(state["frozen"])
+        saved = state.get("counters") or {}
+        for tag in run._counters:
+            last = saved.get(tag)
+            run._counters[tag] = None if last is None else (int(last[0]), float(last[1]))
+        run._partial_until = state.get("partial_until")
         run._reference.extend(
             [float(x) for x in r] if isinstance(r, list) else float(r) for r in state["reference"]
         )
@@ -481,12 +664,17 @@ def chart_over_history(
     values: Sequence[float],
     spec: SpecSide | None,
     sizes: Sequence[float] | None = None,
+    counters: Mapping[str, tuple[Sequence[int], Sequence[float]]] | None = None,
 ) -> dict[str, Any]:
     """A whole stored series charted as the live run would have: points, the latest limits,
     the violations, and capability against `spec` (None without spec limits, for attributes
-    charts, or with too little data)."""
+    charts, or with too little data). A counter chart takes its `sample_size_counters`'
+    series in `counters`, keyed by tag."""
     run = SpcChartRun(defn, keep_subgroups=True)
-    points = run.add(times, values, sizes)
+    if defn.counter:
+        points = run.add_counters({**(counters or {}), defn.tag: (times, values)})
+    else:
+        points = run.add(times, values, sizes)
     points += run.flush()
     judged = [p for p in points if p.limits is not None]
     latest = judged[-1] if judged else None

@@ -3,11 +3,18 @@ capability against the tag's specification limits (`spec` on the tag definition)
 
 The chart is computed here from the historian's stored values with the same code the
 production engine runs live (`kiln.production.spc_tags`), so a chart drawn for the past shows
-exactly the violations the live chart raised. Reading needs values:read over the tag.
+exactly the violations the live chart raised. Reading needs values:read over the tag and over
+every tag the chart reads besides (sample-size tags, counters).
+
+A p or u chart's n comes from a fixed `sample_size`, from `sample_size_tags` (the sum of their
+values current at each count) or, on a counter (`counter=true`), from `sample_size_counters`
+(the sum of their increases in each `subgroup_s` window).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -21,8 +28,10 @@ from kiln.api.settings import QueryLimits
 from kiln.core.clock import us_to_datetime
 from kiln.core.quality import is_good
 from kiln.production.spc_tags import SpcDef, chart_over_history
+from kiln.security.principal import Principal
 
 router = APIRouter(prefix="/spc", tags=["production"])
+_YEAR_S = 366 * 86_400.0
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "a bad chart definition or range (the message says which field)"},
@@ -59,10 +68,31 @@ async def chart(
     sample_size: Annotated[
         int | None, Query(ge=1, description="p, np, u charts: the fixed sample size n")
     ] = None,
+    subgroup_s: Annotated[
+        float | None,
+        Query(ge=0.001, le=_YEAR_S, description="subgroups by time windows of this many seconds"),
+    ] = None,
+    counter: Annotated[
+        bool,
+        Query(description="the tag is a cumulative counter: chart its increase per subgroup_s"),
+    ] = False,
+    sample_size_tags: Annotated[
+        str | None,
+        Query(description="p, u charts: comma-separated tags whose summed value is each n"),
+    ] = None,
+    sample_size_counters: Annotated[
+        str | None,
+        Query(description="counter p, u charts: comma-separated counters whose increase is n"),
+    ] = None,
+    rollover: Annotated[
+        int | None, Query(ge=2, le=2**53, description="counters' range, e.g. 65536 (16 bit)")
+    ] = None,
 ) -> dict[str, Any]:
     """The chart's points with their limits and violated rules, and Cp, Cpk, Pp, Ppk against
     the tag's specification limits (none when the tag has no spec)."""
     _known(tag, model, historian, who)
+    size_tags = _tags(sample_size_tags, "sample_size_tags", model, historian, who)
+    size_counters = _tags(sample_size_counters, "sample_size_counters", model, historian, who)
     now = platform.clock.now_us()
     start_us, end_us = _range(now, start, end)
     read_from = start_us
@@ -86,23 +116,97 @@ async def chart(
             sample_size=sample_size,
             baseline_start=b_start,
             baseline_end=b_end,
+            subgroup_s=subgroup_s,
+            counter=counter,
+            rollover=rollover,
+            # The definition names one size tag; the n of each count is the sum over all given.
+            sample_size_tag=size_tags[0] if size_tags else None,
+            sample_size_counters=tuple(size_counters) if size_counters else None,
         )
     except ValidationError as err:
         raise HTTPException(400, "; ".join(e["msg"] for e in err.errors())) from None
     bound = settings.section(QueryLimits).raw_max
-    result = await historian.raw(tag, read_from, end_us, limit=bound)
+    times, values, truncated = await _read(historian, tag, read_from, end_us, bound)
+    sizes: list[float] | None = None
+    if size_tags:
+        size_series = [await _read(historian, t, read_from, end_us, bound) for t in size_tags]
+        truncated = truncated or any(s[2] for s in size_series)
+        times, values, sizes = _as_of_sizes(times, values, [(s[0], s[1]) for s in size_series])
+    counters: dict[str, tuple[Sequence[int], Sequence[float]]] = {}
+    for path in size_counters:
+        if path != tag:
+            t_c, v_c, cut = await _read(historian, path, read_from, end_us, bound)
+            counters[path] = (t_c, v_c)
+            truncated = truncated or cut
+    info = model.tag(tag)
+    try:
+        out = chart_over_history(
+            defn, times, values, info.spec if info is not None else None, sizes, counters
+        )
+    except ValueError as err:
+        # The stored values do not fit the chart: a fraction above 1, a count not whole.
+        raise HTTPException(
+            400, f"the values of {tag} do not make a {chart} chart: {err}"
+        ) from None
+    # The baseline's own points are part of the computation, not of the range asked for.
+    out["points"] = [p for p in out["points"] if p["time_us"] >= start_us]
+    out["violations"] = [v for v in out["violations"] if v["time_us"] >= start_us]
+    out["start_us"], out["end_us"] = start_us, end_us
+    out["spec"] = info.spec.model_dump() if info is not None and info.spec is not None else None
+    out["truncated"] = truncated
+    return out
+
+
+def _tags(
+    given: str | None, field: str, model: ModelDep, historian: HistorianDep, who: Principal
+) -> list[str]:
+    """A comma-separated list of tags, each one the caller may read (404 as for the tag)."""
+    if given is None:
+        return []
+    tags = [t.strip() for t in given.split(",") if t.strip()]
+    if not tags:
+        raise HTTPException(400, f"{field}: give one or more tag paths, separated by commas")
+    for path in tags:
+        _known(path, model, historian, who)
+    return tags
+
+
+async def _read(
+    historian: HistorianDep, tag: str, start_us: int, end_us: int, bound: int
+) -> tuple[list[int], list[float], bool]:
+    """A tag's good numeric values in the range, and whether the read was cut at `bound`."""
+    result = await historian.raw(tag, start_us, end_us, limit=bound)
     times: list[int] = []
     values: list[float] = []
     for point in result.points:
         if is_good(point.quality) and isinstance(point.value, int | float):
             times.append(point.source_us)
             values.append(float(point.value))
-    info = model.tag(tag)
-    out = chart_over_history(defn, times, values, info.spec if info is not None else None)
-    # The baseline's own points are part of the computation, not of the range asked for.
-    out["points"] = [p for p in out["points"] if p["time_us"] >= start_us]
-    out["violations"] = [v for v in out["violations"] if v["time_us"] >= start_us]
-    out["start_us"], out["end_us"] = start_us, end_us
-    out["spec"] = info.spec.model_dump() if info is not None and info.spec is not None else None
-    out["truncated"] = result.truncated
-    return out
+    return times, values, result.truncated
+
+
+def _as_of_sizes(
+    times: list[int], values: list[float], series: Sequence[tuple[list[int], list[float]]]
+) -> tuple[list[int], list[float], list[float]]:
+    """Each count with its n: the sum of the size tags' values current at its time (the last
+    positive one at or before it, as the live chart keeps it). A count before every size tag
+    has such a value has no n and is left out."""
+    current: list[tuple[list[int], list[float]]] = []
+    for s_times, s_values in series:
+        kept = [(t, v) for t, v in zip(s_times, s_values, strict=True) if v > 0]
+        current.append(([t for t, _ in kept], [v for _, v in kept]))
+    out_t: list[int] = []
+    out_v: list[float] = []
+    out_n: list[float] = []
+    for t, v in zip(times, values, strict=True):
+        n = 0.0
+        for s_times, s_values in current:
+            i = bisect_right(s_times, t)
+            if i == 0:
+                break
+            n += s_values[i - 1]
+        else:
+            out_t.append(t)
+            out_v.append(v)
+            out_n.append(n)
+    return out_t, out_v, out_n
