@@ -39,7 +39,7 @@ from kiln.production.orders import (
     Product,
     WorkOrder,
 )
-from kiln.production.schema import PROD_STATE_CHUNKS, VERSION_TABLE, metadata
+from kiln.production.schema import PROD_REASONS, PROD_STATE_CHUNKS, VERSION_TABLE, metadata
 from kiln.production.store import (
     NO_REASON,
     SAMPLE_DTYPE,
@@ -345,6 +345,28 @@ def test_reason_dictionary(store: ProductionStore) -> None:
     assert len({*again.values()}) == 3
     assert store.reason_paths() == {0: "", **{i: p for p, i in again.items()}}
     assert store.reason_ids([]) == {}
+
+
+def test_a_reason_path_added_by_another_command_at_the_same_time_is_no_error(
+    store: ProductionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Commands run in threads: two can look up the same new path, both find it missing and
+    # both insert it (a live `oee` command failed on the unique constraint under load). Here
+    # the other thread's insert is committed after this one's lookup and before its insert.
+    with store.engine.begin() as other:
+        other.execute(PROD_REASONS.insert(), [{"path": "mechanical/jam"}])
+    looked_up = store_module._reason_ids
+    calls: list[list[str]] = []
+
+    def before_the_other_commit(conn: Any, paths: Any) -> dict[str, int]:
+        calls.append(list(paths))
+        return {} if len(calls) == 1 else looked_up(conn, paths)
+
+    monkeypatch.setattr(store_module, "_reason_ids", before_the_other_commit)
+    ids = store.reason_ids(["mechanical/jam", "other"])
+    assert calls[0] == ["mechanical/jam", "other"]
+    assert set(ids) == {"mechanical/jam", "other"} and len(set(ids.values())) == 2
+    assert store.reason_paths() == {0: "", **{i: p for p, i in ids.items()}}
 
 
 def test_reason_records_audit_trail(store: ProductionStore) -> None:

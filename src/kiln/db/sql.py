@@ -29,6 +29,18 @@ def upsert(conn: Connection, table: Table, keys: list[str], rows: list[dict[str,
     )
 
 
+def insert_missing(
+    conn: Connection, table: Table, keys: list[str], rows: list[dict[str, Any]]
+) -> None:
+    """Insert the `rows` whose `keys` are not there yet, leaving the others as they are: two
+    writers adding the same key at once both succeed (a read-then-insert would let the second
+    fail on the unique constraint)."""
+    stmt: postgresql.Insert | sqlite.Insert = (
+        postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    )
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=keys), rows)
+
+
 def insert_numbered(
     conn: Connection, table: Table, column: Any, rows: list[dict[str, Any]]
 ) -> list[int]:

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from kiln.core.values import path_has_prefix
-from kiln.db.sql import in_parts, insert_numbered, subtree, upsert
+from kiln.db.sql import in_parts, insert_missing, insert_numbered, subtree, upsert
 from kiln.db.store import MigratedStore
 from kiln.production import chunks, migrations
 from kiln.production.chunks import DAY_US, HOUR_US, SAMPLE_DTYPE, STATE_DTYPE
@@ -374,7 +374,8 @@ class ProductionStore(MigratedStore):
             known = _reason_ids(conn, wanted)
             missing = [p for p in wanted if p not in known]
             if missing:
-                conn.execute(insert(PROD_REASONS), [{"path": p} for p in missing])
+                # Commands run in threads: another may be adding the same path right now.
+                insert_missing(conn, PROD_REASONS, ["path"], [{"path": p} for p in missing])
                 known.update(_reason_ids(conn, missing))
         out.update({p: known[p] for p in wanted})
         return out
