@@ -33,6 +33,9 @@ demo: install
 # (exit 5: a PYTEST_ARGS selection held none of them).
 TEST_WORKERS ?= 2
 test: install-dev browser lint typecheck
+	@# Kiln's modules byte-compiled once: where PYTHONDONTWRITEBYTECODE is set (CI machines
+	@# here set it), each of the tests' `kiln` subprocesses would compile them all again.
+	$(PY) -m compileall -q src >/dev/null
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal -m 'not alone' $(PYTEST_ARGS)
 	$(PY) -m pytest -m alone $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
