@@ -451,6 +451,34 @@ def test_the_spc_chart_marks_a_rule_violation(session: Any, plant: Plant) -> Non
         assert float(shown or "nan") == float(f"{cap[key]:.3g}"), key  # 3 significant digits
 
 
+def test_a_p_chart_of_a_counter_per_window(session: Any, plant: Plant) -> None:
+    # Filler 1's scrap counter over its good + scrap counters, per 10 minutes: the page asks
+    # for the counter chart and draws what the API answers for the same question.
+    page = session("admin", "spc")
+    pane = page.locator('.prd-pane[data-pane="spc"]')
+    pane.locator('input[name="tag"]').fill(f"{F1}/scrap")
+    pane.locator('select[name="chart"]').select_option("p")
+    assert pane.locator('input[name="window"]').is_hidden(), "a window only for a counter"
+    pane.locator('input[name="counter"]').check()
+    pane.locator('input[name="window"]').fill("10")
+    pane.locator('input[name="sample_size"]').fill(f"{F1}/good, {F1}/scrap")
+    pane.locator('select[name="range"]').select_option("-24h")
+    pane.locator('button[type="submit"]').click()
+    page.wait_for_function(
+        "() => document.querySelector('.prd-spc-chart').dataset.points > 0", timeout=WAIT
+    )
+    api = plant.get(
+        "/spc", tag=f"{F1}/scrap", chart="p", start="-24h", end="now", rules="nelson",
+        counter="true", subgroup_s="600", sample_size_counters=f"{F1}/good,{F1}/scrap",
+    )  # fmt: skip
+    # The counter is first seen at 0 min (its count starts there); then 60 of 1,860 by 40 min,
+    # 20 of 1,120 by 70 min and 20 of 3,120 by 150 min, one 10-minute window each.
+    assert [round(p["value"], 6) for p in api["points"]] == [
+        round(60 / 1860, 6), round(20 / 1120, 6), round(20 / 3120, 6)
+    ]  # fmt: skip
+    assert pane.locator(".prd-spc-chart").get_attribute("data-points") == "3"
+
+
 # --- the page's own tables, under node ---------------------------------------------------------
 
 MODEL_PROBE = """

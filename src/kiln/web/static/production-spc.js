@@ -28,6 +28,26 @@ const CAPABILITY = [
   ["usl", "USL"],
 ];
 
+const ATTRIBUTES = new Set(["p", "np", "c", "u"]);
+const SIZED = new Set(["p", "np", "u"]);
+
+/** The query of an attributes chart: a counter charted per window (minutes), n a fixed whole
+ * number or comma-separated tags (counters when the charted tag is one). */
+export function attributeParams(kind, isCounter, minutes, size) {
+  const out = {};
+  const windowS = Number(minutes) * 60;
+  if (isCounter) {
+    out.counter = "true";
+    // A counter's increase is taken per time window; other attributes charts chart each value.
+    if (Number.isFinite(windowS) && windowS > 0) out.subgroup_s = String(windowS);
+  }
+  const n = String(size ?? "").trim();
+  if (!SIZED.has(kind) || n === "") return out;
+  if (/^[0-9]+$/.test(n)) out.sample_size = n;
+  else out[isCounter ? "sample_size_counters" : "sample_size_tags"] = n.split(",").map((t) => t.trim()).filter(Boolean).join(",");
+  return out;
+}
+
 function num(v, digits = 4) {
   return typeof v === "number" && Number.isFinite(v) ? String(Number(v.toPrecision(digits))) : "—";
 }
@@ -38,6 +58,11 @@ export function spcView(root, { api }) {
   const tagList = h("datalist", { id: "prd-spc-tags" });
   const chart = select("chart", SPC_CHARTS, { attrs: { "aria-label": "Chart" } });
   const subgroup = h("input", { name: "subgroup", type: "number", min: 2, max: 25, value: 5, hidden: true, attrs: { "aria-label": "Subgroup size" } });
+  // Attributes charts (p, np, c, u): a counter tag is charted by its increase per window; n
+  // (p, np, u) is a fixed number or the tags (counters) that give it.
+  const counter = h("input", { name: "counter", type: "checkbox", attrs: { "aria-label": "The tag is a counter" } });
+  const windowMin = h("input", { name: "window", type: "number", min: 1, max: 1440, step: "any", value: 10, attrs: { "aria-label": "Window, minutes" } });
+  const sampleSize = h("input", { name: "sample_size", type: "text", autocomplete: "off", spellcheck: false, placeholder: "e.g. 50, or …/good_count,…/scrap_count", attrs: { list: "prd-spc-tags", "aria-label": "Sample size n" } });
   const range = select("range", RANGES, { attrs: { "aria-label": "Range" } });
   range.value = "-24h";
   const rules = select("rules", [{ value: "nelson", label: "Nelson rules" }, { value: "weco", label: "Western Electric rules" }], { attrs: { "aria-label": "Rules" } });
@@ -47,6 +72,9 @@ export function spcView(root, { api }) {
     h("label", { className: "prd-filter prd-filter-wide" }, h("span", {}, "Tag"), tag, tagList),
     h("label", { className: "prd-filter" }, h("span", {}, "Chart"), chart),
     h("label", { className: "prd-filter", hidden: true, dataset: { for: "subgroup" } }, h("span", {}, "Subgroup size"), subgroup),
+    h("label", { className: "prd-check", hidden: true, dataset: { for: "attributes" } }, counter, h("span", {}, "Counter (its increase per window)")),
+    h("label", { className: "prd-filter", hidden: true, dataset: { for: "window" } }, h("span", {}, "Window, minutes"), windowMin),
+    h("label", { className: "prd-filter prd-filter-wide", hidden: true, dataset: { for: "sized" } }, h("span", {}, "Sample size n (number or tags)"), sampleSize),
     h("label", { className: "prd-filter" }, h("span", {}, "Range"), range),
     h("label", { className: "prd-filter" }, h("span", {}, "Rules"), rules),
     h("button", { type: "submit", className: "button button-primary" }, "Draw"),
@@ -75,7 +103,12 @@ export function spcView(root, { api }) {
     const sized = chart.value === "xbar_r" || chart.value === "xbar_s";
     subgroup.hidden = !sized;
     subgroup.closest("label").hidden = !sized;
+    const attributes = ATTRIBUTES.has(chart.value);
+    for (const label of form.querySelectorAll('[data-for="attributes"]')) label.hidden = !attributes;
+    form.querySelector('[data-for="sized"]').hidden = !SIZED.has(chart.value);
+    form.querySelector('[data-for="window"]').hidden = !(attributes && counter.checked);
   });
+  counter.addEventListener("change", () => chart.dispatchEvent(new Event("change")));
 
   async function loadTags() {
     try {
@@ -103,6 +136,7 @@ export function spcView(root, { api }) {
     say("Charting…");
     const params = { tag: path, chart: chart.value, start: range.value, end: "now", rules: rules.value };
     if (!subgroup.hidden) params.subgroup = subgroup.value;
+    if (ATTRIBUTES.has(chart.value)) Object.assign(params, attributeParams(chart.value, counter.checked, windowMin.value, sampleSize.value));
     let answer;
     try {
       answer = await api.spc(params);
