@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Database drivers, columnar storage and protocol clients: what I/O adapters import.
 HEAVY = ("duckdb", "psycopg", "pyarrow", "asyncua", "pymodbus", "aiomqtt", "nats", "sqlalchemy")
@@ -140,3 +143,155 @@ def test_the_probe_sees_a_driver_when_one_is_loaded() -> None:
     assert {"duckdb", "pyarrow"} <= loaded_by("kiln.historian.store")
     assert "pymodbus" in loaded_by("kiln.connectors.modbus.connector")
     assert "asyncua" in loaded_by("kiln.connectors.opcua.variants")
+
+
+# What every `kiln` command pays before it does anything: the CLI module, the plant file's model
+# (every installed subsystem's declaration and settings sections) and the parser (every
+# subsystem's commands). None of it needs the server stack, a protocol library, a database
+# driver or an engine: those are imported by the command that runs them (`kiln demo`, `run`,
+# `sim`, `admin`).
+CLI_HEAVY = (
+    "duckdb",
+    "pyarrow",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "asyncua",
+    "pymodbus",
+    "aiomqtt",
+    "nats",
+    "sqlalchemy",
+    "psycopg",
+    "cryptography",
+)
+
+# Kiln's own heavy modules: the API app and its routers, the services and engines, the
+# simulator's factory and protocol servers.
+CLI_HEAVY_KILN = (
+    "kiln.api.app",
+    "kiln.api.routers",
+    "kiln.alarms.engine",
+    "kiln.connectors.service",
+    "kiln.historian.service",
+    "kiln.historian.store",
+    "kiln.model.service",
+    "kiln.production.engine",
+    "kiln.security.service",
+    "kiln.security.audit.service",
+    "kiln.valuechain.engine",
+    "kiln.sim.factory",
+    "kiln.sim.servers",
+    "kiln.sim.source",
+)
+
+_CLI_PROBE = """
+import contextlib, io, json, sys
+from kiln.app.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+    code = main(sys.argv[1:])
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def loaded_by_kiln(*argv: str) -> set[str]:
+    """Every module in `sys.modules` after `kiln ARGV` ran in a fresh process (its output
+    swallowed)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _CLI_PROBE, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def _heavy(loaded: set[str], *, allowed: tuple[str, ...] = ()) -> list[str]:
+    tops = {name.split(".")[0] for name in loaded}
+    kiln = {m for m in CLI_HEAVY_KILN if any(n == m or n.startswith(m + ".") for n in loaded)}
+    return sorted((tops & set(CLI_HEAVY) | kiln) - set(allowed))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--help",),
+        ("--version",),
+        ("admin", "--help"),
+        ("config", "check", str(ROOT / "examples" / "plant.yaml")),
+    ],
+    ids=["help", "version", "admin-help", "config-check"],
+)
+def test_a_kiln_command_loads_no_server_stack_protocol_driver_or_engine(
+    argv: tuple[str, ...],
+) -> None:
+    loaded = loaded_by_kiln(*argv)
+    assert "kiln.app.settings" in loaded  # the probe did build the model and the parser
+    heavy = _heavy(loaded)
+    assert not heavy, (
+        f"`kiln {' '.join(argv)}` loads {', '.join(heavy)}: import it in the hook or the "
+        "command that uses it (docs/subsystems.md)"
+    )
+
+
+def test_kiln_admin_loads_the_security_stores_but_not_the_server(tmp_path: Path) -> None:
+    loaded = loaded_by_kiln("admin", "--data-dir", str(tmp_path), "users", "list")
+    assert "kiln.security.service" in loaded  # it did run: the identity store was opened
+    stores = ("sqlalchemy", "cryptography", "kiln.security.service", "kiln.security.audit.service")
+    heavy = _heavy(loaded, allowed=stores)
+    assert not heavy, f"`kiln admin users list` loads {', '.join(heavy)}"
+
+
+def test_the_cli_check_names_a_heavy_module_when_one_is_loaded() -> None:
+    loaded = {"kiln.api.routers.lots", "fastapi.routing", "kiln.api.settings", "kiln.sim.spec"}
+    assert _heavy(loaded) == ["fastapi", "kiln.api.routers"]
+    assert _heavy({"kiln.historian.service_x", "duckdbx"}) == []  # a prefix of a name is not it
+
+
+def test_the_lazy_package_names_still_resolve() -> None:
+    """`kiln.api` and `kiln.sim` import their heavy names on first use, and all of `__all__`."""
+    import kiln.api
+    import kiln.sim
+    from kiln.api.app import create_app
+    from kiln.sim.factory import SimFrame, VirtualFactory
+    from kiln.sim.source import SimSource
+
+    assert kiln.api.create_app is create_app
+    assert (kiln.sim.VirtualFactory, kiln.sim.SimFrame) == (VirtualFactory, SimFrame)
+    assert kiln.sim.SimSource is SimSource
+    for package in (kiln.api, kiln.sim):
+        assert all(getattr(package, name) is not None for name in package.__all__)
+        with pytest.raises(AttributeError, match="no attribute 'nope'"):
+            getattr(package, "nope")  # noqa: B009 (the name is the point)
+
+
+def test_a_mount_finds_its_router_in_each_form() -> None:
+    from kiln.api.routers import live
+    from kiln.api.subsystem import Mount
+
+    for declared in ("kiln.api.routers.live", "kiln.api.routers.live:router", live.router):
+        assert Mount(declared).resolve() is live.router
+    assert Mount(lambda: live.router).resolve() is live.router
+    with pytest.raises(TypeError, match="not a FastAPI APIRouter"):
+        Mount("kiln.api.settings:HttpSettings").resolve()
+    with pytest.raises(ModuleNotFoundError):
+        Mount("kiln.api.routers.no_such_router").resolve()
+
+
+def test_lazy_error_handlers_are_made_once_on_first_use() -> None:
+    from kiln.api.subsystem import LazyErrorHandlers
+
+    calls: list[int] = []
+
+    async def handler(request: object, err: Exception) -> object:
+        return None
+
+    def load() -> dict[type[Exception], object]:
+        calls.append(1)
+        return {KeyError: handler}
+
+    handlers = LazyErrorHandlers(load)
+    assert calls == []
+    assert dict(handlers.items()) == {KeyError: handler}
+    assert (len(handlers), handlers[KeyError], calls) == (1, handler, [1])

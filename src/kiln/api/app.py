@@ -165,7 +165,8 @@ def create_app(
     app.include_router(health.router, prefix=API_PREFIX)
     for subsystem in subsystems:
         for mount in subsystem.routers:
-            app.include_router(mount.router, prefix=mount.prefix)
+            # Imported here when declared lazily (`Mount("module")`): only a served API needs it.
+            app.include_router(mount.resolve(), prefix=mount.prefix)
         for error, handler in subsystem.error_handlers.items():
             app.add_exception_handler(error, handler)
     app.include_router(web.router)

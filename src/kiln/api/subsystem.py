@@ -31,24 +31,29 @@ the virtual factory's machines are tags of the server's model and connectors of 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Generic, TypeAlias, TypeVar, cast
+from importlib import import_module
+from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar, cast
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
-from prometheus_client.registry import Collector
-
-from kiln.alarms import AlarmDef
-from kiln.connectors.base import ConnectorConfig
-from kiln.core.bus import Bus
-from kiln.core.clock import Clock
 from kiln.core.platform import Platform, Service, Stage
 from kiln.core.settings import PlantSettings
-from kiln.model.definitions import AssetDef, AssetTypeDef
-from kiln.production import CalendarDef, Product, SpcDef, StateModel
-from kiln.security.passwords import PasswordHasherSettings
+
+if TYPE_CHECKING:
+    # Types only: every `kiln` command reads the declarations (to build its settings model and
+    # parser) and must not import FastAPI or the domains' engines for it.
+    from fastapi import APIRouter, Request
+    from fastapi.responses import Response
+    from prometheus_client.registry import Collector
+
+    from kiln.alarms import AlarmDef
+    from kiln.connectors.base import ConnectorConfig
+    from kiln.core.bus import Bus
+    from kiln.core.clock import Clock
+    from kiln.model.definitions import AssetDef, AssetTypeDef
+    from kiln.production import CalendarDef, Product, SpcDef, StateModel
+    from kiln.security.passwords import PasswordHasherSettings
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -59,7 +64,7 @@ API_PREFIX = "/api/v1"
 # only: typeshed types it and `add_subparsers` returns it; not subscriptable at run time).
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+ErrorHandler: TypeAlias = "Callable[[Request, Exception], Awaitable[Response]]"
 
 
 class Role(StrEnum):
@@ -98,10 +103,66 @@ class SettingsSection(Generic[T_co]):
 
 @dataclass(frozen=True, slots=True)
 class Mount:
-    """A router served for a subsystem, under `prefix` (the versioned API by default)."""
+    """A router served for a subsystem, under `prefix` (the versioned API by default).
 
-    router: APIRouter
+    `router` is the router itself or, lazily, what finds it when the API is built: a module's
+    name (`"kiln_tank.api"`: its `router` attribute; `"kiln_tank.api:tank_router"`: another
+    one) or a function of no arguments. The lazy forms keep a declaration light: reading it
+    (every `kiln` command does, for its settings and sub-commands) then imports no router, nor
+    FastAPI or the services the routes depend on.
+    """
+
+    router: APIRouter | str | Callable[[], APIRouter]
     prefix: str = API_PREFIX
+
+    def resolve(self) -> APIRouter:
+        """The router, imported or made now if it was declared lazily."""
+        from fastapi import APIRouter  # here: declaring a mount needs no FastAPI
+
+        declared = self.router
+        found: object
+        if isinstance(declared, str):
+            module, _, attribute = declared.partition(":")
+            found = getattr(import_module(module), attribute or "router")
+        elif isinstance(declared, APIRouter):  # before `callable`: a router is an ASGI app
+            found = declared
+        else:
+            found = declared()
+        if not isinstance(found, APIRouter):
+            raise TypeError(f"Mount({self.router!r}) gives {found!r}, not a FastAPI APIRouter")
+        return found
+
+
+class LazyErrorHandlers(Mapping[type[Exception], ErrorHandler]):
+    """`Subsystem.error_handlers` made on first use by `load`: for exceptions defined in a
+    module too heavy to import just to declare them (the historian's store and DuckDB).
+
+    `error_handlers=LazyErrorHandlers(_handlers)`, with `_handlers` importing the exceptions
+    and returning the mapping; the API reads it when it is built.
+    """
+
+    __slots__ = ("_load", "_loaded")
+
+    def __init__(self, load: Callable[[], Mapping[type[Exception], ErrorHandler]]) -> None:
+        self._load = load
+        self._loaded: Mapping[type[Exception], ErrorHandler] | None = None
+
+    def _handlers(self) -> Mapping[type[Exception], ErrorHandler]:
+        if self._loaded is None:
+            self._loaded = dict(self._load())
+        return self._loaded
+
+    def __getitem__(self, error: type[Exception]) -> ErrorHandler:
+        return self._handlers()[error]
+
+    def __iter__(self) -> Iterator[type[Exception]]:
+        return iter(self._handlers())
+
+    def __len__(self) -> int:
+        return len(self._handlers())
+
+    def __repr__(self) -> str:
+        return f"LazyErrorHandlers({self._load!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +249,8 @@ class Subsystem:
     - `services(ctx)`: its services, each with the stage it starts at. The stage also says
       where a service runs when the plant is split (`Role`): `SOURCES` in the `sources`
       process, `STORAGE` and `ENGINES` in the `server` process.
-    - `routers`: what the API serves for it; `error_handlers`: how the API answers the
+    - `routers`: what the API serves for it (`Mount`, lazily by module name: the declaration
+      is read by every `kiln` command, which needs no router); `error_handlers`: how the API answers the
       exceptions its services raise; `body_limits(settings)`: routes with a body limit of
       their own.
     - `collectors(platform)`: Prometheus collectors reading its running services.

@@ -8,6 +8,9 @@ actor "cli:<login name>" and source "cli".
 
 Secrets (passwords, API keys, device credentials) are printed once, to standard output, and
 never logged.
+
+The identity and audit services (SQLAlchemy, the stores, the cryptography) are imported when a
+command runs: the parsers are built for every `kiln` command, `kiln --help` included.
 """
 
 from __future__ import annotations
@@ -21,28 +24,25 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING, Any, Literal
 
 from kiln.app.settings import KilnSettings, installed_settings, load_settings
 from kiln.core.clock import SystemClock
 from kiln.core.errors import ConfigError
 from kiln.core.platform import Platform, Stage
-from kiln.security.audit import AuditError, AuditLog, Category, Result, verify_main
-from kiln.security.audit.key import load_audit_keys
-from kiln.security.audit.move import move_key
-from kiln.security.audit.setup import audit_log_from
-from kiln.security.certs import generate_self_signed
-from kiln.security.principal import AuthError, PermissionDenied, Principal
-from kiln.security.secrets import generate_password
-from kiln.security.service import Identity, mark_changed
 from kiln.security.settings import SecuritySettings
-from kiln.security.store import Conflict
+
+if TYPE_CHECKING:
+    from kiln.security.audit import AuditLog
+    from kiln.security.principal import Principal
+    from kiln.security.service import Identity
 
 _LOGGER = logging.getLogger(__name__)
 
 Handler = Callable[["AdminSession", argparse.Namespace], Awaitable[int]]
+
+# The audit categories these commands record (`kiln.security.audit.Category`'s values).
+AuditCategory = Literal["account", "authorization", "configuration"]
 
 
 def add_parsers(sub: Any) -> None:
@@ -217,6 +217,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from kiln.security.principal import AuthError, PermissionDenied
+    from kiln.security.store import Conflict
+
     handler: Handler = args.run
     try:
         return asyncio.run(_session(settings, handler, args))
@@ -243,17 +246,20 @@ class AdminSession:
 
     async def record(
         self,
-        category: Category,
+        category: AuditCategory,
         action: str,
         target: str,
         detail: dict[str, Any] | None = None,
         *,
         changed: bool = True,
     ) -> None:
+        from kiln.security.audit import Category, Result
+        from kiln.security.service import mark_changed
+
         await self.audit.record(
             actor=f"cli:{self.login}",
             source="cli",
-            category=category,
+            category=Category(category),
             action=action,
             target=target,
             result=Result.SUCCESS,
@@ -264,6 +270,9 @@ class AdminSession:
 
 
 async def _session(settings: KilnSettings, handler: Handler, args: argparse.Namespace) -> int:
+    from kiln.security.audit.setup import audit_log_from
+    from kiln.security.service import Identity
+
     clock = SystemClock()
     data_dir = settings.data_dir
     sec = settings.section(SecuritySettings)
@@ -289,6 +298,8 @@ def _login_name() -> str:
 
 def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
     """(password, whether it was generated and must be shown)."""
+    from kiln.security.secrets import generate_password
+
     if args.generate:
         return generate_password(username=args.username), True
     if args.password_stdin or not sys.stdin.isatty():
@@ -339,7 +350,7 @@ async def _users_add(s: AdminSession, args: argparse.Namespace) -> int:
         s.operator, s.operator.tenant, args.username, password, args.role, scope=args.scope
     )
     await s.record(
-        Category.ACCOUNT, "user.create", user.username, {"roles": args.role, "scope": args.scope}
+        "account", "user.create", user.username, {"roles": args.role, "scope": args.scope}
     )
     print(f"user {user.username} created with roles {', '.join(args.role) or '(none)'}")
     if show:
@@ -350,7 +361,7 @@ async def _users_add(s: AdminSession, args: argparse.Namespace) -> int:
 async def _users_password(s: AdminSession, args: argparse.Namespace) -> int:
     password, show = _read_password(args)
     await s.identity.set_password(s.operator, args.username, password)
-    await s.record(Category.ACCOUNT, "user.password", args.username)
+    await s.record("account", "user.password", args.username)
     print(f"password of {args.username} changed; its sessions have ended")
     if show:
         print(f"password (shown once): {password}")
@@ -360,14 +371,14 @@ async def _users_password(s: AdminSession, args: argparse.Namespace) -> int:
 async def _users_disable(s: AdminSession, args: argparse.Namespace) -> int:
     await s.identity.disable_user(s.operator, args.username, args.disabled)
     action = "user.disable" if args.disabled else "user.enable"
-    await s.record(Category.ACCOUNT, action, args.username)
+    await s.record("account", action, args.username)
     print(f"user {args.username} {'disabled' if args.disabled else 'enabled'}")
     return 0
 
 
 async def _users_reset_totp(s: AdminSession, args: argparse.Namespace) -> int:
     await s.identity.reset_totp(s.operator, args.username)
-    await s.record(Category.ACCOUNT, "user.reset_totp", args.username)
+    await s.record("account", "user.reset_totp", args.username)
     print(f"TOTP of {args.username} removed; it signs in with its password alone until enrolled")
     return 0
 
@@ -394,7 +405,7 @@ async def _roles_list(s: AdminSession, args: argparse.Namespace) -> int:
 async def _roles_add(s: AdminSession, args: argparse.Namespace) -> int:
     role = await s.identity.create_role(s.operator, s.operator.tenant, args.name, args.permission)
     perms = sorted(p.value for p in role.permissions)
-    await s.record(Category.AUTHORIZATION, "role.create", role.name, {"permissions": perms})
+    await s.record("authorization", "role.create", role.name, {"permissions": perms})
     print(f"role {role.name} created: {', '.join(perms)}")
     return 0
 
@@ -402,7 +413,7 @@ async def _roles_add(s: AdminSession, args: argparse.Namespace) -> int:
 async def _roles_assign(s: AdminSession, args: argparse.Namespace) -> int:
     added = await s.identity.assign_role(s.operator, args.username, args.role, args.scope)
     await s.record(
-        Category.AUTHORIZATION, "role.assign", args.username,
+        "authorization", "role.assign", args.username,
         {"role": args.role, "scope": args.scope, "changed": added},
     )  # fmt: skip
     where = args.scope or "the whole tenant"
@@ -413,7 +424,7 @@ async def _roles_assign(s: AdminSession, args: argparse.Namespace) -> int:
 async def _roles_revoke(s: AdminSession, args: argparse.Namespace) -> int:
     removed = await s.identity.revoke_role(s.operator, args.username, args.role, args.scope)
     await s.record(
-        Category.AUTHORIZATION, "role.revoke", args.username,
+        "authorization", "role.revoke", args.username,
         {"role": args.role, "scope": args.scope, "changed": removed},
     )  # fmt: skip
     print(f"{args.username} {'no longer has' if removed else 'did not have'} {args.role}")
@@ -450,7 +461,7 @@ async def _keys_add(s: AdminSession, args: argparse.Namespace) -> int:
         owner, args.name, args.permission, args.scope, args.days
     )
     await s.record(
-        Category.ACCOUNT, "apikey.create", info.id,
+        "account", "apikey.create", info.id,
         {"name": info.name, "owner": info.owner, "permissions": sorted(args.permission)},
     )  # fmt: skip
     print(f"API key {info.id} ({info.name}) for {info.owner}, expires {_when(info.expires_at)}")
@@ -460,7 +471,7 @@ async def _keys_add(s: AdminSession, args: argparse.Namespace) -> int:
 
 async def _keys_revoke(s: AdminSession, args: argparse.Namespace) -> int:
     await s.identity.revoke_api_key(s.operator, args.key_id)
-    await s.record(Category.ACCOUNT, "apikey.revoke", args.key_id)
+    await s.record("account", "apikey.revoke", args.key_id)
     print(f"API key {args.key_id} revoked")
     return 0
 
@@ -484,7 +495,7 @@ async def _devices_add(s: AdminSession, args: argparse.Namespace) -> int:
     token, info = await s.identity.create_device(
         s.operator, s.operator.tenant, args.name, args.prefix
     )
-    await s.record(Category.ACCOUNT, "device.create", info.name, {"prefix": info.prefix})
+    await s.record("account", "device.create", info.name, {"prefix": info.prefix})
     print(f"device {info.name} may publish under {info.prefix}")
     print(f"credential (shown once, send as 'Authorization: Bearer ...'): {token}")
     return 0
@@ -492,7 +503,7 @@ async def _devices_add(s: AdminSession, args: argparse.Namespace) -> int:
 
 async def _devices_revoke(s: AdminSession, args: argparse.Namespace) -> int:
     await s.identity.revoke_device(s.operator, s.operator.tenant, args.name)
-    await s.record(Category.ACCOUNT, "device.revoke", args.name)
+    await s.record("account", "device.revoke", args.name)
     print(f"device {args.name} revoked; a running server refuses it within a second")
     return 0
 
@@ -512,13 +523,15 @@ async def _tenants_list(s: AdminSession, args: argparse.Namespace) -> int:
 
 
 async def _tenants_add(s: AdminSession, args: argparse.Namespace) -> int:
+    from kiln.security.secrets import generate_password
+
     password = generate_password(username=args.admin) if args.admin else None
     tenant = await s.identity.create_tenant(
         s.operator, args.name, args.kind, args.root,
         admin_username=args.admin, admin_password=password,
     )  # fmt: skip
     await s.record(
-        Category.CONFIGURATION, "tenant.create", tenant.name,
+        "configuration", "tenant.create", tenant.name,
         {"kind": tenant.kind.value, "roots": list(tenant.roots), "admin": args.admin},
     )  # fmt: skip
     print(f"tenant {tenant.name} ({tenant.kind.value}) created")
@@ -531,6 +544,8 @@ async def _tenants_add(s: AdminSession, args: argparse.Namespace) -> int:
 
 
 def _tls_self_signed(args: argparse.Namespace) -> int:
+    from kiln.security.certs import generate_self_signed
+
     hosts = args.host or ["localhost", "127.0.0.1"]
     fp = generate_self_signed(
         args.cert, args.key, hosts=hosts, now=datetime.now(UTC), days=args.days
@@ -542,6 +557,9 @@ def _tls_self_signed(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
+    from kiln.security.audit import verify_main
+    from kiln.security.audit.key import load_audit_keys
+
     settings = settings_of(args)
     sec = settings.section(SecuritySettings)
     url = sec.audit_url  # None: the SQLite file in the data directory
@@ -557,6 +575,12 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 
 def _audit_move_key(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from kiln.security.audit import AuditError
+    from kiln.security.audit.key import load_audit_keys
+    from kiln.security.audit.move import move_key
+
     settings = settings_of(args)
     try:
         sec = settings.section(SecuritySettings)

@@ -13,17 +13,21 @@ import contextlib
 import logging
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from kiln.core.clock import SystemClock
 from kiln.core.platform import Platform, Stage
 from kiln.logsetup import configure_logging
-from kiln.sim import FactorySpec, SimSource
-from kiln.sim.servers import simulated_servers
+from kiln.sim import FactorySpec
 from kiln.sim.settings import SimServeSettings
-from kiln.sim.sinks import FrameSink
+
+if TYPE_CHECKING:
+    from kiln.sim.sinks import FrameSink
+
+# The servers (OPC UA, Modbus and MQTT stacks) are imported when `kiln sim` runs: the parser
+# is built for every `kiln` command.
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -59,6 +63,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from kiln.sim.servers import simulated_servers
+
     configure_logging(args.log_level)
     spec = (
         FactorySpec.for_tag_count(args.tags, seed=args.seed, rate_hz=args.rate)
@@ -91,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(spec: FactorySpec, sinks: list[FrameSink]) -> int:
+    from kiln.sim.source import SimSource
+
     platform = Platform(clock=SystemClock(), data_dir=Path("."))
     platform.add(SimSource(spec, sinks), Stage.SOURCES)
     stop = asyncio.Event()

@@ -11,8 +11,8 @@ from kiln.core.config import MadeFile
 from kiln.core.settings import Section
 from kiln.db.urls import is_postgres_url, redact, require_postgres_driver
 from kiln.historian.maths.compression import CompressionRule
+from kiln.historian.maths.rollup import parse_widths
 from kiln.historian.retention import RetentionRule
-from kiln.historian.tiers import parse_widths
 
 
 class HistorianSettings(Section):

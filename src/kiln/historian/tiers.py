@@ -24,7 +24,6 @@ import pyarrow as pa
 from kiln.historian import duck, query
 from kiln.historian.maths import rollup
 from kiln.historian.maths.aggregates import Column
-from kiln.historian.maths.calendar import parse_interval
 from kiln.historian.maths.columns import STRING, Columns
 from kiln.historian.maths.rollup import Rows
 from kiln.historian.maths.timeline import Array, Points
@@ -57,20 +56,6 @@ class RefreshStats:
     points: int = 0  # raw points read
 
 
-def parse_widths(texts: Sequence[str]) -> list[int]:
-    """Tier widths like "1min", "1h", "1d" (a day of 24 hours, UTC) as microseconds, checked
-    to nest; ValueError saying what is wrong."""
-    widths = []
-    for text in texts:
-        interval = parse_interval(text)
-        if interval.unit in ("mo", "y"):
-            raise ValueError(f"a rollup tier needs a fixed width, not {text!r}: use s, min, h or d")
-        days = {"d": 1, "w": 7}.get(interval.unit)
-        widths.append(interval.count * days * 86_400_000_000 if days else interval.fixed_us)
-    RollupTiers(widths)  # checks the widths nest
-    return sorted(set(widths))
-
-
 class RollupTiers:
     """The configured rollup widths (µs, ascending) and the work that keeps them up to date."""
 
@@ -88,14 +73,7 @@ class RollupTiers:
         # series -> the earliest source time of its pending work: the table's content, kept
         # in memory for readers (replaced, never changed in place, as `sparse`).
         self.pending: Mapping[int, int] = {}
-        if any(w < 1_000_000 for w in self.widths):
-            raise ValueError("a rollup width must be at least one second")
-        for narrow, wide in zip(self.widths, self.widths[1:], strict=False):
-            if wide % narrow:
-                raise ValueError(
-                    f"each rollup width must divide the next: {wide // 1_000_000} s is not a "
-                    f"multiple of {narrow // 1_000_000} s (try 1min, 1h, 1d)"
-                )
+        rollup.check_widths(self.widths)
 
     def __bool__(self) -> bool:
         return bool(self.widths)

@@ -9,20 +9,23 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from kiln.alarms.compile import AlarmConfigError, compile_alarms
-from kiln.alarms.engine import AlarmEngine, Declared
-from kiln.alarms.notify.service import NotificationService
 from kiln.alarms.notify.settings import NotificationSettings
-from kiln.alarms.notify.store import NotificationStore
 from kiln.alarms.settings import AlarmSettings
-from kiln.alarms.store import AlarmStore
-from kiln.api.routers import alarms
 from kiln.api.subsystem import BuildContext, Mount, SettingsSection, Subsystem
 from kiln.core.errors import ConfigError
 from kiln.core.platform import Platform, Service, Stage
 
+# The engine, its stores and the router are imported where they are used: every `kiln` command
+# reads this declaration (its settings sections) and needs none of them.
+
 
 def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
+    from kiln.alarms.compile import AlarmConfigError, compile_alarms
+    from kiln.alarms.engine import AlarmEngine, Declared
+    from kiln.alarms.notify.service import NotificationService
+    from kiln.alarms.notify.store import NotificationStore
+    from kiln.alarms.store import AlarmStore
+
     settings = ctx.settings
     conf = settings.section(AlarmSettings)
     # The plant file's tag alarms and those other subsystems contribute (production's SPC).
@@ -58,6 +61,8 @@ class AlarmCollector(Collector):
         self.platform = platform
 
     def collect(self) -> Iterator[Metric]:
+        from kiln.alarms.engine import AlarmEngine
+
         if not self.platform.has(AlarmEngine):
             return
         engine = self.platform.service(AlarmEngine)
@@ -98,7 +103,7 @@ SUBSYSTEM = Subsystem(
         ),
     ),
     services=_services,
-    routers=(Mount(alarms.router),),
+    routers=(Mount("kiln.api.routers.alarms"),),
     collectors=lambda platform: (AlarmCollector(platform),),
     after=("model", "historian"),
 )

@@ -9,11 +9,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from pydantic import PlainValidator
 
-from kiln.api.routers import connectors, write
 from kiln.api.subsystem import BuildContext, Mount, Role, SettingsSection, Subsystem
 from kiln.connectors.base import ConnectorConfig, ConnectorState
 from kiln.connectors.registry import connector_model, validate_connector_config
-from kiln.connectors.service import Connectors
 from kiln.core.config import SubModel
 from kiln.core.platform import Platform, Service, Stage
 
@@ -37,6 +35,9 @@ def _contribute(ctx: BuildContext) -> None:
 
 
 def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
+    # Here, not at the top: every `kiln` command reads this declaration, none needs the service.
+    from kiln.connectors.service import Connectors
+
     # Every contribution is in by now: the plant file's and, e.g., the virtual factory's.
     if not ctx.connectors:
         return ()
@@ -59,6 +60,8 @@ class ConnectorsCollector(Collector):
         self.platform = platform
 
     def collect(self) -> Iterator[Metric]:
+        from kiln.connectors.service import Connectors
+
         if not self.platform.has(Connectors):
             return
         labels = ["connector", "type"]
@@ -99,6 +102,6 @@ SUBSYSTEM = Subsystem(
     sections=(CONNECTORS,),
     contribute=_contribute,
     services=_services,
-    routers=(Mount(write.router), Mount(connectors.router)),
+    routers=(Mount("kiln.api.routers.write"), Mount("kiln.api.routers.connectors")),
     collectors=lambda platform: (ConnectorsCollector(platform),),
 )

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from fastapi import Request
-from fastapi.responses import JSONResponse, Response
-
-from kiln.api.routers import history, history_analysis, values
-from kiln.api.subsystem import BuildContext, Mount, SettingsSection, Subsystem
+from kiln.api.subsystem import (
+    BuildContext,
+    ErrorHandler,
+    LazyErrorHandlers,
+    Mount,
+    SettingsSection,
+    Subsystem,
+)
 from kiln.app.subsystems.historian_metrics import HistorianCollector
 from kiln.connectors.http.settings import IngestSettings
 from kiln.core.compression import CompressionSpec
 from kiln.core.platform import Service, Stage
 from kiln.historian.maths.compression import rules_resolver
+from kiln.historian.maths.rollup import parse_widths
 from kiln.historian.maths.thinning import Resolver
 from kiln.historian.retention import retention_resolver
-from kiln.historian.service import Historian
 from kiln.historian.settings import HistorianSettings
-from kiln.historian.store import StoreClosedError
-from kiln.historian.tiers import parse_widths
 from kiln.model.definitions import resolve_tags
+
+if TYPE_CHECKING:
+    from fastapi import Request
+    from fastapi.responses import Response
+
+# The service, its store (DuckDB, Arrow), FastAPI and the routers are imported where they are
+# used: every `kiln` command reads this declaration (its settings section) and needs none.
 
 
 def _compression(ctx: BuildContext) -> Resolver | None:
@@ -37,6 +46,8 @@ def _compression(ctx: BuildContext) -> Resolver | None:
 
 
 def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
+    from kiln.historian.service import Historian
+
     settings = ctx.settings
     hist = settings.section(HistorianSettings)
     # The ingest's bound on future timestamps also keeps them from becoming a tag's latest.
@@ -61,14 +72,24 @@ def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
 
 
 async def _stopped(request: Request, err: Exception) -> Response:
+    from fastapi.responses import JSONResponse
+
     return JSONResponse({"detail": f"{err}; try again shortly"}, status_code=503)
+
+
+def _error_handlers() -> Mapping[type[Exception], ErrorHandler]:
+    from kiln.historian.store import StoreClosedError
+
+    return {StoreClosedError: _stopped}
 
 
 SUBSYSTEM = Subsystem(
     name="historian",
     sections=(SettingsSection("historian", HistorianSettings, HistorianSettings),),
     services=_services,
-    routers=(Mount(values.router), Mount(history.router), Mount(history_analysis.router)),
-    error_handlers={StoreClosedError: _stopped},
+    routers=tuple(
+        Mount(f"kiln.api.routers.{name}") for name in ("values", "history", "history_analysis")
+    ),
+    error_handlers=LazyErrorHandlers(_error_handlers),
     collectors=lambda platform: (HistorianCollector(platform),),
 )

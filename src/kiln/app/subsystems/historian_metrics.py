@@ -8,7 +8,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from kiln.core.platform import Platform
-from kiln.historian.service import Historian
 
 
 class HistorianCollector(Collector):
@@ -18,6 +17,9 @@ class HistorianCollector(Collector):
         self.platform = platform
 
     def collect(self) -> Iterator[Metric]:
+        # Here: the historian's declaration (read by every `kiln` command) imports this module.
+        from kiln.historian.service import Historian
+
         if not self.platform.has(Historian):
             return
         st = self.platform.service(Historian).stats

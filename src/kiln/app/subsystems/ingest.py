@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
-from fastapi import Request
-from fastapi.responses import JSONResponse, Response
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from kiln.api.routers import influx, ingest
 from kiln.api.subsystem import (
     API_PREFIX,
     BuildContext,
@@ -18,14 +16,22 @@ from kiln.api.subsystem import (
     SettingsSection,
     Subsystem,
 )
-from kiln.connectors.http.ingest import HttpIngest
 from kiln.connectors.http.settings import IngestSettings
 from kiln.connectors.http.workers import BusyError
 from kiln.core.platform import Platform, Service, Stage
 from kiln.core.settings import PlantSettings
 
+if TYPE_CHECKING:
+    from fastapi import Request
+    from fastapi.responses import Response
+
+# The service, FastAPI and the routers are imported where they are used: every `kiln` command
+# reads this declaration (its settings section) and needs none of them.
+
 
 def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
+    from kiln.connectors.http.ingest import HttpIngest
+
     cfg = ctx.settings.section(IngestSettings)
     service = HttpIngest(
         ack_timeout_s=cfg.ack_timeout_s,
@@ -43,6 +49,8 @@ def _body_limits(settings: PlantSettings) -> Iterable[RouteBodyLimit]:
 
 
 async def _busy(request: Request, err: Exception) -> Response:
+    from fastapi.responses import JSONResponse
+
     assert isinstance(err, BusyError)
     headers = {"Retry-After": str(max(1, round(err.retry_after_s)))}
     return JSONResponse({"detail": str(err)}, status_code=503, headers=headers)
@@ -55,6 +63,8 @@ class IngestCollector(Collector):
         self.platform = platform
 
     def collect(self) -> Iterator[Metric]:
+        from kiln.connectors.http.ingest import HttpIngest
+
         if not self.platform.has(HttpIngest):
             return
         st = self.platform.service(HttpIngest).stats
@@ -75,7 +85,7 @@ SUBSYSTEM = Subsystem(
     sections=(SettingsSection("ingest", IngestSettings, IngestSettings),),
     services=_services,
     # The Influx routes sit at the root, where Influx clients write.
-    routers=(Mount(ingest.router), Mount(influx.router, prefix="")),
+    routers=(Mount("kiln.api.routers.ingest"), Mount("kiln.api.routers.influx", prefix="")),
     error_handlers={BusyError: _busy},
     body_limits=_body_limits,
     collectors=lambda platform: (IngestCollector(platform),),

@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kiln.api.routers import assets
 from kiln.api.subsystem import BuildContext, Mount, Role, SettingsSection, Subsystem
 from kiln.core.bus import InProcessBus
 from kiln.core.platform import Health, Platform, Service, Stage, Status
 from kiln.core.settings import PlantSettings
 from kiln.model.definitions import AssetDef, AssetTypeDef
-from kiln.model.service import AssetModel
 from kiln.model.settings import ModelSettings, NamespaceSettings
-from kiln.model.tag_events import DescribedTagsApplier
+
+# The model's service (its store) and the router are imported where they are used: every
+# `kiln` command reads this declaration (its settings sections) and needs neither.
 
 
 @dataclass(slots=True)
@@ -33,6 +33,8 @@ class Declarations:
     applied: bool = False
 
     async def start(self, platform: Platform) -> None:
+        from kiln.model.service import AssetModel
+
         await platform.service(AssetModel).apply(self.types, self.assets)
         self.applied = True
 
@@ -53,6 +55,9 @@ def _contribute(ctx: BuildContext) -> None:
 
 
 def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
+    from kiln.model.service import AssetModel
+    from kiln.model.tag_events import DescribedTagsApplier
+
     settings = ctx.settings
     url = settings.section(ModelSettings).url_in(settings.data_dir)
     locked = settings.section(NamespaceSettings).locked
@@ -80,6 +85,6 @@ SUBSYSTEM = Subsystem(
     ),
     contribute=_contribute,
     services=_services,
-    routers=(Mount(assets.router),),
+    routers=(Mount("kiln.api.routers.assets"),),
     summary=_summary,
 )

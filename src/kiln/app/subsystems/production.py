@@ -12,15 +12,15 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from kiln.alarms.definitions import DiscreteAlarm, Priority
-from kiln.api.routers import production, spc
 from kiln.api.subsystem import BuildContext, Mount, SettingsSection, Subsystem
 from kiln.core.errors import ConfigError
 from kiln.core.platform import Platform, Service, Stage
 from kiln.production import SpcDef
-from kiln.production.engine import SPC_SUFFIX, Declared, ProductionEngine
 from kiln.production.plan import PlanError
 from kiln.production.settings import ProductionSettings
-from kiln.production.store import ProductionStore
+
+# The engine, its store and the routers are imported where they are used: every `kiln` command
+# reads this declaration (its settings section) and needs none of them.
 
 
 def merged_settings(ctx: BuildContext) -> ProductionSettings:
@@ -42,6 +42,8 @@ def spc_alarm(chart: SpcDef) -> DiscreteAlarm:
     """The alarm of a live SPC chart: active while its latest subgroup broke a rule (the
     companion tag holds the rule's number), cleared a minute after it is back in control so
     that a process hovering at a limit does not chatter."""
+    from kiln.production.engine import SPC_SUFFIX
+
     return DiscreteAlarm(
         name=f"spc_{chart.name}"[:64],
         tag=chart.tag + SPC_SUFFIX,
@@ -59,6 +61,9 @@ def _contribute(ctx: BuildContext) -> None:
 
 
 def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
+    from kiln.production.engine import Declared, ProductionEngine
+    from kiln.production.store import ProductionStore
+
     settings = merged_settings(ctx)
     try:
         engine = ProductionEngine(
@@ -79,6 +84,8 @@ class ProductionCollector(Collector):
         self.platform = platform
 
     def collect(self) -> Iterator[Metric]:
+        from kiln.production.engine import ProductionEngine
+
         if not self.platform.has(ProductionEngine):
             return
         engine = self.platform.service(ProductionEngine)
@@ -110,7 +117,7 @@ SUBSYSTEM = Subsystem(
     ),
     services=_services,
     collectors=lambda platform: (ProductionCollector(platform),),
-    routers=(Mount(production.router), Mount(spc.router)),
+    routers=(Mount("kiln.api.routers.production"), Mount("kiln.api.routers.spc")),
     contribute=_contribute,
     after=("model", "historian", "sim"),
 )

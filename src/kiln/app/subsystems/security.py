@@ -7,17 +7,19 @@ from collections.abc import Iterable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from kiln.api.routers import audit, auth, credentials, tenants, users
 from kiln.api.subsystem import BuildContext, Commands, Mount, SettingsSection, Subsystem
 from kiln.app import cli_admin
 from kiln.core.platform import Platform, Service, Stage
-from kiln.security.audit import AuditLog
-from kiln.security.audit.setup import audit_log_from
-from kiln.security.service import Identity
 from kiln.security.settings import SecuritySettings
+
+# The services (their stores), the audit log and the routers are imported where they are used:
+# every `kiln` command reads this declaration (its settings section and commands).
 
 
 def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
+    from kiln.security.audit.setup import audit_log_from
+    from kiln.security.service import Identity
+
     if not ctx.role.runs(Stage.STORAGE):
         return ()  # a sources process: not even built (the audit log's setup warns about keys)
     data_dir = ctx.settings.data_dir
@@ -42,6 +44,8 @@ class AuditCollector(Collector):
         self.platform = platform
 
     def collect(self) -> Iterator[Metric]:
+        from kiln.security.audit import AuditLog
+
         state = self.platform.service(AuditLog).integrity if self.platform.has(AuditLog) else None
         if state is None:
             return
@@ -72,6 +76,8 @@ class AuditCollector(Collector):
 
 
 def _first_start(platform: Platform) -> None:
+    from kiln.security.service import Identity
+
     first = platform.service(Identity).bootstrap_result
     if first is not None:
         # Printed once to the console, on purpose not logged: logs are kept and shipped.
@@ -91,7 +97,10 @@ SUBSYSTEM = Subsystem(
     name="security",
     sections=(SettingsSection("security", SecuritySettings, SecuritySettings),),
     services=_services,
-    routers=tuple(Mount(m.router) for m in (auth, users, credentials, tenants, audit)),
+    routers=tuple(
+        Mount(f"kiln.api.routers.{name}")
+        for name in ("auth", "users", "credentials", "tenants", "audit")
+    ),
     collectors=lambda platform: (AuditCollector(platform),),
     started=_first_start,
     cli=_commands,

@@ -8,7 +8,9 @@ its servers start before the connectors that read them (`before`).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -19,12 +21,16 @@ from kiln.connectors.base import ConnectorConfig
 from kiln.core.platform import Platform, Service, Stage
 from kiln.core.settings import PlantSettings
 from kiln.production.calendar import from_pattern
-from kiln.sim import FactorySpec, SimSource, VirtualFactory, catalog, orders
-from kiln.sim.servers import simulated_servers
+from kiln.sim import FactorySpec, catalog
 from kiln.sim.settings import SimServeSettings
-from kiln.sim.sinks import FrameSink
-from kiln.sim.trading import SimTrading
 from kiln.valuechain.settings import ValuechainSettings
+
+if TYPE_CHECKING:
+    from kiln.sim.sinks import FrameSink
+
+# The factory, its protocol servers (OPC UA, Modbus, MQTT stacks) and its services are imported
+# only when the factory runs: every `kiln` command reads this declaration (its sections and
+# `kiln sim`), and a plant without `sim:` builds without them.
 
 SIM: SettingsSection[FactorySpec | None] = SettingsSection(
     "sim", FactorySpec | None, lambda: None, "run the virtual factory in-process"
@@ -37,6 +43,8 @@ def _servers(ctx: BuildContext) -> tuple[list[FrameSink], list[ConnectorConfig]]
     spec = SIM.of(ctx.settings)
     if spec is None:
         return [], []
+    from kiln.sim.servers import simulated_servers
+
     return simulated_servers(spec, ctx.settings.section(SimServeSettings))
 
 
@@ -44,6 +52,8 @@ def _contribute(ctx: BuildContext) -> None:
     spec = SIM.of(ctx.settings)
     if spec is None:
         return
+    from kiln.sim import VirtualFactory, orders
+
     # The factory's structure does not depend on its start time; 0 is as good as any here.
     factory = VirtualFactory(spec, 0)
     ctx.asset_types += factory.asset_types()
@@ -62,6 +72,9 @@ def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
     spec = SIM.of(ctx.settings)
     if spec is None:
         return ()
+    from kiln.sim import SimSource, orders
+    from kiln.sim.trading import SimTrading
+
     services: list[tuple[Service, Stage]] = [
         (SimSource(spec, ctx.once(_servers)[0]), Stage.SOURCES),
         # Engines' stage: it dispatches orders to the production engine by bus commands.
@@ -80,6 +93,12 @@ class SimCollector(Collector):
         self.platform = platform
 
     def collect(self) -> Iterator[Metric]:
+        # Without its module imported no simulator runs: a plant without `sim:` is not made to
+        # import the protocol stacks by a scrape.
+        if "kiln.sim.source" not in sys.modules:
+            return
+        from kiln.sim.source import SimSource
+
         if not self.platform.has(SimSource):
             return
         sim = self.platform.service(SimSource)

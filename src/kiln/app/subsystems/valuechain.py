@@ -9,17 +9,20 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from kiln.api.routers import lot_frames, lots, valuechain, valuechain_exchange
 from kiln.api.subsystem import BuildContext, Mount, SettingsSection, Subsystem
 from kiln.core.platform import Platform, Service, Stage
-from kiln.valuechain.engine import ValuechainEngine
 from kiln.valuechain.settings import ValuechainSettings
-from kiln.valuechain.store import ValuechainStore
-from kiln.valuechain.webhook_store import WebhookStore
-from kiln.valuechain.webhooks import ValuechainWebhooks
+
+# The engine, its stores, the webhooks and the routers are imported where they are used: every
+# `kiln` command reads this declaration (its settings section) and needs none of them.
 
 
 def _services(ctx: BuildContext) -> Iterable[tuple[Service, Stage]]:
+    from kiln.valuechain.engine import ValuechainEngine
+    from kiln.valuechain.store import ValuechainStore
+    from kiln.valuechain.webhook_store import WebhookStore
+    from kiln.valuechain.webhooks import ValuechainWebhooks
+
     settings = ctx.settings.section(ValuechainSettings)
     data_dir = ctx.settings.data_dir
     services: list[tuple[Service, Stage]] = []
@@ -39,6 +42,8 @@ class ValuechainCollector(Collector):
         self.platform = platform
 
     def collect(self) -> Iterator[Metric]:
+        from kiln.valuechain.engine import ValuechainEngine
+
         if not self.platform.has(ValuechainEngine):
             return
         stats = self.platform.service(ValuechainEngine).stats
@@ -65,11 +70,9 @@ SUBSYSTEM = Subsystem(
     ),
     services=_services,
     collectors=lambda platform: (ValuechainCollector(platform),),
-    routers=(
-        Mount(valuechain.router),
-        Mount(lots.router),
-        Mount(valuechain_exchange.router),
-        Mount(lot_frames.router),
+    routers=tuple(
+        Mount(f"kiln.api.routers.{name}")
+        for name in ("valuechain", "lots", "valuechain_exchange", "lot_frames")
     ),
     after=("model", "historian", "sim", "production"),
 )

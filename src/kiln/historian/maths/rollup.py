@@ -19,6 +19,7 @@ and all aggregates of string tags are answered from raw points.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from kiln.historian.maths import aggregates, timeline
 from kiln.historian.maths.aggregates import Column
+from kiln.historian.maths.calendar import parse_interval
 from kiln.historian.maths.timeline import Array, Points
 
 # The aggregates rollup rows can answer: all but the discrete ones, which need every change of
@@ -74,6 +76,34 @@ class Rows:
 FIELDS = tuple(f.name for f in fields(Rows))
 _INT = ("bucket", "count", "head_ts", "tail_ts", "good_us")
 _BOOL = ("head_good", "tail_good")
+
+
+def check_widths(widths_us: Sequence[int]) -> None:
+    """Rollup tier widths (µs, ascending) nest: each at least a second and dividing the next,
+    so a wider tier is built from whole rows of the narrower one. ValueError saying why not."""
+    if any(w < 1_000_000 for w in widths_us):
+        raise ValueError("a rollup width must be at least one second")
+    for narrow, wide in itertools.pairwise(widths_us):
+        if wide % narrow:
+            raise ValueError(
+                f"each rollup width must divide the next: {wide // 1_000_000} s is not a "
+                f"multiple of {narrow // 1_000_000} s (try 1min, 1h, 1d)"
+            )
+
+
+def parse_widths(texts: Sequence[str]) -> list[int]:
+    """Tier widths like "1min", "1h", "1d" (a day of 24 hours, UTC) as microseconds, checked
+    to nest; ValueError saying what is wrong. Pure, so reading a plant file needs no store."""
+    widths = []
+    for text in texts:
+        interval = parse_interval(text)
+        if interval.unit in ("mo", "y"):
+            raise ValueError(f"a rollup tier needs a fixed width, not {text!r}: use s, min, h or d")
+        days = {"d": 1, "w": 7}.get(interval.unit)
+        widths.append(interval.count * days * 86_400_000_000 if days else interval.fixed_us)
+    out = sorted(set(widths))
+    check_widths(out)
+    return out
 
 
 def empty() -> Rows:
