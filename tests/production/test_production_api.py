@@ -407,6 +407,11 @@ def test_a_p_chart_over_history_takes_n_from_sample_size_tags(plant: Plant) -> N
     assert r.status_code == 404, r.text
     r = _spc(plant, **params, sample_size_tags=" , ")
     assert r.status_code == 400 and "sample_size_tags" in r.json()["detail"], r.text
+    # A tag named twice would count its n twice; a long list is refused before any read.
+    r = _spc(plant, **params, sample_size_tags=f"{F1}/good,{F1}/good")
+    assert r.status_code == 400 and "more than once" in r.json()["detail"], r.text
+    r = _spc(plant, **params, sample_size_tags=",".join(f"{F1}/t{i}" for i in range(21)))
+    assert r.status_code == 400 and "at most 20" in r.json()["detail"], r.text
 
 
 def test_a_p_chart_on_counters_over_history(plant: Plant) -> None:

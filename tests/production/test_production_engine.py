@@ -92,7 +92,20 @@ async def test_a_live_counter_p_chart_publishes_a_violation(tmp_path: Path) -> N
         sample_size_counters=(f"{PRESS}/good_count", f"{PRESS}/scrap_count"),
         rolling_subgroups=6,
     )
-    settings = ProductionSettings(types={"press": PRESS_MODEL}, calendars=[CALENDAR], spc=[chart])
+    # A chart the data breaks (an np chart of 5 a window, and window 8 rejects 40): its
+    # subgroup is left out and said in health, the other chart goes on (it is fed first).
+    broken = SpcDef(
+        name="a_five_a_window",
+        tag=f"{PRESS}/scrap_count",
+        chart="np",
+        counter=True,
+        subgroup_s=600,
+        sample_size=5,
+        rolling_subgroups=6,
+    )
+    settings = ProductionSettings(
+        types={"press": PRESS_MODEL}, calendars=[CALENDAR], spc=[broken, chart]
+    )
     window = 10 * MIN
     t0 = local("2026-06-10 08:00")  # a window boundary
     async with running(tmp_path, now_us=NOW, settings=settings) as rig:
@@ -121,6 +134,8 @@ async def test_a_live_counter_p_chart_publishes_a_violation(tmp_path: Path) -> N
         delivery = await asyncio.wait_for(events.get(), 5)
         assert delivery.event.data["chart"] == "rejects"
         assert delivery.event.data["value"] == 40 / 240  # 40 rejected of 200 + 40 made
+        assert rig.engine.stats.failures >= 1
+        assert "a_five_a_window" in rig.engine.stats.last_error
         values.close()
         events.close()
         # The state saved carries each counter's last sample: a restart counts on from there.

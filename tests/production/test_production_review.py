@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from engine_rig import CALENDAR, LINE, MIN, PRESS, PRESS_MODEL, local, running
+from pydantic import ValidationError
 
 from kiln.core.quality import Quality
 from kiln.core.values import ValueBatch
@@ -206,3 +207,25 @@ def test_store_pending_marks_clear_only_when_done(tmp_path: Path) -> None:
         assert len(store.states("a/b", Interval(0, 100))) == 0
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("field", "extra"),
+    [
+        ("tag", {"tag": "scrap_count", "chart": "c"}),
+        ("sample_size_tag", {"chart": "p", "sample_size_tag": "checked"}),
+        (
+            "sample_size_counters",
+            {"chart": "p", "counter": True, "subgroup_s": 600,
+             "sample_size_counters": ["a/b/good_count", "scrap_count"]},
+        ),
+    ],
+)  # fmt: skip
+def test_a_live_chart_needs_full_paths_for_every_tag_it_follows(
+    field: str, extra: dict[str, object]
+) -> None:
+    # The engine follows full paths: a bare name would never arrive and the chart would wait
+    # for it for ever, so the plant file is refused with the field named.
+    chart = {"name": "c1", "tag": "a/b/scrap_count", **extra}
+    with pytest.raises(ValidationError, match=f"{field} needs the full tag path"):
+        ProductionSettings.model_validate({"spc": [chart]})

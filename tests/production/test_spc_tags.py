@@ -466,3 +466,44 @@ def test_counters_that_arrive_apart_are_counted_in_the_open_window() -> None:
     assert apart == together
     with pytest.raises(ValueError, match="not \\['acme/p1/l1/x'\\]"):
         run.add_counters({"acme/p1/l1/x": ([1], [1.0])})
+
+
+# --- found in review -----------------------------------------------------------------------------
+
+
+def test_a_state_saved_before_the_counter_fields_existed_is_restored() -> None:
+    # A live chart saved by an earlier version has no `counter`, `rollover` or
+    # `sample_size_counters` in its definition: their defaults are what it had, so it carries on
+    # (a baseline chart started afresh after its baseline period would never be judged again).
+    defn = SpcDef(name="a", tag="x", chart="imr")
+    times, values = [T0 + i * STEP for i in range(30)], [float(v) for v in STABLE * 3][:30]
+    whole = SpcChartRun(defn).add(times, values)
+    first = SpcChartRun(defn)
+    head = first.add(times[:20], values[:20])
+    state = json.loads(json.dumps(first.snapshot()))
+    for added in ("counter", "rollover", "sample_size_counters"):
+        del state["definition"][added]
+    tail = SpcChartRun.restore(defn, state).add(times[20:], values[20:])
+    assert head + tail == whole
+
+
+def test_a_window_still_open_at_the_end_of_the_range_is_not_charted() -> None:
+    # Asked three minutes into a ten-minute window, its count is a fraction of a window's: the
+    # live chart would not chart it yet, and neither does the chart of the range.
+    defn = SpcDef(name="c", tag=SCRAP, chart="c", counter=True, subgroup_s=60)
+    times, values = _counter_series(COUNTERS)[SCRAP]
+    ended = chart_over_history(defn, times, values, None, end_us=BASE + 420 * STEP)
+    assert [p["value"] for p in ended["points"]] == [5.0, 5.0, 6.0, 31.0, 0.0, 2.0]
+    cut = chart_over_history(defn, times, values, None, end_us=BASE + 380 * STEP)
+    assert [p["value"] for p in cut["points"]] == [5.0, 5.0, 6.0, 31.0, 0.0]
+
+
+def test_a_counter_read_twice_at_one_instant_goes_on_from_the_sample_it_counted() -> None:
+    # At one instant 1, 2 and 1 again: counter_deltas counts the repeat once (1 -> 2), so the
+    # next feed goes on from 2, as the whole series at once would.
+    defn = SpcDef(name="c", tag=SCRAP, chart="c", counter=True, subgroup_s=60)
+    t = [BASE + 5 * STEP] * 3 + [BASE + 65 * STEP, BASE + 125 * STEP, BASE + 185 * STEP]
+    v = [1.0, 2.0, 1.0, 3.0, 5.0, 9.0]
+    whole = SpcChartRun(defn).add(t, v)
+    parts = SpcChartRun(defn)
+    assert parts.add(t[:3], v[:3]) + parts.add(t[3:], v[3:]) == whole

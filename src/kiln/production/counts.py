@@ -19,7 +19,7 @@ Times = npt.NDArray[np.int64]
 Amounts = npt.NDArray[np.float64]
 
 
-def _sorted_unique(times: Times, values: Amounts) -> tuple[Times, Amounts]:
+def sorted_unique(times: Times, values: Amounts) -> tuple[Times, Amounts]:
     """Sorted by time, stably (samples at one instant keep their order), without exact
     duplicates: a sample delivered twice (a retry, an overlapping backfill) is one sample."""
     if len(times) > 1 and np.any(times[1:] < times[:-1]):
@@ -80,7 +80,7 @@ def counter_deltas(
     if rollover is not None and rollover <= 1:
         raise ValueError(f"rollover {rollover} must be the counter's range, e.g. 65536 (16 bit)")
     good = np.isfinite(vals)
-    times, vals = _sorted_unique(times[good], vals[good])
+    times, vals = sorted_unique(times[good], vals[good])
     if previous is None or not np.isfinite(previous[1]):
         return times[1:], _increments(vals[:-1], vals[1:], rollover)
     prev_t, prev_v = int(previous[0]), float(previous[1])

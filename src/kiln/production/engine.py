@@ -567,7 +567,11 @@ class ProductionEngine:
                 sizes = None
                 if chart.sample_size_tag is not None:
                     sizes = [self._sizes.get(name, float(chart.sample_size or 1))] * len(times)
-                points = run.add(times, values, sizes) if times else []
+                try:
+                    points = run.add(times, values, sizes) if times else []
+                except ValueError as err:
+                    self._chart_failed(name, err)
+                    continue
                 out.extend((name, p) for p in points)
                 self.store.put_kv(_SPC_KEY + name, run.snapshot())
         for name in sorted(counted):
@@ -578,9 +582,21 @@ class ProductionEngine:
                 for tag in chart.counter_tags
                 if tag in charted
             }
-            out.extend((name, p) for p in run.add_counters(series))
+            try:
+                points = run.add_counters(series)
+            except ValueError as err:
+                self._chart_failed(name, err)
+                continue
+            out.extend((name, p) for p in points)
             self.store.put_kv(_SPC_KEY + name, run.snapshot())
         return out
+
+    def _chart_failed(self, name: str, err: ValueError) -> None:
+        """Values one chart cannot take (more defectives than its n, a count not whole): that
+        chart's subgroup is left out and said in health; the other charts go on."""
+        self.stats.failures += 1
+        self.stats.last_error = f"SPC chart {name}: {err}"
+        _LOGGER.warning("Production engine: SPC chart %s left out a subgroup: %s", name, err)
 
     async def _spc_loop(self) -> None:
         while True:

@@ -84,11 +84,16 @@ class ProductionSettings(Section):
     def _spc_paths(cls, charts: list[SpcDef]) -> list[SpcDef]:
         seen: set[str] = set()
         for chart in charts:
-            if "/" not in chart.tag:
-                raise ValueError(
-                    f"SPC chart {chart.name!r}: give the full tag path (e.g. "
-                    f"acme/plant1/line1/filler1/{chart.tag}), not a tag name"
-                )
+            # The engine follows full paths: a bare name would never arrive, and the chart
+            # would wait for it for ever.
+            named = [("tag", chart.tag), ("sample_size_tag", chart.sample_size_tag)]
+            named += [("sample_size_counters", t) for t in chart.sample_size_counters or ()]
+            for field, tag in named:
+                if tag is not None and "/" not in tag:
+                    raise ValueError(
+                        f"SPC chart {chart.name!r}: {field} needs the full tag path (e.g. "
+                        f"acme/plant1/line1/filler1/{tag}), not a tag name"
+                    )
             if chart.name in seen:
                 raise ValueError(f"two SPC charts are named {chart.name!r}")
             seen.add(chart.name)

@@ -39,11 +39,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol, Self
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kiln.core.values import validate_path
 from kiln.production import spc
-from kiln.production.counts import counter_deltas
+from kiln.production.counts import counter_deltas, sorted_unique
 from kiln.production.spc_rules import LiveRules, RuleSet
 
 ChartKind = Literal["xbar_r", "xbar_s", "imr", "p", "np", "c", "u"]
@@ -384,11 +384,13 @@ class SpcChartRun:
         if not len(t):
             return t, v
         increases = counter_deltas(t, v, previous=last, rollover=self.defn.rollover)
-        order = np.argsort(t, kind="stable")  # as counter_deltas orders them
-        self._counters[tag] = (int(t[order[-1]]), float(v[order[-1]]))
+        # The last sample as counter_deltas ordered them (by time, input order within an
+        # instant, a repeated sample once), so the next feed goes on from the same one.
+        t, v = sorted_unique(t, v)
+        self._counters[tag] = (int(t[-1]), float(v[-1]))
         if last is None:
             assert self._window_us is not None  # counter charts are timed (SpcDef)
-            first = int(t[order[0]]) // self._window_us
+            first = int(t[0]) // self._window_us
             self._partial_until = (
                 first if self._partial_until is None else max(first, self._partial_until)
             )
@@ -411,11 +413,18 @@ class SpcChartRun:
             self._pending = [(t, d, n)]
         return out
 
-    def flush(self) -> list[SpcPoint]:
-        """Close a timed subgroup still open (its window has ended with no later value)."""
+    def flush(self, end_us: int | None = None) -> list[SpcPoint]:
+        """Close a timed subgroup still open (its window has ended with no later value); with
+        `end_us`, only if its window ended by then: a window cut short by the end of a range
+        holds part of its values (a count too low), and the live chart never closes it."""
         if self._window_us is None or not self._pending:
             return []
-        return self._close()
+        open_at_end = (
+            end_us is not None
+            and self._window is not None
+            and (self._window + 1) * self._window_us > end_us
+        )
+        return [] if open_at_end else self._close()
 
     def _take(self, t: int, v: float, n: float) -> list[SpcPoint]:
         out: list[SpcPoint] = []
@@ -614,7 +623,13 @@ class SpcChartRun:
         (limits computed for one chart do not carry over to another)."""
         if state.get("version") != _STATE_VERSION:
             raise ValueError(f"SPC state version {state.get('version')!r} is not understood")
-        if state["definition"] != defn.model_dump(mode="json"):
+        try:
+            # Compared as definitions, not as dicts: a state saved before a field was added
+            # lacks its key, and its default is what that chart had.
+            saved_defn = SpcDef.model_validate(state["definition"])
+        except ValidationError:
+            saved_defn = None
+        if saved_defn != defn:
             raise ValueError(f"the saved state of chart {defn.name!r} is for another definition")
         run = cls(defn)
         run._pending = [(int(t), float(v), float(n)) for t, v, n in state["pending"]]
@@ -665,17 +680,18 @@ def chart_over_history(
     spec: SpecSide | None,
     sizes: Sequence[float] | None = None,
     counters: Mapping[str, tuple[Sequence[int], Sequence[float]]] | None = None,
+    end_us: int | None = None,
 ) -> dict[str, Any]:
     """A whole stored series charted as the live run would have: points, the latest limits,
     the violations, and capability against `spec` (None without spec limits, for attributes
     charts, or with too little data). A counter chart takes its `sample_size_counters`'
-    series in `counters`, keyed by tag."""
+    series in `counters`, keyed by tag. A timed window still open at `end_us` is not charted."""
     run = SpcChartRun(defn, keep_subgroups=True)
     if defn.counter:
         points = run.add_counters({**(counters or {}), defn.tag: (times, values)})
     else:
         points = run.add(times, values, sizes)
-    points += run.flush()
+    points += run.flush(end_us)
     judged = [p for p in points if p.limits is not None]
     latest = judged[-1] if judged else None
     return {

@@ -32,6 +32,7 @@ from kiln.security.principal import Principal
 
 router = APIRouter(prefix="/spc", tags=["production"])
 _YEAR_S = 366 * 86_400.0
+MAX_SIZE_TAGS = 20  # a sample size is the sum of a few counters or tags, each read in full
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "a bad chart definition or range (the message says which field)"},
@@ -141,7 +142,13 @@ async def chart(
     info = model.tag(tag)
     try:
         out = chart_over_history(
-            defn, times, values, info.spec if info is not None else None, sizes, counters
+            defn,
+            times,
+            values,
+            info.spec if info is not None else None,
+            sizes,
+            counters,
+            end_us=min(end_us, now),  # a window still open at the end is not charted
         )
     except ValueError as err:
         # The stored values do not fit the chart: a fraction above 1, a count not whole.
@@ -166,6 +173,12 @@ def _tags(
     tags = [t.strip() for t in given.split(",") if t.strip()]
     if not tags:
         raise HTTPException(400, f"{field}: give one or more tag paths, separated by commas")
+    if len(tags) > MAX_SIZE_TAGS:
+        raise HTTPException(400, f"{field}: at most {MAX_SIZE_TAGS} tags, got {len(tags)}")
+    if len(set(tags)) != len(tags):
+        # Summed, a tag named twice would count its n twice.
+        twice = sorted({t for t in tags if tags.count(t) > 1})
+        raise HTTPException(400, f"{field}: {', '.join(twice)} given more than once")
     for path in tags:
         _known(path, model, historian, who)
     return tags
