@@ -438,6 +438,19 @@ def test_a_p_chart_on_counters_over_history(plant: Plant) -> None:
     assert last["cl"] == pytest.approx(p_bar)
     assert last["ucl"] == pytest.approx(p_bar + 3 * (p_bar * (1 - p_bar) / 220) ** 0.5)
     assert out["violations"] == [{"time_us": plant.t0 + 55 * MIN_US, "rules": [1]}]
+    # From the middle of the data: each counter starts from its value before the range, so the
+    # first window in it is whole (without that it would only start the counts).
+    later = _spc(plant, **params, start=str((plant.t0 + 20 * MIN_US) // 1000))
+    assert later.status_code == 200, later.text
+    assert [p["value"] for p in later.json()["points"]] == [p["value"] for p in out["points"][1:]]
+    # A counter that did not change in the range (reported on change only) counts as zero.
+    plant.ingest(F1, 65, good=2200)
+    plant.ingest(F1, 75, good=2300)
+    quiet = {**params, "start": str((plant.t0 + 60 * MIN_US) // 1000)}
+    quiet["end"] = str((plant.t0 + 80 * MIN_US) // 1000)
+    steady = _spc(plant, **quiet)
+    assert steady.status_code == 200, steady.text
+    assert [(p["value"], p["n"]) for p in steady.json()["points"]] == [(0.0, 100.0), (0.0, 100.0)]
     # Bad combinations are a 400 naming the field.
     for bad, says in (
         ({"chart": "imr"}, "chart p, np, c or u"),

@@ -13,11 +13,13 @@ values current at each count) or, on a counter (`counter=true`), from `sample_si
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import ValidationError
 
@@ -133,12 +135,22 @@ async def chart(
         size_series = [await _read(historian, t, read_from, end_us, bound) for t in size_tags]
         truncated = truncated or any(s[2] for s in size_series)
         times, values, sizes = _as_of_sizes(times, values, [(s[0], s[1]) for s in size_series])
-    counters: dict[str, tuple[Sequence[int], Sequence[float]]] = {}
+    counters: dict[str, tuple[list[int], list[float]]] = {}
     for path in size_counters:
         if path != tag:
             t_c, v_c, cut = await _read(historian, path, read_from, end_us, bound)
             counters[path] = (t_c, v_c)
             truncated = truncated or cut
+    if counter:
+        # Each counter from its value just before the range: the range's first increases count
+        # (the first window is then whole), and a counter that did not change in the range
+        # (reported on change only) still counts, as zero, instead of never starting.
+        counters[tag] = (times, values)
+        before = await _values_before(historian, list(counters), read_from)
+        for path, value in before.items():
+            t_c, v_c = counters[path]
+            counters[path] = ([read_from - 1, *t_c], [value, *v_c])
+        times, values = counters.pop(tag)
     info = model.tag(tag)
     try:
         out = chart_over_history(
@@ -196,6 +208,18 @@ async def _read(
             times.append(point.source_us)
             values.append(float(point.value))
     return times, values, result.truncated
+
+
+async def _values_before(historian: HistorianDep, paths: list[str], at_us: int) -> dict[str, float]:
+    """Each path's good numeric value current just before `at_us` (the last one before it),
+    where it has one."""
+    found = await historian.sample(paths, np.array([at_us - 1], dtype=np.int64), interpolate=False)
+    out: dict[str, float] = {}
+    for series in found:
+        value = series.values[0] if series.values else None
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            out[series.path] = float(value)
+    return out
 
 
 def _as_of_sizes(
