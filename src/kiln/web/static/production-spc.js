@@ -145,7 +145,9 @@ export function spcView(root, { api }) {
       return;
     }
     if (mine !== generation) return;
-    say(answer?.points?.length ? "" : "No subgroups in this range: widen it, or check that the tag has values.");
+    if (!answer?.points?.length) say("No subgroups in this range: widen it, or check that the tag has values.");
+    else if (answer.truncated) say("The range holds more values than one chart reads: its end is left out. Narrow the range.", "error");
+    else say("");
     draw(answer);
   }
 
